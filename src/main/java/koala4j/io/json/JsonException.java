@@ -60,7 +60,14 @@ public final class JsonException extends RuntimeException {
         return detail;
     }
 
+    /** The pointer for a message: keys in hostile files can be megabytes long, so each is cut to 60 characters. */
     static String displayPath(String path) {
-        return path.isEmpty() ? "(document)" : path;
+        if (path.isEmpty()) return "(document)";
+        if (path.length() <= 200) return path;
+        StringBuilder shown = new StringBuilder();
+        for (String key : path.substring(1).split("/", -1)) {
+            shown.append('/').append(Json.abbreviate(key, 60));
+        }
+        return shown.toString();
     }
 }

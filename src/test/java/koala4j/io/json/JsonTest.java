@@ -326,6 +326,15 @@ class JsonTest {
         assertTrue(e.getMessage().length() < 200);
     }
 
+    @Test
+    void longKeysAreAbbreviatedInMessagesButNotInPaths() {
+        String key = "k".repeat(10_000);
+        Json big = Json.parse("{\"" + key + "\": {\"n\": \"x\"}}", "big.json");
+        JsonException e = assertThrows(JsonException.class, () -> big.object(key).intValue("n"));
+        assertEquals("big.json: /" + "k".repeat(59) + "…/n: found \"x\", expected int", e.getMessage());
+        assertEquals("/" + key + "/n", e.path());
+    }
+
     // ------------------------------------------------------------------------------------------------ parsing
 
     @Test

@@ -100,18 +100,28 @@ public final class Gemm {
     static void run(int batch, int m, int n, int k, GemmPacking.APanels a, GemmPacking.BPanels b, float[] c,
                     long cOffset, int ldc, long cBatchStride, Epilogue ep, int biasPeriod, int biasStride) {
         int threads = Parallel.threads();
-        int ncBlock = roundUp(ceilDiv(n, ceilDiv(n, NC)), NR);
-        int nBlocks = ceilDiv(n, ncBlock);
         // Several tasks per thread keep both cores busy when a neighbour process steals one for a while.
         int target = threads == 1 ? 1 : 4 * threads;
-        long outer = (long) batch * nBlocks;
-        int mChunks = 1;
-        if (outer < target) {
-            mChunks = (int) Math.min(ceilDiv(target, outer), ceilDiv(m, 4 * MR));
+        int ncBlock = roundUp(ceilDiv(n, ceilDiv(n, NC)), NR);
+        int rows = roundUp(ceilDiv(m, ceilDiv(m, MC_MAX)), MR);
+        // Halve the longer side of a task until there are enough tasks: each split of the columns re-packs A once
+        // more and each split of the rows re-packs B once more, so cutting the longer side costs the least.
+        while ((long) batch * ceilDiv(n, ncBlock) * ceilDiv(m, rows) < target) {
+            if (rows >= ncBlock && rows > 4 * MR) {
+                rows = roundUp(ceilDiv(rows, 2), MR);
+            } else if (ncBlock > 4 * NR) {
+                ncBlock = roundUp(ceilDiv(ncBlock, 2), NR);
+            } else if (rows > MR) {
+                rows = roundUp(ceilDiv(rows, 2), MR);
+            } else {
+                break;
+            }
         }
-        mChunks = Math.max(Math.max(mChunks, ceilDiv(m, MC_MAX)), 1);
-        int rows = roundUp(ceilDiv(m, mChunks), MR);
+        int nBlocks = ceilDiv(n, ncBlock);
         int chunks = ceilDiv(m, rows);
+        int taskRows = rows;
+        int taskCols = ncBlock;
+        long outer = (long) batch * nBlocks;
         long tasks = outer * chunks;
         if (tasks > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("gemm of batch=%d m=%d n=%d splits into %d tasks, expected < 2^31"
@@ -123,10 +133,10 @@ public final class Gemm {
             for (int t = from; t < to; t++) {
                 int chunk = t % chunks;
                 long rest = t / chunks;
-                int j0 = (int) (rest % nBlocks) * ncBlock;
+                int j0 = (int) (rest % nBlocks) * taskCols;
                 int bi = (int) (rest / nBlocks);
-                int i0 = chunk * rows;
-                task(bi, i0, Math.min(m, i0 + rows), j0, Math.min(n, j0 + ncBlock), k, kBlocks, kcStep, a, b, c,
+                int i0 = chunk * taskRows;
+                task(bi, i0, Math.min(m, i0 + taskRows), j0, Math.min(n, j0 + taskCols), k, kBlocks, kcStep, a, b, c,
                         cOffset + bi * cBatchStride, ldc, ep, biasPeriod > 0 ? (bi % biasPeriod) * biasStride : 0);
             }
         });

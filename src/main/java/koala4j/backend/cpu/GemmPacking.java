@@ -70,7 +70,9 @@ final class GemmPacking {
             if (mr < MR) {
                 Arrays.fill(dst, 0, MR * kc, 0f);
             }
-            if (!transposed) {
+            if (!transposed && arr != null && mr == 12 && MR == 12) {
+                packTwelveRows(arr, (int) (base + i0 * ld + p0), (int) ld, kc, dst);
+            } else if (!transposed) {
                 // element (i, p) at base + i*ld + p: each row is contiguous, so read it once and spread it out
                 float[] row = kind == GemmVector.Kind.ARRAY ? arr : GemmWorkspace.get().row(kc);
                 for (int i = 0; i < mr; i++) {
@@ -103,6 +105,28 @@ final class GemmPacking {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Twelve rows at once, step by step along p: twelve independent cache-line streams in flight give the memory
+     * system enough parallelism when a large weight (the 59 MB of a 1280-channel 3x3 conv) comes from DRAM; row by
+     * row it was about 1.5x slower there.
+     */
+    private static void packTwelveRows(float[] a, int at, int ld, int kc, float[] dst) {
+        for (int p = 0, d = 0; p < kc; p++, d += 12, at++) {
+            dst[d] = a[at];
+            dst[d + 1] = a[at + ld];
+            dst[d + 2] = a[at + 2 * ld];
+            dst[d + 3] = a[at + 3 * ld];
+            dst[d + 4] = a[at + 4 * ld];
+            dst[d + 5] = a[at + 5 * ld];
+            dst[d + 6] = a[at + 6 * ld];
+            dst[d + 7] = a[at + 7 * ld];
+            dst[d + 8] = a[at + 8 * ld];
+            dst[d + 9] = a[at + 9 * ld];
+            dst[d + 10] = a[at + 10 * ld];
+            dst[d + 11] = a[at + 11 * ld];
         }
     }
 

@@ -1,0 +1,162 @@
+package koala4j.backend.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import koala4j.tensor.Activation;
+import koala4j.tensor.DType;
+
+/**
+ * Vector pieces shared by the GEMM and conv kernels: the fused epilogue (alpha, bias, activation, accumulate) and
+ * loads that turn F32/F16/BF16 storage into float lanes. Stateless; safe from any thread.
+ */
+final class GemmVector {
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final int VL = F.length();
+    /** As many shorts as {@link #F} has floats, so one load of stored halves fills one float vector. */
+    static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(F.vectorBitSize()));
+
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** How a {@link FloatSource} is read by the vector loops; resolved once per call, not per element. */
+    enum Kind { ARRAY, SEG_F32, SEG_F16, SEG_BF16 }
+
+    private GemmVector() {
+    }
+
+    static Kind kindOf(FloatSource src) {
+        return switch (src) {
+            case FloatSource.ArraySource a -> Kind.ARRAY;
+            case FloatSource.SegmentSource s -> switch (s.dtype()) {
+                case F32 -> Kind.SEG_F32;
+                case F16 -> Kind.SEG_F16;
+                case BF16 -> Kind.SEG_BF16;
+                default -> throw new IllegalArgumentException("not a floating dtype: " + s.dtype());
+            };
+        };
+    }
+
+    static MemorySegment segmentOf(FloatSource src) {
+        return src instanceof FloatSource.SegmentSource s ? s.segment() : null;
+    }
+
+    /** VL consecutive elements starting at element {@code index}, converted to float; the caller checks bounds. */
+    static FloatVector load(Kind kind, float[] arr, MemorySegment seg, long index) {
+        return switch (kind) {
+            case ARRAY -> FloatVector.fromArray(F, arr, (int) index);
+            case SEG_F32 -> FloatVector.fromMemorySegment(F, seg, index * 4, LE);
+            case SEG_F16 -> f16ToF32(ShortVector.fromMemorySegment(H, seg, index * 2, LE));
+            case SEG_BF16 -> bf16ToF32(ShortVector.fromMemorySegment(H, seg, index * 2, LE));
+        };
+    }
+
+    /** bf16 is the top half of an IEEE float, so widening and shifting is exact. */
+    static FloatVector bf16ToF32(ShortVector bits) {
+        IntVector wide = (IntVector) bits.convertShape(VectorOperators.S2I, I, 0);
+        return wide.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /**
+     * IEEE half to float, exact (same values as {@link Float#float16ToFloat}). Placing the 15 exponent+mantissa bits
+     * under a float exponent and scaling by 2^112 re-biases normals and turns half subnormals into the right float;
+     * only Inf/NaN (half exponent 31) need their float exponent forced to 255.
+     */
+    static FloatVector f16ToF32(ShortVector bits) {
+        IntVector h = (IntVector) bits.convertShape(VectorOperators.S2I, I, 0);
+        IntVector em = h.and(0x7FFF);
+        IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+        IntVector shifted = em.lanewise(VectorOperators.LSHL, 13);
+        FloatVector finite = shifted.reinterpretAsFloats().mul(0x1p112f);
+        VectorMask<Integer> special = em.compare(VectorOperators.GE, 0x7C00);
+        IntVector magnitude = finite.reinterpretAsInts().blend(shifted.or(0x7F800000), special);
+        return magnitude.or(sign).reinterpretAsFloats();
+    }
+
+    /**
+     * One row of the fused epilogue, {@code dst[dOff + j] = (acc ? dst : 0) + act(alpha * src[sOff + j] + bias)} for
+     * j in [0, len), where the bias is {@code bias[biasOff + j]} when {@code biasPerCol}, else the scalar {@code rowBias}.
+     */
+    static void finishRow(float[] src, int sOff, float[] dst, int dOff, int len, float alpha,
+                          float[] bias, int biasOff, boolean biasPerCol, float rowBias, Activation act, boolean acc) {
+        int j = 0;
+        FloatVector rb = FloatVector.broadcast(F, rowBias);
+        for (; j <= len - VL; j += VL) {
+            FloatVector v = FloatVector.fromArray(F, src, sOff + j).mul(alpha);
+            v = v.add(biasPerCol ? FloatVector.fromArray(F, bias, biasOff + j) : rb);
+            v = activate(v, act);
+            if (acc) {
+                v = v.add(FloatVector.fromArray(F, dst, dOff + j));
+            }
+            v.intoArray(dst, dOff + j);
+        }
+        if (j < len) {
+            VectorMask<Float> m = F.indexInRange(j, len);
+            FloatVector v = FloatVector.fromArray(F, src, sOff + j, m).mul(alpha);
+            v = v.add(biasPerCol ? FloatVector.fromArray(F, bias, biasOff + j, m) : rb);
+            v = activate(v, act);
+            if (acc) {
+                v = v.add(FloatVector.fromArray(F, dst, dOff + j, m));
+            }
+            v.intoArray(dst, dOff + j, m);
+        }
+    }
+
+    /** Vector form of {@link Activation#apply}; differences stay below 1e-6 relative (float rounding of the same formulas). */
+    static FloatVector activate(FloatVector x, Activation act) {
+        return switch (act) {
+            case NONE -> x;
+            case RELU -> x.max(0f);
+            case SILU -> x.div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+            case QUICK_GELU -> x.div(x.mul(-1.702f).lanewise(VectorOperators.EXP).add(1f));
+            case GELU_TANH -> {
+                FloatVector inner = x.mul(x).mul(0.044715f).add(1f).mul(x).mul((float) Math.sqrt(2.0 / Math.PI));
+                yield inner.lanewise(VectorOperators.TANH).add(1f).mul(x).mul(0.5f);
+            }
+            case GELU -> gelu(x);
+        };
+    }
+
+    /**
+     * torch gelu(approximate='none') = x/2 (1 + erf(x/sqrt 2)), with erfc from the same Numerical Recipes fit as
+     * {@link koala4j.tensor.Erf} (fractional error below 1.2e-7), evaluated on |x| so that the negative side,
+     * x/2 erfc(|x|/sqrt 2), does not lose digits to cancellation.
+     */
+    private static FloatVector gelu(FloatVector x) {
+        FloatVector z = x.abs().mul((float) (1.0 / Math.sqrt(2.0)));
+        FloatVector t = z.mul(0.5f).add(1f);
+        t = FloatVector.broadcast(F, 1f).div(t);
+        FloatVector p = t.fma(FloatVector.broadcast(F, 0.17087277f), FloatVector.broadcast(F, -0.82215223f));
+        p = t.fma(p, FloatVector.broadcast(F, 1.48851587f));
+        p = t.fma(p, FloatVector.broadcast(F, -1.13520398f));
+        p = t.fma(p, FloatVector.broadcast(F, 0.27886807f));
+        p = t.fma(p, FloatVector.broadcast(F, -0.18628806f));
+        p = t.fma(p, FloatVector.broadcast(F, 0.09678418f));
+        p = t.fma(p, FloatVector.broadcast(F, 0.37409196f));
+        p = t.fma(p, FloatVector.broadcast(F, 1.00002368f));
+        p = t.fma(p, FloatVector.broadcast(F, -1.26551223f));
+        FloatVector erfc = t.mul(p.sub(z.mul(z)).lanewise(VectorOperators.EXP));
+        VectorMask<Float> neg = x.compare(VectorOperators.LT, 0f);
+        FloatVector half = erfc.neg().add(2f).blend(erfc, neg);
+        return x.mul(0.5f).mul(half);
+    }
+
+    /** Scalar reads of one element, for edges the vector loops do not cover. */
+    static float get(Kind kind, float[] arr, MemorySegment seg, long index) {
+        return switch (kind) {
+            case ARRAY -> arr[(int) index];
+            case SEG_F32 -> seg.getAtIndex(FloatSource.F32_LE, index);
+            case SEG_F16 -> Float.float16ToFloat(seg.getAtIndex(FloatSource.I16_LE, index));
+            case SEG_BF16 -> DType.bf16ToF32(seg.getAtIndex(FloatSource.I16_LE, index));
+        };
+    }
+}

@@ -1,0 +1,178 @@
+package koala4j.backend.cpu;
+
+import static koala4j.backend.cpu.GemmVector.F;
+import static koala4j.backend.cpu.GemmVector.VL;
+
+import java.lang.foreign.MemorySegment;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The m = 1 case of {@link Gemm} (one token of LLM decode: x[1, k] . W): memory-bound, so instead of packing it reads
+ * every element of B exactly once, straight from its storage (F32 array or mmap'ed F32/F16/BF16), converting in
+ * registers, with the columns of C split over all threads.
+ */
+final class Gemv {
+
+    /** Columns per task when B is row-major: the partial sums (16 KiB at most) stay in L1 while rows of B stream by. */
+    private static final int MAX_COLS = 4096;
+
+    private Gemv() {
+    }
+
+    static void run(int batch, int n, int k, Gemm.MatrixRef a, Gemm.MatrixRef b, float[] c, int cOffset,
+                    long cBatchStride, Gemm.Epilogue ep) {
+        int threads = Parallel.threads();
+        int target = threads == 1 ? 1 : 4 * threads;
+        int perBatch = (int) Math.max(1, Math.min(Gemm.ceilDiv(target, batch), Gemm.ceilDiv(n, 4 * VL)));
+        int width = Gemm.roundUp(Gemm.ceilDiv(n, perBatch), VL);
+        width = Math.min(width, MAX_COLS);
+        int chunks = Gemm.ceilDiv(n, width);
+        long tasks = (long) batch * chunks;
+        if (tasks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("gemv of batch=%d n=%d splits into %d tasks, expected < 2^31"
+                    .formatted(batch, n, tasks));
+        }
+        GemmVector.Kind kind = GemmVector.kindOf(b.data());
+        float[] arr = b.data().array();
+        MemorySegment seg = GemmVector.segmentOf(b.data());
+        int w = width;
+        Parallel.forRange((int) tasks, 1, (from, to) -> {
+            GemmWorkspace ws = GemmWorkspace.get();
+            float[] x = ws.vec(k);
+            float[] y = ws.out(w);
+            int loaded = -1;
+            for (int t = from; t < to; t++) {
+                int bi = t / chunks;
+                int j0 = (t % chunks) * w;
+                int j1 = Math.min(n, j0 + w);
+                if (bi != loaded) {
+                    readA(a, bi, k, x);
+                    loaded = bi;
+                }
+                long base = b.offset() + bi * b.batchStride();
+                if (b.transposed()) {
+                    dots(kind, arr, seg, base, b.ld(), x, k, j0, j1, y);
+                } else {
+                    axpys(kind, arr, seg, base, b.ld(), x, k, j0, j1, y);
+                }
+                float[] bias = ep.bias();
+                boolean perCol = bias != null && !ep.biasPerRow();
+                float rowBias = bias != null && ep.biasPerRow() ? bias[0] : 0f;
+                GemmVector.finishRow(y, 0, c, (int) (cOffset + bi * cBatchStride + j0), j1 - j0, ep.alpha(),
+                        bias, j0, perCol, rowBias, ep.act(), ep.accumulate());
+            }
+        });
+    }
+
+    /** op(A[bi]) is one row: element (0, p) at offset + bi*batchStride + (transposed ? p*ld : p). */
+    private static void readA(Gemm.MatrixRef a, int bi, int k, float[] x) {
+        long base = a.offset() + bi * a.batchStride();
+        if (!a.transposed()) {
+            a.data().read(base, x, 0, k);
+        } else {
+            FloatSource src = a.data();
+            for (int p = 0; p < k; p++) {
+                x[p] = src.get(base + (long) p * a.ld());
+            }
+        }
+    }
+
+    /**
+     * B row-major (element (p, j) at base + p*ld + j): y[j0..j1) = sum_p x[p] * B[p, j], four rows of B per pass
+     * over y so that y is loaded and stored once per four FMAs.
+     */
+    private static void axpys(GemmVector.Kind kind, float[] arr, MemorySegment seg, long base, long ld, float[] x,
+                              int k, int j0, int j1, float[] y) {
+        int w = j1 - j0;
+        java.util.Arrays.fill(y, 0, w, 0f);
+        int vw = w - w % VL;
+        int p = 0;
+        for (; p + 4 <= k; p += 4) {
+            long r0 = base + p * ld + j0;
+            long r1 = r0 + ld;
+            long r2 = r1 + ld;
+            long r3 = r2 + ld;
+            FloatVector x0 = FloatVector.broadcast(F, x[p]);
+            FloatVector x1 = FloatVector.broadcast(F, x[p + 1]);
+            FloatVector x2 = FloatVector.broadcast(F, x[p + 2]);
+            FloatVector x3 = FloatVector.broadcast(F, x[p + 3]);
+            for (int j = 0; j < vw; j += VL) {
+                FloatVector acc = FloatVector.fromArray(F, y, j);
+                acc = GemmVector.load(kind, arr, seg, r0 + j).fma(x0, acc);
+                acc = GemmVector.load(kind, arr, seg, r1 + j).fma(x1, acc);
+                acc = GemmVector.load(kind, arr, seg, r2 + j).fma(x2, acc);
+                acc = GemmVector.load(kind, arr, seg, r3 + j).fma(x3, acc);
+                acc.intoArray(y, j);
+            }
+            for (int j = vw; j < w; j++) {
+                y[j] += x[p] * GemmVector.get(kind, arr, seg, r0 + j) + x[p + 1] * GemmVector.get(kind, arr, seg, r1 + j)
+                        + x[p + 2] * GemmVector.get(kind, arr, seg, r2 + j) + x[p + 3] * GemmVector.get(kind, arr, seg, r3 + j);
+            }
+        }
+        for (; p < k; p++) {
+            long r0 = base + p * ld + j0;
+            FloatVector x0 = FloatVector.broadcast(F, x[p]);
+            for (int j = 0; j < vw; j += VL) {
+                GemmVector.load(kind, arr, seg, r0 + j).fma(x0, FloatVector.fromArray(F, y, j)).intoArray(y, j);
+            }
+            for (int j = vw; j < w; j++) {
+                y[j] += x[p] * GemmVector.get(kind, arr, seg, r0 + j);
+            }
+        }
+    }
+
+    /**
+     * B transposed, i.e. stored [n, k] like an nn.Linear weight (element (p, j) at base + j*ld + p):
+     * y[j - j0] = dot(x, B row j), four rows at a time sharing each load of x.
+     */
+    private static void dots(GemmVector.Kind kind, float[] arr, MemorySegment seg, long base, long ld, float[] x,
+                             int k, int j0, int j1, float[] y) {
+        int vk = k - k % VL;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            long r0 = base + j * ld;
+            long r1 = r0 + ld;
+            long r2 = r1 + ld;
+            long r3 = r2 + ld;
+            FloatVector s0 = FloatVector.zero(F);
+            FloatVector s1 = s0;
+            FloatVector s2 = s0;
+            FloatVector s3 = s0;
+            for (int p = 0; p < vk; p += VL) {
+                FloatVector xv = FloatVector.fromArray(F, x, p);
+                s0 = GemmVector.load(kind, arr, seg, r0 + p).fma(xv, s0);
+                s1 = GemmVector.load(kind, arr, seg, r1 + p).fma(xv, s1);
+                s2 = GemmVector.load(kind, arr, seg, r2 + p).fma(xv, s2);
+                s3 = GemmVector.load(kind, arr, seg, r3 + p).fma(xv, s3);
+            }
+            float t0 = s0.reduceLanes(VectorOperators.ADD);
+            float t1 = s1.reduceLanes(VectorOperators.ADD);
+            float t2 = s2.reduceLanes(VectorOperators.ADD);
+            float t3 = s3.reduceLanes(VectorOperators.ADD);
+            for (int p = vk; p < k; p++) {
+                t0 += x[p] * GemmVector.get(kind, arr, seg, r0 + p);
+                t1 += x[p] * GemmVector.get(kind, arr, seg, r1 + p);
+                t2 += x[p] * GemmVector.get(kind, arr, seg, r2 + p);
+                t3 += x[p] * GemmVector.get(kind, arr, seg, r3 + p);
+            }
+            y[j - j0] = t0;
+            y[j - j0 + 1] = t1;
+            y[j - j0 + 2] = t2;
+            y[j - j0 + 3] = t3;
+        }
+        for (; j < j1; j++) {
+            long r0 = base + j * ld;
+            FloatVector s0 = FloatVector.zero(F);
+            for (int p = 0; p < vk; p += VL) {
+                s0 = GemmVector.load(kind, arr, seg, r0 + p).fma(FloatVector.fromArray(F, x, p), s0);
+            }
+            float t0 = s0.reduceLanes(VectorOperators.ADD);
+            for (int p = vk; p < k; p++) {
+                t0 += x[p] * GemmVector.get(kind, arr, seg, r0 + p);
+            }
+            y[j - j0] = t0;
+        }
+    }
+}

@@ -1,0 +1,589 @@
+package koala4j.backend.cpu;
+
+import java.util.Arrays;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Scaled-dot-product attention with the semantics of {@code torch.nn.functional.scaled_dot_product_attention},
+ * computed the FlashAttention-2 way (Dao, 2023): the N x N score matrix is never held. Each task takes a block of
+ * query rows, streams the keys in blocks, keeps a running row maximum and row sum (online softmax, rescaling the
+ * output accumulator whenever the maximum grows) and divides once at the end.
+ *
+ * <p>Work is split over (batch, kv head, query-row block) with {@link Parallel}. Rows of all query heads that share
+ * a kv head (grouped-query attention) are stacked into one row space, so a decode step of a GQA model still gets
+ * several rows per key pass. Scores are formed by a register-blocked micro-kernel (4 rows x 4 vectors of keys) over
+ * a key panel packed transposed once per call; with fewer than {@value #MIN_PACKED_ROWS} rows per kv head (decode)
+ * packing would cost more than it saves, so scores come from direct dot products instead.
+ *
+ * <p>The softmax runs in base 2: {@code scale * log2(e)} is folded into the packed queries (and {@code log2(e)} into
+ * the mask), so each probability costs one {@link FastExp#exp2} and no extra multiply.
+ *
+ * <p>Thread-safe: all scratch is per worker thread; the packed key panel is per call.
+ */
+public final class Attention {
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+    /** Query rows per micro-tile. */
+    private static final int MR = 4;
+    /** Vectors of keys (scores) or of value columns (output) per micro-tile. */
+    private static final int NR = 4;
+    /** Query rows per task: the packed key panel and value block are reused this many times from cache. */
+    private static final int BQ = 64;
+    /** Keys per block: a multiple of NR * L so the score micro-kernel needs no tail. */
+    private static final int BK = 2 * NR * L;
+    /** Below this many rows per kv head, dot products beat packing the key panel. */
+    static final int MIN_PACKED_ROWS = 16;
+    /** Base-2 headroom before the running maximum is moved: probabilities stay below 2^8. */
+    private static final float RESCALE_SLACK = 8f;
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float NEG_INF = Float.NEGATIVE_INFINITY;
+
+    private static final ThreadLocal<Work> WORK = ThreadLocal.withInitial(Work::new);
+
+    private Attention() {
+    }
+
+    /**
+     * One [B, H, N, D] operand in a float[]: element (b, h, i, d) at
+     * {@code offset + b*strideB + h*strideH + i*strideN + d} (last dim contiguous).
+     */
+    public record Operand(float[] data, int offset, long strideB, long strideH, long strideN) {
+    }
+
+    /**
+     * Optional additive mask, broadcast like torch: value added to score (b, h, i, j) at
+     * {@code offset + b*strideB + h*strideH + i*strideN + j} (strides may be 0); -infinity hides a key.
+     */
+    public record Mask(float[] data, int offset, long strideB, long strideH, long strideN) {
+    }
+
+    /**
+     * {@code torch.nn.functional.scaled_dot_product_attention} semantics:
+     * {@code out = softmax(q·kᵀ*scale + mask [+ causal]) · v}.
+     *
+     * <p>q [b, heads, nq, d], k [b, kvHeads, nk, d], v [b, kvHeads, nk, dv]; {@code heads % kvHeads == 0} and query
+     * head h reads kv head {@code h / (heads/kvHeads)} (grouped-query attention, as torch's {@code enable_gqa=True}).
+     * causal: query i sees key j iff {@code j <= i + (nk - nq)} (bottom-right aligned, as a KV cache needs; equals
+     * torch's {@code is_causal} when nq == nk). out [b, heads, nq, dv] contiguous at outOffset.
+     *
+     * <p>A query row whose keys are all masked gives 0 here; torch gives NaN there (softmax of an all -inf row).
+     * Probabilities below 2^-126 relative to the row maximum are flushed to 0.
+     */
+    public static void attention(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                 Operand q, Operand k, Operand v, Mask mask, boolean causal, float scale,
+                                 float[] out, int outOffset) {
+        checkShapes(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, out, outOffset);
+        if (b == 0 || heads == 0 || nq == 0) {
+            return;
+        }
+        int group = heads / kvHeads;
+        int rowsPerKv = group * nq;                       // query rows of all heads that share one kv head
+        boolean packed = rowsPerKv >= MIN_PACKED_ROWS;
+        int nkb = (nk + BK - 1) / BK;
+        int dPad = roundUp(d, L);
+        int dvPad = roundUp(dv, L);
+        float[] kt = packed ? packKeys(b, kvHeads, nk, d, nkb, k) : null;   // [b, kvHeads, nkb, d, BK]
+        Operand vv = dv % L == 0 ? v : packValues(b, kvHeads, nk, dv, dvPad, v); // rows padded to dvPad
+        var job = new Job(heads, kvHeads, group, nq, nk, d, dPad, dv, dvPad, q, k, vv, mask, causal,
+                scale * LOG2E, out, outOffset, kt, nkb);
+        int rowBlocks = (rowsPerKv + BQ - 1) / BQ;
+        int tasks = b * kvHeads * rowBlocks;
+        Parallel.forRange(tasks, 1, (from, to) -> {
+            Work w = WORK.get();
+            for (int t = from; t < to; t++) {
+                int rb = t % rowBlocks;
+                int kvh = (t / rowBlocks) % kvHeads;
+                int bi = t / (rowBlocks * kvHeads);
+                block(job, w, bi, kvh, rb * BQ, Math.min(rowsPerKv, (rb + 1) * BQ));
+            }
+        });
+    }
+
+    /** Everything a task needs; {@code c} is scale * log2(e), folded into the packed queries. */
+    private record Job(int heads, int kvHeads, int group, int nq, int nk, int d, int dPad, int dv, int dvPad,
+                       Operand q, Operand k, Operand v, Mask mask, boolean causal, float c,
+                       float[] out, int outOffset, float[] kt, int nkb) {
+    }
+
+    /** Per-thread scratch, grown on demand and kept for the thread's life. */
+    private static final class Work {
+        float[] q = new float[0];       // [rowsPad, dPad] scaled queries
+        float[] o = new float[0];       // [rowsPad, dvPad] unnormalised output accumulator
+        final float[] s = new float[MR * BK]; // [MR, BK] scores, then probabilities, of one micro-tile
+        float[] m = new float[0];       // running row maximum (base-2 units)
+        float[] l = new float[0];       // running row sum
+        float[] alpha = new float[0];   // this key block's rescale factor per row
+        int[] head = new int[0];
+        int[] qi = new int[0];
+        int[] lim = new int[0];         // last key index the row may see
+
+        void ensure(int qLen, int oLen, int rows) {
+            if (q.length < qLen) {
+                q = new float[qLen];
+            }
+            if (o.length < oLen) {
+                o = new float[oLen];
+            }
+            if (m.length < rows) {
+                m = new float[rows];
+                l = new float[rows];
+                alpha = new float[rows];
+                head = new int[rows];
+                qi = new int[rows];
+                lim = new int[rows];
+            }
+        }
+    }
+
+    /** Rows [r0, r1) of kv head kvh's stacked row space (row = headInGroup * nq + i). */
+    private static void block(Job jb, Work w, int bi, int kvh, int r0, int r1) {
+        int rows = r1 - r0;
+        int rowsPad = roundUp(rows, MR);
+        int qs = jb.dPad;
+        int os = jb.dvPad;
+        w.ensure(rowsPad * qs, rowsPad * os, rowsPad);
+        float[] qb = w.q;
+        Operand q = jb.q;
+        int maxLim = Integer.MIN_VALUE;
+        for (int r = 0; r < rowsPad; r++) {
+            // Rows past the end repeat the last real row, so micro-tiles need no row tail; their output is dropped.
+            int row = r0 + Math.min(r, rows - 1);
+            int h = kvh * jb.group + row / jb.nq;
+            int i = row % jb.nq;
+            int lim = jb.causal ? i + (jb.nk - jb.nq) : jb.nk - 1;
+            w.head[r] = h;
+            w.qi[r] = i;
+            w.lim[r] = lim;
+            maxLim = Math.max(maxLim, lim);
+            int src = (int) (q.offset() + bi * q.strideB() + h * q.strideH() + i * q.strideN());
+            int dst = r * qs;
+            for (int dd = 0; dd < jb.d; dd += L) {
+                VectorMask<Float> in = F.indexInRange(dd, jb.d);
+                FloatVector.fromArray(F, q.data(), src + dd, in).mul(jb.c).intoArray(qb, dst + dd);
+            }
+            w.m[r] = NEG_INF;
+            w.l[r] = 0f;
+            Arrays.fill(w.o, r * os, (r + 1) * os, 0f);
+        }
+        // Key blocks past every row's causal limit are skipped outright.
+        int kEnd = Math.min(jb.nk, maxLim + 1);
+        Operand k = jb.k;
+        Operand v = jb.v;
+        int kBase = (int) (k.offset() + bi * k.strideB() + kvh * k.strideH());
+        int vBase = (int) (v.offset() + bi * v.strideB() + kvh * v.strideH());
+        int vs = (int) v.strideN();
+        for (int j0 = 0; j0 < kEnd; j0 += BK) {
+            int jn = Math.min(BK, jb.nk - j0);
+            int ktBase = ((bi * jb.kvHeads + kvh) * jb.nkb + j0 / BK) * jb.d * BK;
+            for (int rg = 0; rg < rowsPad; rg += MR) {
+                int groupLim = Math.max(Math.max(w.lim[rg], w.lim[rg + 1]), Math.max(w.lim[rg + 2], w.lim[rg + 3]));
+                if (groupLim < j0) {
+                    continue;                                  // no row of this tile sees any key of the block
+                }
+                if (jb.kt != null) {
+                    scoresPacked(qb, qs, rg, jb.kt, ktBase, jb.d, w.s);
+                } else {
+                    scoresDot(qb, qs, rg, k.data(), kBase + j0 * (int) k.strideN(), (int) k.strideN(), jn, jb.d,
+                            w.s);
+                }
+                int jmax = 0;
+                for (int rr = 0; rr < MR; rr++) {
+                    jmax = Math.max(jmax, softmaxRow(jb, w, bi, rg + rr, rr, j0, jn));
+                }
+                if (jmax > 0) {
+                    accumulate(w, rg, os, jmax, v.data(), vBase + j0 * vs, vs);
+                }
+            }
+        }
+        float[] out = jb.out;
+        for (int r = 0; r < rows; r++) {
+            float inv = w.l[r] > 0f ? 1f / w.l[r] : 0f;        // l == 0: every key masked; torch gives NaN
+            int dst = jb.outOffset + ((bi * jb.heads + w.head[r]) * jb.nq + w.qi[r]) * jb.dv;
+            int src = r * os;
+            for (int c = 0; c < jb.dv; c += L) {
+                VectorMask<Float> in = F.indexInRange(c, jb.dv);
+                FloatVector.fromArray(F, w.o, src + c).mul(inv).intoArray(out, dst + c, in);
+            }
+        }
+    }
+
+    /**
+     * Turns one row of raw scores in {@code w.s} into probabilities for keys [j0, j0+jn), updating the row's
+     * running maximum and sum and setting its rescale factor. Returns how many leading keys the row may see.
+     */
+    private static int softmaxRow(Job jb, Work w, int bi, int r, int rr, int j0, int jn) {
+        float[] s = w.s;
+        int so = rr * BK;
+        int vis = Math.min(jn, w.lim[r] - j0 + 1);
+        if (vis <= 0) {
+            Arrays.fill(s, so, so + BK, 0f);
+            w.alpha[r] = 1f;
+            return 0;
+        }
+        Mask mk = jb.mask;
+        int mo = mk == null ? 0 : (int) (mk.offset() + bi * mk.strideB() + w.head[r] * mk.strideH()
+                + w.qi[r] * mk.strideN() + j0);
+        FloatVector vmax = maskScores(s, so, vis, mk, mo);
+        float mOld = w.m[r];
+        float mNew = mOld;
+        // Lazy rescaling (as in FlashAttention-4): the reference maximum moves only when a score exceeds it by more
+        // than RESCALE_SLACK, so probabilities stay below 2^RESCALE_SLACK (far from overflow) while the cross-lane
+        // reduction and the accumulator rescale are skipped for almost every block. From -inf it always moves.
+        if (vmax.compare(VectorOperators.GT, mOld + RESCALE_SLACK).anyTrue()) {
+            mNew = vmax.reduceLanes(VectorOperators.MAX);
+        }
+        // mOld == mNew also covers "still all -inf", where exp2(-inf - -inf) would be NaN.
+        float alpha = mOld == mNew ? 1f : FastExp.exp2(mOld - mNew);
+        FloatVector mv = FloatVector.broadcast(F, mNew == NEG_INF ? 0f : mNew);
+        FloatVector sum = FloatVector.zero(F);
+        int j = 0;
+        for (; j < vis; j += L) {
+            FloatVector p = FastExp.exp2(FloatVector.fromArray(F, s, so + j).sub(mv));
+            p.intoArray(s, so + j);
+            sum = sum.add(p);
+        }
+        for (; j < BK; j += L) {
+            FloatVector.zero(F).intoArray(s, so + j);
+        }
+        w.m[r] = mNew;
+        w.l[r] = w.l[r] * alpha + sum.reduceLanes(VectorOperators.ADD);
+        w.alpha[r] = alpha;
+        return vis;
+    }
+
+    /**
+     * Adds the mask row (in base-2 units) to scores [0, vis) of one row, sets the lanes past vis in the last
+     * vector to -inf, and returns the lane-wise maximum.
+     */
+    private static FloatVector maskScores(float[] s, int so, int vis, Mask mk, int mo) {
+        FloatVector vlog2e = FloatVector.broadcast(F, LOG2E);
+        FloatVector vmax = FloatVector.broadcast(F, NEG_INF);
+        for (int j = 0; j < vis; j += L) {
+            FloatVector x = FloatVector.fromArray(F, s, so + j);
+            if (j + L > vis) {
+                VectorMask<Float> in = F.indexInRange(j, vis);
+                if (mk != null) {
+                    x = FloatVector.fromArray(F, mk.data(), mo + j, in).fma(vlog2e, x);
+                }
+                x = x.blend(NEG_INF, in.not());
+            } else if (mk != null) {
+                x = FloatVector.fromArray(F, mk.data(), mo + j).fma(vlog2e, x);
+            }
+            x.intoArray(s, so + j);
+            vmax = max(vmax, x);
+        }
+        return vmax;
+    }
+
+    /** Lane-wise max as compare + blend; FloatVector.max follows Math.max (NaN, -0.0) and costs more on x86. */
+    private static FloatVector max(FloatVector a, FloatVector b) {
+        return a.blend(b, a.compare(VectorOperators.LT, b));
+    }
+
+    /**
+     * Scores of MR query rows against one packed key panel [d, BK]: S[r, j] = sum_d q[r, d] * kt[d, j].
+     * A 4 x (4 vectors) register tile, like a GEMM micro-kernel: per d step 4 panel loads and 4 broadcasts feed
+     * 16 FMAs.
+     */
+    private static void scoresPacked(float[] qb, int qs, int rg, float[] kt, int ktBase, int d, float[] s) {
+        int q0 = rg * qs;
+        int q1 = q0 + qs;
+        int q2 = q1 + qs;
+        int q3 = q2 + qs;
+        for (int c = 0; c < BK; c += NR * L) {
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
+            FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+            FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            int ko = ktBase + c;
+            for (int dd = 0; dd < d; dd++, ko += BK) {
+                FloatVector k0 = FloatVector.fromArray(F, kt, ko);
+                FloatVector k1 = FloatVector.fromArray(F, kt, ko + L);
+                FloatVector k2 = FloatVector.fromArray(F, kt, ko + 2 * L);
+                FloatVector k3 = FloatVector.fromArray(F, kt, ko + 3 * L);
+                FloatVector x = FloatVector.broadcast(F, qb[q0 + dd]);
+                a00 = k0.fma(x, a00);
+                a01 = k1.fma(x, a01);
+                a02 = k2.fma(x, a02);
+                a03 = k3.fma(x, a03);
+                x = FloatVector.broadcast(F, qb[q1 + dd]);
+                a10 = k0.fma(x, a10);
+                a11 = k1.fma(x, a11);
+                a12 = k2.fma(x, a12);
+                a13 = k3.fma(x, a13);
+                x = FloatVector.broadcast(F, qb[q2 + dd]);
+                a20 = k0.fma(x, a20);
+                a21 = k1.fma(x, a21);
+                a22 = k2.fma(x, a22);
+                a23 = k3.fma(x, a23);
+                x = FloatVector.broadcast(F, qb[q3 + dd]);
+                a30 = k0.fma(x, a30);
+                a31 = k1.fma(x, a31);
+                a32 = k2.fma(x, a32);
+                a33 = k3.fma(x, a33);
+            }
+            a00.intoArray(s, c);
+            a01.intoArray(s, c + L);
+            a02.intoArray(s, c + 2 * L);
+            a03.intoArray(s, c + 3 * L);
+            a10.intoArray(s, BK + c);
+            a11.intoArray(s, BK + c + L);
+            a12.intoArray(s, BK + c + 2 * L);
+            a13.intoArray(s, BK + c + 3 * L);
+            a20.intoArray(s, 2 * BK + c);
+            a21.intoArray(s, 2 * BK + c + L);
+            a22.intoArray(s, 2 * BK + c + 2 * L);
+            a23.intoArray(s, 2 * BK + c + 3 * L);
+            a30.intoArray(s, 3 * BK + c);
+            a31.intoArray(s, 3 * BK + c + L);
+            a32.intoArray(s, 3 * BK + c + 2 * L);
+            a33.intoArray(s, 3 * BK + c + 3 * L);
+        }
+    }
+
+    /**
+     * Scores of MR query rows against jn keys read in place (row stride ks), as dot products along d. Used when
+     * there are too few rows to pay for packing; each key row is loaded once for all MR rows.
+     */
+    private static void scoresDot(float[] qb, int qs, int rg, float[] k, int kBase, int ks, int jn, int d,
+                                  float[] s) {
+        int q0 = rg * qs;
+        int q1 = q0 + qs;
+        int q2 = q1 + qs;
+        int q3 = q2 + qs;
+        int dFull = d - d % L;
+        for (int j = 0; j < jn; j++) {
+            int ko = kBase + j * ks;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int dd = 0; dd < dFull; dd += L) {
+                FloatVector kv = FloatVector.fromArray(F, k, ko + dd);
+                a0 = FloatVector.fromArray(F, qb, q0 + dd).fma(kv, a0);
+                a1 = FloatVector.fromArray(F, qb, q1 + dd).fma(kv, a1);
+                a2 = FloatVector.fromArray(F, qb, q2 + dd).fma(kv, a2);
+                a3 = FloatVector.fromArray(F, qb, q3 + dd).fma(kv, a3);
+            }
+            if (dFull < d) {
+                // Query rows are zero-padded to dPad, so only the key load needs the mask.
+                FloatVector kv = FloatVector.fromArray(F, k, ko + dFull, F.indexInRange(dFull, d));
+                a0 = FloatVector.fromArray(F, qb, q0 + dFull).fma(kv, a0);
+                a1 = FloatVector.fromArray(F, qb, q1 + dFull).fma(kv, a1);
+                a2 = FloatVector.fromArray(F, qb, q2 + dFull).fma(kv, a2);
+                a3 = FloatVector.fromArray(F, qb, q3 + dFull).fma(kv, a3);
+            }
+            s[j] = a0.reduceLanes(VectorOperators.ADD);
+            s[BK + j] = a1.reduceLanes(VectorOperators.ADD);
+            s[2 * BK + j] = a2.reduceLanes(VectorOperators.ADD);
+            s[3 * BK + j] = a3.reduceLanes(VectorOperators.ADD);
+        }
+    }
+
+    /**
+     * O[r, :] = alpha[r] * O[r, :] + sum_j P[r, j] * V[j, :] for the MR rows of a tile and keys [0, jn) of the
+     * block. V rows are read in place (stride vs), dvPad wide.
+     */
+    private static void accumulate(Work w, int rg, int os, int jn, float[] v, int vBase, int vs) {
+        int c = 0;
+        for (; c + NR * L <= os; c += NR * L) {
+            accumulate4(w, rg, os, c, jn, v, vBase, vs);
+        }
+        for (; c < os; c += L) {
+            accumulate1(w, rg, os, c, jn, v, vBase, vs);
+        }
+    }
+
+    private static void accumulate4(Work w, int rg, int os, int c, int jn, float[] v, int vBase, int vs) {
+        float[] o = w.o;
+        float[] s = w.s;
+        int o0 = rg * os + c;
+        int o1 = o0 + os;
+        int o2 = o1 + os;
+        int o3 = o2 + os;
+        float al0 = w.alpha[rg];
+        float al1 = w.alpha[rg + 1];
+        float al2 = w.alpha[rg + 2];
+        float al3 = w.alpha[rg + 3];
+        FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(al0);
+        FloatVector a01 = FloatVector.fromArray(F, o, o0 + L).mul(al0);
+        FloatVector a02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(al0);
+        FloatVector a03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(al0);
+        FloatVector a10 = FloatVector.fromArray(F, o, o1).mul(al1);
+        FloatVector a11 = FloatVector.fromArray(F, o, o1 + L).mul(al1);
+        FloatVector a12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(al1);
+        FloatVector a13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(al1);
+        FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(al2);
+        FloatVector a21 = FloatVector.fromArray(F, o, o2 + L).mul(al2);
+        FloatVector a22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(al2);
+        FloatVector a23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(al2);
+        FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(al3);
+        FloatVector a31 = FloatVector.fromArray(F, o, o3 + L).mul(al3);
+        FloatVector a32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(al3);
+        FloatVector a33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(al3);
+        int vo = vBase + c;
+        for (int j = 0; j < jn; j++, vo += vs) {
+            FloatVector v0 = FloatVector.fromArray(F, v, vo);
+            FloatVector v1 = FloatVector.fromArray(F, v, vo + L);
+            FloatVector v2 = FloatVector.fromArray(F, v, vo + 2 * L);
+            FloatVector v3 = FloatVector.fromArray(F, v, vo + 3 * L);
+            FloatVector p = FloatVector.broadcast(F, s[j]);
+            a00 = v0.fma(p, a00);
+            a01 = v1.fma(p, a01);
+            a02 = v2.fma(p, a02);
+            a03 = v3.fma(p, a03);
+            p = FloatVector.broadcast(F, s[BK + j]);
+            a10 = v0.fma(p, a10);
+            a11 = v1.fma(p, a11);
+            a12 = v2.fma(p, a12);
+            a13 = v3.fma(p, a13);
+            p = FloatVector.broadcast(F, s[2 * BK + j]);
+            a20 = v0.fma(p, a20);
+            a21 = v1.fma(p, a21);
+            a22 = v2.fma(p, a22);
+            a23 = v3.fma(p, a23);
+            p = FloatVector.broadcast(F, s[3 * BK + j]);
+            a30 = v0.fma(p, a30);
+            a31 = v1.fma(p, a31);
+            a32 = v2.fma(p, a32);
+            a33 = v3.fma(p, a33);
+        }
+        a00.intoArray(o, o0);
+        a01.intoArray(o, o0 + L);
+        a02.intoArray(o, o0 + 2 * L);
+        a03.intoArray(o, o0 + 3 * L);
+        a10.intoArray(o, o1);
+        a11.intoArray(o, o1 + L);
+        a12.intoArray(o, o1 + 2 * L);
+        a13.intoArray(o, o1 + 3 * L);
+        a20.intoArray(o, o2);
+        a21.intoArray(o, o2 + L);
+        a22.intoArray(o, o2 + 2 * L);
+        a23.intoArray(o, o2 + 3 * L);
+        a30.intoArray(o, o3);
+        a31.intoArray(o, o3 + L);
+        a32.intoArray(o, o3 + 2 * L);
+        a33.intoArray(o, o3 + 3 * L);
+    }
+
+    /** One vector of output columns (the dv tail past the last multiple of NR * L). */
+    private static void accumulate1(Work w, int rg, int os, int c, int jn, float[] v, int vBase, int vs) {
+        float[] o = w.o;
+        float[] s = w.s;
+        int o0 = rg * os + c;
+        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(w.alpha[rg]);
+        FloatVector a1 = FloatVector.fromArray(F, o, o0 + os).mul(w.alpha[rg + 1]);
+        FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * os).mul(w.alpha[rg + 2]);
+        FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * os).mul(w.alpha[rg + 3]);
+        int vo = vBase + c;
+        for (int j = 0; j < jn; j++, vo += vs) {
+            FloatVector v0 = FloatVector.fromArray(F, v, vo);
+            a0 = v0.fma(FloatVector.broadcast(F, s[j]), a0);
+            a1 = v0.fma(FloatVector.broadcast(F, s[BK + j]), a1);
+            a2 = v0.fma(FloatVector.broadcast(F, s[2 * BK + j]), a2);
+            a3 = v0.fma(FloatVector.broadcast(F, s[3 * BK + j]), a3);
+        }
+        a0.intoArray(o, o0);
+        a1.intoArray(o, o0 + os);
+        a2.intoArray(o, o0 + 2 * os);
+        a3.intoArray(o, o0 + 3 * os);
+    }
+
+    /**
+     * Packs k transposed into panels of BK keys, [b, kvHeads, nkb, d, BK], zero past nk, so the score micro-kernel
+     * reads contiguous vectors of keys. Done once per call: every query block of a kv head reuses it.
+     */
+    private static float[] packKeys(int b, int kvHeads, int nk, int d, int nkb, Operand k) {
+        float[] kt = new float[Math.multiplyExact(Math.multiplyExact(b * kvHeads, nkb), d * BK)];
+        float[] src = k.data();
+        Parallel.forRange(b * kvHeads * nkb, 1, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                int kb = t % nkb;
+                int kvh = (t / nkb) % kvHeads;
+                int bi = t / (nkb * kvHeads);
+                int dst = t * d * BK;
+                int j0 = kb * BK;
+                int jn = Math.min(BK, nk - j0);
+                long row = k.offset() + bi * k.strideB() + kvh * k.strideH() + j0 * k.strideN();
+                for (int jj = 0; jj < jn; jj++, row += k.strideN()) {
+                    int so = (int) row;
+                    for (int dd = 0; dd < d; dd++) {
+                        kt[dst + dd * BK + jj] = src[so + dd];
+                    }
+                }
+            }
+        });
+        return kt;
+    }
+
+    /** Copies v into contiguous rows padded with zeros to dvPad, so value loads need no tail mask. */
+    private static Operand packValues(int b, int kvHeads, int nk, int dv, int dvPad, Operand v) {
+        float[] vp = new float[Math.multiplyExact(Math.multiplyExact(b * kvHeads, nk), dvPad)];
+        Parallel.forRange(b * kvHeads, 1, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                int kvh = t % kvHeads;
+                int bi = t / kvHeads;
+                long row = v.offset() + bi * v.strideB() + kvh * v.strideH();
+                for (int j = 0; j < nk; j++, row += v.strideN()) {
+                    System.arraycopy(v.data(), (int) row, vp, (t * nk + j) * dvPad, dv);
+                }
+            }
+        });
+        return new Operand(vp, 0, (long) kvHeads * nk * dvPad, (long) nk * dvPad, dvPad);
+    }
+
+    private static int roundUp(int x, int m) {
+        return (x + m - 1) / m * m;
+    }
+
+    private static void checkShapes(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                    Operand q, Operand k, Operand v, Mask mask, float[] out, int outOffset) {
+        if (b < 0 || heads < 0 || nq < 0) {
+            throw new IllegalArgumentException("attention: b=%d heads=%d nq=%d, expected all >= 0"
+                    .formatted(b, heads, nq));
+        }
+        if (kvHeads < 1 || nk < 1 || d < 1 || dv < 1) {
+            throw new IllegalArgumentException("attention: kvHeads=%d nk=%d d=%d dv=%d, expected all >= 1"
+                    .formatted(kvHeads, nk, d, dv));
+        }
+        if (heads % kvHeads != 0) {
+            throw new IllegalArgumentException("attention: heads=%d is not a multiple of kvHeads=%d"
+                    .formatted(heads, kvHeads));
+        }
+        checkRange("q", q.data(), q.offset(), b, heads, nq, d, q.strideB(), q.strideH(), q.strideN());
+        checkRange("k", k.data(), k.offset(), b, kvHeads, nk, d, k.strideB(), k.strideH(), k.strideN());
+        checkRange("v", v.data(), v.offset(), b, kvHeads, nk, dv, v.strideB(), v.strideH(), v.strideN());
+        if (mask != null) {
+            checkRange("mask", mask.data(), mask.offset(), b, heads, nq, nk,
+                    mask.strideB(), mask.strideH(), mask.strideN());
+        }
+        long outLen = (long) b * heads * nq * dv;
+        if (out == null || outOffset < 0 || outOffset + outLen > out.length) {
+            throw new IllegalArgumentException("attention: out [%d, %d, %d, %d] at offset %d needs %d floats, array has %s"
+                    .formatted(b, heads, nq, dv, outOffset, outOffset + outLen,
+                            out == null ? "null" : String.valueOf(out.length)));
+        }
+    }
+
+    private static void checkRange(String name, float[] data, int offset, int n0, int n1, int n2, int n3,
+                                   long s0, long s1, long s2) {
+        if (data == null) {
+            throw new IllegalArgumentException("attention: " + name + " data is null");
+        }
+        if (offset < 0 || s0 < 0 || s1 < 0 || s2 < 0) {
+            throw new IllegalArgumentException("attention: %s offset=%d strides=(%d, %d, %d), expected all >= 0"
+                    .formatted(name, offset, s0, s1, s2));
+        }
+        if (n0 == 0 || n1 == 0 || n2 == 0) {
+            return;
+        }
+        long last = offset + (n0 - 1) * s0 + (n1 - 1) * s1 + (n2 - 1) * s2 + (n3 - 1);
+        if (last >= data.length) {
+            throw new IllegalArgumentException(
+                    "attention: %s [%d, %d, %d, %d] with offset %d strides (%d, %d, %d, 1) reaches index %d, array has %d"
+                            .formatted(name, n0, n1, n2, n3, offset, s0, s1, s2, last, data.length));
+        }
+    }
+}

@@ -44,7 +44,7 @@ final class Reductions {
             case MAX, MIN -> {
                 int i = 0;
                 int bound = S.loopBound(len);
-                VectorOperators.Binary vop = op == ReduceOp.MAX ? VectorOperators.MAX : VectorOperators.MIN;
+                VectorOperators.Associative vop = op == ReduceOp.MAX ? VectorOperators.MAX : VectorOperators.MIN;
                 float acc = x[base];
                 if (bound > 0) {
                     FloatVector v = FloatVector.fromArray(S, x, base);

@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.io.IOException;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,6 +22,8 @@ import koala4j.tensor.Activation;
  * {@link Activations} against {@link ScalarActivations} (double-precision {@link Activation#apply}).
  * Metric, elementwise: |fast - ref| &lt;= 2e-6 (1 + |ref|) — a few float ulps for |ref| &gt;= 1, and an absolute
  * 2e-6 near zero, where x * sigmoid and 0.5 x (1 + erf) lose relative (not absolute) accuracy in float.
+ * The same bound holds against torch 2.13.0+cpu float32 outputs in golden/norms/norms.json (F.silu, F.gelu with
+ * both approximations, quick_gelu's formula, F.relu, diffusers' GEGLU and F.silu(gate) * up).
  */
 class ActivationsTest {
     private static final double TOL = 2e-6;
@@ -221,6 +225,42 @@ class ActivationsTest {
             Activations.swiglu(gs, 2, up, 1, len, gs, 0);
             assertAllClose(slow, Arrays.copyOfRange(gs, 0, len), "swiglu overlapping gate, len=" + len);
         }
+    }
+
+    @Test
+    void goldenActivationsMatchTorch() throws IOException {
+        int n = 0;
+        for (JsonNode c : NormsTest.loadGolden().get("cases")) {
+            float[] ref = NormsTest.floats(c.get("out"));
+            float[] fast = new float[ref.length];
+            float[] slow = new float[ref.length];
+            switch (c.get("op").asText()) {
+                case "activation" -> {
+                    Activation act = Activation.valueOf(c.get("act").asText());
+                    float[] x = NormsTest.floats(c.get("x"));
+                    Activations.apply(act, x, 0, x.length, fast, 0);
+                    ScalarActivations.apply(act, x, 0, x.length, slow, 0);
+                }
+                case "geglu" -> {
+                    float[] x = NormsTest.floats(c.get("x"));
+                    Activations.geglu(x, 0, c.get("rows").asInt(), c.get("cols").asInt(), fast, 0);
+                    ScalarActivations.geglu(x, 0, c.get("rows").asInt(), c.get("cols").asInt(), slow, 0);
+                }
+                case "swiglu" -> {
+                    float[] gate = NormsTest.floats(c.get("gate"));
+                    float[] up = NormsTest.floats(c.get("up"));
+                    Activations.swiglu(gate, 0, up, 0, ref.length, fast, 0);
+                    ScalarActivations.swiglu(gate, 0, up, 0, ref.length, slow, 0);
+                }
+                default -> {
+                    continue;
+                }
+            }
+            assertAllClose(ref, fast, "fast " + c.get("call").asText());
+            assertAllClose(ref, slow, "scalar " + c.get("call").asText());
+            n++;
+        }
+        assertEquals(7, n, "activation cases in the golden file");
     }
 
     @Test

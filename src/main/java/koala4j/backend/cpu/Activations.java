@@ -26,7 +26,7 @@ public final class Activations {
     /** Elements per parallel chunk: an exp-based activation costs ~40 flops per element. */
     private static final int GRAIN = 1 << 14;
 
-    // exp: Cody–Waite reduction x = n ln2 + r, |r| <= ln2/2, then Cephes' expf polynomial (about 1 ulp).
+    // exp: Cody–Waite reduction x = n ln2 + r, |r| <= ln2/2, then Cephes' expf polynomial.
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HI = 0.693359375f;        // 9 significant bits: n * LN2_HI is exact for |n| <= 2^15
     private static final float LN2_LO = -2.12194440e-4f;
@@ -184,7 +184,7 @@ public final class Activations {
     static FloatVector activate(Activation act, FloatVector v) {
         return switch (act) {
             case NONE -> v;
-            // max(v, 0) would turn NaN into NaN as well, but torch.relu keeps -0 -> 0; blend keeps NaN (compare false)
+            // -0 becomes +0 as in Activation.apply; NaN compares false and passes through, as in torch.relu
             case RELU -> v.blend(0f, v.compare(VectorOperators.LE, 0f));
             case SILU -> silu(v);
             case GELU -> gelu(v);

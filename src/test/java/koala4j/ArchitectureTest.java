@@ -43,6 +43,12 @@ class ArchitectureTest {
         ALLOWED.put("koala4j.schedulers", List.of("koala4j.tensor", "koala4j.tensor.rng", "koala4j.io.json"));
         ALLOWED.put("koala4j.models", List.of("koala4j.nn", "koala4j.tensor.*", "koala4j.io.safetensors",
                 "koala4j.io.json"));
+        // diffusers' shared modules (resnet.py, attention_processor.py) used by both the UNet and the VAE
+        ALLOWED.put("koala4j.models.blocks", List.of("koala4j.nn", "koala4j.tensor.*", "koala4j.io.json"));
+        ALLOWED.put("koala4j.models.unet", List.of("koala4j.models.blocks", "koala4j.nn", "koala4j.tensor.*",
+                "koala4j.io.safetensors", "koala4j.io.json"));
+        ALLOWED.put("koala4j.models.vae", List.of("koala4j.models.blocks", "koala4j.nn", "koala4j.tensor.*",
+                "koala4j.io.safetensors", "koala4j.io.json"));
         ALLOWED.put("koala4j.models.llava", List.of("koala4j.models", "koala4j.models.clip", "koala4j.models.llama",
                 "koala4j.nn", "koala4j.tensor.*", "koala4j.io.safetensors", "koala4j.io.json"));
         ALLOWED.put("koala4j.pipelines", List.of("koala4j.models.*", "koala4j.schedulers", "koala4j.tokenizers",

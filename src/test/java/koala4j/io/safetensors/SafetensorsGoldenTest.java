@@ -16,7 +16,7 @@ import koala4j.tensor.DType;
 import org.junit.jupiter.api.Test;
 
 /**
- * Files written by the reference: golden/vae_tiny/weights.safetensors and golden/llama_tiny/io.safetensors, copied
+ * Files written by the reference: golden/vae_tiny/vae/diffusion_pytorch_model.safetensors and golden/llama_tiny/io.safetensors, copied
  * from shared/golden (safetensors 0.8.0 via diffusers 0.36.0 / transformers 4.57.6 save_pretrained and the oracle
  * script). The expected counts, shapes and dtypes come from each case's case.json, written by the same oracle; the
  * few values checked were read with Python's struct module, independently of this reader. Values are exact
@@ -30,7 +30,7 @@ class SafetensorsGoldenTest {
     @Test
     void vaeWeightsMatchTheirManifest() throws Exception {
         Json weights = Json.read(resource("vae_tiny/case.json")).object("weights");
-        Path file = resource("vae_tiny/weights.safetensors");
+        Path file = resource("vae_tiny/vae/diffusion_pytorch_model.safetensors");
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             assertEquals(Map.of("format", "pt"), f.metadata());
             assertEquals(weights.intValue("num_tensors"), f.entries().size());

@@ -79,7 +79,8 @@ final class Decoding {
         try {
             long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
             if (pixels > Image.MAX_PIXELS) {
-                throw new ImageFileException(file, "%s image of %dx%d = %d pixels: more than the limit %d (PIL's decompression-bomb limit)"
+                throw new ImageFileException(file, ("%s image of %dx%d = %d pixels: more than the limit %d"
+                        + " (PIL's decompression-bomb limit)")
                         .formatted(format, reader.getWidth(0), reader.getHeight(0), pixels, Image.MAX_PIXELS));
             }
             decoded = reader.read(0);
@@ -92,8 +93,8 @@ final class Decoding {
             throw new ImageFileException(file, "corrupt %s data (%s)".formatted(format, causes(e)), e);
         }
         for (String w : warnings) {
-            // libjpeg's JWRN_JPEG_EOF: the decoder padded the missing end with grey. PIL raises
-            // "image file is truncated" here, so do we.
+            // libjpeg's "premature end of data segment" / "of JPEG file": the decoder padded the missing scan data
+            // with grey. PIL raises "image file is truncated" here, so do we.
             if (w.toLowerCase(Locale.ROOT).contains("premature end")) {
                 throw new ImageFileException(file, "truncated %s data (%s)".formatted(format, w));
             }
@@ -183,7 +184,8 @@ final class Decoding {
         }
         if (head.length >= 12 && ascii.startsWith("ftyp", 4)) {
             String brand = ascii.substring(8, 12);
-            return "ISO-BMFF image (brand \"%s\": AVIF/HEIF), which this JVM's ImageIO cannot read; convert it to PNG or JPEG"
+            return ("ISO-BMFF image (brand \"%s\": AVIF/HEIF), which this JVM's ImageIO cannot read;"
+                    + " convert it to PNG or JPEG")
                     .formatted(brand.strip());
         }
         var readable = new TreeSet<String>();

@@ -29,7 +29,8 @@ public final class Images {
                 case 2 -> BILINEAR;
                 case 3 -> BICUBIC;
                 default -> throw new IllegalArgumentException("PIL resample code " + code
-                        + ": expected 0 (nearest), 1 (lanczos), 2 (bilinear) or 3 (bicubic); box (4) and hamming (5) are not supported");
+                        + ": expected 0 (nearest), 1 (lanczos), 2 (bilinear) or 3 (bicubic);"
+                        + " box (4) and hamming (5) are not supported");
             };
         }
     }

@@ -3,7 +3,6 @@ package koala4j.io.image;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
-import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -16,16 +15,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.Arrays;
-import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.zip.CRC32;
-import java.util.zip.DataFormatException;
 import java.util.zip.Deflater;
 import java.util.zip.DeflaterOutputStream;
-import java.util.zip.Inflater;
 
 /**
  * PNG writing (8-bit RGB / RGBA, with text metadata) and reading of text metadata, per the PNG specification
@@ -35,7 +29,7 @@ import java.util.zip.Inflater;
  */
 public final class Png {
 
-    private static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     /** The longest keyword the PNG specification allows, in Latin-1 characters (= bytes). */
     static final int MAX_KEYWORD_LENGTH = 79;
     /** One text chunk, stored or inflated, may hold at most this many bytes (guards against zip bombs). */
@@ -118,13 +112,13 @@ public final class Png {
      */
     public static Map<String, String> readText(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
-            return readText(new BufferedInputStream(in, 1 << 16), file);
+            return PngTextReader.read(new BufferedInputStream(in, 1 << 16), file);
         }
     }
 
     /** {@link #readText(Path)} for a PNG already in memory (an upload); errors name the file {@code <bytes>}. */
     public static Map<String, String> readText(byte[] png) throws IOException {
-        return readText(new ByteArrayInputStream(png), Path.of("<bytes>"));
+        return PngTextReader.read(new ByteArrayInputStream(png), Path.of("<bytes>"));
     }
 
     // ---- writing ----
@@ -137,7 +131,8 @@ public final class Png {
         }
         int nul = value.indexOf('\0');
         if (nul >= 0) {
-            throw new IllegalArgumentException("PNG text value for key \"%s\": NUL character at index %d; PNG text cannot contain NUL"
+            throw new IllegalArgumentException(
+                    "PNG text value for key \"%s\": NUL character at index %d; PNG text cannot contain NUL"
                     .formatted(key, nul));
         }
         var buf = new ByteArrayOutputStream(key.length() + value.length() + 8);
@@ -166,11 +161,13 @@ public final class Png {
         for (int i = 0; i < key.length(); i++) {
             char c = key.charAt(i);
             if (!(c >= 32 && c <= 126 || c >= 161 && c <= 255)) {
-                throw new IllegalArgumentException("PNG text key \"%s\": character U+%04X at index %d, expected printable Latin-1 (codes 32-126, 161-255)"
+                throw new IllegalArgumentException(("PNG text key \"%s\": character U+%04X at index %d,"
+                        + " expected printable Latin-1 (codes 32-126, 161-255)")
                         .formatted(key, (int) c, i));
             }
             if (c == ' ' && (i == 0 || i == key.length() - 1 || key.charAt(i - 1) == ' ')) {
-                throw new IllegalArgumentException("PNG text key \"%s\": space at index %d; keys may not have leading, trailing or consecutive spaces"
+                throw new IllegalArgumentException(("PNG text key \"%s\": space at index %d;"
+                        + " keys may not have leading, trailing or consecutive spaces")
                         .formatted(key, i));
             }
         }
@@ -256,160 +253,5 @@ public final class Png {
         out.writeBytes(typeBytes);
         out.write(data, off, length);
         out.writeBytes(ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
-    }
-
-    // ---- reading ----
-
-    private static Map<String, String> readText(InputStream in, Path file) throws IOException {
-        byte[] signature = in.readNBytes(SIGNATURE.length);
-        if (!Arrays.equals(signature, SIGNATURE)) {
-            throw new ImageFileException(file, signature.length == 0 ? "not a PNG file: the file is empty"
-                    : "not a PNG file: starts with bytes %s, expected the PNG signature %s".formatted(
-                            HexFormat.ofDelimiter(" ").formatHex(signature), HexFormat.ofDelimiter(" ").formatHex(SIGNATURE)));
-        }
-        Map<String, String> text = new LinkedHashMap<>();
-        long offset = SIGNATURE.length;
-        long textBytes = 0;
-        boolean first = true;
-        while (true) {
-            byte[] header = in.readNBytes(8);
-            if (header.length < 8) {
-                throw new ImageFileException(file, "truncated PNG: the file ends at byte %d without an IEND chunk"
-                        .formatted(offset + header.length));
-            }
-            long length = ByteBuffer.wrap(header).getInt() & 0xFFFFFFFFL;
-            String type = new String(header, 4, 4, StandardCharsets.ISO_8859_1);
-            if (!type.chars().allMatch(ch -> ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z')) {
-                throw new ImageFileException(file, "corrupt PNG: chunk type bytes %s at byte %d are not 4 ASCII letters"
-                        .formatted(HexFormat.ofDelimiter(" ").formatHex(header, 4, 8), offset + 4));
-            }
-            if (length > Integer.MAX_VALUE) {
-                throw new ImageFileException(file, "corrupt PNG: chunk %s at byte %d has length %d, more than the PNG limit 2^31-1"
-                        .formatted(type, offset, length));
-            }
-            if (first && !type.equals("IHDR")) {
-                throw new ImageFileException(file, "corrupt PNG: first chunk is %s, expected IHDR".formatted(type));
-            }
-            first = false;
-            boolean isText = type.equals("tEXt") || type.equals("zTXt") || type.equals("iTXt");
-            if (isText) {
-                if (length > MAX_TEXT_CHUNK_BYTES) {
-                    throw new ImageFileException(file, "PNG %s chunk at byte %d holds %d bytes, more than the limit %d"
-                            .formatted(type, offset, length, MAX_TEXT_CHUNK_BYTES));
-                }
-                byte[] data = in.readNBytes((int) length);
-                byte[] crcBytes = in.readNBytes(4);
-                if (data.length < length || crcBytes.length < 4) {
-                    throw new ImageFileException(file, "truncated PNG: the file ends inside the %s chunk at byte %d"
-                            .formatted(type, offset));
-                }
-                var crc = new CRC32();
-                crc.update(header, 4, 4);
-                crc.update(data);
-                int stored = ByteBuffer.wrap(crcBytes).getInt();
-                if ((int) crc.getValue() != stored) {
-                    throw new ImageFileException(file, "corrupt PNG: %s chunk at byte %d has CRC %08x, expected %08x"
-                            .formatted(type, offset, stored, (int) crc.getValue()));
-                }
-                String[] kv = parseText(type, data, file, offset);
-                textBytes += kv[1].length();
-                if (textBytes > MAX_TEXT_TOTAL_BYTES) {
-                    throw new ImageFileException(file, "PNG text chunks hold more than %d characters in all"
-                            .formatted(MAX_TEXT_TOTAL_BYTES));
-                }
-                text.put(kv[0], kv[1]);
-            } else {
-                try {
-                    in.skipNBytes(length + 4);
-                } catch (EOFException e) {
-                    throw new ImageFileException(file, "truncated PNG: the file ends inside the %s chunk at byte %d"
-                            .formatted(type, offset));
-                }
-            }
-            if (type.equals("IEND")) {
-                return text;
-            }
-            offset += 12 + length;
-        }
-    }
-
-    /** Splits a text chunk's data into {keyword, text}. */
-    private static String[] parseText(String type, byte[] data, Path file, long offset) throws ImageFileException {
-        int keyEnd = indexOf(data, 0);
-        String where = "PNG %s chunk at byte %d".formatted(type, offset);
-        if (type.equals("tEXt")) {
-            // Like PIL, a tEXt chunk without a separator is a keyword with empty text.
-            if (keyEnd < 0) {
-                return new String[] {new String(data, StandardCharsets.ISO_8859_1), ""};
-            }
-            return new String[] {new String(data, 0, keyEnd, StandardCharsets.ISO_8859_1),
-                    new String(data, keyEnd + 1, data.length - keyEnd - 1, StandardCharsets.ISO_8859_1)};
-        }
-        if (keyEnd < 0) {
-            throw new ImageFileException(file, where + ": no NUL after the keyword");
-        }
-        String key = new String(data, 0, keyEnd, StandardCharsets.ISO_8859_1);
-        if (type.equals("zTXt")) {
-            if (keyEnd + 1 >= data.length || data[keyEnd + 1] != 0) {
-                throw new ImageFileException(file, "%s (key \"%s\"): compression method %s, expected 0 (zlib)"
-                        .formatted(where, key, keyEnd + 1 < data.length ? data[keyEnd + 1] & 0xFF : "missing"));
-            }
-            byte[] raw = inflate(data, keyEnd + 2, file, where + " (key \"" + key + "\")");
-            return new String[] {key, new String(raw, StandardCharsets.ISO_8859_1)};
-        }
-        // iTXt: keyword NUL flag method language NUL translated-keyword NUL text
-        int p = keyEnd + 1;
-        if (p + 2 > data.length) {
-            throw new ImageFileException(file, where + " (key \"" + key + "\"): ends before the compression flag");
-        }
-        int flag = data[p] & 0xFF;
-        int method = data[p + 1] & 0xFF;
-        if (flag > 1 || flag == 1 && method != 0) {
-            throw new ImageFileException(file, "%s (key \"%s\"): compression flag %d method %d, expected flag 0, or 1 with method 0"
-                    .formatted(where, key, flag, method));
-        }
-        int langEnd = indexOf(data, p + 2);
-        int translatedEnd = langEnd < 0 ? -1 : indexOf(data, langEnd + 1);
-        if (translatedEnd < 0) {
-            throw new ImageFileException(file, where + " (key \"" + key
-                    + "\"): missing NUL after the language tag or the translated keyword");
-        }
-        byte[] utf8 = flag == 1 ? inflate(data, translatedEnd + 1, file, where + " (key \"" + key + "\")")
-                : Arrays.copyOfRange(data, translatedEnd + 1, data.length);
-        return new String[] {key, new String(utf8, StandardCharsets.UTF_8)};
-    }
-
-    private static byte[] inflate(byte[] data, int from, Path file, String where) throws ImageFileException {
-        var inflater = new Inflater();
-        try {
-            inflater.setInput(data, from, data.length - from);
-            var out = new ByteArrayOutputStream();
-            byte[] buf = new byte[1 << 14];
-            while (!inflater.finished()) {
-                int n = inflater.inflate(buf);
-                if (n == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
-                    throw new ImageFileException(file, where + ": compressed text ends early");
-                }
-                out.write(buf, 0, n);
-                if (out.size() > MAX_TEXT_CHUNK_BYTES) {
-                    throw new ImageFileException(file, "%s: text inflates to more than %d bytes"
-                            .formatted(where, MAX_TEXT_CHUNK_BYTES));
-                }
-            }
-            return out.toByteArray();
-        } catch (DataFormatException e) {
-            throw new ImageFileException(file, where + ": corrupt compressed text (" + e.getMessage() + ")", e);
-        } finally {
-            inflater.end();
-        }
-    }
-
-    private static int indexOf(byte[] data, int from) {
-        for (int i = from; i < data.length; i++) {
-            if (data[i] == 0) {
-                return i;
-            }
-        }
-        return -1;
     }
 }

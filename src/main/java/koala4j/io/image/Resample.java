@@ -50,7 +50,10 @@ final class Resample {
         return alpha ? unpremultiply(out) : out;
     }
 
-    /** Filter weights for one axis: per output index {@code bounds[2i]} = first input index, {@code bounds[2i+1]} = count. */
+    /**
+     * Filter weights for one axis in 22-bit fixed point, {@code ksize} slots per output index i; {@code bounds[2i]}
+     * is the first input index used and {@code bounds[2i+1]} how many.
+     */
     record Coefficients(int ksize, int[] bounds, int[] weights) {
     }
 

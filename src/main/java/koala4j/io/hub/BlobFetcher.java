@@ -141,7 +141,7 @@ final class BlobFetcher {
                 if (Files.isRegularFile(blob)) {
                     return new Fetched(blob, meta.commit());
                 }
-                try (CacheStore.BlobLock lock = store.lock(repoId, etag)) {
+                try (CacheStore.BlobLock _ = store.lock(repoId, etag)) {
                     if (Files.isRegularFile(blob)) {
                         return new Fetched(blob, meta.commit());   // another process finished it while we waited
                     }
@@ -195,7 +195,7 @@ final class BlobFetcher {
         Files.createDirectories(part.getParent());
         long size;
         try (FileChannel out = FileChannel.open(part, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                Watchdog watchdog = new Watchdog(body, timeout)) {
+                HubHttp.Watchdog watchdog = new HubHttp.Watchdog(body, timeout)) {
             out.truncate(start);
             out.position(start);
             byte[] buffer = new byte[1 << 20];
@@ -223,42 +223,6 @@ final class BlobFetcher {
             Files.deleteIfExists(part);
             throw new HubException(uri + " sent " + size + " bytes for " + file + ", expected " + total
                     + " (Content-Length); the partial file was deleted");
-        }
-    }
-
-    /** Closes a body that has gone quiet for {@code timeout}, since java.net.http has no read timeout for bodies. */
-    private static final class Watchdog implements AutoCloseable {
-        private final Thread thread;
-        private volatile long lastData = System.nanoTime();
-        private volatile boolean fired;
-
-        Watchdog(InputStream body, Duration timeout) {
-            long limit = timeout.toNanos();
-            long tick = Math.max(1, Math.min(1000, timeout.toMillis() / 4));
-            thread = Thread.ofVirtual().name("hub-watchdog").start(() -> {
-                try {
-                    while (System.nanoTime() - lastData < limit) {
-                        Thread.sleep(tick);
-                    }
-                    fired = true;
-                    body.close();                    // unblocks the reader with an IOException
-                } catch (InterruptedException | IOException e) {
-                    // interrupted: the download ended first, which is the normal way out
-                }
-            });
-        }
-
-        void alive() {
-            lastData = System.nanoTime();
-        }
-
-        boolean fired() {
-            return fired;
-        }
-
-        @Override
-        public void close() {
-            thread.interrupt();
         }
     }
 

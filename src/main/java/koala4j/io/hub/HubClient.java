@@ -26,8 +26,9 @@ import java.util.Set;
  * used without contacting the hub, where huggingface_hub asks the hub each time whether the branch moved. Pipelines
  * then start offline-fast; to pick up a newer commit, delete the refs file or pass a commit hash.
  *
- * <p>Thread-safe: several threads or processes may fetch into one cache; each blob is written under a lock.
- * Downloads within one call run one file at a time.
+ * <p>Several threads or processes may fetch into one cache: each blob is written under a lock. One client may be
+ * shared between threads when its Progress may be (ConsoleProgress may not). Downloads within one call run one file
+ * at a time.
  */
 public final class HubClient {
 

@@ -1,5 +1,6 @@
 package koala4j.io.hub;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
@@ -10,6 +11,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.Objects;
 
@@ -70,7 +72,7 @@ final class HubHttp {
         URI current = uri;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             HttpResponse<InputStream> response = get(current, 0);
-            try (InputStream body = response.body()) {
+            try (InputStream body = response.body(); Watchdog watchdog = new Watchdog(body, options.timeout())) {
                 if (isRedirect(response.statusCode())) {
                     current = redirectTarget(current, response);
                     continue;
@@ -78,7 +80,13 @@ final class HubHttp {
                 if (response.statusCode() != 200) {
                     throw error(response, current, what);
                 }
-                return new String(body.readAllBytes(), StandardCharsets.UTF_8);
+                ByteArrayOutputStream text = new ByteArrayOutputStream();
+                byte[] chunk = new byte[64 << 10];
+                for (int n; (n = body.read(chunk)) >= 0; ) {
+                    text.write(chunk, 0, n);
+                    watchdog.alive();
+                }
+                return text.toString(StandardCharsets.UTF_8);
             } catch (IOException e) {
                 throw new HubException("reading " + what + " from " + current + " failed: " + e + " (hub endpoint "
                         + options.endpoint() + ")", e);
@@ -130,6 +138,11 @@ final class HubHttp {
         String code = h.firstValue("X-Error-Code").orElse("");
         String serverSays = h.firstValue("X-Error-Message").map(m -> " The hub says: " + m).orElse("");
         String repoPage = " (" + uri + ")";
+        if (!isHub(uri)) {
+            // the CDN a file was redirected to: its 403 means an expired link, not a gated repo
+            return new HubException(what + ": " + uri + ", where the hub at " + options.endpoint() + " redirected,"
+                    + " answered HTTP " + status + ", expected 200 or 206; try again");
+        }
         return switch (status) {
             case 401 -> new HubException("401 Unauthorized for " + what + repoPage + ": the repo does not exist, or it is"
                     + " private or gated and needs a token. " + (options.token().isPresent()
@@ -162,5 +175,41 @@ final class HubHttp {
             return uri.getPort();
         }
         return "https".equalsIgnoreCase(uri.getScheme()) ? 443 : 80;
+    }
+
+    /** Closes a body that has gone quiet for {@code timeout}, since java.net.http has no read timeout for bodies. */
+    static final class Watchdog implements AutoCloseable {
+        private final Thread thread;
+        private volatile long lastData = System.nanoTime();
+        private volatile boolean fired;
+
+        Watchdog(InputStream body, Duration timeout) {
+            long limit = timeout.toNanos();
+            long tick = Math.max(1, Math.min(1000, timeout.toMillis() / 4));
+            thread = Thread.ofVirtual().name("hub-watchdog").start(() -> {
+                try {
+                    while (System.nanoTime() - lastData < limit) {
+                        Thread.sleep(tick);
+                    }
+                    fired = true;
+                    body.close();                    // unblocks the reader with an IOException
+                } catch (InterruptedException | IOException e) {
+                    // interrupted: the download ended first, which is the normal way out
+                }
+            });
+        }
+
+        void alive() {
+            lastData = System.nanoTime();
+        }
+
+        boolean fired() {
+            return fired;
+        }
+
+        @Override
+        public void close() {
+            thread.interrupt();
+        }
     }
 }

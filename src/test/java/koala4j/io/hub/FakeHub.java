@@ -47,6 +47,8 @@ final class FakeHub implements AutoCloseable {
     final Set<String> lfs = ConcurrentHashMap.newKeySet();
     /** Paths whose next response sends only half its body and then drops the connection. */
     final Set<String> cutOnce = ConcurrentHashMap.newKeySet();
+    /** Paths whose every response sends half its body and then drops the connection. */
+    final Set<String> cutAlways = ConcurrentHashMap.newKeySet();
     /** Paths whose next response sends half its body and then goes silent for {@link #stallMillis}. */
     final Set<String> stallOnce = ConcurrentHashMap.newKeySet();
     volatile long stallMillis = 3000;
@@ -240,7 +242,7 @@ final class FakeHub implements AutoCloseable {
         int length = content.length - from;
         ex.sendResponseHeaders(status, length);
         OutputStream body = ex.getResponseBody();
-        if (cutOnce.remove(path)) {
+        if (cutOnce.remove(path) || cutAlways.contains(path)) {
             body.write(content, from, length / 2);
             body.flush();
             return;           // closing the exchange with bytes missing drops the connection

@@ -143,6 +143,24 @@ class HubClientTest {
     }
 
     @Test
+    void aServerThatAlwaysCutsShortFailsAfterBoundedRetriesKeepingTheBytes() throws IOException {
+        String path = "unet/diffusion_pytorch_model.safetensors";
+        hub.cutAlways.add(path);
+        HubException e = assertThrows(HubException.class, () -> client().file(REPO, "main", path));
+        assertTrue(e.getMessage().contains("failed " + BlobFetcher.ATTEMPTS + " times"), e.getMessage());
+        assertTrue(e.getMessage().contains("resumes"), e.getMessage());
+        assertEquals(BlobFetcher.ATTEMPTS, hub.requestsTo("cdn").size());
+        // each try got half of what it asked for: 20000, then 10000 more, then 5000 more, ...
+        Path part = repoFolder().resolve("blobs").resolve(hub.etag(path) + ".incomplete");
+        long kept = 40_000 - 40_000 / (1 << BlobFetcher.ATTEMPTS);
+        assertEquals(kept, Files.size(part));
+
+        hub.cutAlways.clear();                       // the next run resumes from there
+        assertSameContent(path, client().file(REPO, "main", path));
+        assertEquals("bytes=" + kept + "-", hub.requestsTo("cdn").getLast().range());
+    }
+
+    @Test
     void partialFileFromAnEarlierRunIsResumedNotRefetched() throws IOException {
         String lfsPath = "vae/diffusion_pytorch_model.safetensors";
         String smallPath = "vae/config.json";

@@ -21,6 +21,9 @@ public final class HubCache {
     /** A repo id as the hub spells it: {@code org/name}, letters, digits, '-', '_' and '.'. */
     private static final Pattern REPO_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*");
 
+    /** One path segment of a revision or commit name. */
+    private static final Pattern SEGMENT = Pattern.compile("[0-9A-Za-z_.-]+");
+
     private final Path root;
 
     public HubCache(Path root) {
@@ -58,24 +61,51 @@ public final class HubCache {
         return "models--" + repoId.replace("/", "--");
     }
 
-    /** The snapshot folder of {@code repoId} at {@code revision} (a branch name with a refs file, or a commit hash). */
-    public Optional<Path> snapshot(String repoId, String revision) {
-        Path repo = root.resolve(folderName(repoId));
+    /** {@code <root>/models--org--name}: where this repo's refs, blobs and snapshots live (it may not exist yet). */
+    public Path repoFolder(String repoId) {
+        return root.resolve(folderName(repoId));
+    }
+
+    /**
+     * {@code revision}, defaulting to "main", if it can name a refs file: a branch or tag name, a commit hash, or a
+     * nested ref such as {@code refs/pr/1} (huggingface_hub stores it at {@code refs/refs/pr/1}). Segments are
+     * letters, digits, '_', '-' and '.', never "." or "..".
+     */
+    public static String checkRevision(String revision) {
         String rev = revision == null ? "main" : revision;
-        if (rev.contains("/") || rev.contains("\\") || rev.contains("..")) {
-            throw new IllegalArgumentException("revision '" + rev + "' is not a branch name or commit hash");
+        boolean ok = !rev.isEmpty();
+        for (String segment : rev.split("/", -1)) {
+            ok &= SEGMENT.matcher(segment).matches() && !segment.equals(".") && !segment.equals("..");
         }
-        Path ref = repo.resolve("refs").resolve(rev);
+        if (!ok) {
+            throw new IllegalArgumentException("revision '" + rev + "' is not a branch name, tag, ref or commit hash");
+        }
+        return rev;
+    }
+
+    /**
+     * The commit that {@code revision} names in this cache: the content of {@code refs/<revision>}, or the revision
+     * itself when it is a single segment (a commit hash has no refs file). Empty when the refs file is unreadable or
+     * holds something that cannot name a snapshot folder.
+     */
+    public Optional<String> commit(String repoId, String revision) {
+        String rev = checkRevision(revision);
+        Path ref = repoFolder(repoId).resolve("refs").resolve(rev);
+        String commit;
         try {
-            String commit = Files.isRegularFile(ref) ? Files.readString(ref).trim() : rev;
-            if (!commit.matches("[0-9A-Za-z_.-]+")) {
-                return Optional.empty();
-            }
-            Path snap = repo.resolve("snapshots").resolve(commit);
-            return Files.isDirectory(snap) ? Optional.of(snap) : Optional.empty();
+            commit = Files.isRegularFile(ref) ? Files.readString(ref).trim() : rev;
         } catch (IOException e) {
             return Optional.empty();
         }
+        boolean usable = SEGMENT.matcher(commit).matches() && !commit.equals(".") && !commit.equals("..");
+        return usable ? Optional.of(commit) : Optional.empty();
+    }
+
+    /** The snapshot folder of {@code repoId} at {@code revision} (a branch name with a refs file, or a commit hash). */
+    public Optional<Path> snapshot(String repoId, String revision) {
+        return commit(repoId, revision)
+                .map(c -> repoFolder(repoId).resolve("snapshots").resolve(c))
+                .filter(Files::isDirectory);
     }
 
     /** A repo found in the cache, with the snapshot {@code refs/main} points at (if any). */

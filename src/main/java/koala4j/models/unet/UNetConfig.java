@@ -114,9 +114,14 @@ public record UNetConfig(
                 j.intOr("norm_num_groups", 32), j.floatOr("norm_eps", 1e-5f), cross, heads, downDepths, upDepths, midDepth,
                 j.boolOr("use_linear_projection", false), j.boolOr("flip_sin_to_cos", true), j.floatOr("freq_shift", 0f),
                 j.intOr("downsample_padding", 1), j.floatOr("mid_block_scale_factor", 1f), addition != null,
-                j.intOr("addition_time_embed_dim", 256), j.intOr("projection_class_embeddings_input_dim", 0),
-                j.isNull("time_cond_proj_dim") ? 0 : j.intOr("time_cond_proj_dim", 0), j.intOr("conv_in_kernel", 3),
-                j.intOr("conv_out_kernel", 3), j.isNull("sample_size") ? 64 : j.intOr("sample_size", 64));
+                intOrNull(j, "addition_time_embed_dim", 256), intOrNull(j, "projection_class_embeddings_input_dim", 0),
+                intOrNull(j, "time_cond_proj_dim", 0), j.intOr("conv_in_kernel", 3),
+                j.intOr("conv_out_kernel", 3), intOrNull(j, "sample_size", 64));
+    }
+
+    /** Fields diffusers writes as null when unused: null and absent both mean the default. */
+    private static int intOrNull(Json j, String key, int dflt) {
+        return j.has(key) && !j.isNull(key) ? j.intValue(key) : dflt;
     }
 
     private static void rejectUnlessDefault(Json j, String key) {

@@ -81,6 +81,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--variant", description = "Weight variant to load, e.g. fp16.")
     String variant;
 
+    @Option(names = "--family", description = "Model-card defaults to use: koala, koala-lightning, sdxl, ssd-1b, vega, sd, "
+            + "bk-sdm (default: from the hub id; local folders get their pipeline class's generic defaults).")
+    String family;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda.")
     String device;
 
@@ -105,7 +109,7 @@ final class GenerateCommand implements Callable<Integer> {
             initH = img.height();
         }
         long loadStart = System.nanoTime();
-        try (TextToImage pipeline = TextToImage.load(folder, model, variant, backend.ops())) {
+        try (TextToImage pipeline = TextToImage.load(folder, model, family, variant, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", folder, (System.nanoTime() - loadStart) / 1e9);
             GenerationRequest request = new GenerationRequest(prompts, negativePrompt, steps, guidance, scheduler,
                     timestepSpacing, width, height, seed, numImages, guidanceRescale, initChw, initW, initH, strength);

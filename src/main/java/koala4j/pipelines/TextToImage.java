@@ -53,7 +53,7 @@ public final class TextToImage implements AutoCloseable {
     private final Scheduler defaultScheduler;
     private final FamilyDefaults defaults;
 
-    private TextToImage(Path folder, String modelName, String variant, Ops ops) {
+    private TextToImage(Path folder, String modelName, String family, String variant, Ops ops) {
         this.folder = folder;
         this.modelName = modelName;
         this.ops = ops;
@@ -105,13 +105,16 @@ public final class TextToImage implements AutoCloseable {
             close();
             throw e;
         }
-        this.defaults = FamilyDefaults.of(modelName, xl);
+        this.defaults = FamilyDefaults.forModel(modelName, family, xl);
         checkAddedEmbedding();
     }
 
-    /** Loads the pipeline folder ({@code variant} null or "fp16"). */
-    public static TextToImage load(Path folder, String modelName, String variant, Ops ops) {
-        return new TextToImage(folder, modelName, variant, ops);
+    /**
+     * Loads the pipeline folder ({@code variant} null or "fp16"). {@code modelName} is what the user named (a hub id
+     * or a path); with {@code family} (null for automatic) it picks the model-card defaults.
+     */
+    public static TextToImage load(Path folder, String modelName, String family, String variant, Ops ops) {
+        return new TextToImage(folder, modelName, family, variant, ops);
     }
 
     private static boolean isNullPair(Json index, String key) {

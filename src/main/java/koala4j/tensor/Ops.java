@@ -41,6 +41,13 @@ public interface Ops {
     /** Dense row-major copy of any view. */
     Tensor contiguous(Tensor x);
 
+    /**
+     * Writes {@code src} (broadcast to the destination's shape, converted to its dtype) into the view {@code dst}
+     * in place. The one mutating op: for caches (a KV cache written one position at a time) and buffers the caller
+     * owns; never use it on weights or on a tensor another thread reads.
+     */
+    void copyInto(Tensor src, Tensor dst);
+
     /** Conversion to another dtype (float to int truncates toward zero as torch does). */
     Tensor cast(Tensor x, DType dtype);
 

@@ -354,6 +354,11 @@ public final class Tensor {
         return isContiguous() ? this : ops.contiguous(this);
     }
 
+    /** Writes {@code src} into this view in place (see {@link Ops#copyInto}). */
+    public void copyFrom(Tensor src) {
+        ops.copyInto(src, this);
+    }
+
     public Tensor to(DType dtype) {
         return dtype == dtype() ? this : ops.cast(this, dtype);
     }

@@ -261,6 +261,22 @@ class OpsTest {
 
     @ParameterizedTest
     @MethodSource("backends")
+    void copyIntoWritesAViewInPlace(Backend be) {
+        Ops ops = be.ops();
+        Tensor cache = ops.full(0f, DType.F32, 2, 4, 3);                 // [heads, positions, D]
+        Tensor step = ops.fromArray(new float[] {1, 2, 3, 4, 5, 6}, 2, 1, 3);
+        cache.slice(1, 2, 3).copyFrom(step);
+        float[] v = cache.toFloatArray();
+        assertArrayEquals(new float[] {1, 2, 3}, java.util.Arrays.copyOfRange(v, 6, 9));
+        assertArrayEquals(new float[] {4, 5, 6}, java.util.Arrays.copyOfRange(v, 18, 21));
+        assertEquals(21f, cache.sum().item(), 0f);
+        Tensor longs = ops.fromArray(new long[] {0, 0, 0}, 3);
+        longs.slice(0, 1, 3).copyFrom(ops.fromArray(new float[] {7, 8}, 2));
+        assertArrayEquals(new long[] {0, 7, 8}, longs.toLongArray());
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
     void castsRoundTrip(Backend be) {
         Ops ops = be.ops();
         Tensor x = ops.fromArray(new float[] {1.5f, -2.25f, 3f, 65504f}, 2, 2);

@@ -123,6 +123,18 @@ public final class CpuOps implements Ops {
         return out;
     }
 
+    @Override
+    public void copyInto(Tensor src, Tensor dst) {
+        HostStorage d = host(dst);
+        if (d.segment().isReadOnly()) {
+            throw new IllegalArgumentException("copyInto: the destination " + dst + " is read-only (a mapped weight?)");
+        }
+        Tensor s = src.dtype() == dst.dtype() ? src : cast(src, dst.dtype());
+        long[] srcStrides = Strided.broadcastStrides(s.shape(), s.strides(), dst.shape());
+        Strided.copy(host(s).segment(), s.offset(), srcStrides, d.segment(), dst.offset(), dst.strides(), dst.shape(),
+                dst.dtype().byteSize());
+    }
+
     /** A dense F32 copy, or the array itself when {@code x} already is one (callers must not write to it). */
     static float[] floats(Tensor x) {
         HostStorage h = host(x);

@@ -26,6 +26,7 @@ import koala4j.pipelines.TextToImage;
 import koala4j.schedulers.Schedulers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
@@ -91,13 +92,16 @@ final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    @ParentCommand
+    Main parent;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
         validate();
         Backend backend = Backends.select(device);
         err.println("backend " + backend.name() + " (" + backend.reason() + ")");
-        HubClient hub = new HubClient(HubClient.Options.fromEnvironment(System.getenv()), new ConsoleProgress(System.err));
+        HubClient hub = new HubClient(HubClient.Options.fromEnvironment(parent.env), new ConsoleProgress(System.err));
         Path folder = ModelLocator.resolve(model, hub, PipelineFiles.patterns(variant));
         float[] initChw = null;
         int initW = 0;

@@ -1,6 +1,7 @@
 package koala4j.cli;
 
 import java.io.PrintWriter;
+import java.util.Map;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -16,14 +17,26 @@ public final class Main {
             description = "Print stack traces with errors.")
     boolean verbose;
 
+    /** The environment commands read (HF_HOME, HF_ENDPOINT, HF_TOKEN, ...); tests pass their own. */
+    final Map<String, String> env;
+
+    Main(Map<String, String> env) {
+        this.env = Map.copyOf(env);
+    }
+
     public static void main(String[] args) {
         System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
     }
 
     /** Runs the CLI with the given streams; returns the exit code (for tests). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        return run(args, out, err, System.getenv());
+    }
+
+    /** As {@link #run(String[], PrintWriter, PrintWriter)} with an explicit environment. */
+    public static int run(String[] args, PrintWriter out, PrintWriter err, Map<String, String> env) {
         boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
-        CommandLine cli = new CommandLine(new Main());
+        CommandLine cli = new CommandLine(new Main(env));
         cli.setOut(out);
         cli.setErr(err);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {

@@ -11,6 +11,7 @@ import koala4j.io.hub.HubCache;
 import koala4j.pipelines.ModelCatalog;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
@@ -24,10 +25,13 @@ final class ModelsCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    @ParentCommand
+    Main parent;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        HubCache cache = HubCache.fromEnvironment(System.getenv());
+        HubCache cache = HubCache.fromEnvironment(parent.env);
         List<HubCache.CachedRepo> cached = cache.list();
         out.println("Known models (hub id, family, task; * = in the local cache " + cache.root() + "):");
         for (ModelCatalog.Entry e : ModelCatalog.entries()) {

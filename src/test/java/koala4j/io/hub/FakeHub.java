@@ -34,15 +34,15 @@ import java.util.regex.Pattern;
  * </ul>
  * Both honour {@code Range: bytes=n-} with 206 unless told to ignore it. Every request is logged.
  */
-final class FakeHub implements AutoCloseable {
+public final class FakeHub implements AutoCloseable {
 
     static final String REPO = "koala-test/tiny-pipe";
-    static final String COMMIT = "0123456789abcdef0123456789abcdef01234567";
+    public static final String COMMIT = "0123456789abcdef0123456789abcdef01234567";
 
-    record Request(String server, String path, String range, String authorization) {
+    public record Request(String server, String path, String range, String authorization) {
     }
 
-    final List<Request> requests = new CopyOnWriteArrayList<>();
+    public final List<Request> requests = new CopyOnWriteArrayList<>();
     final Map<String, byte[]> files = new LinkedHashMap<>();
     final Set<String> lfs = ConcurrentHashMap.newKeySet();
     /** Paths whose next response sends only half its body and then drops the connection. */
@@ -64,7 +64,7 @@ final class FakeHub implements AutoCloseable {
     private final HttpServer cdn;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
 
-    FakeHub() throws IOException {
+    public FakeHub() throws IOException {
         InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
         hub = HttpServer.create(loopback, 0);
         cdn = HttpServer.create(loopback, 0);
@@ -95,7 +95,7 @@ final class FakeHub implements AutoCloseable {
         add(path, text.getBytes(StandardCharsets.UTF_8), isLfs);
     }
 
-    void add(String path, byte[] content, boolean isLfs) {
+    public void add(String path, byte[] content, boolean isLfs) {
         files.put(path, content);
         if (isLfs) {
             lfs.add(path);
@@ -110,7 +110,7 @@ final class FakeHub implements AutoCloseable {
         return b;
     }
 
-    URI endpoint() {
+    public URI endpoint() {
         return URI.create("http://127.0.0.1:" + hub.getAddress().getPort());
     }
 

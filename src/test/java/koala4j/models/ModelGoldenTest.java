@@ -107,6 +107,41 @@ class ModelGoldenTest {
         }
     }
 
+    /** The same UNet stored as the fp16 variant (diffusion_pytorch_model.fp16.safetensors), read by the kernels as F16. */
+    @ParameterizedTest
+    @ValueSource(strings = {"F16", "BF16"})
+    void halfPrecisionVariantsLoadAndStayClose(String dtype, @TempDir Path dir) throws Exception {
+        Path unet = resource("golden/unet_sdxl_tiny/unet");
+        Files.copy(unet.resolve("config.json"), dir.resolve("config.json"));
+        java.util.List<koala4j.io.safetensors.TensorEntry> half = new java.util.ArrayList<>();
+        try (koala4j.io.safetensors.SafetensorsFile f = koala4j.io.safetensors.SafetensorsFile.open(
+                unet.resolve("diffusion_pytorch_model.safetensors"))) {
+            for (koala4j.io.safetensors.TensorEntry e : f.entries()) {
+                float[] v = e.data().toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED);
+                short[] bits = new short[v.length];
+                for (int i = 0; i < v.length; i++) {
+                    bits[i] = dtype.equals("F16") ? koala4j.tensor.DType.f32ToF16(v[i]) : koala4j.tensor.DType.f32ToBf16(v[i]);
+                }
+                half.add(dtype.equals("F16") ? koala4j.io.safetensors.SafetensorsWriter.f16(e.name(), e.shape(), bits)
+                        : koala4j.io.safetensors.SafetensorsWriter.bf16(e.name(), e.shape(), bits));
+            }
+            koala4j.io.safetensors.SafetensorsWriter.write(dir.resolve("diffusion_pytorch_model.fp16.safetensors"), half,
+                    java.util.Map.of());
+        }
+        GoldenFile g = GoldenFile.open(resource("golden/unet_sdxl_tiny/io.safetensors"));
+        try (Checkpoint ckpt = Checkpoint.open(dir, "fp16", ops)) {
+            UNet2DConditionModel model = new UNet2DConditionModel(UNetConfig.from(ckpt.config()));
+            model.load(ckpt);
+            Tensor out = model.forward(input(g, "in.sample"), input(g, "in.timestep"), input(g, "in.encoder_hidden_states"),
+                    new UNet2DConditionModel.AddedConditions(input(g, "in.text_embeds"), input(g, "in.time_ids")), null);
+            // weights rounded to 11 (F16) or 8 (BF16) mantissa bits: relative error 2^-11 / 2^-8 per weight, compounded
+            // through ~20 layers; computed in F32 from the half weights
+            double tol = dtype.equals("F16") ? 5e-3 : 4e-2;
+            assertClose(g.floats("out.sample"), out.toFloatArray(), tol, tol, dtype + " variant");
+        }
+        assertThrows(RuntimeException.class, () -> Checkpoint.open(dir, "bf17", ops));
+    }
+
     @Test
     void aShapeMismatchNamesTheFolderTheKeyAndBothShapes(@TempDir Path dir) throws Exception {
         Path unet = resource("golden/unet_sd15_tiny/unet");

@@ -50,6 +50,15 @@ public final class KernelTimer {
             linear(4096, 640, 640, DType.F16, avx2Peak);
             linear(77, 2048, 2048, DType.BF16, avx2Peak);
         }
+        if ("convother".contains(filter)) {
+            conv("conv3x3/2 320->320 @128x128", 320, 320, 128, 3, 2, 1, 1, avx2Peak);
+            conv("conv1x1 640->320 @64x64", 640, 320, 64, 1, 1, 0, 1, avx2Peak);
+            conv("depthwise3x3 320 @64x64", 320, 320, 64, 3, 1, 1, 320, avx2Peak);
+            conv("conv3x3 VAE 128->128 @513x513", 128, 128, 513, 3, 1, 1, 1, avx2Peak);
+        }
+        if ("attention".contains(filter)) {
+            attention(10, 4096, 64, avx2Peak);
+        }
         if ("gemv".contains(filter)) {
             gemv(4096, 4096, avx2Peak);
         }
@@ -82,6 +91,25 @@ public final class KernelTimer {
                 2.0 * m * n * k, peak, () -> Gemm.gemm(1, m, n, k, a, wt, y, 0, n, 0, Gemm.Epilogue.NONE));
     }
 
+    /** The two batched products of self-attention at 64x64 latents: S = Q K^T and O = P V, per head. */
+    private static void attention(int heads, int tokens, int headDim, double peak) {
+        float[] q = random(heads * tokens * headDim, 1);
+        float[] k = random(heads * tokens * headDim, 2);
+        float[] p = random(heads * tokens * tokens, 3);
+        float[] o = new float[heads * tokens * headDim];
+        long qkStride = (long) tokens * headDim;
+        Gemm.MatrixRef qRef = new Gemm.MatrixRef(FloatSource.of(q), 0, headDim, false, qkStride);
+        Gemm.MatrixRef kT = new Gemm.MatrixRef(FloatSource.of(k), 0, headDim, true, qkStride);
+        Gemm.MatrixRef pRef = new Gemm.MatrixRef(FloatSource.of(p), 0, tokens, false, (long) tokens * tokens);
+        Gemm.MatrixRef v = new Gemm.MatrixRef(FloatSource.of(k), 0, headDim, false, qkStride);
+        double flops = 2.0 * heads * tokens * tokens * headDim;
+        report("attn Q.K^T %dx[%d,%d].[%d,%d]".formatted(heads, tokens, headDim, headDim, tokens), flops, peak,
+                () -> Gemm.gemm(heads, tokens, tokens, headDim, qRef, kT, p, 0, tokens, (long) tokens * tokens,
+                        new Gemm.Epilogue(0.125f, null, false, Activation.NONE, false)));
+        report("attn P.V %dx[%d,%d].[%d,%d]".formatted(heads, tokens, tokens, tokens, headDim), flops, peak,
+                () -> Gemm.gemm(heads, tokens, headDim, tokens, pRef, v, o, 0, headDim, qkStride, Gemm.Epilogue.NONE));
+    }
+
     private static void gemv(int n, int k, double peak) {
         float[] x = random(k, 1);
         float[] w = random(n * k, 2);
@@ -91,6 +119,18 @@ public final class KernelTimer {
         double flops = 2.0 * n * k;
         report("gemv 1x" + k + " . W^T[" + n + "x" + k + "] (GB/s = 2x GFLOP/s)", flops, peak,
                 () -> Gemm.gemm(1, 1, n, k, a, wt, y, 0, n, 0, Gemm.Epilogue.NONE));
+    }
+
+    private static void conv(String name, int cin, int cout, int size, int k, int stride, int pad, int groups,
+                             double peak) {
+        float[] x = random(cin * size * size, 3);
+        float[] w = random(cout * cin / groups * k * k, 4);
+        int out = (size + 2 * pad - k) / stride + 1;
+        float[] y = new float[cout * out * out];
+        FloatSource weight = FloatSource.of(w);
+        double flops = 2.0 * cout * (cin / groups) * k * k * out * out;
+        report(name, flops, peak, () -> Conv2d.conv2d(x, 0, 1, cin, size, size, weight, cout, k, k, null, stride,
+                stride, pad, pad, groups, Activation.NONE, y, 0));
     }
 
     private static void conv(int channels, int size, double peak) {

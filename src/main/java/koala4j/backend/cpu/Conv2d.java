@@ -8,7 +8,7 @@ import java.util.Arrays;
 import java.util.Objects;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 
 import koala4j.tensor.Activation;
 
@@ -47,6 +47,12 @@ public final class Conv2d {
         int coutG = cout / groups;
         int k = cinG * kh * kw;
         int pixels = ho * wo;
+        if (cinG == 1) {
+            // depthwise: K = kh*kw is far too short for the packed GEMM to pay off
+            depthwise(x, xOffset, n, cin, h, w, weight, cout, kh, kw, bias, strideH, strideW, padH, padW, act, out,
+                    outOffset, ho, wo);
+            return;
+        }
         // batch index b = image * groups + group: input, output and weight slices all step linearly with it
         // (the weight and the bias only every `groups` steps)
         var a = new GemmPacking.RefA(new Gemm.MatrixRef(weight, 0, k, false, (long) coutG * k), groups);
@@ -61,10 +67,67 @@ public final class Conv2d {
     }
 
     /**
+     * Direct convolution for one input channel per group (depthwise, channel multiplier coutG): each output row is
+     * a sum of kh*kw scaled, shifted input rows, accumulated in a row buffer and then sent through the epilogue.
+     */
+    private static void depthwise(float[] x, int xOffset, int n, int cin, int h, int w, FloatSource weight, int cout,
+                                  int kh, int kw, float[] bias, int sh, int sw, int ph, int pw, Activation act,
+                                  float[] out, int outOffset, int ho, int wo) {
+        int multiplier = cout / cin;
+        int taps = kh * kw;
+        Parallel.forRange(n * cout, 1, (from, to) -> {
+            float[] acc = GemmWorkspace.get().out(wo);
+            float[] wv = new float[taps];
+            for (int t = from; t < to; t++) {
+                int img = t / cout;
+                int co = t % cout;
+                int plane = xOffset + (img * cin + co / multiplier) * h * w;
+                weight.read((long) co * taps, wv, 0, taps);
+                float rowBias = bias == null ? 0f : bias[co];
+                for (int oy = 0; oy < ho; oy++) {
+                    Arrays.fill(acc, 0, wo, 0f);
+                    for (int ky = 0; ky < kh; ky++) {
+                        int iy = oy * sh - ph + ky;
+                        if (iy < 0 || iy >= h) {
+                            continue;
+                        }
+                        int row = plane + iy * w;
+                        for (int kx = 0; kx < kw; kx++) {
+                            // output columns whose input column ox*sw - pw + kx lies inside [0, w)
+                            int lo = Math.max(0, Math.ceilDiv(pw - kx, sw));
+                            int hi = Math.min(wo, Math.floorDiv(w - 1 + pw - kx, sw) + 1);
+                            axpy(wv[ky * kw + kx], x, row - pw + kx, sw, acc, lo, hi);
+                        }
+                    }
+                    GemmVector.finishRow(acc, 0, out, outOffset + (t * ho + oy) * wo, wo, 1f, null, 0, false,
+                            rowBias, act, false);
+                }
+            }
+        });
+    }
+
+    /** acc[ox] += a * x[base + ox*stride] for ox in [lo, hi). */
+    private static void axpy(float a, float[] x, int base, int stride, float[] acc, int lo, int hi) {
+        int ox = lo;
+        if (stride == 1) {
+            FloatVector av = FloatVector.broadcast(F, a);
+            for (; ox <= hi - VL; ox += VL) {
+                FloatVector.fromArray(F, x, base + ox).fma(av, FloatVector.fromArray(F, acc, ox)).intoArray(acc, ox);
+            }
+        }
+        for (; ox < hi; ox++) {
+            acc[ox] += a * x[base + ox * stride];
+        }
+    }
+
+    /**
      * The B operand of the implicit GEMM: element (p, j) with p = (ci, ky, kx) and j = (oy, ox) is
      * x[ci, oy*strideH - padH + ky, ox*strideW - padW + kx], or 0 in the padding.
      */
     static final class Im2col extends GemmPacking.BPanels {
+        /** Lanes 0, 2, 4, ... of two concatenated vectors (indexes past VL select from the second). */
+        private static final VectorShuffle<Float> EVEN_LANES = VectorShuffle.fromOp(F, i -> 2 * i);
+
         private final float[] x;
         private final long xOffset;
         private final int cinG;
@@ -97,66 +160,88 @@ public final class Conv2d {
         void pack(int b, int p0, int kc, int j0, int nc, float[] dst) {
             int xb = (int) (xOffset + (long) b * cinG * h * w);
             int taps = kh * kw;
-            for (int q = 0; q * NR < nc; q++) {
-                int jq = j0 + q * NR;
+            int panels = (nc + NR - 1) / NR;
+            // The block's output pixels fall into runs that stay in one output row and one panel; per run: where
+            // it lands in a packed row, its length, and the input position of its first pixel before adding the
+            // tap offset (ky, kx). At most one run per pixel, so nc + panels entries always suffice.
+            int[] runDst = new int[nc + panels];
+            int[] runLen = new int[nc + panels];
+            int[] runIy = new int[nc + panels];
+            int[] runIx = new int[nc + panels];
+            int runs = 0;
+            for (int q = 0; q < panels; q++) {
                 int cols = Math.min(NR, nc - q * NR);
-                int d0 = q * kc * NR;
-                int oy = jq / wo;
-                int ox = jq - oy * wo;
-                boolean oneRow = sw == 1 && cols == NR && ox + NR <= wo;
-                int ci = p0 / taps;
-                int ky = p0 % taps / kw;
-                int kx = p0 % kw;
-                for (int p = 0; p < kc; p++) {
-                    int d = d0 + p * NR;
-                    if (oneRow) {
-                        packRun(xb + ci * h * w, oy * sh - ph + ky, ox - pw + kx, dst, d);
-                    } else {
-                        packScattered(xb + ci * h * w, jq, cols, ky, kx, dst, d);
-                    }
-                    if (++kx == kw) {
-                        kx = 0;
-                        if (++ky == kh) {
-                            ky = 0;
-                            ci++;
-                        }
+                for (int t = 0, j = j0 + q * NR; t < cols; runs++) {
+                    int oy = j / wo;
+                    int ox = j - oy * wo;
+                    int len = Math.min(cols - t, wo - ox);
+                    runDst[runs] = q * kc * NR + t;
+                    runLen[runs] = len;
+                    runIy[runs] = oy * sh - ph;
+                    runIx[runs] = ox * sw - pw;
+                    t += len;
+                    j += len;
+                }
+            }
+            int tail = nc - (panels - 1) * NR;
+            int ci = p0 / taps;
+            int ky = p0 % taps / kw;
+            int kx = p0 % kw;
+            // One (channel, tap) row of im2col at a time, all panels: the input row is then read front to back,
+            // which the hardware prefetcher follows even when the image is far larger than the caches.
+            for (int p = 0; p < kc; p++) {
+                int plane = xb + ci * h * w;
+                for (int r = 0; r < runs; r++) {
+                    copyRun(plane, runIy[r] + ky, runIx[r] + kx, runLen[r], dst, runDst[r] + p * NR);
+                }
+                if (tail < NR) {
+                    int d = (panels - 1) * kc * NR + p * NR;
+                    Arrays.fill(dst, d + tail, d + NR, 0f);
+                }
+                if (++kx == kw) {
+                    kx = 0;
+                    if (++ky == kh) {
+                        ky = 0;
+                        ci++;
                     }
                 }
             }
         }
 
-        /** NR consecutive output pixels of one output row at stride 1: one contiguous run of input row iy. */
-        private void packRun(int plane, int iy, int ix0, float[] dst, int d) {
+        /**
+         * dst[d .. d + len) = input row iy at columns ix0, ix0 + sw, ..., zero where that falls in the padding.
+         * Stride 1 is a (masked) vector copy; stride 2 loads twice the span and keeps the even lanes.
+         */
+        private void copyRun(int plane, int iy, int ix0, int len, float[] dst, int d) {
             if (iy < 0 || iy >= h) {
-                Arrays.fill(dst, d, d + NR, 0f);
-            } else if (ix0 >= 0 && ix0 + NR <= w) {
-                int at = plane + iy * w + ix0;
-                FloatVector.fromArray(F, x, at).intoArray(dst, d);
-                FloatVector.fromArray(F, x, at + VL).intoArray(dst, d + VL);
+                Arrays.fill(dst, d, d + len, 0f);
+                return;
+            }
+            int row = plane + iy * w;
+            if (sw == 1) {
+                if (len == NR && ix0 >= 0 && ix0 + NR <= w) {
+                    FloatVector.fromArray(F, x, row + ix0).intoArray(dst, d);
+                    FloatVector.fromArray(F, x, row + ix0 + VL).intoArray(dst, d + VL);
+                    return;
+                }
+                for (int v = 0; v < len; v += VL) {
+                    // lanes past len are read (same row or masked off) but never stored
+                    FloatVector.fromArray(F, x, row + ix0 + v, F.indexInRange(ix0 + v, w))
+                            .intoArray(dst, d + v, F.indexInRange(v, len));
+                }
+            } else if (sw == 2) {
+                for (int v = 0; v < len; v += VL) {
+                    int at = ix0 + 2 * v;
+                    FloatVector lo = FloatVector.fromArray(F, x, row + at, F.indexInRange(at, w));
+                    FloatVector hi = FloatVector.fromArray(F, x, row + at + VL, F.indexInRange(at + VL, w));
+                    lo.rearrange(EVEN_LANES, hi).intoArray(dst, d + v, F.indexInRange(v, len));
+                }
             } else {
-                // the run hangs over the left or right padding: masked loads read only the columns inside the image
-                int row = plane + iy * w;
-                for (int v = 0; v < NR; v += VL) {
-                    VectorMask<Float> inside = F.indexInRange(ix0 + v, w);
-                    FloatVector.fromArray(F, x, row + ix0 + v, inside).intoArray(dst, d + v);
+                for (int t = 0; t < len; t++) {
+                    int ix = ix0 + t * sw;
+                    dst[d + t] = ix >= 0 && ix < w ? x[row + ix] : 0f;
                 }
             }
-        }
-
-        /** Any stride, or a panel that wraps to the next output row: pixel by pixel. */
-        private void packScattered(int plane, int jq, int cols, int ky, int kx, float[] dst, int d) {
-            int oy = jq / wo;
-            int ox = jq - oy * wo;
-            for (int t = 0; t < cols; t++) {
-                int iy = oy * sh - ph + ky;
-                int ix = ox * sw - pw + kx;
-                dst[d + t] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[plane + iy * w + ix] : 0f;
-                if (++ox == wo) {
-                    ox = 0;
-                    oy++;
-                }
-            }
-            Arrays.fill(dst, d + cols, d + NR, 0f);
         }
     }
 

@@ -3,6 +3,7 @@ package koala4j.backend.cpu;
 import static koala4j.backend.cpu.GemmKernel.MR;
 import static koala4j.backend.cpu.GemmKernel.NR;
 
+import java.util.Arrays;
 import java.util.Objects;
 
 import koala4j.tensor.Activation;
@@ -151,10 +152,10 @@ public final class Gemm {
         int panels = ceilDiv(nc, NR);
         float[] tile = ws.tile(MR * NR);
         if (kBlocks == 0) {
-            // k = 0: the product is all zeros and only the epilogue remains
-            java.util.Arrays.fill(tile, 0f);
+            // k = 0: the product is all zeros and only the epilogue remains (which overwrites its source row)
             for (int i = i0; i < i1; i++) {
                 for (int q = 0; q < panels; q++) {
+                    Arrays.fill(tile, 0, NR, 0f);
                     finish(tile, 0, i, j0 + q * NR, Math.min(NR, j1 - j0 - q * NR), c, cBase, ldc, ep, biasOff);
                 }
             }

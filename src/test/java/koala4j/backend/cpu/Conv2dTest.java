@@ -50,6 +50,28 @@ class Conv2dTest {
     }
 
     @Test
+    void randomShapes() {
+        Random rnd = new Random(11);
+        int[] sizes = {1, 2, 3, 5, 8, 17, 33, 40};
+        for (int trial = 0; trial < 30; trial++) {
+            int groups = new int[] {1, 1, 2, 3}[rnd.nextInt(4)];
+            int cin = groups * (1 + rnd.nextInt(6));
+            int cout = groups * (1 + rnd.nextInt(6));
+            int k = rnd.nextBoolean() ? 1 : 3;
+            int stride = 1 + rnd.nextInt(2);
+            int pad = rnd.nextInt(2);
+            int h = sizes[rnd.nextInt(sizes.length)];
+            int w = sizes[rnd.nextInt(sizes.length)];
+            if (h + 2 * pad < k || w + 2 * pad < k) {
+                continue;
+            }
+            Activation act = Activation.values()[rnd.nextInt(Activation.values().length)];
+            compare(rnd, 1 + rnd.nextInt(2), cin, h, w, cout, k, stride, pad, groups,
+                    rnd.nextBoolean() ? DType.F16 : null, rnd.nextBoolean(), act);
+        }
+    }
+
+    @Test
     void everyActivationAndHalfWeights() {
         Random rnd = new Random(7);
         for (Activation act : Activation.values()) {

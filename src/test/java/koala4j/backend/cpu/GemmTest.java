@@ -130,6 +130,29 @@ class GemmTest {
     }
 
     @Test
+    void randomShapesLayoutsAndEpilogues() {
+        Random rnd = new Random(20);
+        int[] sizes = {1, 2, 3, 5, 12, 13, 17, 31, 33, 63, 65, 130, 257};
+        Activation[] acts = Activation.values();
+        for (int trial = 0; trial < 40; trial++) {
+            int m = sizes[rnd.nextInt(sizes.length)];
+            int n = sizes[rnd.nextInt(sizes.length)];
+            int k = sizes[rnd.nextInt(sizes.length)];
+            int batch = 1 + rnd.nextInt(3);
+            DType bType = new DType[] {null, DType.F16, DType.BF16}[rnd.nextInt(3)];
+            MatrixRef a = operand(rnd, m, k, rnd.nextBoolean(), batch, rnd.nextInt(4) == 0, rnd.nextInt(3),
+                    rnd.nextInt(5), null);
+            MatrixRef b = operand(rnd, k, n, rnd.nextBoolean(), batch, rnd.nextInt(4) == 0, rnd.nextInt(3),
+                    rnd.nextInt(5), bType);
+            boolean perRow = rnd.nextBoolean();
+            float[] bias = rnd.nextBoolean() ? random(rnd, perRow ? m : n) : null;
+            Epilogue ep = new Epilogue(rnd.nextFloat() * 4 - 2, bias, perRow, acts[rnd.nextInt(acts.length)],
+                    rnd.nextBoolean());
+            compare(batch, m, n, k, a, b, rnd.nextInt(3), rnd.nextInt(4), rnd.nextInt(3), ep, rnd);
+        }
+    }
+
+    @Test
     void batchesWithBroadcastOffsetsAndPaddedLeadingDims() {
         Random rnd = new Random(1);
         int[][] shapes = {{3, 17, 63, 65}, {2, 65, 33, 300}, {4, 1, 130, 17}, {3, 30, 530, 9}};

@@ -82,16 +82,15 @@ public sealed interface FloatSource {
         public void read(long from, float[] dst, int dstOff, int n) {
             switch (dtype) {
                 case F32 -> MemorySegment.copy(segment, F32_LE, from * 4, dst, dstOff, n);
-                case F16 -> {
-                    long base = from * 2;
-                    for (int i = 0; i < n; i++) {
-                        dst[dstOff + i] = Float.float16ToFloat(segment.get(I16_LE, base + 2L * i));
-                    }
-                }
                 default -> {
-                    long base = from * 2;
-                    for (int i = 0; i < n; i++) {
-                        dst[dstOff + i] = Float.intBitsToFloat((segment.get(I16_LE, base + 2L * i) & 0xFFFF) << 16);
+                    // vector conversion for the bulk (checkpoint weights are read this way), scalar tail
+                    GemmVector.Kind kind = dtype == DType.F16 ? GemmVector.Kind.SEG_F16 : GemmVector.Kind.SEG_BF16;
+                    int i = 0;
+                    for (; i <= n - GemmVector.VL; i += GemmVector.VL) {
+                        GemmVector.load(kind, null, segment, from + i).intoArray(dst, dstOff + i);
+                    }
+                    for (; i < n; i++) {
+                        dst[dstOff + i] = get(from + i);
                     }
                 }
             }

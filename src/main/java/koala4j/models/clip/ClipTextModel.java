@@ -7,6 +7,7 @@ import koala4j.nn.Embedding;
 import koala4j.nn.LayerNorm;
 import koala4j.nn.Linear;
 import koala4j.nn.Module;
+import koala4j.nn.ModuleList;
 import koala4j.tensor.DType;
 import koala4j.tensor.Tensor;
 
@@ -134,7 +135,7 @@ public final class ClipTextModel extends Module {
         final List<ClipEncoderLayer> layers = new ArrayList<>();
 
         Encoder(ClipTextConfig c) {
-            var list = child("layers", new LayerList());
+            var list = child("layers", new ModuleList());
             for (int i = 0; i < c.numHiddenLayers(); i++) {
                 layers.add(list.add(i, new ClipEncoderLayer(c.hiddenSize(), c.intermediateSize(), c.numAttentionHeads(),
                         c.hiddenAct(), c.layerNormEps(), true)));
@@ -142,10 +143,4 @@ public final class ClipTextModel extends Module {
         }
     }
 
-    /** A numbered list of encoder layers ("layers.0", "layers.1", ...). */
-    static final class LayerList extends Module {
-        <M extends Module> M add(int index, M layer) {
-            return child(Integer.toString(index), layer);
-        }
-    }
 }

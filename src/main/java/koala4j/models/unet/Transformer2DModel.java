@@ -9,6 +9,7 @@ import koala4j.nn.GroupNorm;
 import koala4j.nn.LayerNorm;
 import koala4j.nn.Linear;
 import koala4j.nn.Module;
+import koala4j.nn.ModuleList;
 import koala4j.nn.Sequential;
 import koala4j.tensor.Tensor;
 
@@ -31,7 +32,7 @@ final class Transformer2DModel extends Module {
         this.linearProjection = linearProjection;
         norm = child("norm", new GroupNorm(groups, channels, 1e-6f, true));
         projIn = child("proj_in", linearProjection ? new Linear(channels, inner) : new Conv2d(channels, inner, 1, 1, 0));
-        Numbered list = child("transformer_blocks", new Numbered());
+        ModuleList list = child("transformer_blocks", new ModuleList());
         for (int d = 0; d < depth; d++) {
             blocks.add(list.add(d, new BasicTransformerBlock(inner, heads, headDim, contextDim)));
         }
@@ -119,10 +120,4 @@ final class Transformer2DModel extends Module {
         }
     }
 
-    /** A numbered child list ("transformer_blocks.0", ...). */
-    static final class Numbered extends Module {
-        <M extends Module> M add(int index, M module) {
-            return child(Integer.toString(index), module);
-        }
-    }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import koala4j.nn.Conv2d;
 import koala4j.nn.GroupNorm;
 import koala4j.nn.Module;
+import koala4j.nn.ModuleList;
 import koala4j.tensor.Activation;
 import koala4j.tensor.Tensor;
 
@@ -51,7 +52,7 @@ public final class UNet2DConditionModel extends Module {
             addEmbedding = null;
         }
         convIn = child("conv_in", new Conv2d(c.inChannels(), c0, c.convInKernel(), 1, (c.convInKernel() - 1) / 2));
-        Transformer2DModel.Numbered downList = child("down_blocks", new Transformer2DModel.Numbered());
+        ModuleList downList = child("down_blocks", new ModuleList());
         int out = c0;
         for (int i = 0; i < blocks; i++) {
             int in = out;
@@ -61,7 +62,7 @@ public final class UNet2DConditionModel extends Module {
         }
         midBlock = c.midBlockType() == null ? null
                 : child("mid_block", new UNetBlocks.MidBlock(c, c.midBlockType().equals("UNetMidBlock2DCrossAttn")));
-        Transformer2DModel.Numbered upList = child("up_blocks", new Transformer2DModel.Numbered());
+        ModuleList upList = child("up_blocks", new ModuleList());
         out = channels.getLast();
         for (int i = 0; i < blocks; i++) {
             int prevOut = out;

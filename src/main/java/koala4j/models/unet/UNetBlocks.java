@@ -8,6 +8,7 @@ import koala4j.models.blocks.Downsample2D;
 import koala4j.models.blocks.ResnetBlock2D;
 import koala4j.models.blocks.Upsample2D;
 import koala4j.nn.Module;
+import koala4j.nn.ModuleList;
 import koala4j.tensor.Tensor;
 
 /**
@@ -27,8 +28,8 @@ final class UNetBlocks {
         private final Downsample2D downsampler;
 
         DownBlock(UNetConfig c, int block, int in, int out, boolean crossAttention, boolean addDownsample) {
-            Transformer2DModel.Numbered resnetList = child("resnets", new Transformer2DModel.Numbered());
-            Transformer2DModel.Numbered attentionList = crossAttention ? child("attentions", new Transformer2DModel.Numbered()) : null;
+            ModuleList resnetList = child("resnets", new ModuleList());
+            ModuleList attentionList = crossAttention ? child("attentions", new ModuleList()) : null;
             int heads = c.numAttentionHeads().get(block);
             for (int i = 0; i < c.layersPerBlock().get(block); i++) {
                 resnets.add(resnetList.add(i, new ResnetBlock2D(i == 0 ? in : out, out, c.timeEmbedDim(), c.normNumGroups(),
@@ -40,7 +41,7 @@ final class UNetBlocks {
                 }
             }
             if (addDownsample) {
-                Transformer2DModel.Numbered list = child("downsamplers", new Transformer2DModel.Numbered());
+                ModuleList list = child("downsamplers", new ModuleList());
                 downsampler = list.add(0, new Downsample2D(out, out, c.downsamplePadding()));
             } else {
                 downsampler = null;
@@ -73,11 +74,11 @@ final class UNetBlocks {
         MidBlock(UNetConfig c, boolean crossAttention) {
             int channels = c.blockOutChannels().getLast();
             int last = c.blockOutChannels().size() - 1;
-            Transformer2DModel.Numbered resnetList = child("resnets", new Transformer2DModel.Numbered());
+            ModuleList resnetList = child("resnets", new ModuleList());
             resnets.add(resnetList.add(0, new ResnetBlock2D(channels, channels, c.timeEmbedDim(), c.normNumGroups(),
                     c.normEps(), c.midBlockScaleFactor())));
             if (crossAttention) {
-                Transformer2DModel.Numbered attentionList = child("attentions", new Transformer2DModel.Numbered());
+                ModuleList attentionList = child("attentions", new ModuleList());
                 int heads = c.numAttentionHeads().get(last);
                 attentions.add(attentionList.add(0, new Transformer2DModel(heads, channels / heads, channels,
                         c.midDepth().getFirst(), c.crossAttentionDim().get(last), c.normNumGroups(), c.useLinearProjection())));
@@ -106,8 +107,8 @@ final class UNetBlocks {
             int reversedBlock = c.blockOutChannels().size() - 1 - block;
             int layers = c.layersPerBlock().get(reversedBlock) + 1;
             int heads = c.numAttentionHeads().get(reversedBlock);
-            Transformer2DModel.Numbered resnetList = child("resnets", new Transformer2DModel.Numbered());
-            Transformer2DModel.Numbered attentionList = crossAttention ? child("attentions", new Transformer2DModel.Numbered()) : null;
+            ModuleList resnetList = child("resnets", new ModuleList());
+            ModuleList attentionList = crossAttention ? child("attentions", new ModuleList()) : null;
             for (int i = 0; i < layers; i++) {
                 int skip = i == layers - 1 ? in : out;
                 int resnetIn = i == 0 ? prevOut : out;
@@ -120,7 +121,7 @@ final class UNetBlocks {
                 }
             }
             if (addUpsample) {
-                Transformer2DModel.Numbered list = child("upsamplers", new Transformer2DModel.Numbered());
+                ModuleList list = child("upsamplers", new ModuleList());
                 upsampler = list.add(0, new Upsample2D(out, out));
             } else {
                 upsampler = null;

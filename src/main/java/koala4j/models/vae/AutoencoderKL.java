@@ -11,6 +11,7 @@ import koala4j.models.blocks.Upsample2D;
 import koala4j.nn.Conv2d;
 import koala4j.nn.GroupNorm;
 import koala4j.nn.Module;
+import koala4j.nn.ModuleList;
 import koala4j.tensor.Activation;
 import koala4j.tensor.Tensor;
 
@@ -192,10 +193,10 @@ public final class AutoencoderKL extends Module {
         private final Attention attention;
 
         MidBlock(int channels, int groups, boolean withAttention) {
-            Numbered resnetList = child("resnets", new Numbered());
+            ModuleList resnetList = child("resnets", new ModuleList());
             resnets.add(resnetList.add(0, new ResnetBlock2D(channels, channels, 0, groups, 1e-6f, 1f)));
             if (withAttention) {
-                attention = child("attentions", new Numbered()).add(0, new Attention(channels, channels, 1, channels,
+                attention = child("attentions", new ModuleList()).add(0, new Attention(channels, channels, 1, channels,
                         true, groups, 1e-6f));
             } else {
                 attention = null;
@@ -223,20 +224,20 @@ public final class AutoencoderKL extends Module {
         Encoder(Config c) {
             List<Integer> ch = c.blockOutChannels();
             convIn = child("conv_in", new Conv2d(c.inChannels(), ch.getFirst(), 3, 1, 1));
-            Numbered blocks = child("down_blocks", new Numbered());
+            ModuleList blocks = child("down_blocks", new ModuleList());
             int out = ch.getFirst();
             for (int i = 0; i < ch.size(); i++) {
                 int in = out;
                 out = ch.get(i);
-                Numbered block = blocks.add(i, new Numbered());
-                Numbered resnetList = block.add("resnets", new Numbered());
+                ModuleList block = blocks.add(i, new ModuleList());
+                ModuleList resnetList = block.add("resnets", new ModuleList());
                 List<ResnetBlock2D> resnets = new ArrayList<>();
                 for (int l = 0; l < c.layersPerBlock(); l++) {
                     resnets.add(resnetList.add(l, new ResnetBlock2D(l == 0 ? in : out, out, 0, c.normNumGroups(), 1e-6f, 1f)));
                 }
                 blockResnets.add(resnets);
                 downsamplers.add(i < ch.size() - 1
-                        ? block.add("downsamplers", new Numbered()).add(0, new Downsample2D(out, out, 0)) : null);
+                        ? block.add("downsamplers", new ModuleList()).add(0, new Downsample2D(out, out, 0)) : null);
             }
             midBlock = child("mid_block", new MidBlock(ch.getLast(), c.normNumGroups(), c.midAttention()));
             convNormOut = child("conv_norm_out", new GroupNorm(c.normNumGroups(), ch.getLast(), 1e-6f, true));
@@ -271,19 +272,19 @@ public final class AutoencoderKL extends Module {
             int blocks = ch.size();
             convIn = child("conv_in", new Conv2d(c.latentChannels(), ch.getLast(), 3, 1, 1));
             midBlock = child("mid_block", new MidBlock(ch.getLast(), c.normNumGroups(), c.midAttention()));
-            Numbered upList = child("up_blocks", new Numbered());
+            ModuleList upList = child("up_blocks", new ModuleList());
             int out = ch.getLast();
             for (int i = 0; i < blocks; i++) {
                 int prev = out;
                 out = ch.get(blocks - 1 - i);
-                Numbered block = upList.add(i, new Numbered());
-                Numbered resnetList = block.add("resnets", new Numbered());
+                ModuleList block = upList.add(i, new ModuleList());
+                ModuleList resnetList = block.add("resnets", new ModuleList());
                 List<ResnetBlock2D> resnets = new ArrayList<>();
                 for (int l = 0; l < c.layersPerBlock() + 1; l++) {
                     resnets.add(resnetList.add(l, new ResnetBlock2D(l == 0 ? prev : out, out, 0, c.normNumGroups(), 1e-6f, 1f)));
                 }
                 blockResnets.add(resnets);
-                upsamplers.add(i < blocks - 1 ? block.add("upsamplers", new Numbered()).add(0, new Upsample2D(out, out)) : null);
+                upsamplers.add(i < blocks - 1 ? block.add("upsamplers", new ModuleList()).add(0, new Upsample2D(out, out)) : null);
             }
             convNormOut = child("conv_norm_out", new GroupNorm(c.normNumGroups(), ch.getFirst(), 1e-6f, true));
             convOut = child("conv_out", new Conv2d(ch.getFirst(), c.outChannels(), 3, 1, 1));
@@ -303,14 +304,4 @@ public final class AutoencoderKL extends Module {
         }
     }
 
-    /** A container whose children are named by index or by name ("resnets", "0", ...). */
-    static final class Numbered extends Module {
-        <M extends Module> M add(int index, M module) {
-            return child(Integer.toString(index), module);
-        }
-
-        <M extends Module> M add(String name, M module) {
-            return child(name, module);
-        }
-    }
 }

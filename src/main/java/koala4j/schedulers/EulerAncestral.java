@@ -27,23 +27,12 @@ public final class EulerAncestral implements Scheduler {
 
     @Override
     public Plan plan(int steps) {
-        Spacing.checkSteps(steps, schedule.trainSteps);
-        double[] timesteps = Spacing.timesteps(spacing, schedule.trainSteps, steps, stepsOffset, false);
-        float[] trainSigmas = schedule.sigmas();
-        double[] all = new double[steps + 1];
-        double max = 0;
-        for (int i = 0; i < steps; i++) {
-            all[i] = (float) NoiseSchedule.interp(timesteps[i], trainSigmas);
-            max = Math.max(max, all[i]);
-        }
-        double initSigma = spacing.equals("leading") ? (float) Math.sqrt(max * max + 1) : max;
-        return new Plan(steps, timesteps, all, initSigma, 0);
+        return EulerDiscrete.sigmaPlan(schedule, spacing, stepsOffset, steps, false, true);
     }
 
     @Override
     public Tensor scaleModelInput(StepState state, int index, Tensor sample) {
-        double sigma = state.plan.sigmas()[index];
-        return sample.mul((float) (1 / Math.sqrt(sigma * sigma + 1)));
+        return EulerDiscrete.scaleBySigma(sample, state.plan.sigmas()[index]);
     }
 
     @Override

@@ -38,37 +38,49 @@ public final class EulerDiscrete implements Scheduler {
 
     @Override
     public Plan plan(int steps) {
+        return sigmaPlan(schedule, spacing, stepsOffset, steps, karras, finalSigmaZero);
+    }
+
+    /**
+     * The Karras-sigma plan both Euler schedulers build: training sigmas interpolated at the spaced timesteps
+     * (or Karras sigmas between their extremes, mapped back to fractional timesteps), a final sigma, and
+     * init_noise_sigma = max sigma (sqrt(max² + 1) with 'leading' spacing).
+     */
+    static Plan sigmaPlan(NoiseSchedule schedule, String spacing, int stepsOffset, int steps, boolean karras,
+                          boolean finalSigmaZero) {
         Spacing.checkSteps(steps, schedule.trainSteps);
         double[] timesteps = Spacing.timesteps(spacing, schedule.trainSteps, steps, stepsOffset, false);
         float[] trainSigmas = schedule.sigmas();
-        float[] logSigmas = NoiseSchedule.log(trainSigmas);
         double[] sigmas = new double[steps];
         for (int i = 0; i < steps; i++) {
             sigmas[i] = NoiseSchedule.interp(timesteps[i], trainSigmas);
         }
         if (karras) {
+            float[] logSigmas = NoiseSchedule.log(trainSigmas);
             sigmas = NoiseSchedule.karras(sigmas[steps - 1], sigmas[0], steps);
             for (int i = 0; i < steps; i++) {
                 timesteps[i] = (float) NoiseSchedule.sigmaToT(sigmas[i], logSigmas);
             }
         }
         double[] all = new double[steps + 1];
+        double max = 0;
         for (int i = 0; i < steps; i++) {
             all[i] = (float) sigmas[i];
+            max = Math.max(max, all[i]);
         }
         all[steps] = finalSigmaZero ? 0 : (float) sigmas[steps - 1];
-        double max = 0;
-        for (double s : all) {
-            max = Math.max(max, s);
-        }
         double initSigma = spacing.equals("leading") ? (float) Math.sqrt(max * max + 1) : max;
         return new Plan(steps, timesteps, all, initSigma, 0);
     }
 
+    /** sample / sqrt(σ² + 1): the Karras-sigma schedulers' scale_model_input. */
+    static Tensor scaleBySigma(Tensor sample, double sigma) {
+        return sample.mul((float) (1 / Math.sqrt(sigma * sigma + 1)));
+    }
+
     @Override
     public Tensor scaleModelInput(StepState state, int index, Tensor sample) {
-        double sigma = state.plan.sigmas()[index];
-        return sample.mul((float) (1 / Math.sqrt(sigma * sigma + 1)));
+        return scaleBySigma(sample, state.plan.sigmas()[index]);
     }
 
     @Override

@@ -18,6 +18,8 @@ import java.util.Set;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import koala4j.backend.cpu.CpuOps;
 import koala4j.io.json.Json;
@@ -28,6 +30,7 @@ import koala4j.nn.Module.LoadReport;
 import koala4j.nn.WeightException;
 import koala4j.nn.WeightSource;
 import koala4j.tensor.Activation;
+import koala4j.tensor.DType;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
 import koala4j.testing.GoldenFile;
@@ -181,6 +184,32 @@ class ClipVisionModelTest {
             two.putAll(clip);
             e = assertThrows(WeightException.class, () -> ClipVisionModel.prefixIn(new MapSource(two)));
             assertTrue(e.getMessage().contains("several"), e.getMessage());
+        }
+    }
+
+    /**
+     * Half-precision checkpoints (llava-hf ships float16) load as stored and compute in float32. Reference: the same
+     * golden outputs (|ref| <= 3.9); tolerance |Δ| <= tol + tol·|ref| with tol 5e-3 for F16 and 3e-2 for BF16: rounding
+     * the weights to F16 (relative 2^-11) or BF16 (2^-8) moves the outputs of this tiny random tower by at most 1.5e-3
+     * (F16) and 1.1e-2 (BF16), measured; a weight the loader mishandled would move them by O(1).
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F16", "BF16"})
+    void halfPrecisionWeightsWork(DType dtype) {
+        GoldenFile g = GoldenFile.open(resource("golden/clip_vision_tiny/io.safetensors"));
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/clip_vision_tiny/model"), null, ops)) {
+            Map<String, Tensor> half = new LinkedHashMap<>();
+            for (String key : ckpt.keys()) {
+                half.put(key, ckpt.tensor(key).orElseThrow().to(dtype));
+            }
+            ClipVisionModel model = new ClipVisionModel(ClipVisionConfig.from(ckpt.config()));
+            assertEquals(List.of(), model.loadTower(new MapSource(half), "").unexpectedKeys());
+            ClipVisionModel.Output out = model.forward(tensor(g, "in.pixel_values"));
+            assertEquals(DType.F32, out.lastHiddenState().dtype());
+            double tol = dtype == DType.F16 ? 5e-3 : 3e-2;
+            assertClose(g.floats("out.last_hidden_state"), out.lastHiddenState().toFloatArray(), tol, tol,
+                    dtype + " last_hidden_state");
+            assertClose(g.floats("out.pooler_output"), out.pooled().toFloatArray(), tol, tol, dtype + " pooled");
         }
     }
 

@@ -152,6 +152,9 @@ public final class ClipVisionModel extends Module {
      * @return [B, N, C * layers.length], N = num_patches (PATCH) or num_patches + 1 (FULL)
      */
     public Tensor features(Tensor pixelValues, int[] layers, FeatureSelect select) {
+        if (layers.length == 0) {
+            throw new IllegalArgumentException("vision feature layers: none given");
+        }
         int count = config.numHiddenLayers() + 1;
         int[] resolved = new int[layers.length];
         int deepest = 0;
@@ -162,9 +165,6 @@ public final class ClipVisionModel extends Module {
                         + " to " + (count - 1) + " (hidden states of a " + config.numHiddenLayers() + "-layer tower)");
             }
             deepest = Math.max(deepest, resolved[i]);
-        }
-        if (layers.length == 0) {
-            throw new IllegalArgumentException("vision feature layers: none given");
         }
         checkPixels(pixelValues);
         List<Tensor> hidden = visionModel.encode(pixelValues, deepest);                  // deepest+1 x [B, N+1, C]

@@ -36,7 +36,8 @@ class ArchitectureTest {
         ALLOWED.put("koala4j.backend.cuda", List.of("koala4j.tensor"));
         ALLOWED.put("koala4j.io.json", List.of());
         ALLOWED.put("koala4j.io.safetensors", List.of("koala4j.tensor", "koala4j.io.json"));
-        ALLOWED.put("koala4j.io.image", List.of("koala4j.tensor"));
+        ALLOWED.put("koala4j.io.image", List.of("koala4j.tensor", "koala4j.io.json"));
+        ALLOWED.put("koala4j.io.video", List.of("koala4j.io.image"));
         ALLOWED.put("koala4j.io.hub", List.of("koala4j.io.json"));
         ALLOWED.put("koala4j.nn", List.of("koala4j.tensor"));
         ALLOWED.put("koala4j.tokenizers", List.of("koala4j.io.json"));

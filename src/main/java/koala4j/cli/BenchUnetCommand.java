@@ -3,12 +3,10 @@ package koala4j.cli;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 import koala4j.backend.Backend;
@@ -16,7 +14,6 @@ import koala4j.backend.Backends;
 import koala4j.io.json.Json;
 import koala4j.models.unet.UNet2DConditionModel;
 import koala4j.models.unet.UNetConfig;
-import koala4j.nn.Parameter;
 import koala4j.tensor.DType;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
@@ -72,10 +69,7 @@ final class BenchUnetCommand implements Callable<Integer> {
         Backend backend = Backends.select("auto");
         Ops ops = backend.ops();
         UNet2DConditionModel unet = new UNet2DConditionModel(cfg);
-        long seed = 1;
-        for (Map.Entry<String, Parameter> e : unet.namedParameters().entrySet()) {
-            e.getValue().set(randomWeights(ops, e.getValue().shape(), weights, seed++));
-        }
+        unet.initRandom(ops, weights, 1, 0.02f);
         int latent = size / 8;
         int context = cfg.crossAttentionDim().getFirst();
         Tensor sample = random(ops, new int[] {batch, cfg.inChannels(), latent, latent}, 1f, 7);
@@ -122,27 +116,6 @@ final class BenchUnetCommand implements Callable<Integer> {
             }
             return Json.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8), name + ".unet.json");
         }
-    }
-
-    /** Small uniform values (±0.02 like a fresh init), so activations stay finite through the network. */
-    private static Tensor randomWeights(Ops ops, int[] shape, DType dtype, long seed) {
-        int n = Math.toIntExact(Tensor.numel(shape));
-        long state = seed * 0x9E3779B97F4A7C15L;
-        if (dtype == DType.F32) {
-            float[] v = new float[n];
-            for (int i = 0; i < n; i++) {
-                state = state * 6364136223846793005L + 1442695040888963407L;
-                v[i] = ((state >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f;
-            }
-            return ops.wrap(MemorySegment.ofArray(v), DType.F32, shape);
-        }
-        short[] v = new short[n];
-        for (int i = 0; i < n; i++) {
-            state = state * 6364136223846793005L + 1442695040888963407L;
-            float f = ((state >>> 40) / (float) (1L << 24) - 0.5f) * 0.04f;
-            v[i] = dtype == DType.F16 ? DType.f32ToF16(f) : DType.f32ToBf16(f);
-        }
-        return ops.wrap(MemorySegment.ofArray(v), dtype, shape);
     }
 
     private static Tensor random(Ops ops, int[] shape, float scale, long seed) {

@@ -61,6 +61,17 @@ public abstract class Module {
         return n;
     }
 
+    /**
+     * Fills every parameter with seeded uniform values in [-scale, scale] stored as {@code dtype}, for benchmarks of
+     * real shapes without checkpoints. Deterministic for a seed; not an initialisation scheme for training.
+     */
+    public final void initRandom(koala4j.tensor.Ops ops, koala4j.tensor.DType dtype, long seed, float scale) {
+        long salt = seed;
+        for (Parameter p : namedParameters().values()) {
+            p.set(RandomWeights.uniform(ops, p.shape(), dtype, salt++, scale));
+        }
+    }
+
     /** What loading found: keys in the source that no parameter claimed (diffusers warns about these). */
     public record LoadReport(List<String> unexpectedKeys) {
     }

@@ -11,6 +11,7 @@ import koala4j.nn.Conv2d;
 import koala4j.nn.Embedding;
 import koala4j.nn.LayerNorm;
 import koala4j.nn.Module;
+import koala4j.nn.ModuleList;
 import koala4j.nn.Parameter;
 import koala4j.nn.WeightException;
 import koala4j.nn.WeightSource;
@@ -218,7 +219,7 @@ public final class ClipVisionModel extends Module {
         final List<ClipEncoderLayer> layers = new ArrayList<>();
 
         Encoder(ClipVisionConfig c) {
-            var list = child("layers", new ClipTextModel.LayerList());
+            var list = child("layers", new ModuleList());
             for (int i = 0; i < c.numHiddenLayers(); i++) {
                 layers.add(list.add(i, new ClipEncoderLayer(c.hiddenSize(), c.intermediateSize(),
                         c.numAttentionHeads(), c.hiddenAct(), c.layerNormEps(), false)));

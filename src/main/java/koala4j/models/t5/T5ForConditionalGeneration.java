@@ -59,6 +59,11 @@ public final class T5ForConditionalGeneration extends Module {
         return config;
     }
 
+    /** The GBST block in front of the encoder; null for a plain T5. */
+    Gbswt encoderEmbedding() {
+        return encoder.embedTokens;
+    }
+
     /**
      * Loads the weights with the reference's tying: {@code shared.weight} may be stored under one of its tied names
      * (encoder/decoder {@code embed_tokens}), those names are not reported as unexpected, and with

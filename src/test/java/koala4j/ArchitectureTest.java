@@ -50,6 +50,8 @@ class ArchitectureTest {
                 "koala4j.io.safetensors", "koala4j.io.json"));
         ALLOWED.put("koala4j.models.vae", List.of("koala4j.models.blocks", "koala4j.nn", "koala4j.tensor.*",
                 "koala4j.io.safetensors", "koala4j.io.json"));
+        ALLOWED.put("koala4j.models.t5", List.of("koala4j.models", "koala4j.nn", "koala4j.tensor.*",
+                "koala4j.io.safetensors", "koala4j.io.json"));
         ALLOWED.put("koala4j.models.llava", List.of("koala4j.models", "koala4j.models.clip", "koala4j.models.llama",
                 "koala4j.nn", "koala4j.tensor.*", "koala4j.io.safetensors", "koala4j.io.json"));
         ALLOWED.put("koala4j.pipelines", List.of("koala4j.models.*", "koala4j.schedulers", "koala4j.tokenizers",

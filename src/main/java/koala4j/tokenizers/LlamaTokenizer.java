@@ -3,7 +3,6 @@ package koala4j.tokenizers;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -413,16 +412,5 @@ public final class LlamaTokenizer implements TextTokenizer {
     public String toString() {
         return "LlamaTokenizer(%s, %d pieces + %d added, legacy=%s, add_bos=%s, add_eos=%s)".formatted(folder,
                 sp.size(), addedById.size(), legacy, addBosToken, addEosToken);
-    }
-
-    /** For tests: the tokens that decode emits verbatim. */
-    Set<String> legacyAddedTokens() {
-        return Collections.unmodifiableSet(legacyAddedTokens);
-    }
-
-    static int[] concat(int[] a, int[] b) {
-        int[] out = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, out, a.length, b.length);
-        return out;
     }
 }

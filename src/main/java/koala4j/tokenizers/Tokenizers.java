@@ -104,6 +104,6 @@ public final class Tokenizers {
 
     private static boolean isLlamaFamily(String tokenizerClass) {
         String base = tokenizerClass.endsWith("Fast") ? tokenizerClass.substring(0, tokenizerClass.length() - 4) : tokenizerClass;
-        return base.equals("LlamaTokenizer") || base.equals("CodeLlamaTokenizer");
+        return base.equals("LlamaTokenizer");
     }
 }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,6 +23,7 @@ import koala4j.io.image.Image;
 import koala4j.io.image.Images;
 import koala4j.io.image.Png;
 import koala4j.io.json.Json;
+import koala4j.testing.TinyPipelines;
 
 /**
  * Every run of golden/e2e (sdxl, koala, sd15) through {@code koala4j generate}: the folder as published goes in,
@@ -48,39 +48,8 @@ class E2eTest {
     }
 
     /** The stored folder plus the files kept once for all cases (see golden/e2e/README.md). */
-    static synchronized Path assemble(String name) throws IOException {
-        Path target = work.resolve(name);
-        if (Files.isDirectory(target)) {
-            return target;
-        }
-        copyTree(resource("golden/e2e/" + name + "/pipeline"), target);
-        for (String tok : List.of("tokenizer", "tokenizer_2")) {
-            if (Files.isDirectory(target.resolve(tok))) {
-                Files.copy(resource("golden/clip_tokenizer/vocab.json"), target.resolve(tok).resolve("vocab.json"));
-                Files.copy(resource("golden/clip_tokenizer/merges.txt"), target.resolve(tok).resolve("merges.txt"));
-            }
-        }
-        if (name.equals("koala")) {
-            Path sdxl = resource("golden/e2e/sdxl/pipeline");
-            for (String f : List.of("text_encoder/model.safetensors", "text_encoder_2/model.safetensors",
-                    "vae/diffusion_pytorch_model.safetensors")) {
-                Files.copy(sdxl.resolve(f), target.resolve(f));
-            }
-        }
-        return target;
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> walk = Files.walk(from)) {
-            for (Path p : walk.toList()) {
-                Path dest = to.resolve(from.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(dest);
-                } else {
-                    Files.copy(p, dest);
-                }
-            }
-        }
+    static Path assemble(String name) throws IOException {
+        return TinyPipelines.assemble(name, work);
     }
 
     static List<String> schedulerArgs(Json run) {

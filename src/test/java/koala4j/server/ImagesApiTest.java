@@ -335,13 +335,10 @@ class ImagesApiTest {
     }
 
     private static String runningJob() throws InterruptedException {
-        for (int i = 0; i < 100; i++) {
-            for (var g : server.store().gallery(null, 1, null)) {
-                g.id();
-            }
-            var found = server.queue().find(lastQueued());
-            if (found.isPresent()) {
-                return found.get().id;
+        for (int i = 0; i < 200; i++) {
+            String id = lastQueued();
+            if (!id.isEmpty()) {
+                return id;
             }
             Thread.sleep(50);
         }

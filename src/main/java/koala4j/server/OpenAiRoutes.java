@@ -221,9 +221,13 @@ final class OpenAiRoutes {
                     : "the model '" + modelId + "' does not exist; chat models: " + String.join(", ", chats.keySet()));
         }
         List<ChatModel.Message> messages = messages(body);
-        ChatModel.Params params = new ChatModel.Params(
-                body.hasNonNull("max_completion_tokens") ? ImageRequests.integer(body, "max_completion_tokens", 1, 1 << 20)
-                        : body.hasNonNull("max_tokens") ? ImageRequests.integer(body, "max_tokens", 1, 1 << 20) : null,
+        Integer maxTokens = null;
+        for (String field : List.of("max_completion_tokens", "max_tokens")) {
+            if (maxTokens == null && body.hasNonNull(field)) {
+                maxTokens = ImageRequests.integer(body, field, 1, 1 << 20);
+            }
+        }
+        ChatModel.Params params = new ChatModel.Params(maxTokens,
                 number(body, "temperature", 0, 2), number(body, "top_p", 0, 1),
                 body.hasNonNull("seed") && body.get("seed").canConvertToLong() ? body.get("seed").asLong() : null);
         boolean stream = body.path("stream").asBoolean(false);

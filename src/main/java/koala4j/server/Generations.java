@@ -29,9 +29,12 @@ import koala4j.server.store.Store;
  */
 final class Generations {
 
-    /** What a finished generation returns. */
+    /**
+     * What a finished generation returns; {@code seconds} is the time the model worked on it (loading the model
+     * if this request loaded it, generating, storing), {@code queuedSeconds} the time it waited for a worker.
+     */
     record Result(String generationId, String model, boolean anonymous, ImageModel.Output output, List<String> imageIds,
-                  double seconds, long createdSeconds) {
+                  double seconds, double queuedSeconds, long createdSeconds) {
     }
 
     /** Ids of generations, jobs and images: 128 random bits in hex. */
@@ -84,6 +87,7 @@ final class Generations {
 
             @Override
             public Result run(Job<Result> job) throws Exception {
+                long started = System.nanoTime();
                 Progress progress = new Progress() {
                     @Override
                     public void step(int step, int total) {
@@ -105,11 +109,12 @@ final class Generations {
                     imageIds.add(imageId);
                     stored.add(new Store.StoredImage(imageId, i, out.revisedPrompts().get(i)));
                 }
-                double seconds = (System.nanoTime() - job.admittedNanos) / 1e9;
+                double seconds = (System.nanoTime() - started) / 1e9;
                 store.finishGeneration(id, new Store.Finished(out.negativePrompt(), out.seed(), out.steps(), out.guidance(),
                         out.scheduler(), out.width(), out.height(), seconds, stored));
                 metrics.imagesGenerated(model.id(), imageIds.size());
-                return new Result(id, model.id(), anonymous, out, imageIds, seconds, job.createdMs / 1000);
+                return new Result(id, model.id(), anonymous, out, imageIds, seconds,
+                        (started - job.admittedNanos) / 1e9, job.createdMs / 1000);
             }
 
             @Override
@@ -160,6 +165,7 @@ final class Generations {
             body.put("model", r.model());
         }
         body.put("seconds", Math.round(r.seconds() * 1000) / 1000.0);
+        body.put("queued_seconds", Math.round(r.queuedSeconds() * 1000) / 1000.0);
         body.set("parameters", parameters(r.output()));
         return body;
     }

@@ -150,6 +150,7 @@ function showResult(c, result) {
   c.querySelector('progress').value = c.querySelector('progress').max;
   c.querySelector('img').src = result.data[0].url;
   c.querySelector('.seconds').textContent = result.seconds.toFixed(2) + ' s';
+  c.querySelector('.seconds').title = 'generation time; it waited ' + result.queued_seconds.toFixed(2) + ' s for a worker';
   c.querySelector('.params').textContent = describe(result.parameters);
 }
 

@@ -113,7 +113,10 @@ final class Generations {
                 store.finishGeneration(id, new Store.Finished(out.negativePrompt(), out.seed(), out.steps(), out.guidance(),
                         out.scheduler(), out.width(), out.height(), seconds, stored));
                 metrics.imagesGenerated(model.id(), imageIds.size());
-                return new Result(id, model.id(), anonymous, out, imageIds, seconds,
+                // the PNGs are on disk now; finished jobs stay listed for a while, so they keep no image bytes
+                ImageModel.Output kept = new ImageModel.Output(List.of(), out.revisedPrompts(), out.negativePrompt(),
+                        out.seed(), out.steps(), out.guidance(), out.scheduler(), out.width(), out.height());
+                return new Result(id, model.id(), anonymous, kept, imageIds, seconds,
                         (started - job.admittedNanos) / 1e9, job.createdMs / 1000);
             }
 
@@ -151,7 +154,12 @@ final class Generations {
         for (int i = 0; i < r.imageIds().size(); i++) {
             ObjectNode item = data.addObject();
             if (format.equals("b64_json")) {
-                item.put("b64_json", java.util.Base64.getEncoder().encodeToString(r.output().pngs().get(i)));
+                try {
+                    item.put("b64_json", java.util.Base64.getEncoder().encodeToString(
+                            Files.readAllBytes(imageFile(r.imageIds().get(i)))));
+                } catch (IOException e) {
+                    throw new UncheckedIOException("image " + r.imageIds().get(i) + ": " + e.getMessage(), e);
+                }
             } else {
                 item.put("url", (baseUrl == null ? "" : baseUrl) + "/images/" + r.imageIds().get(i) + ".png");
             }

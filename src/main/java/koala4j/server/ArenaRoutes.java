@@ -171,8 +171,7 @@ final class ArenaRoutes {
     private static ObjectNode sideBody(ObjectNode shared, ImageModel model) {
         ObjectNode b = Http.JSON.createObjectNode();
         b.put("model", model.id());
-        for (var it = shared.fields(); it.hasNext(); ) {
-            var e = it.next();
+        for (var e : shared.properties()) {
             String k = e.getKey();
             if (k.equals("prompt")) {
                 b.set(k, e.getValue());

@@ -79,10 +79,6 @@ public final class Metrics {
         evictions.incrementAndGet();
     }
 
-    long imagesGenerated() {
-        return images.values().stream().mapToLong(AtomicLong::get).sum();
-    }
-
     /** The exposition text. */
     public String render() {
         StringBuilder out = new StringBuilder();

@@ -10,9 +10,11 @@ import java.sql.DriverManager;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The SQLite store: versioned migrations, persistence across reopening, gallery search, battles and votes. */
+@Timeout(30)
 class StoreTest {
 
     @TempDir

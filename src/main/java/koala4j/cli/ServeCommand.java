@@ -141,7 +141,7 @@ final class ServeCommand implements Callable<Integer> {
     private static ServerConfig.LocalModel locate(String model, HubClient hub, PrintWriter err) {
         Path asPath = Path.of(model);
         boolean folder = Files.isDirectory(asPath);
-        String id = folder ? asPath.toAbsolutePath().normalize().getFileName().toString() : model;
+        String id = folder ? folderId(asPath) : model;
         String display = id.contains("/") ? id.substring(id.indexOf('/') + 1) : id;
         try {
             Path resolved = ModelLocator.resolve(model, hub, PipelineFiles.patterns(null));
@@ -154,6 +154,14 @@ final class ServeCommand implements Callable<Integer> {
             err.println("koala4j: --model " + model + " is unavailable: " + reason);
             return new ServerConfig.LocalModel(id, display, null, reason);
         }
+    }
+
+    /** A folder's model id: org/name for a hub-cache snapshot (models--org--name/snapshots/REV), else its name. */
+    static String folderId(Path folder) {
+        Path abs = folder.toAbsolutePath().normalize();
+        var m = java.util.regex.Pattern.compile("models--([^/\\\\]+?)--([^/\\\\]+)[/\\\\]snapshots[/\\\\][^/\\\\]+$")
+                .matcher(abs.toString());
+        return m.find() ? m.group(1) + "/" + m.group(2) : abs.getFileName().toString();
     }
 
     static Set<String> readKeys(Path file) throws IOException {

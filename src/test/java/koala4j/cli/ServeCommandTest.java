@@ -52,5 +52,8 @@ class ServeCommandTest {
         assertEquals(512L << 20, ServeCommand.bytes("512M"));
         assertEquals(1000, ServeCommand.bytes("1000"));
         assertThrows(IllegalArgumentException.class, () -> ServeCommand.bytes("-1g"));
+        assertEquals("etri-vilab/koala-700m", ServeCommand.folderId(
+                Path.of("/cache/hub/models--etri-vilab--koala-700m/snapshots/0123abcd")));
+        assertEquals("my-sd15", ServeCommand.folderId(Path.of("/models/my-sd15/")));
     }
 }

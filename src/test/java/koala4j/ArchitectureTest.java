@@ -60,7 +60,9 @@ class ArchitectureTest {
                 "koala4j.io.safetensors", "koala4j.io.json", "koala4j.pipelines"));
         ALLOWED.put("koala4j.train.autograd", List.of("koala4j.tensor.*"));
         ALLOWED.put("koala4j.train.optim", List.of("koala4j.tensor.*"));
-        ALLOWED.put("koala4j.server", List.of("koala4j.pipelines", "koala4j.io.*", "koala4j.backend", "koala4j.tensor.*"));
+        ALLOWED.put("koala4j.server", List.of("koala4j.pipelines", "koala4j.io.*", "koala4j.backend", "koala4j.tensor.*",
+                "koala4j.server.store"));
+        ALLOWED.put("koala4j.server.store", List.of("koala4j.io.json"));
         ALLOWED.put("koala4j.cli", List.of("koala4j.pipelines", "koala4j.server.*", "koala4j.train.distill",
                 "koala4j.backend", "koala4j.io.*", "koala4j.models.*", "koala4j.tensor.*", "koala4j.tokenizers",
                 "koala4j.schedulers"));

@@ -11,7 +11,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code koala4j bench t5}: encoder tokens/s and greedy decoder bytes/s of the KEByT5 shapes, random weights. */
-@Command(name = "t5", description = "KEByT5 small/base/large shapes with seeded random weights: encoder tokens/s, "
+@Command(mixinStandardHelpOptions = true, name = "t5", description = "KEByT5 small/base/large shapes with seeded random weights: encoder tokens/s, "
         + "decoder bytes/s (greedy, KV cache), peak memory.")
 final class BenchT5Command implements Callable<Integer> {
 

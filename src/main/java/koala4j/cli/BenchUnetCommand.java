@@ -26,7 +26,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * One UNet evaluation of a real-size config with random weights: the time a denoising step costs (a step with
  * classifier-free guidance is batch 2).
  */
-@Command(name = "unet", description = "Time UNet evaluations of a real-size config (random weights).")
+@Command(mixinStandardHelpOptions = true, name = "unet", description = "Time UNet evaluations of a real-size config (random weights).")
 final class BenchUnetCommand implements Callable<Integer> {
 
     @Option(names = "--config", defaultValue = "koala-700m",

@@ -31,7 +31,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code koala4j generate}: prompt(s) to PNG files with a diffusers pipeline folder or hub id. */
-@Command(name = "generate", description = "Generate images from a prompt (text-to-image, or image-to-image with --init-image).")
+@Command(mixinStandardHelpOptions = true, name = "generate", description = "Generate images from a prompt (text-to-image, or image-to-image with --init-image).")
 final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Pipeline folder or hub id, e.g. etri-vilab/koala-700m.")

@@ -24,7 +24,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * Lists the tensors of a safetensors file, a model folder (sharded or not) or a whole diffusers pipeline folder
  * (each component's tensors prefixed with its subfolder), then the parameter count.
  */
-@Command(name = "inspect", description = "List tensors (name, dtype, shape) and count parameters.")
+@Command(mixinStandardHelpOptions = true, name = "inspect", description = "List tensors (name, dtype, shape) and count parameters.")
 final class InspectCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "FILE_OR_FOLDER", description = "A .safetensors file, a model folder or a pipeline folder.")

@@ -16,7 +16,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** Known model ids, which of them are in the local hub cache, and model folders found under {@code --dir}. */
-@Command(name = "models", description = "List known model ids, the local Hugging Face cache and local model folders.")
+@Command(mixinStandardHelpOptions = true, name = "models", description = "List known model ids, the local Hugging Face cache and local model folders.")
 final class ModelsCommand implements Callable<Integer> {
 
     @Option(names = "--dir", description = "Also list model folders (with model_index.json or config.json) under DIR.")

@@ -27,7 +27,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * {@code koala4j t5}: text-to-text generation (span filling with {@code <extra_id_0>} for the pre-trained KEByT5
  * previews) or mean-pooled encoder embeddings with a (GBST-)KEByT5 / ByT5 folder or hub id.
  */
-@Command(name = "t5", description = "Byte-level T5 (KEByT5, GBST-KEByT5, ByT5): generate text from text, or embed it (--embed).")
+@Command(mixinStandardHelpOptions = true, name = "t5", description = "Byte-level T5 (KEByT5, GBST-KEByT5, ByT5): generate text from text, or embed it (--embed).")
 final class T5Command implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model folder or hub id, e.g. etri-lirs/kebyt5-base-preview.")

@@ -15,11 +15,16 @@ import java.util.stream.Stream;
  */
 public final class TinyPipelines {
 
+    public static final List<String> NAMES = List.of("sdxl", "koala", "sd15");
+
     private TinyPipelines() {
     }
 
     /** {@code work/name}: a complete diffusers pipeline folder, assembled on first use. */
     public static synchronized Path assemble(String name, Path work) {
+        if (!NAMES.contains(name)) {
+            throw new IllegalArgumentException("tiny pipeline " + name + ": expected one of " + NAMES);
+        }
         Path target = work.resolve(name);
         if (Files.isDirectory(target)) {
             return target;

@@ -1,0 +1,223 @@
+package koala4j.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+import koala4j.io.hub.ConsoleProgress;
+import koala4j.io.hub.HubClient;
+import koala4j.io.hub.ModelLocator;
+import koala4j.pipelines.PipelineFiles;
+import koala4j.server.KoalaServer;
+import koala4j.server.ServerConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code koala4j serve}: the OpenAI-compatible API and the arena page until stopped (Ctrl-C, SIGTERM). */
+@Command(mixinStandardHelpOptions = true, name = "serve", description = "Serve the OpenAI-compatible API and the side-by-side arena page.")
+final class ServeCommand implements Callable<Integer> {
+
+    @Option(names = "--port", defaultValue = "8080", description = "TCP port (default 8080; 0 picks a free one).")
+    int port;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default 127.0.0.1; "
+            + "0.0.0.0 for every interface).")
+    String host;
+
+    @Option(names = "--model", description = "Pipeline folder or hub id; repeat for several. Its id is the hub id or the "
+            + "folder name. Models load on first use.")
+    List<String> models = new ArrayList<>();
+
+    @Option(names = "--db", description = "jdbc:sqlite:PATH or jdbc:postgresql://HOST/DB (default: SQLite in --data).")
+    String db;
+
+    @Option(names = "--data", defaultValue = "koala4j-data", description = "Folder for images and the SQLite file "
+            + "(default ./koala4j-data).")
+    Path data;
+
+    @Option(names = "--api-key-file", description = "File of accepted API keys, one per line (# comments); requests to "
+            + "/v1 and /api then need Authorization: Bearer KEY.")
+    Path apiKeyFile;
+
+    @Option(names = "--cors-origin", description = "Allow cross-origin requests from this origin (repeatable; default: "
+            + "CORS off).")
+    List<String> corsOrigins = new ArrayList<>();
+
+    @Option(names = "--queue", defaultValue = "64", description = "Jobs admitted at once, waiting or running (default "
+            + "64); beyond it requests get 429.")
+    int queue;
+
+    @Option(names = "--workers", defaultValue = "1", description = "Local jobs run at once (default 1: the CPU kernels "
+            + "already use every core).")
+    int workers;
+
+    @Option(names = "--timeout", defaultValue = "300", description = "Seconds a request may take, queueing included "
+            + "(default 300).")
+    int timeoutSeconds;
+
+    @Option(names = "--memory-budget", defaultValue = "8g", description = "Weights of local models kept loaded at once, "
+            + "e.g. 8g or 512m (default 8g); least recently used models are unloaded first.")
+    String memoryBudget;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda.")
+    String device;
+
+    @Option(names = "--openai-base-url", description = "Base URL of the OpenAI API for dall-e-2/dall-e-3 (default: "
+            + "OPENAI_BASE_URL, else https://api.openai.com/v1); the key is OPENAI_API_KEY.")
+    String openAiBaseUrl;
+
+    @Option(names = "--max-prompt", defaultValue = "2000", description = "Longest prompt in characters (default 2000).")
+    int maxPrompt;
+
+    @Option(names = "--max-n", defaultValue = "4", description = "Most images per request (default 4).")
+    int maxN;
+
+    @Option(names = "--max-size", defaultValue = "1024", description = "Longest image side in pixels (default 1024).")
+    int maxSize;
+
+    @Option(names = "--max-body", defaultValue = "65536", description = "Largest image request body in bytes "
+            + "(default 65536).")
+    long maxBody;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr();
+        ServerConfig.Builder b = ServerConfig.builder();
+        b.host = host;
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("--port " + port + ": expected 0 to 65535");
+        }
+        b.port = port;
+        b.dataDir = data;
+        Files.createDirectories(data);
+        b.dbUrl = db;
+        b.apiKeys = apiKeyFile == null ? Set.of() : readKeys(apiKeyFile);
+        b.corsOrigins.addAll(corsOrigins);
+        b.queueCapacity = positive("--queue", queue);
+        b.workers = positive("--workers", workers);
+        b.requestTimeout = Duration.ofSeconds(positive("--timeout", timeoutSeconds));
+        b.memoryBudgetBytes = bytes(memoryBudget);
+        b.device = device;
+        b.limits = new ServerConfig.Limits(positive("--max-prompt", maxPrompt), positive("--max-n", maxN),
+                positive("--max-size", maxSize), ServerConfig.Limits.DEFAULT.maxSteps(), positive("--max-body", maxBody),
+                ServerConfig.Limits.DEFAULT.maxChatBodyBytes());
+        b.openAiKey = System.getenv("OPENAI_API_KEY");
+        String base = openAiBaseUrl != null ? openAiBaseUrl : System.getenv("OPENAI_BASE_URL");
+        if (base != null && !base.isBlank()) {
+            b.openAiBaseUrl = URI.create(base.strip());
+        }
+        HubClient hub = new HubClient(HubClient.Options.fromEnvironment(System.getenv()), new ConsoleProgress(System.err));
+        for (String m : models) {
+            b.models.add(locate(m, hub, err));
+        }
+        KoalaServer server = KoalaServer.start(b.build());
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            stopped.countDown();
+        }, "koala4j-serve-shutdown"));
+        spec.commandLine().getOut().println("koala4j serving on http://" + host + ":" + server.port() + "/");
+        spec.commandLine().getOut().flush();
+        stopped.await();
+        return 0;
+    }
+
+    /** The model's id (hub id, or the folder name) and folder; a model that cannot be found is listed as unavailable. */
+    private static ServerConfig.LocalModel locate(String model, HubClient hub, PrintWriter err) {
+        Path asPath = Path.of(model);
+        boolean folder = Files.isDirectory(asPath);
+        String id = folder ? folderId(asPath) : model;
+        String display = id.contains("/") ? id.substring(id.indexOf('/') + 1) : id;
+        try {
+            Path resolved = ModelLocator.resolve(model, hub, PipelineFiles.patterns(null));
+            if (!Files.isRegularFile(resolved.resolve("model_index.json"))) {
+                throw new IllegalArgumentException(resolved + ": no model_index.json (not a diffusers pipeline folder)");
+            }
+            return new ServerConfig.LocalModel(id, display, resolved, null);
+        } catch (RuntimeException e) {
+            String reason = Main.oneLine(e);
+            err.println("koala4j: --model " + model + " is unavailable: " + reason);
+            return new ServerConfig.LocalModel(id, display, null, reason);
+        }
+    }
+
+    /** A folder's model id: org/name for a hub-cache snapshot (models--org--name/snapshots/REV), else its name. */
+    static String folderId(Path folder) {
+        Path abs = folder.toAbsolutePath().normalize();
+        var m = java.util.regex.Pattern.compile("models--([^/\\\\]+?)--([^/\\\\]+)[/\\\\]snapshots[/\\\\][^/\\\\]+$")
+                .matcher(abs.toString());
+        return m.find() ? m.group(1) + "/" + m.group(2) : abs.getFileName().toString();
+    }
+
+    static Set<String> readKeys(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("--api-key-file " + file + ": no such file");
+        }
+        Set<String> keys = new LinkedHashSet<>();
+        for (String line : Files.readAllLines(file)) {
+            String k = line.strip();
+            if (!k.isEmpty() && !k.startsWith("#")) {
+                if (k.length() < 16) {
+                    throw new IllegalArgumentException("--api-key-file " + file + ": a key of " + k.length()
+                            + " characters; expected at least 16");
+                }
+                keys.add(k);
+            }
+        }
+        if (keys.isEmpty()) {
+            throw new IllegalArgumentException("--api-key-file " + file + ": no keys (one per line, # for comments)");
+        }
+        return keys;
+    }
+
+    static long bytes(String text) {
+        String t = text.strip().toLowerCase(Locale.ROOT);
+        long unit = 1;
+        if (t.endsWith("g")) {
+            unit = 1L << 30;
+        } else if (t.endsWith("m")) {
+            unit = 1L << 20;
+        } else if (t.endsWith("k")) {
+            unit = 1L << 10;
+        }
+        String digits = unit == 1 ? t : t.substring(0, t.length() - 1);
+        try {
+            long v = Long.parseLong(digits);
+            if (v <= 0) {
+                throw new NumberFormatException();
+            }
+            return Math.multiplyExact(v, unit);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("--memory-budget " + text + ": expected a size such as 8g, 512m or 1048576");
+        }
+    }
+
+    private static int positive(String option, int v) {
+        if (v < 1) {
+            throw new IllegalArgumentException(option + " " + v + ": expected at least 1");
+        }
+        return v;
+    }
+
+    private static long positive(String option, long v) {
+        if (v < 1) {
+            throw new IllegalArgumentException(option + " " + v + ": expected at least 1");
+        }
+        return v;
+    }
+}

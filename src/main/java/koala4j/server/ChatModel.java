@@ -1,0 +1,46 @@
+package koala4j.server;
+
+import java.util.List;
+
+/**
+ * A chat model behind {@code POST /v1/chat/completions}: a vision-language model (text and image parts) or a
+ * text-to-text model. The server parses OpenAI messages into {@link Message}s (images from {@code data:} URLs only)
+ * and streams whatever {@link #complete} hands to the callback as SSE chunks. Implementations are thread-safe.
+ */
+public interface ChatModel {
+
+    String id();
+
+    String displayName();
+
+    /** Runs one completion; every piece of text goes to {@code stream} as it is produced (which may throw
+     * {@link java.util.concurrent.CancellationException} when the client has gone: stop then). */
+    Result complete(List<Message> messages, Params params, Stream stream) throws Exception;
+
+    @FunctionalInterface
+    interface Stream {
+        void delta(String text);
+    }
+
+    /** One part of a message's content. */
+    sealed interface Part permits TextPart, ImagePart {
+    }
+
+    record TextPart(String text) implements Part {
+    }
+
+    /** An image as sent: its media type (image/png, image/jpeg, ...) and bytes. */
+    record ImagePart(String mediaType, byte[] bytes) implements Part {
+    }
+
+    record Message(String role, List<Part> content) {
+    }
+
+    /** OpenAI sampling parameters; null for the model's defaults. */
+    record Params(Integer maxTokens, Double temperature, Double topP, Long seed) {
+    }
+
+    /** The whole text, why it stopped ({@code stop} or {@code length}) and token counts for {@code usage}. */
+    record Result(String text, String finishReason, int promptTokens, int completionTokens) {
+    }
+}

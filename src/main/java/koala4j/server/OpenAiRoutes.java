@@ -1,0 +1,370 @@
+package koala4j.server;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import io.javalin.config.RoutesConfig;
+import io.javalin.http.Context;
+
+/**
+ * The OpenAI-compatible routes: {@code POST /v1/images/generations}, {@code GET /v1/models},
+ * {@code POST /v1/chat/completions} (with SSE streaming), and koala4j's job routes: {@code POST /v1/jobs} (the
+ * same body as a generation, answered 202 at once), {@code GET|DELETE /v1/jobs/{id}}, and progress events over SSE
+ * at {@code /v1/jobs/{id}/events} (or several jobs on one stream at {@code /v1/jobs/events?ids=a,b}).
+ */
+final class OpenAiRoutes {
+
+    private static final Pattern DATA_URL = Pattern.compile("data:(image/(?:png|jpeg|webp|gif));base64,([A-Za-z0-9+/=\\s]+)");
+    private static final int MAX_STREAM_JOBS = 9;
+
+    private final KoalaServer server;
+
+    OpenAiRoutes(KoalaServer server) {
+        this.server = server;
+    }
+
+    void register(RoutesConfig r) {
+        r.post("/v1/images/generations", this::generate);
+        r.get("/v1/models", this::models);
+        r.post("/v1/chat/completions", this::chat);
+        r.post("/v1/jobs", this::submitJob);
+        r.get("/v1/jobs/events", this::events);
+        r.get("/v1/jobs/{id}", this::jobStatus);
+        r.delete("/v1/jobs/{id}", this::cancelJob);
+        r.get("/v1/jobs/{id}/events", this::events);
+    }
+
+    static String baseUrl(Context ctx) {
+        return ctx.scheme() + "://" + ctx.host();
+    }
+
+    private void generate(Context ctx) {
+        ObjectNode body = Http.readJson(ctx, server.config().limits().maxBodyBytes());
+        ImageRequests.ImageRequest request = server.parseImageRequest(body, true);
+        Job<Generations.Result> job = server.generations().submit(request.model(), request.spec(), request.user(), null);
+        ctx.header("X-Koala4j-Job", job.id);
+        Generations.Result result = Http.await(ctx, job);
+        Http.json(ctx, 200, server.generations().summary(result, baseUrl(ctx), request.responseFormat()));
+    }
+
+    private void models(Context ctx) {
+        ObjectNode body = Http.JSON.createObjectNode();
+        body.put("object", "list");
+        ArrayNode data = body.putArray("data");
+        for (ImageModel m : server.imageModels().values()) {
+            ObjectNode item = data.addObject();
+            item.put("id", m.id());
+            item.put("object", "model");
+            item.put("created", 0);
+            item.put("owned_by", m.provider().equals("local") ? "koala4j" : m.provider());
+            item.put("task", "text-to-image");
+            item.put("display_name", m.displayName());
+            item.put("available", m.unavailableReason() == null);
+            if (m.unavailableReason() != null) {
+                item.put("unavailable_reason", m.unavailableReason());
+            }
+        }
+        for (ChatModel m : server.chatModels().values()) {
+            ObjectNode item = data.addObject();
+            item.put("id", m.id());
+            item.put("object", "model");
+            item.put("created", 0);
+            item.put("owned_by", "koala4j");
+            item.put("task", "chat");
+            item.put("display_name", m.displayName());
+            item.put("available", true);
+        }
+        Http.json(ctx, 200, body);
+    }
+
+    // ---- jobs
+
+    private void submitJob(Context ctx) {
+        ObjectNode body = Http.readJson(ctx, server.config().limits().maxBodyBytes());
+        ImageRequests.ImageRequest request = server.parseImageRequest(body, true);
+        Job<Generations.Result> job = server.generations().submit(request.model(), request.spec(), request.user(), null);
+        ctx.header("Location", "/v1/jobs/" + job.id);
+        Http.json(ctx, 202, status(job));
+    }
+
+    private Job<?> job(String id) {
+        if (id == null || !Generations.ID.matcher(id).matches()) {
+            throw ApiError.invalid("id", "job id " + ImageRequests.quote(id) + ": expected 32 hex digits");
+        }
+        return server.queue().find(id).orElseThrow(() -> ApiError.notFound("job_not_found", "no job " + id
+                + " (jobs are kept in memory for a while after they end; finished generations are in /api/gallery)"));
+    }
+
+    static ObjectNode status(Job<?> job) {
+        ObjectNode s = Http.JSON.createObjectNode();
+        s.put("id", job.id);
+        s.put("object", "job");
+        s.put("kind", job.kind);
+        if (job.visibleModel() != null) {
+            s.put("model", job.visibleModel());
+        }
+        s.put("status", job.state().label());
+        s.put("created", job.createdMs / 1000);
+        s.put("step", job.step());
+        s.put("total", job.total());
+        JsonNode summary = job.summary();
+        if (summary != null) {
+            s.set("result", summary);
+        }
+        if (job.error() != null) {
+            s.set("error", Http.errorBody(job.error()).get("error"));
+        }
+        return s;
+    }
+
+    private void jobStatus(Context ctx) {
+        Http.json(ctx, 200, status(job(ctx.pathParam("id"))));
+    }
+
+    private void cancelJob(Context ctx) {
+        Job<?> job = job(ctx.pathParam("id"));
+        job.cancel("cancelled by DELETE /v1/jobs/" + job.id);
+        Http.json(ctx, 200, status(job));
+    }
+
+    /**
+     * Progress events of one or several jobs: {@code progress} (step of total), {@code stage}, then {@code done}
+     * (the result, image URLs relative to this server) or {@code error} per job, and {@code end} when all ended.
+     * A job whose every event stream has gone away before it ended is cancelled: the client watching it has left.
+     */
+    private void events(Context ctx) throws IOException {
+        Set<String> ids = new LinkedHashSet<>();
+        String one = ctx.pathParamMap().get("id");
+        if (one != null) {
+            ids.add(one);
+        } else {
+            String list = ctx.queryParam("ids");
+            if (list == null || list.isBlank()) {
+                throw ApiError.invalid("ids", "ids: expected comma-separated job ids");
+            }
+            ids.addAll(List.of(list.split(",")));
+            if (ids.size() > MAX_STREAM_JOBS) {
+                throw ApiError.invalid("ids", "ids: at most " + MAX_STREAM_JOBS + " jobs per stream, got " + ids.size());
+            }
+        }
+        List<Job<?>> jobs = new ArrayList<>();
+        for (String id : ids) {
+            jobs.add(job(id.strip()));
+        }
+        BlockingQueue<Job.Event> events = new LinkedBlockingQueue<>();
+        Http.Sse sse = new Http.Sse(ctx);
+        List<Runnable> unsubscribe = new ArrayList<>();
+        Set<String> open = new LinkedHashSet<>();
+        for (Job<?> j : jobs) {
+            open.add(j.id);
+        }
+        try {
+            for (Job<?> j : jobs) {
+                unsubscribe.add(j.subscribe(events::add));
+            }
+            while (!open.isEmpty()) {
+                Job.Event e = events.poll(1, TimeUnit.SECONDS);
+                if (e == null) {
+                    sse.heartbeat();
+                    continue;
+                }
+                String id = e.data().get("job").asText();
+                if (!open.contains(id)) {
+                    continue;
+                }
+                sse.event(e.name(), e.data());
+                if (e.name().equals("done") || e.name().equals("error")) {
+                    open.remove(id);
+                }
+            }
+            sse.event("end", Http.JSON.createObjectNode().put("jobs", jobs.size()));
+        } catch (IOException | InterruptedException gone) {
+            unsubscribe.forEach(Runnable::run);
+            unsubscribe.clear();
+            for (Job<?> j : jobs) {
+                if (!j.state().finished() && !j.hasListeners()) {
+                    j.cancel("client disconnected from the event stream");
+                }
+            }
+        } finally {
+            unsubscribe.forEach(Runnable::run);
+        }
+    }
+
+    // ---- chat
+
+    private void chat(Context ctx) throws IOException {
+        ObjectNode body = Http.readJson(ctx, server.config().limits().maxChatBodyBytes());
+        String modelId = body.hasNonNull("model") ? ImageRequests.checkModelId(ImageRequests.string(body, "model", 200)) : null;
+        if (modelId == null) {
+            throw ApiError.invalid("model", "model: required");
+        }
+        Map<String, ChatModel> chats = server.chatModels();
+        ChatModel model = chats.get(modelId);
+        if (model == null) {
+            throw ApiError.modelNotFound(modelId, chats.isEmpty()
+                    ? "the model '" + modelId + "' does not exist: no chat models are loaded (serve a vision-chat or"
+                    + " text-to-text model with --model)"
+                    : "the model '" + modelId + "' does not exist; chat models: " + String.join(", ", chats.keySet()));
+        }
+        List<ChatModel.Message> messages = messages(body);
+        Integer maxTokens = null;
+        for (String field : List.of("max_completion_tokens", "max_tokens")) {
+            if (maxTokens == null && body.hasNonNull(field)) {
+                maxTokens = ImageRequests.integer(body, field, 1, 1 << 20);
+            }
+        }
+        ChatModel.Params params = new ChatModel.Params(maxTokens,
+                number(body, "temperature", 0, 2), number(body, "top_p", 0, 1),
+                body.hasNonNull("seed") && body.get("seed").canConvertToLong() ? body.get("seed").asLong() : null);
+        boolean stream = body.path("stream").asBoolean(false);
+        String id = Generations.newId();
+        BlockingQueue<String> deltas = new LinkedBlockingQueue<>();
+        Job<ChatModel.Result> job = server.queue().submit(id, "chat", model.id(), false, false, new JobQueue.Work<>() {
+            @Override
+            public ChatModel.Result run(Job<ChatModel.Result> j) throws Exception {
+                return model.complete(messages, params, text -> {
+                    j.cancel.check();
+                    deltas.add(text);
+                });
+            }
+        }, r -> Http.JSON.createObjectNode().put("text", r.text()).put("finish_reason", r.finishReason()));
+        long created = System.currentTimeMillis() / 1000;
+        String completionId = "chatcmpl-" + id;
+        if (!stream) {
+            ChatModel.Result result = Http.await(ctx, job);
+            ObjectNode out = Http.JSON.createObjectNode();
+            out.put("id", completionId);
+            out.put("object", "chat.completion");
+            out.put("created", created);
+            out.put("model", model.id());
+            ObjectNode choice = out.putArray("choices").addObject();
+            choice.put("index", 0);
+            choice.putObject("message").put("role", "assistant").put("content", result.text());
+            choice.put("finish_reason", result.finishReason());
+            out.putObject("usage").put("prompt_tokens", result.promptTokens())
+                    .put("completion_tokens", result.completionTokens())
+                    .put("total_tokens", result.promptTokens() + result.completionTokens());
+            Http.json(ctx, 200, out);
+            return;
+        }
+        Http.Sse sse = new Http.Sse(ctx);
+        try {
+            sse.data(Http.write(chunk(completionId, created, model.id(),
+                    Http.JSON.createObjectNode().put("role", "assistant").put("content", ""), null)));
+            while (true) {
+                String text = deltas.poll(1, TimeUnit.SECONDS);
+                if (text != null) {
+                    sse.data(Http.write(chunk(completionId, created, model.id(),
+                            Http.JSON.createObjectNode().put("content", text), null)));
+                } else if (job.result.isDone() && deltas.isEmpty()) {
+                    break;
+                } else {
+                    sse.heartbeat();
+                }
+            }
+            if (job.result.isCompletedExceptionally()) {
+                ApiError error = job.error() != null ? job.error() : ApiError.internal("chat job " + id + " failed");
+                sse.data(Http.write(Http.errorBody(error)));
+            } else {
+                sse.data(Http.write(chunk(completionId, created, model.id(), Http.JSON.createObjectNode(),
+                        job.result.join().finishReason())));
+            }
+            sse.data("[DONE]");
+        } catch (IOException | InterruptedException gone) {
+            job.cancel("client disconnected");
+        }
+    }
+
+    private static ObjectNode chunk(String id, long created, String model, ObjectNode delta, String finish) {
+        ObjectNode c = Http.JSON.createObjectNode();
+        c.put("id", id);
+        c.put("object", "chat.completion.chunk");
+        c.put("created", created);
+        c.put("model", model);
+        ObjectNode choice = c.putArray("choices").addObject();
+        choice.put("index", 0);
+        choice.set("delta", delta);
+        if (finish == null) {
+            choice.putNull("finish_reason");
+        } else {
+            choice.put("finish_reason", finish);
+        }
+        return c;
+    }
+
+    private static Double number(JsonNode body, String field, double min, double max) {
+        if (!body.hasNonNull(field)) {
+            return null;
+        }
+        JsonNode v = body.get(field);
+        if (!v.isNumber() || !(v.asDouble() >= min && v.asDouble() <= max)) {
+            throw ApiError.invalid(field, field + " " + v + ": expected a number from " + min + " to " + max);
+        }
+        return v.asDouble();
+    }
+
+    /** OpenAI messages: content as a string or as parts (text, image_url with a data: URL). */
+    static List<ChatModel.Message> messages(JsonNode body) {
+        JsonNode list = body.get("messages");
+        if (list == null || !list.isArray() || list.isEmpty()) {
+            throw ApiError.invalid("messages", "messages: expected a non-empty array");
+        }
+        List<ChatModel.Message> out = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            JsonNode m = list.get(i);
+            String where = "messages[" + i + "]";
+            String role = m.path("role").asText("");
+            if (!Set.of("system", "developer", "user", "assistant").contains(role)) {
+                throw ApiError.invalid(where + ".role", where + ".role " + ImageRequests.quote(role)
+                        + ": expected system, developer, user or assistant");
+            }
+            JsonNode content = m.get("content");
+            List<ChatModel.Part> parts = new ArrayList<>();
+            if (content != null && content.isTextual()) {
+                parts.add(new ChatModel.TextPart(content.asText()));
+            } else if (content != null && content.isArray()) {
+                for (int k = 0; k < content.size(); k++) {
+                    JsonNode p = content.get(k);
+                    String pw = where + ".content[" + k + "]";
+                    switch (p.path("type").asText("")) {
+                        case "text" -> parts.add(new ChatModel.TextPart(p.path("text").asText("")));
+                        case "image_url" -> parts.add(image(p.path("image_url").path("url").asText(""), pw));
+                        default -> throw ApiError.invalid(pw + ".type", pw + ".type " + ImageRequests.quote(p.path("type")
+                                .asText(null)) + ": expected text or image_url");
+                    }
+                }
+            } else {
+                throw ApiError.invalid(where + ".content", where + ".content: expected a string or an array of parts");
+            }
+            out.add(new ChatModel.Message(role, List.copyOf(parts)));
+        }
+        return out;
+    }
+
+    private static ChatModel.ImagePart image(String url, String where) {
+        var m = DATA_URL.matcher(url);
+        if (!m.matches()) {
+            throw ApiError.invalid(where + ".image_url.url", where + ".image_url.url: expected a data:image/(png|jpeg|webp|gif)"
+                    + ";base64,... URL (this server does not fetch remote URLs), got " + ImageRequests.quote(url));
+        }
+        try {
+            return new ChatModel.ImagePart(m.group(1), Base64.getMimeDecoder().decode(m.group(2)));
+        } catch (IllegalArgumentException e) {
+            throw ApiError.invalid(where + ".image_url.url", where + ".image_url.url: invalid base64: " + e.getMessage());
+        }
+    }
+}

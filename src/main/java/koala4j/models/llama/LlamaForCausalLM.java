@@ -10,6 +10,7 @@ import koala4j.nn.Module;
 import koala4j.nn.Parameter;
 import koala4j.nn.RmsNorm;
 import koala4j.tensor.DType;
+import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
 import koala4j.tensor.quant.Q8;
 import koala4j.tensor.quant.Quantization;
@@ -120,9 +121,14 @@ public final class LlamaForCausalLM extends Module {
         return t.dtype() == DType.Q8_0 ? Q8.bytesFor(t.numel()) : t.numel() * t.dtype().byteSize();
     }
 
+    /** The ops the weights belong to (where inputs for this model are made). */
+    public Ops ops() {
+        return model.embedTokens.weight().get().ops();
+    }
+
     /** A cache for {@code batch} sequences of up to {@code capacity} positions (prompt + new tokens). */
     public KvCache newCache(int batch, int capacity) {
-        return new KvCache(model.embedTokens.weight().get().ops(), config, batch, capacity);
+        return new KvCache(ops(), config, batch, capacity);
     }
 
     /** embed_tokens: ids [B, N] (I32/I64) -> [B, N, C]. */

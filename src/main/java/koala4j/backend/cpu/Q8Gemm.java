@@ -87,13 +87,33 @@ final class Q8Gemm {
         });
     }
 
-    /** y[j - j0] = dot(x, W row j) for j in [j0, j1), four rows per pass sharing each load of x. */
+    /** Per-thread scratch: the scales of one group of rows, as float. */
+    private static final ThreadLocal<float[][]> SCALES = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    /**
+     * y[j - j0] = dot(x, W row j) for j in [j0, j1), four rows per pass sharing each load of x. The F16 scales of
+     * the four rows are read first, in one bulk copy, so that the inner loop only streams quants (per-element
+     * scalar segment reads of the scales stalled it: they are a second, short stream per row).
+     */
     private static void dots(float[] x, int xOff, int k, MemorySegment quants, MemorySegment scales, long wOffset,
                              int j0, int j1, float[] y) {
         int blocks = k / BLOCK;
+        float[][] holder = SCALES.get();
+        if (holder[0].length < 4 * blocks) {
+            holder[0] = new float[4 * blocks];
+        }
+        float[] sc = holder[0];
         int j = j0;
-        for (; j + 4 <= j1; j += 4) {
+        for (; j < j1; j += 4) {
+            int rows = Math.min(4, j1 - j);
             long r0 = wOffset + (long) j * k;
+            readScales(scales, r0 / BLOCK, rows * blocks, sc);
+            if (rows < 4) {
+                for (int r = 0; r < rows; r++) {
+                    y[j - j0 + r] = dot1(x, xOff, quants, r0 + (long) r * k, sc, r * blocks, blocks);
+                }
+                break;
+            }
             long r1 = r0 + k;
             long r2 = r1 + k;
             long r3 = r2 + k;
@@ -115,28 +135,35 @@ final class Q8Gemm {
                     t2 = widen(quants, r2 + p + s).fma(xv, t2);
                     t3 = widen(quants, r3 + p + s).fma(xv, t3);
                 }
-                s0 = t0.fma(scale(scales, (r0 + p) / BLOCK), s0);
-                s1 = t1.fma(scale(scales, (r1 + p) / BLOCK), s1);
-                s2 = t2.fma(scale(scales, (r2 + p) / BLOCK), s2);
-                s3 = t3.fma(scale(scales, (r3 + p) / BLOCK), s3);
+                s0 = t0.fma(FloatVector.broadcast(F, sc[blk]), s0);
+                s1 = t1.fma(FloatVector.broadcast(F, sc[blocks + blk]), s1);
+                s2 = t2.fma(FloatVector.broadcast(F, sc[2 * blocks + blk]), s2);
+                s3 = t3.fma(FloatVector.broadcast(F, sc[3 * blocks + blk]), s3);
             }
             y[j - j0] = s0.reduceLanes(VectorOperators.ADD);
             y[j - j0 + 1] = s1.reduceLanes(VectorOperators.ADD);
             y[j - j0 + 2] = s2.reduceLanes(VectorOperators.ADD);
             y[j - j0 + 3] = s3.reduceLanes(VectorOperators.ADD);
         }
-        for (; j < j1; j++) {
-            long r0 = wOffset + (long) j * k;
-            FloatVector s0 = FloatVector.zero(F);
-            for (int blk = 0; blk < blocks; blk++) {
-                int p = blk * BLOCK;
-                FloatVector t0 = widen(quants, r0 + p).mul(FloatVector.fromArray(F, x, xOff + p));
-                for (int s = VL; s < BLOCK; s += VL) {
-                    t0 = widen(quants, r0 + p + s).fma(FloatVector.fromArray(F, x, xOff + p + s), t0);
-                }
-                s0 = t0.fma(scale(scales, (r0 + p) / BLOCK), s0);
+    }
+
+    private static float dot1(float[] x, int xOff, MemorySegment quants, long r0, float[] sc, int scOff, int blocks) {
+        FloatVector s0 = FloatVector.zero(F);
+        for (int blk = 0; blk < blocks; blk++) {
+            int p = blk * BLOCK;
+            FloatVector t0 = widen(quants, r0 + p).mul(FloatVector.fromArray(F, x, xOff + p));
+            for (int s = VL; s < BLOCK; s += VL) {
+                t0 = widen(quants, r0 + p + s).fma(FloatVector.fromArray(F, x, xOff + p + s), t0);
             }
-            y[j - j0] = s0.reduceLanes(VectorOperators.ADD);
+            s0 = t0.fma(FloatVector.broadcast(F, sc[scOff + blk]), s0);
+        }
+        return s0.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** count F16 scales from block {@code first} into {@code out[0 ..]} as float. */
+    private static void readScales(MemorySegment scales, long first, int count, float[] out) {
+        for (int i = 0; i < count; i++) {
+            out[i] = Float.float16ToFloat(scales.get(F16_LE, (first + i) * 2));
         }
     }
 

@@ -87,13 +87,14 @@ final class Q8Gemm {
         });
     }
 
-    /** Per-thread scratch: the scales of one group of rows, as float. */
+    /** Per-thread scratch: the scales of the four rows in flight, as float. */
     private static final ThreadLocal<float[][]> SCALES = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /**
-     * y[j - j0] = dot(x, W row j) for j in [j0, j1), four rows per pass sharing each load of x. The F16 scales of
-     * the four rows are read first, in one bulk copy, so that the inner loop only streams quants (per-element
-     * scalar segment reads of the scales stalled it: they are a second, short stream per row).
+     * y[j - j0] = dot(x, W row j) for j in [j0, j1), four rows per pass sharing each load of x. The four rows are
+     * a quarter of the range apart, so each of the four is a long sequential stream through its quarter, which the
+     * hardware prefetcher follows; four adjacent rows (four streams of 5 KB each, restarting every row) reached only
+     * about 60 % of the read bandwidth here. The F16 scales of the four rows are converted first.
      */
     private static void dots(float[] x, int xOff, int k, MemorySegment quants, MemorySegment scales, long wOffset,
                              int j0, int j1, float[] y) {
@@ -103,20 +104,17 @@ final class Q8Gemm {
             holder[0] = new float[4 * blocks];
         }
         float[] sc = holder[0];
-        int j = j0;
-        for (; j < j1; j += 4) {
-            int rows = Math.min(4, j1 - j);
-            long r0 = wOffset + (long) j * k;
-            readScales(scales, r0 / BLOCK, rows * blocks, sc);
-            if (rows < 4) {
-                for (int r = 0; r < rows; r++) {
-                    y[j - j0 + r] = dot1(x, xOff, quants, r0 + (long) r * k, sc, r * blocks, blocks);
-                }
-                break;
-            }
-            long r1 = r0 + k;
-            long r2 = r1 + k;
-            long r3 = r2 + k;
+        int quarter = (j1 - j0) / 4;
+        for (int i = 0; i < quarter; i++) {
+            int ja = j0 + i;
+            long r0 = wOffset + (long) ja * k;
+            long r1 = r0 + (long) quarter * k;
+            long r2 = r1 + (long) quarter * k;
+            long r3 = r2 + (long) quarter * k;
+            readScales(scales, r0 / BLOCK, blocks, sc, 0);
+            readScales(scales, r1 / BLOCK, blocks, sc, blocks);
+            readScales(scales, r2 / BLOCK, blocks, sc, 2 * blocks);
+            readScales(scales, r3 / BLOCK, blocks, sc, 3 * blocks);
             FloatVector s0 = FloatVector.zero(F);
             FloatVector s1 = s0;
             FloatVector s2 = s0;
@@ -128,22 +126,37 @@ final class Q8Gemm {
                 FloatVector t1 = widen(quants, r1 + p).mul(xv);
                 FloatVector t2 = widen(quants, r2 + p).mul(xv);
                 FloatVector t3 = widen(quants, r3 + p).mul(xv);
-                for (int s = VL; s < BLOCK; s += VL) {
-                    xv = FloatVector.fromArray(F, x, xOff + p + s);
-                    t0 = widen(quants, r0 + p + s).fma(xv, t0);
-                    t1 = widen(quants, r1 + p + s).fma(xv, t1);
-                    t2 = widen(quants, r2 + p + s).fma(xv, t2);
-                    t3 = widen(quants, r3 + p + s).fma(xv, t3);
+                if (VL == 16) {
+                    // AVX-512: the block's second half written out; C2 left the general loop below rolled, and
+                    // this ran about 1.3x faster on cache-resident weights
+                    xv = FloatVector.fromArray(F, x, xOff + p + 16);
+                    t0 = widen(quants, r0 + p + 16).fma(xv, t0);
+                    t1 = widen(quants, r1 + p + 16).fma(xv, t1);
+                    t2 = widen(quants, r2 + p + 16).fma(xv, t2);
+                    t3 = widen(quants, r3 + p + 16).fma(xv, t3);
+                } else {
+                    for (int s = VL; s < BLOCK; s += VL) {
+                        xv = FloatVector.fromArray(F, x, xOff + p + s);
+                        t0 = widen(quants, r0 + p + s).fma(xv, t0);
+                        t1 = widen(quants, r1 + p + s).fma(xv, t1);
+                        t2 = widen(quants, r2 + p + s).fma(xv, t2);
+                        t3 = widen(quants, r3 + p + s).fma(xv, t3);
+                    }
                 }
                 s0 = t0.fma(FloatVector.broadcast(F, sc[blk]), s0);
                 s1 = t1.fma(FloatVector.broadcast(F, sc[blocks + blk]), s1);
                 s2 = t2.fma(FloatVector.broadcast(F, sc[2 * blocks + blk]), s2);
                 s3 = t3.fma(FloatVector.broadcast(F, sc[3 * blocks + blk]), s3);
             }
-            y[j - j0] = s0.reduceLanes(VectorOperators.ADD);
-            y[j - j0 + 1] = s1.reduceLanes(VectorOperators.ADD);
-            y[j - j0 + 2] = s2.reduceLanes(VectorOperators.ADD);
-            y[j - j0 + 3] = s3.reduceLanes(VectorOperators.ADD);
+            y[i] = s0.reduceLanes(VectorOperators.ADD);
+            y[quarter + i] = s1.reduceLanes(VectorOperators.ADD);
+            y[2 * quarter + i] = s2.reduceLanes(VectorOperators.ADD);
+            y[3 * quarter + i] = s3.reduceLanes(VectorOperators.ADD);
+        }
+        for (int j = j0 + 4 * quarter; j < j1; j++) {
+            long r0 = wOffset + (long) j * k;
+            readScales(scales, r0 / BLOCK, blocks, sc, 0);
+            y[j - j0] = dot1(x, xOff, quants, r0, sc, 0, blocks);
         }
     }
 
@@ -160,10 +173,10 @@ final class Q8Gemm {
         return s0.reduceLanes(VectorOperators.ADD);
     }
 
-    /** count F16 scales from block {@code first} into {@code out[0 ..]} as float. */
-    private static void readScales(MemorySegment scales, long first, int count, float[] out) {
+    /** count F16 scales from block {@code first} into {@code out[outOff ..]} as float. */
+    private static void readScales(MemorySegment scales, long first, int count, float[] out, int outOff) {
         for (int i = 0; i < count; i++) {
-            out[i] = Float.float16ToFloat(scales.get(F16_LE, (first + i) * 2));
+            out[outOff + i] = Float.float16ToFloat(scales.get(F16_LE, (first + i) * 2));
         }
     }
 

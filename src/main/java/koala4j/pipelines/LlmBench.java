@@ -138,6 +138,7 @@ public final class LlmBench {
         }
         out.printf(Locale.ROOT, "weights made in %.1f s%n", (t1 - t0) / 1e9);
         out.flush();
+        resetPeaks();   // the bandwidth buffers and the weight-making scratch are garbage now
 
         SplittableRandom rnd = new SplittableRandom(o.seed());
         TextGeneration gen = new TextGeneration(lm, null);
@@ -147,6 +148,8 @@ public final class LlmBench {
         int[] prompt = rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray();
         var result = gen.generate(prompt, SamplingParams.greedy(o.newTokens(), List.of()),
                 TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        Optional<Long> peakRss = peakRss();
+        long peakHeap = peakHeap();
         // the machine may be shared: measure again right after, and hold the run to the better of the two
         MemoryBandwidth.Result after = MemoryBandwidth.measure(o.bandwidthBytes(), threads(), 3);
         out.printf(Locale.ROOT, "memory bandwidth again after the run: read %.1f GB/s, triad %.1f GB/s%n",
@@ -164,8 +167,9 @@ public final class LlmBench {
         out.printf(Locale.ROOT, "bandwidth bound: %s of weights + %s of KV cache read per token / %.1f GB/s = %.2f"
                         + " tokens/s; reached %.0f %% (%.1f GB/s effective)%n", gb(bytesPerToken), gb(kvRead),
                 readGBs, bound, 100 * decodeRate / bound, decodeRate * (bytesPerToken + kvRead) / 1e9);
-        out.printf(Locale.ROOT, "peak memory: resident %s (VmHWM), Java heap %s%n",
-                peakRss().map(LlmBench::gb).orElse("unknown"), gb(peakHeap()));
+        out.printf(Locale.ROOT, "peak memory during prompt and generation: resident %s (VmHWM: weights, KV"
+                        + " cache, committed heap), Java heap high-water %s (uncollected garbage included)%n",
+                peakRss.map(LlmBench::gb).orElse("unknown"), gb(peakHeap));
         if (layers < full.numHiddenLayers()) {
             long fullBytes = weightBytesPerToken(full, o.quantization());
             double scale = (double) fullBytes / bytesPerToken;
@@ -213,6 +217,19 @@ public final class LlmBench {
             return Optional.empty();
         }
         return Optional.empty();
+    }
+
+    /** Collects the garbage, then restarts the heap pools' peaks and (on Linux) the VmHWM high-water mark. */
+    private static void resetPeaks() {
+        System.gc();
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            pool.resetPeakUsage();
+        }
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or not allowed: VmHWM then includes the bandwidth buffers
+        }
     }
 
     private static long peakHeap() {
@@ -263,23 +280,28 @@ public final class LlmBench {
             if (linear && quantization == Quantization.Q8_0) {
                 Q8Storage q = Q8.allocate(n);
                 fill(n, keySeed, (rnd, from, count) -> {
-                    for (long i = from; i < from + count; i++) {
-                        q.quants().set(ValueLayout.JAVA_BYTE, i, (byte) (rnd.nextInt(255) - 127));
+                    byte[] quants = new byte[count];
+                    rnd.nextBytes(quants);
+                    for (int i = 0; i < count; i++) {
+                        quants[i] = quants[i] == Byte.MIN_VALUE ? -127 : quants[i];   // Q8_0 quants are in ±127
                     }
-                    for (long b = from / Q8Storage.BLOCK; b < (from + count) / Q8Storage.BLOCK; b++) {
-                        float d = RANGE / 127 * (0.75f + 0.5f * rnd.nextFloat());
-                        q.scales().set(F16, b * 2, Float.floatToFloat16(d));
+                    MemorySegment.copy(quants, 0, q.quants(), ValueLayout.JAVA_BYTE, from, count);
+                    short[] scales = new short[count / Q8Storage.BLOCK];
+                    for (int b = 0; b < scales.length; b++) {
+                        scales[b] = Float.floatToFloat16(RANGE / 127 * (0.75f + 0.5f * rnd.nextFloat()));
                     }
+                    MemorySegment.copy(scales, 0, q.scales(), F16, from / Q8Storage.BLOCK * 2, scales.length);
                 });
                 return Optional.of(q.tensor(ops, shape));
             }
             MemorySegment seg = Arena.ofAuto().allocate(n * 2, 64);
             boolean norm = key.endsWith("norm.weight");
             fill(n, keySeed, (rnd, from, count) -> {
-                for (long i = from; i < from + count; i++) {
-                    float v = norm ? 1f : (rnd.nextFloat() * 2 - 1) * RANGE;
-                    seg.set(F16, i * 2, Float.floatToFloat16(v));
+                short[] values = new short[count];
+                for (int i = 0; i < count; i++) {
+                    values[i] = Float.floatToFloat16(norm ? 1f : (rnd.nextFloat() * 2 - 1) * RANGE);
                 }
+                MemorySegment.copy(values, 0, seg, F16, from * 2, count);
             });
             return Optional.of(ops.wrap(seg, DType.F16, shape));
         }

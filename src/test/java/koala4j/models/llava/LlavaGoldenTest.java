@@ -164,6 +164,42 @@ class LlavaGoldenTest {
     }
 
     @Test
+    void newerTransformersKeysLoadThroughTheLegacyView() {
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/llava_tiny/model"), null, ops)) {
+            // the same weights under the keys transformers >= 4.52 uses inside the model
+            java.util.Map<String, String> toNew = new java.util.TreeMap<>();
+            for (String k : ckpt.keys()) {
+                String n = k.startsWith("language_model.model.") ? "model.language_model." + k.substring(21)
+                        : k.startsWith("language_model.lm_head.") ? k.substring(15) : "model." + k;
+                toNew.put(n, k);
+            }
+            koala4j.nn.WeightSource renamed = new koala4j.nn.WeightSource() {
+                @Override
+                public java.util.Optional<Tensor> tensor(String key) {
+                    return toNew.containsKey(key) ? ckpt.tensor(toNew.get(key)) : java.util.Optional.empty();
+                }
+
+                @Override
+                public java.util.Set<String> keys() {
+                    return toNew.keySet();
+                }
+
+                @Override
+                public String describe() {
+                    return "renamed";
+                }
+            };
+            assertTrue(renamed.keys().contains("model.language_model.embed_tokens.weight"));
+            var root = new LlavaModel.LlavaForConditionalGeneration(LlavaConfig.from(ckpt.config()));
+            var report = root.load(LlavaModel.transformersKeys(renamed));
+            assertTrue(report.unexpectedKeys().stream().allMatch(k -> k.startsWith("vision_tower.")),
+                    report.unexpectedKeys().toString());
+            assertArrayEquals(ckpt.tensor("language_model.lm_head.weight").orElseThrow().toFloatArray(),
+                    root.languageModel.linears().getLast().weight().get().toFloatArray());
+        }
+    }
+
+    @Test
     void mlpProjectorKeysKeepTheSequentialIndices() {
         var projector = LlavaMultiModalProjector.original(4, 8, 2);
         assertEquals(List.of("0.weight", "0.bias", "2.weight", "2.bias"),

@@ -32,7 +32,7 @@ class ArchitectureTest {
         ALLOWED.put("koala4j.tensor.rng", List.of("koala4j.tensor"));
         ALLOWED.put("koala4j.tensor.quant", List.of("koala4j.tensor"));
         ALLOWED.put("koala4j.backend", List.of("koala4j.tensor.*", "koala4j.backend.*"));
-        ALLOWED.put("koala4j.backend.cpu", List.of("koala4j.tensor"));
+        ALLOWED.put("koala4j.backend.cpu", List.of("koala4j.tensor", "koala4j.tensor.quant"));
         ALLOWED.put("koala4j.backend.cuda", List.of("koala4j.tensor"));
         ALLOWED.put("koala4j.io.json", List.of());
         ALLOWED.put("koala4j.io.safetensors", List.of("koala4j.tensor", "koala4j.io.json"));

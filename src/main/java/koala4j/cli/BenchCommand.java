@@ -9,7 +9,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code koala4j bench ...}: speed and memory of the real model shapes with random weights (no downloads). */
 @Command(mixinStandardHelpOptions = true, name = "bench", description = "Benchmarks with random weights of the real shapes.",
-        subcommands = {BenchUnetCommand.class, BenchT5Command.class, CommandLine.HelpCommand.class})
+        subcommands = {BenchUnetCommand.class, BenchLlmCommand.class, BenchT5Command.class, CommandLine.HelpCommand.class})
 final class BenchCommand implements Callable<Integer> {
 
     @Spec

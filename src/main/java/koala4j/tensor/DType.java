@@ -9,7 +9,12 @@ public enum DType {
     F16(2, true),
     BF16(2, true),
     I32(4, false),
-    I64(8, false);
+    I64(8, false),
+    /**
+     * llama.cpp's Q8_0 weight format, made by {@code cast(x, Q8_0)} (see {@code koala4j.tensor.quant.Q8Storage}):
+     * byteSize counts the int8 quant of each element; each block of 32 adds a 2-byte F16 scale (34 bytes per 32).
+     */
+    Q8_0(1, true);
 
     private final int byteSize;
     private final boolean floating;

@@ -48,7 +48,10 @@ public interface Ops {
      */
     void copyInto(Tensor src, Tensor dst);
 
-    /** Conversion to another dtype (float to int truncates toward zero as torch does). */
+    /**
+     * Conversion to another dtype (float to int truncates toward zero as torch does). To {@link DType#Q8_0}: blocks of
+     * 32 along the last dim (which must be a multiple of 32), quantised as ggml's Q8_0 reference does.
+     */
     Tensor cast(Tensor x, DType dtype);
 
     /** Values as float, in row-major order of the view. */
@@ -92,7 +95,7 @@ public interface Ops {
      */
     Tensor matmul(Tensor a, Tensor b, Tensor bias, Activation act);
 
-    /** torch.nn.functional.linear: x [..., in] · weight[out, in]ᵀ + bias[out], then act. */
+    /** torch.nn.functional.linear: x [..., in] · weight[out, in]ᵀ + bias[out], then act. The weight may be Q8_0. */
     Tensor linear(Tensor x, Tensor weight, Tensor bias, Activation act);
 
     /** torch.nn.functional.conv2d on NCHW, then act; bias may be null. */

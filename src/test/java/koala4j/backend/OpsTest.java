@@ -281,6 +281,9 @@ class OpsTest {
         Ops ops = be.ops();
         Tensor x = ops.fromArray(new float[] {1.5f, -2.25f, 3f, 65504f}, 2, 2);
         for (DType dt : DType.values()) {
+            if (dt == DType.Q8_0) {
+                continue;   // a lossy block format with its own tests (backend/cpu/Q8Test)
+            }
             Tensor back = x.transpose(0, 1).to(dt).to(DType.F32);
             float[] expected = dt.isFloating() ? new float[] {1.5f, 3f, -2.25f, 65504f} : new float[] {1, 3, -2, 65504};
             assertArrayEquals(expected, back.toFloatArray(), dt == DType.BF16 ? 300f : 0f, dt.toString());

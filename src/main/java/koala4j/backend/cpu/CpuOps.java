@@ -15,6 +15,7 @@ import koala4j.tensor.ReduceOp;
 import koala4j.tensor.ResizeMode;
 import koala4j.tensor.Tensor;
 import koala4j.tensor.UnaryOp;
+import koala4j.tensor.quant.Q8Storage;
 
 /**
  * The CPU backend: host memory, F32 compute with Vector API kernels on {@link Parallel#threads()} threads.
@@ -47,6 +48,7 @@ public final class CpuOps implements Ops {
             case F16, BF16 -> HostStorage.of(new short[n], dtype);
             case I32 -> HostStorage.of(new int[n]);
             case I64 -> HostStorage.of(new long[n]);
+            case Q8_0 -> throw new IllegalArgumentException("a Q8_0 tensor is made by cast(x, Q8_0), not empty()");
         };
         return Tensor.dense(this, storage, shape);
     }
@@ -100,6 +102,9 @@ public final class CpuOps implements Ops {
 
     @Override
     public Tensor wrap(MemorySegment hostData, DType dtype, int... shape) {
+        if (dtype == DType.Q8_0) {
+            throw new IllegalArgumentException("wrap of Q8_0 memory: build a Q8Storage and call its tensor(ops, shape)");
+        }
         long bytes = Tensor.numel(shape) * dtype.byteSize();
         if (hostData.byteSize() != bytes) {
             throw new IllegalArgumentException("memory of " + hostData.byteSize() + " bytes for " + dtype + " "
@@ -137,6 +142,12 @@ public final class CpuOps implements Ops {
 
     /** A dense F32 copy, or the array itself when {@code x} already is one (callers must not write to it). */
     static float[] floats(Tensor x) {
+        if (x.storage() instanceof Q8Storage q) {
+            if (x.isContiguous() && x.offset() % Q8Storage.BLOCK == 0) {
+                return Q8Gemm.dequantize(q, x.offset(), Math.toIntExact(x.numel()));
+            }
+            return floats(q8Values(x));
+        }
         HostStorage h = host(x);
         if (x.dtype() == DType.F32 && x.isContiguous() && x.offset() == 0 && h.array() instanceof float[] a
                 && a.length == x.numel()) {
@@ -198,10 +209,20 @@ public final class CpuOps implements Ops {
         return FloatSource.of(h.segment(), x.dtype());
     }
 
+    /** Any view of a Q8_0 tensor as the same view over an F32 copy of its whole storage (the slow, general path). */
+    private static Tensor q8Values(Tensor x) {
+        Q8Storage q = (Q8Storage) x.storage();
+        float[] all = Q8Gemm.dequantize(q, 0, Math.toIntExact(q.size()));
+        return new Tensor(x.ops(), HostStorage.of(all), x.shape(), x.strides(), x.offset());
+    }
+
     @Override
     public Tensor cast(Tensor x, DType dtype) {
         if (x.dtype() == dtype) {
-            return contiguous(x);
+            return x.dtype() == DType.Q8_0 ? x : contiguous(x);
+        }
+        if (dtype == DType.Q8_0) {
+            return quantizeQ8(x);
         }
         int n = Math.toIntExact(x.numel());
         if (dtype == DType.F32) {
@@ -235,10 +256,21 @@ public final class CpuOps implements Ops {
         return Tensor.dense(this, HostStorage.of(out, dtype), x.shape());
     }
 
+    /** Q8_0 blocks along the last dim, which must be a multiple of 32 (ggml's rule for Q8_0 rows). */
+    private Tensor quantizeQ8(Tensor x) {
+        if (x.rank() == 0 || x.size(-1) % Q8Storage.BLOCK != 0 || !x.dtype().isFloating()) {
+            throw new IllegalArgumentException("cast of " + x + " to Q8_0: expected a floating tensor whose last dim is "
+                    + "a multiple of " + Q8Storage.BLOCK);
+        }
+        Tensor dense = x.contiguous();
+        Q8Storage q = Q8Gemm.quantize(source(dense), 0, dense.numel());
+        return q.tensor(this, x.shape());
+    }
+
     @Override
     public float[] toFloatArray(Tensor x) {
         float[] f = floats(x);
-        return f == host(x).array() ? f.clone() : f;
+        return x.storage() instanceof HostStorage h && f == h.array() ? f.clone() : f;
     }
 
     @Override
@@ -448,6 +480,10 @@ public final class CpuOps implements Ops {
             throw new IllegalArgumentException("index must be a 1-D I32/I64 tensor, got " + index);
         }
         int a = x.axis(axis);
+        if (x.storage() instanceof Q8Storage) {
+            boolean rows = a != x.rank() - 1 && x.isContiguous() && x.offset() % Q8Storage.BLOCK == 0;
+            return rows ? indexSelectQ8(x, a, toLongArray(index)) : indexSelect(q8Values(x), axis, index);
+        }
         long[] ids = toLongArray(index);
         int[] dims = around(x.shape(), a);
         for (long id : ids) {
@@ -484,6 +520,29 @@ public final class CpuOps implements Ops {
             }
         }
         return out;
+    }
+
+    /** Whole rows (slices along an outer axis) of a Q8_0 tensor, dequantised: an embedding lookup in a Q8 table. */
+    private Tensor indexSelectQ8(Tensor x, int a, long[] ids) {
+        int[] dims = around(x.shape(), a);
+        long base = x.offset();
+        int[] shape = x.shape();
+        shape[a] = ids.length;
+        float[] out = new float[Math.toIntExact(Tensor.numel(shape))];
+        Q8Storage q = (Q8Storage) x.storage();
+        int inner = dims[2];
+        for (int o = 0; o < dims[0]; o++) {
+            for (int i = 0; i < ids.length; i++) {
+                long id = ids[i];
+                if (id < -dims[1] || id >= dims[1]) {
+                    throw new IllegalArgumentException("index " + id + " out of range for axis " + a + " of size " + dims[1]);
+                }
+                long row = id < 0 ? id + dims[1] : id;
+                Q8Gemm.dequantize(q, base + ((long) o * dims[1] + row) * inner, inner, out,
+                        (o * ids.length + i) * inner);
+            }
+        }
+        return dense(out, shape);
     }
 
     // ---- neural-network kernels
@@ -533,6 +592,11 @@ public final class CpuOps implements Ops {
         if (bm.size(-2) != k) {
             throw new IllegalArgumentException("matmul: " + Arrays.toString(a.shape()) + " · " + Arrays.toString(b.shape())
                     + ": inner dims " + k + " and " + bm.size(-2) + " differ");
+        }
+        if (am.dtype() == DType.Q8_0 || bm.dtype() == DType.Q8_0) {
+            // only F.linear has a Q8_0 kernel; any other product reads the values back first
+            am = am.dtype() == DType.Q8_0 ? q8Values(am) : am;
+            bm = bm.dtype() == DType.Q8_0 ? q8Values(bm) : bm;
         }
         int[] aBatch = Arrays.copyOf(am.shape(), am.rank() - 2);
         int[] bBatch = Arrays.copyOf(bm.shape(), bm.rank() - 2);
@@ -621,11 +685,30 @@ public final class CpuOps implements Ops {
         }
         int in = weight.size(1);
         int outFeatures = weight.size(0);
+        if (weight.storage() instanceof Q8Storage q) {
+            if (weight.isContiguous() && weight.offset() % Q8Storage.BLOCK == 0) {
+                return linearQ8(x, weight, q, bias, act);
+            }
+            weight = q8Values(weight);
+        }
         Tensor flat = x.reshape(-1, in);
         Tensor result = matmul(flat, weight.transpose(0, 1), bias, act);
         int[] shape = x.shape();
         shape[shape.length - 1] = outFeatures;
         return result.reshape(shape);
+    }
+
+    private Tensor linearQ8(Tensor x, Tensor weight, Q8Storage q, Tensor bias, Activation act) {
+        int in = weight.size(1);
+        int outFeatures = weight.size(0);
+        int rows = Math.toIntExact(x.numel() / Math.max(in, 1));
+        float[] input = floats(x);
+        float[] out = new float[Math.toIntExact((long) rows * outFeatures)];
+        Q8Gemm.linear(input, 0, rows, in, q, weight.offset(), outFeatures, biasVector(bias, outFeatures, "linear"), act,
+                out);
+        int[] shape = x.shape();
+        shape[shape.length - 1] = outFeatures;
+        return dense(out, shape);
     }
 
     @Override

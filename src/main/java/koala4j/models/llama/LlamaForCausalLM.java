@@ -1,0 +1,209 @@
+package koala4j.models.llama;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import koala4j.models.Checkpoint;
+import koala4j.nn.Embedding;
+import koala4j.nn.Linear;
+import koala4j.nn.Module;
+import koala4j.nn.Parameter;
+import koala4j.nn.RmsNorm;
+import koala4j.tensor.DType;
+import koala4j.tensor.Ops;
+import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q8;
+import koala4j.tensor.quant.Quantization;
+
+/**
+ * transformers {@code LlamaForCausalLM} (models/llama/modeling_llama.py): keys {@code model.embed_tokens},
+ * {@code model.layers.N.*}, {@code model.norm} and {@code lm_head} (absent when tie_word_embeddings). The forward
+ * pass takes input embeddings, so a LLaVA model can splice image features in, and a {@link KvCache} that it extends:
+ * a prompt is one call over all its positions, then each new token is one call over one position.
+ *
+ * <p>Immutable after {@link #load} (and {@link #quantize}); one instance serves any number of generations at once,
+ * each with its own cache.
+ */
+public final class LlamaForCausalLM extends Module {
+
+    /** Logits [B, N or 1, V] and, when asked for, hidden_states as transformers returns them (embeddings first). */
+    public record Output(Tensor logits, List<Tensor> hiddenStates) {
+    }
+
+    private final LlamaConfig config;
+    private final LlamaModel model;
+    private final Linear lmHead;
+    private final RotaryEmbedding rotary;
+    /** lm_head weight when it is the (tied) embedding table quantised separately; null otherwise. */
+    private volatile Tensor tiedHead;
+
+    public LlamaForCausalLM(LlamaConfig config) {
+        this.config = config;
+        this.model = child("model", new LlamaModel(config));
+        this.lmHead = config.tieWordEmbeddings() ? null
+                : child("lm_head", new Linear(config.hiddenSize(), config.vocabSize(), false));
+        this.rotary = new RotaryEmbedding(config);
+    }
+
+    /**
+     * config.json and the weights of a transformers LLaMA folder; Linear weights quantised when asked. Unexpected
+     * checkpoint keys are an error (a different architecture would otherwise load silently).
+     */
+    public static LlamaForCausalLM load(Checkpoint checkpoint, Quantization quantization) {
+        LlamaForCausalLM lm = new LlamaForCausalLM(LlamaConfig.from(checkpoint.config()));
+        LoadReport report = lm.load(checkpoint);
+        List<String> unexpected = report.unexpectedKeys().stream()
+                .filter(k -> !k.endsWith("rotary_emb.inv_freq")).toList();   // a buffer older checkpoints saved
+        if (!unexpected.isEmpty()) {
+            throw new koala4j.nn.WeightException(checkpoint.describe(), unexpected.getFirst(), unexpected.size()
+                    + " key(s) that LlamaForCausalLM does not have: " + (unexpected.size() <= 8 ? unexpected
+                    : unexpected.subList(0, 8) + " ..."));
+        }
+        lm.quantize(quantization);
+        return lm;
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    /**
+     * Casts every Linear weight (q/k/v/o, gate/up/down, lm_head) to the quantised dtype; embeddings and norms keep
+     * their format. With tied embeddings lm_head gets its own quantised copy of the table. A no-op for
+     * {@link Quantization#NONE} and for weights already in the format. Call once, before serving.
+     */
+    public void quantize(Quantization quantization) {
+        if (quantization.dtype() == null) {
+            return;
+        }
+        for (Linear linear : linears()) {
+            Parameter w = linear.weight();
+            if (w.get().dtype() != quantization.dtype()) {
+                w.set(w.get().to(quantization.dtype()));
+            }
+        }
+        if (lmHead == null && tiedHead == null) {
+            tiedHead = model.embedTokens.weight().get().to(quantization.dtype());
+        }
+    }
+
+    /** Every Linear of the model, lm_head last (when untied). */
+    public List<Linear> linears() {
+        List<Linear> out = new ArrayList<>();
+        for (LlamaDecoderLayer layer : model.layers) {
+            out.addAll(layer.linears());
+        }
+        if (lmHead != null) {
+            out.add(lmHead);
+        }
+        return out;
+    }
+
+    /**
+     * Bytes of weights one decoding step reads: every Linear weight (lm_head included) and norm, in their stored
+     * format (Q8_0: 34 bytes per 32); of the embedding table only one row.
+     */
+    public long weightBytesPerToken() {
+        long bytes = 0;
+        for (var e : namedParameters().entrySet()) {
+            Tensor t = e.getValue().get();
+            if (e.getValue() == model.embedTokens.weight()) {
+                bytes += (long) config.hiddenSize() * t.dtype().byteSize();
+            } else {
+                bytes += bytesOf(t);
+            }
+        }
+        return bytes + (tiedHead != null ? bytesOf(tiedHead)
+                : lmHead == null ? bytesOf(model.embedTokens.weight().get()) : 0);
+    }
+
+    private static long bytesOf(Tensor t) {
+        return t.dtype() == DType.Q8_0 ? Q8.bytesFor(t.numel()) : t.numel() * t.dtype().byteSize();
+    }
+
+    /** The ops the weights belong to (where inputs for this model are made). */
+    public Ops ops() {
+        return model.embedTokens.weight().get().ops();
+    }
+
+    /** A cache for {@code batch} sequences of up to {@code capacity} positions (prompt + new tokens). */
+    public KvCache newCache(int batch, int capacity) {
+        return new KvCache(ops(), config, batch, capacity);
+    }
+
+    /** embed_tokens: ids [B, N] (I32/I64) -> [B, N, C]. */
+    public Tensor embed(Tensor ids) {
+        return model.embedTokens.forward(ids.dtype() == DType.I64 ? ids : ids.to(DType.I64));
+    }
+
+    /** Logits for ids [B, N] at positions [cache.length(), +N); see {@link #forward(Tensor, KvCache, boolean, boolean)}. */
+    public Tensor forwardIds(Tensor ids, KvCache cache, boolean lastOnly) {
+        return forward(embed(ids), cache, lastOnly, false).logits();
+    }
+
+    /** Logits [B, N or 1, V] for input embeddings; see {@link #forward(Tensor, KvCache, boolean, boolean)}. */
+    public Tensor forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly) {
+        return forward(inputsEmbeds, cache, lastOnly, false).logits();
+    }
+
+    /**
+     * inputsEmbeds [B, N, C] at positions [cache.length(), +N): runs every layer, appends their keys and values to
+     * the cache and advances it by N. {@code lastOnly}: logits of the last position only (transformers'
+     * logits_to_keep=1, what generate asks for), [B, 1, V]; else all, [B, N, V].
+     */
+    public Output forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly, boolean hiddenStates) {
+        if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.hiddenSize()) {
+            throw new IllegalArgumentException("input embeddings of shape "
+                    + java.util.Arrays.toString(inputsEmbeds.shape()) + ", expected [B, N, " + config.hiddenSize() + "]");
+        }
+        int n = inputsEmbeds.size(1);
+        cache.reserve(n, inputsEmbeds.size(0));
+        Tensor[] cosSin = rotary.cosSin(inputsEmbeds.ops(), cache.length(), n);             // 2 x [N, D]
+        List<Tensor> states = hiddenStates ? new ArrayList<>() : null;
+        Tensor h = inputsEmbeds;                                                           // [B, N, C]
+        for (LlamaDecoderLayer layer : model.layers) {
+            if (states != null) {
+                states.add(h);
+            }
+            h = layer.forward(h, cosSin[0], cosSin[1], cache);
+        }
+        cache.advance(n);
+        if (lastOnly && states == null) {
+            h = h.slice(1, n - 1, n);                                                      // [B, 1, C]
+        }
+        h = model.norm.forward(h);                                                         // [B, N, C]
+        if (states != null) {
+            states.add(h);
+            if (lastOnly) {
+                h = h.slice(1, n - 1, n);
+            }
+        }
+        Tensor head = lmHead != null ? lmHead.weight().get()
+                : tiedHead != null ? tiedHead : model.embedTokens.weight().get();
+        Tensor logits = h.linear(head, null);                                              // [B, N, V]
+        return new Output(logits, states == null ? List.of() : List.copyOf(states));
+    }
+
+    /** {@code LlamaModel}: embed_tokens, layers, norm. */
+    static final class LlamaModel extends Module {
+        final Embedding embedTokens;
+        final List<LlamaDecoderLayer> layers = new ArrayList<>();
+        final RmsNorm norm;
+
+        LlamaModel(LlamaConfig c) {
+            embedTokens = child("embed_tokens", new Embedding(c.vocabSize(), c.hiddenSize()));
+            var list = child("layers", new LayerList());
+            for (int i = 0; i < c.numHiddenLayers(); i++) {
+                layers.add(list.add(i, new LlamaDecoderLayer(c, i)));
+            }
+            norm = child("norm", new RmsNorm(c.hiddenSize(), c.rmsNormEps()));
+        }
+    }
+
+    /** A numbered list of decoder layers ("layers.0", "layers.1", ...). */
+    static final class LayerList extends Module {
+        <M extends Module> M add(int index, M layer) {
+            return child(Integer.toString(index), layer);
+        }
+    }
+}

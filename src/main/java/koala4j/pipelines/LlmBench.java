@@ -1,0 +1,332 @@
+package koala4j.pipelines;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+import koala4j.models.llama.LlamaConfig;
+import koala4j.models.llama.LlamaForCausalLM;
+import koala4j.nn.WeightSource;
+import koala4j.tensor.Activation;
+import koala4j.tensor.DType;
+import koala4j.tensor.Ops;
+import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q8;
+import koala4j.tensor.quant.Q8Storage;
+import koala4j.tensor.quant.Quantization;
+
+/**
+ * {@code koala4j bench llm}: the language model of a real LLaVA at its real shape, with random weights made in
+ * memory (seeded; F16 as the checkpoints store them, or Q8_0 made directly), timed on a random prompt: prompt
+ * tokens per second (one batched pass), decode tokens per second (one pass per token), peak memory, and the
+ * machine's memory bandwidth with the bound it puts on decoding (bytes of weights read per token / bandwidth).
+ * With fewer layers than the model has, it measures those and extrapolates the full model from the bytes per token.
+ */
+public final class LlmBench {
+
+    /** The language models of the LLaVA checkpoints this project targets (their config.json values). */
+    public static final Map<String, LlamaConfig> CONFIGS = Map.of(
+            // etri-vilab/Ko-LLaVA-13b: LLaMA-13B shape, vocabulary + <im_patch>, <im_start>, <im_end>
+            "ko-llava-13b", new LlamaConfig(32003, 5120, 13824, 40, 40, 40, 128, Activation.SILU, 1e-6f, 10000.0,
+                    null, 2048, false, false, false, 1, List.of(2)),
+            // liuhaotian/llava-v1.5-7b and llava-hf/llava-1.5-7b-hf: Vicuna-7B v1.5
+            "llava-1.5-7b", new LlamaConfig(32000, 4096, 11008, 32, 32, 32, 128, Activation.SILU, 1e-5f, 10000.0,
+                    null, 4096, false, false, false, 1, List.of(2)));
+
+    public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,
+                          long seed, long bandwidthBytes) {
+    }
+
+    private LlmBench() {
+    }
+
+    public static LlamaConfig config(String name) {
+        LlamaConfig c = CONFIGS.get(name);
+        if (c == null) {
+            throw new IllegalArgumentException("--config " + name + ": expected one of " + CONFIGS.keySet().stream()
+                    .sorted().toList());
+        }
+        return c;
+    }
+
+    /** Weight bytes one decoding step reads (as {@link LlamaForCausalLM#weightBytesPerToken}), from the shape alone. */
+    public static long weightBytesPerToken(LlamaConfig c, Quantization q) {
+        long linear = (long) c.numHiddenLayers() * linearParametersPerLayer(c) + (long) c.vocabSize() * c.hiddenSize();
+        long linearBytes = q == Quantization.Q8_0 ? Q8.bytesFor(linear) : linear * 2;
+        long norms = ((long) c.numHiddenLayers() * 2 + 1) * c.hiddenSize() * 2;
+        return linearBytes + norms + (long) c.hiddenSize() * 2;
+    }
+
+    /** All weight bytes held in memory: the Linear weights, the norms and the whole (F16) embedding table. */
+    public static long weightBytesInMemory(LlamaConfig c, Quantization q) {
+        return weightBytesPerToken(c, q) - (long) c.hiddenSize() * 2 + (long) c.vocabSize() * c.hiddenSize() * 2;
+    }
+
+    private static long linearParametersPerLayer(LlamaConfig c) {
+        long q = (long) c.hiddenSize() * c.numAttentionHeads() * c.headDim();
+        long kv = 2L * c.hiddenSize() * c.numKeyValueHeads() * c.headDim();
+        return 2 * q + kv + 3L * c.hiddenSize() * c.intermediateSize();
+    }
+
+    private static LlamaConfig withLayers(LlamaConfig c, int layers) {
+        return new LlamaConfig(c.vocabSize(), c.hiddenSize(), c.intermediateSize(), layers, c.numAttentionHeads(),
+                c.numKeyValueHeads(), c.headDim(), c.hiddenAct(), c.rmsNormEps(), c.ropeTheta(), c.ropeScaling(),
+                c.maxPositionEmbeddings(), c.tieWordEmbeddings(), c.attentionBias(), c.mlpBias(), c.bosTokenId(),
+                c.eosTokenIds());
+    }
+
+    /** Runs the benchmark and prints its report to {@code out}, line by line as results come in. */
+    public static void run(Options o, Ops ops, String backend, java.io.PrintWriter out) throws InterruptedException {
+        LlamaConfig full = config(o.config());
+        int layers = o.layers() <= 0 ? full.numHiddenLayers() : Math.min(o.layers(), full.numHiddenLayers());
+        LlamaConfig c = withLayers(full, layers);
+        if (o.promptTokens() < 1 || o.newTokens() < 2) {
+            throw new IllegalArgumentException("--prompt-tokens " + o.promptTokens() + " --new-tokens " + o.newTokens()
+                    + ": expected at least 1 prompt token and 2 new tokens (the first comes from the prompt pass)");
+        }
+        int positions = o.promptTokens() + o.newTokens();
+        long kvBytes = 2L * layers * c.numKeyValueHeads() * positions * c.headDim() * 4;
+        long need = weightBytesInMemory(c, o.quantization()) + kvBytes;
+        long fullNeed = weightBytesInMemory(full, o.quantization());
+        Optional<Long> available = memAvailable();
+        out.printf(Locale.ROOT, "config %s: LLaMA hidden %d, intermediate %d, %d layers, %d heads (%d KV), vocab %d;"
+                        + " weights %s, random (seed %d)%n", o.config(), full.hiddenSize(), full.intermediateSize(),
+                full.numHiddenLayers(), full.numAttentionHeads(), full.numKeyValueHeads(), full.vocabSize(),
+                o.quantization() == Quantization.Q8_0 ? "Q8_0 (34 bytes per 32)" : "F16", o.seed());
+        out.printf(Locale.ROOT, "backend %s%n", backend);
+        out.printf(Locale.ROOT, "memory: the full model's weights take %s; this run uses %d of %d layers: %s weights"
+                        + " + %s KV cache; %s available%n", gb(fullNeed), layers, full.numHiddenLayers(),
+                gb(need - kvBytes), gb(kvBytes), available.map(LlmBench::gb).orElse("unknown"));
+        if (available.isPresent() && need > available.get() * 0.85) {
+            long perLayer = weightBytesInMemory(withLayers(full, 2), o.quantization())
+                    - weightBytesInMemory(withLayers(full, 1), o.quantization());
+            long fixed = weightBytesInMemory(withLayers(full, 0), o.quantization());
+            long fit = Math.max(0, (long) ((available.get() * 0.85 - fixed) / (perLayer + kvBytes / layers)));
+            throw new IllegalArgumentException("the model needs " + gb(need) + " but " + gb(available.get())
+                    + " is available; run with --layers " + Math.min(fit, full.numHiddenLayers())
+                    + " (or fewer) and read the full-model extrapolation");
+        }
+        out.flush();
+
+        MemoryBandwidth.Result bw = MemoryBandwidth.measure(o.bandwidthBytes(), threads(), 3);
+        out.printf(Locale.ROOT, "memory bandwidth (STREAM-like, %s of buffers, %d threads): read %.1f GB/s, triad %.1f"
+                + " GB/s%n", gb(bw.bufferBytes()), bw.threads(), bw.readGBs(), bw.triadGBs());
+        out.flush();
+
+        long t0 = System.nanoTime();
+        LlamaForCausalLM lm = new LlamaForCausalLM(c);
+        lm.load(new RandomWeights(ops, lm.namedParameters().keySet(), o.quantization(), o.seed(), lm));
+        long t1 = System.nanoTime();
+        long bytesPerToken = lm.weightBytesPerToken();
+        if (bytesPerToken != weightBytesPerToken(c, o.quantization())) {
+            throw new IllegalStateException("bytes per token " + bytesPerToken + " != shape formula "
+                    + weightBytesPerToken(c, o.quantization()));
+        }
+        out.printf(Locale.ROOT, "weights made in %.1f s%n", (t1 - t0) / 1e9);
+        out.flush();
+        resetPeaks();   // the bandwidth buffers and the weight-making scratch are garbage now
+
+        SplittableRandom rnd = new SplittableRandom(o.seed());
+        TextGeneration gen = new TextGeneration(lm, null);
+        // warm-up: the JIT compiles the kernels on a short run before the timed one
+        gen.generate(rnd.ints(8, 3, c.vocabSize()).toArray(), SamplingParams.greedy(8, List.of()),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        int[] prompt = rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray();
+        var result = gen.generate(prompt, SamplingParams.greedy(o.newTokens(), List.of()),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        Optional<Long> peakRss = peakRss();
+        long peakHeap = peakHeap();
+        // the machine may be shared: measure again right after, and hold the run to the better of the two
+        MemoryBandwidth.Result after = MemoryBandwidth.measure(o.bandwidthBytes(), threads(), 3);
+        out.printf(Locale.ROOT, "memory bandwidth again after the run: read %.1f GB/s, triad %.1f GB/s%n",
+                after.readGBs(), after.triadGBs());
+        double readGBs = Math.max(bw.readGBs(), after.readGBs());
+        double promptRate = result.promptTokensPerSecond();
+        double decodeRate = result.decodeTokensPerSecond();
+        // each decode step also reads the cached keys and values so far (on average about half way through)
+        long kvRead = 2L * layers * c.numKeyValueHeads() * (o.promptTokens() + o.newTokens() / 2) * c.headDim() * 4;
+        double bound = readGBs * 1e9 / (bytesPerToken + kvRead);
+        out.printf(Locale.ROOT, "prompt: %d tokens in %.2f s = %.1f tokens/s%n", result.promptTokens(),
+                result.promptTime().toNanos() / 1e9, promptRate);
+        out.printf(Locale.ROOT, "generation: %d decode steps in %.2f s = %.2f tokens/s (%.1f ms/token)%n",
+                result.decodeSteps(), result.decodeTime().toNanos() / 1e9, decodeRate, 1000 / decodeRate);
+        out.printf(Locale.ROOT, "bandwidth bound: %s of weights + %s of KV cache read per token / %.1f GB/s = %.2f"
+                        + " tokens/s; reached %.0f %% (%.1f GB/s effective)%n", gb(bytesPerToken), gb(kvRead),
+                readGBs, bound, 100 * decodeRate / bound, decodeRate * (bytesPerToken + kvRead) / 1e9);
+        out.printf(Locale.ROOT, "peak memory during prompt and generation: resident %s (VmHWM: weights, KV"
+                        + " cache, committed heap), Java heap high-water %s (uncollected garbage included)%n",
+                peakRss.map(LlmBench::gb).orElse("unknown"), gb(peakHeap));
+        if (layers < full.numHiddenLayers()) {
+            long fullBytes = weightBytesPerToken(full, o.quantization());
+            double scale = (double) fullBytes / bytesPerToken;
+            double fullParams = (double) full.numHiddenLayers() * linearParametersPerLayer(full)
+                    + (double) full.vocabSize() * full.hiddenSize();
+            double params = (double) layers * linearParametersPerLayer(c) + (double) c.vocabSize() * c.hiddenSize();
+            out.printf(Locale.ROOT, "full model, extrapolated from %d layers (same effective bandwidth per byte, same"
+                            + " prompt FLOP rate): %s per token, bound %.2f tokens/s, decode ~%.2f tokens/s, prompt ~%.1f"
+                            + " tokens/s, weights %s in memory%n", layers, gb(fullBytes),
+                    readGBs * 1e9 / fullBytes, decodeRate / scale, promptRate * params / fullParams, gb(fullNeed));
+        }
+        out.flush();
+    }
+
+    private static int threads() {
+        String env = System.getProperty("koala4j.threads", System.getenv("KOALA4J_THREADS"));
+        if (env != null && !env.isBlank()) {
+            return Integer.parseInt(env.trim());
+        }
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    static String gb(long bytes) {
+        return String.format(Locale.ROOT, "%.2f GB", bytes / 1e9);
+    }
+
+    private static Optional<Long> memAvailable() {
+        return procField(Path.of("/proc/meminfo"), "MemAvailable:");
+    }
+
+    private static Optional<Long> peakRss() {
+        return procField(Path.of("/proc/self/status"), "VmHWM:");
+    }
+
+    /** A "Name:   123 kB" line of a Linux /proc file, in bytes. */
+    private static Optional<Long> procField(Path file, String name) {
+        try {
+            for (String line : Files.readAllLines(file)) {
+                if (line.startsWith(name)) {
+                    String[] parts = line.substring(name.length()).trim().split("\\s+");
+                    return Optional.of(Long.parseLong(parts[0]) * 1024);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty();
+        }
+        return Optional.empty();
+    }
+
+    /** Collects the garbage, then restarts the heap pools' peaks and (on Linux) the VmHWM high-water mark. */
+    private static void resetPeaks() {
+        System.gc();
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            pool.resetPeakUsage();
+        }
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or not allowed: VmHWM then includes the bandwidth buffers
+        }
+    }
+
+    private static long peakHeap() {
+        long sum = 0;
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == MemoryType.HEAP && pool.getPeakUsage() != null) {
+                sum += pool.getPeakUsage().getUsed();
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * Random weights for every key of a LLaMA, made when asked for: Linear weights (*_proj.weight, lm_head.weight)
+     * uniform in ±0.035 (std 0.02) as F16, or straight in Q8_0 (random quants, scales near 0.035/127); norm weights
+     * 1; the embedding table F16. Off-heap, freed by the garbage collector with the tensors. Each key draws from its
+     * own seeded stream, in 1M-element chunks filled in parallel.
+     */
+    static final class RandomWeights implements WeightSource {
+        private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        private static final int CHUNK = 1 << 20;
+        private static final float RANGE = (float) (0.02 * Math.sqrt(3));
+
+        private final Ops ops;
+        private final Set<String> keys;
+        private final Quantization quantization;
+        private final long seed;
+        private final LlamaForCausalLM shapes;
+
+        RandomWeights(Ops ops, Set<String> keys, Quantization quantization, long seed, LlamaForCausalLM shapes) {
+            this.ops = ops;
+            this.keys = keys;
+            this.quantization = quantization;
+            this.seed = seed;
+            this.shapes = shapes;
+        }
+
+        @Override
+        public Optional<Tensor> tensor(String key) {
+            var p = shapes.namedParameters().get(key);
+            if (p == null) {
+                return Optional.empty();
+            }
+            int[] shape = p.shape();
+            long n = Tensor.numel(shape);
+            long keySeed = seed * 0x9E3779B97F4A7C15L ^ key.hashCode();
+            boolean linear = key.endsWith("_proj.weight") || key.equals("lm_head.weight");
+            if (linear && quantization == Quantization.Q8_0) {
+                Q8Storage q = Q8.allocate(n);
+                fill(n, keySeed, (rnd, from, count) -> {
+                    byte[] quants = new byte[count];
+                    rnd.nextBytes(quants);
+                    for (int i = 0; i < count; i++) {
+                        quants[i] = quants[i] == Byte.MIN_VALUE ? -127 : quants[i];   // Q8_0 quants are in ±127
+                    }
+                    MemorySegment.copy(quants, 0, q.quants(), ValueLayout.JAVA_BYTE, from, count);
+                    short[] scales = new short[count / Q8Storage.BLOCK];
+                    for (int b = 0; b < scales.length; b++) {
+                        scales[b] = Float.floatToFloat16(RANGE / 127 * (0.75f + 0.5f * rnd.nextFloat()));
+                    }
+                    MemorySegment.copy(scales, 0, q.scales(), F16, from / Q8Storage.BLOCK * 2, scales.length);
+                });
+                return Optional.of(q.tensor(ops, shape));
+            }
+            MemorySegment seg = Arena.ofAuto().allocate(n * 2, 64);
+            boolean norm = key.endsWith("norm.weight");
+            fill(n, keySeed, (rnd, from, count) -> {
+                short[] values = new short[count];
+                for (int i = 0; i < count; i++) {
+                    values[i] = Float.floatToFloat16(norm ? 1f : (rnd.nextFloat() * 2 - 1) * RANGE);
+                }
+                MemorySegment.copy(values, 0, seg, F16, from * 2, count);
+            });
+            return Optional.of(ops.wrap(seg, DType.F16, shape));
+        }
+
+        @FunctionalInterface
+        private interface Filler {
+            void fill(SplittableRandom rnd, long from, int count);
+        }
+
+        private static void fill(long n, long seed, Filler filler) {
+            int chunks = (int) ((n + CHUNK - 1) / CHUNK);
+            IntStream.range(0, chunks).parallel().forEach(c -> {
+                long from = (long) c * CHUNK;
+                filler.fill(new SplittableRandom(seed + c), from, (int) Math.min(CHUNK, n - from));
+            });
+        }
+
+        @Override
+        public Set<String> keys() {
+            return keys;
+        }
+
+        @Override
+        public String describe() {
+            return "random weights (seed " + seed + ")";
+        }
+    }
+}

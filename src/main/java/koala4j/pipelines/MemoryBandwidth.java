@@ -1,0 +1,113 @@
+package koala4j.pipelines;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * A STREAM-like measurement of main-memory bandwidth in plain Java, with the same number of threads the CPU kernels
+ * use: "read" sums a long array (every byte read once, nothing written: what decoding does to weights) and "triad"
+ * computes a[i] = b[i] + s*c[i] over float arrays (STREAM counts 12 bytes per element: two reads, one write). The
+ * buffers are {@code bytes} in all, which should be many times the last-level cache. Each kernel runs
+ * {@code repeats} times after a warm-up; the best run counts (STREAM's rule). Not thread-safe; one run at a time.
+ */
+public final class MemoryBandwidth {
+
+    /** Best read and triad bandwidth in GB/s (10^9 bytes per second), the buffer size and the threads used. */
+    public record Result(double readGBs, double triadGBs, long bufferBytes, int threads) {
+    }
+
+    private MemoryBandwidth() {
+    }
+
+    public static Result measure(long bytes, int threads, int repeats) throws InterruptedException {
+        int t = Math.max(1, threads);
+        // per thread: one long[] for reading, three float[] for the triad (each a share of the total)
+        int longsPerThread = (int) Math.min(Integer.MAX_VALUE - 8, bytes / 2 / 8 / t);
+        int floatsPerThread = (int) Math.min(Integer.MAX_VALUE - 8, bytes / 2 / 12 / t);
+        long[][] read = new long[t][];
+        float[][][] triad = new float[t][][];
+        ExecutorService pool = Executors.newFixedThreadPool(t, r -> {
+            Thread th = new Thread(r, "koala4j-bandwidth");
+            th.setDaemon(true);
+            return th;
+        });
+        try {
+            // first touch on the thread that uses the memory
+            run(pool, t, i -> {
+                read[i] = new long[longsPerThread];
+                for (int j = 0; j < longsPerThread; j++) {
+                    read[i][j] = j;
+                }
+                triad[i] = new float[][] {new float[floatsPerThread], new float[floatsPerThread], new float[floatsPerThread]};
+                java.util.Arrays.fill(triad[i][1], 1f);
+                java.util.Arrays.fill(triad[i][2], 2f);
+                return 0L;
+            });
+            long readBytes = (long) longsPerThread * 8 * t;
+            long triadBytes = (long) floatsPerThread * 12 * t;
+            double bestRead = 0;
+            double bestTriad = 0;
+            long sink = 0;
+            for (int r = 0; r <= repeats; r++) {
+                long t0 = System.nanoTime();
+                sink += run(pool, t, i -> sum(read[i]));
+                long t1 = System.nanoTime();
+                run(pool, t, i -> {
+                    triad(triad[i][0], triad[i][1], triad[i][2], 0.5f);
+                    return 0L;
+                });
+                long t2 = System.nanoTime();
+                if (r > 0) {
+                    bestRead = Math.max(bestRead, readBytes / ((t1 - t0) / 1e9) / 1e9);
+                    bestTriad = Math.max(bestTriad, triadBytes / ((t2 - t1) / 1e9) / 1e9);
+                }
+            }
+            if (sink == 42) {
+                System.out.print("");   // keeps the sums alive
+            }
+            return new Result(bestRead, bestTriad, readBytes + triadBytes, t);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @FunctionalInterface
+    private interface Work {
+        long run(int thread) throws Exception;
+    }
+
+    private static long run(ExecutorService pool, int threads, Work work) throws InterruptedException {
+        List<Future<Long>> futures = new ArrayList<>();
+        for (int i = 0; i < threads; i++) {
+            int index = i;
+            futures.add(pool.submit(() -> work.run(index)));
+        }
+        long total = 0;
+        for (Future<Long> f : futures) {
+            try {
+                total += f.get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException("bandwidth measurement failed", e.getCause());
+            }
+        }
+        return total;
+    }
+
+    /** A plain sum: C2 vectorises this long reduction (measured faster here than eight scalar accumulators). */
+    private static long sum(long[] a) {
+        long s = 0;
+        for (int i = 0; i < a.length; i++) {
+            s += a[i];
+        }
+        return s;
+    }
+
+    private static void triad(float[] a, float[] b, float[] c, float s) {
+        for (int i = 0; i < a.length; i++) {
+            a[i] = b[i] + s * c[i];
+        }
+    }
+}

@@ -1,0 +1,111 @@
+package koala4j.pipelines;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import koala4j.io.json.Json;
+
+/**
+ * How to pick each new token, with transformers' {@code GenerationConfig} meanings (generation/configuration_utils.py
+ * and the logits processors of generation/logits_process.py).
+ *
+ * @param maxNewTokens      tokens to generate at most (exactly this many with {@code ignoreEos} and no stop string)
+ * @param doSample          false: greedy (argmax after the repetition penalty); true: temperature, top-k, top-p, then
+ *                          a draw
+ * @param temperature       logits / temperature (sampling only); must be > 0
+ * @param topK              keep the k highest logits (ties with the k-th kept); 0 = off
+ * @param topP              keep the smallest set of highest-probability tokens whose mass exceeds top_p; 1 = off
+ * @param repetitionPenalty > 1 discourages tokens already in prompt + output: a positive logit is divided by it, a
+ *                          negative one multiplied (CTRL's rule, as transformers does); 1 = off
+ * @param stopStrings       stop as soon as the decoded output contains one (the text is cut before it)
+ * @param ignoreEos         keep going past end-of-sequence tokens
+ * @param eosTokenIds       ids that end the sequence (generation_config.json, else config.json)
+ * @param seed              seed of the draw ({@link java.util.SplittableRandom}); the same seed gives the same tokens
+ */
+public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
+                             double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
+                             List<Integer> eosTokenIds, long seed) {
+
+    public SamplingParams {
+        if (maxNewTokens < 0) {
+            throw new IllegalArgumentException("max new tokens " + maxNewTokens + ", expected >= 0");
+        }
+        if (!(temperature > 0) || topK < 0 || !(topP > 0 && topP <= 1) || !(repetitionPenalty > 0)) {
+            throw new IllegalArgumentException(("temperature %s, top_k %d, top_p %s, repetition_penalty %s: expected "
+                    + "temperature > 0, top_k >= 0, 0 < top_p <= 1, repetition_penalty > 0")
+                    .formatted(temperature, topK, topP, repetitionPenalty));
+        }
+        for (String s : stopStrings) {
+            if (s.isEmpty()) {
+                throw new IllegalArgumentException("an empty stop string would stop before the first token");
+            }
+        }
+        stopStrings = List.copyOf(stopStrings);
+        eosTokenIds = List.copyOf(eosTokenIds);
+    }
+
+    /** Greedy decoding of up to {@code maxNewTokens}, stopping at {@code eosTokenIds}. */
+    public static SamplingParams greedy(int maxNewTokens, List<Integer> eosTokenIds) {
+        return new SamplingParams(maxNewTokens, false, 1.0, 50, 1.0, 1.0, List.of(), false, eosTokenIds, 0);
+    }
+
+    /**
+     * The defaults a model folder's generation_config.json sets (do_sample, temperature, top_k, top_p,
+     * repetition_penalty, max_new_tokens, eos_token_id), each with transformers' own default when absent;
+     * {@code fallbackEos} (config.json's eos_token_id) when the file names none.
+     */
+    public static SamplingParams fromGenerationConfig(Json g, List<Integer> fallbackEos) {
+        List<Integer> eos = switch (g.kind("eos_token_id")) {
+            case MISSING -> fallbackEos;
+            case NULL -> List.of();
+            case NUMBER -> List.of(g.intValue("eos_token_id"));
+            case LIST -> g.intList("eos_token_id");
+            default -> throw g.error("eos_token_id", g.kind("eos_token_id").toString(), "a token id or a list of ids");
+        };
+        int maxNew = g.intOpt("max_new_tokens").orElse(20);
+        boolean sample = g.boolOr("do_sample", false);
+        double temperature = g.doubleOpt("temperature").orElse(1.0);
+        if (!sample && !(temperature > 0)) {
+            temperature = 1.0;   // transformers ignores (and warns about) the temperature of greedy decoding
+        }
+        return new SamplingParams(maxNew, sample, temperature, g.intOpt("top_k").orElse(50),
+                g.doubleOpt("top_p").orElse(1.0),
+                g.doubleOpt("repetition_penalty").orElse(1.0), List.of(), false, eos, 0);
+    }
+
+    public SamplingParams withMaxNewTokens(int n) {
+        return new SamplingParams(n, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos,
+                eosTokenIds, seed);
+    }
+
+    /** Sampling on, with these warpers (top_k 0 and top_p 1 switch theirs off). */
+    public SamplingParams withSampling(double temperature, int topK, double topP, long seed) {
+        return new SamplingParams(maxNewTokens, true, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed);
+    }
+
+    public SamplingParams withGreedy() {
+        return new SamplingParams(maxNewTokens, false, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed);
+    }
+
+    public SamplingParams withRepetitionPenalty(double penalty) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, penalty, stopStrings, ignoreEos,
+                eosTokenIds, seed);
+    }
+
+    public SamplingParams withStopStrings(List<String> stops) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stops, ignoreEos,
+                eosTokenIds, seed);
+    }
+
+    public SamplingParams withIgnoreEos(boolean ignore) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignore, eosTokenIds, seed);
+    }
+
+    public SamplingParams withEosTokenIds(List<Integer> ids) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, new ArrayList<>(ids), seed);
+    }
+}

@@ -1,0 +1,210 @@
+package koala4j.pipelines;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+
+import koala4j.models.llama.KvCache;
+import koala4j.models.llama.LlamaForCausalLM;
+import koala4j.tensor.Tensor;
+import koala4j.tokenizers.Tokenizer;
+
+/**
+ * Autoregressive generation with a LLaMA-family model, as transformers' {@code generate} runs it for one sequence:
+ * the whole prompt in one forward pass (filling the KV cache), then one forward pass per new token over that token
+ * alone. Token choice: {@link Sampler}; stop conditions in this order after each token: end-of-sequence id (unless
+ * ignored), a stop string in the decoded text, max new tokens.
+ *
+ * <p>The prompt is token ids, or input embeddings (LLaVA splices image features into them) with the ids that the
+ * repetition penalty counts. Immutable; {@link #generate} may run on several threads at once, each call with its own
+ * cache.
+ */
+public final class TextGeneration {
+
+    /** Receives each token as it is chosen, on the generating thread. */
+    @FunctionalInterface
+    public interface TokenListener {
+        /**
+         * {@code id} is the new token; {@code textDelta} the text that became final with it (empty while a
+         * multi-byte character or a possible stop string is incomplete, and for end-of-sequence tokens). After the
+         * last token, text still held back (when generation ends without completing a stop string) comes in one
+         * more call with id -1.
+         */
+        void onToken(int id, String textDelta);
+
+        TokenListener NONE = (id, delta) -> {
+        };
+    }
+
+    public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS }
+
+    /**
+     * The new tokens (an end-of-sequence token included, as transformers returns it), their text (without
+     * end-of-sequence tokens, cut before a stop string; empty without a tokenizer), why generation stopped, and
+     * timings: the prompt pass, and the decode passes (one per token after the first).
+     */
+    public record Result(int[] tokenIds, String text, StopReason stopReason, int promptTokens, Duration promptTime,
+                         int decodeSteps, Duration decodeTime) {
+
+        public double promptTokensPerSecond() {
+            return promptTokens / seconds(promptTime);
+        }
+
+        /** Decode passes per second (each makes one token). */
+        public double decodeTokensPerSecond() {
+            return decodeSteps == 0 ? 0 : decodeSteps / seconds(decodeTime);
+        }
+
+        private static double seconds(Duration d) {
+            return Math.max(d.toNanos(), 1) / 1e9;
+        }
+    }
+
+    private final LlamaForCausalLM model;
+    private final Tokenizer tokenizer;
+
+    /** {@code tokenizer} may be null when no text and no stop strings are needed. */
+    public TextGeneration(LlamaForCausalLM model, Tokenizer tokenizer) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+    }
+
+    public Result generate(int[] promptIds, SamplingParams params, TokenListener listener, Cancel cancel) {
+        long[] ids = Arrays.stream(promptIds).asLongStream().toArray();
+        Tensor embeds = model.embed(model.ops().fromArray(ids, 1, ids.length));           // [1, N, C]
+        return generate(embeds, promptIds, params, listener, cancel);
+    }
+
+    /**
+     * Generates after {@code promptEmbeds} [1, N, C]; {@code promptIds} are the prompt's token ids for the repetition
+     * penalty (their count need not be N: an image placeholder may stand for many embedding rows).
+     */
+    public Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
+                           Cancel cancel) {
+        if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
+            throw new IllegalArgumentException("prompt embeddings of shape "
+                    + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
+        }
+        if (!params.stopStrings().isEmpty() && tokenizer == null) {
+            throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a tokenizer to decode");
+        }
+        int n = promptEmbeds.size(1);
+        KvCache cache = model.newCache(1, n + Math.max(params.maxNewTokens(), 1));
+        Sampler sampler = new Sampler(params);
+        Set<Integer> eos = new HashSet<>(params.eosTokenIds());
+        StopStrings stops = new StopStrings(params.stopStrings());
+        int[] history = Arrays.copyOf(promptIds, promptIds.length + params.maxNewTokens());
+        int historyLength = promptIds.length;
+        int[] out = new int[params.maxNewTokens()];
+        int count = 0;
+        StopReason reason = StopReason.MAX_NEW_TOKENS;
+        Streamer streamer = new Streamer(stops);
+
+        long t0 = System.nanoTime();
+        Tensor logits = params.maxNewTokens() == 0 ? null : model.forward(promptEmbeds, cache, true);   // [1, 1, V]
+        long t1 = System.nanoTime();
+        int decodeSteps = 0;
+        while (count < params.maxNewTokens()) {
+            cancel.check();
+            int id = sampler.next(logits.toFloatArray(), history, historyLength);
+            out[count++] = id;
+            history[historyLength++] = id;
+            boolean isEos = eos.contains(id);
+            if (isEos && !params.ignoreEos()) {
+                listener.onToken(id, "");
+                reason = StopReason.EOS;
+                break;
+            }
+            if (tokenizer != null && !isEos) {
+                streamer.add(id);
+                String delta = streamer.advance(tokenizer, false);
+                listener.onToken(id, delta);
+                if (streamer.stopped()) {
+                    reason = StopReason.STOP_STRING;
+                    break;
+                }
+            } else {
+                listener.onToken(id, "");
+            }
+            if (count == params.maxNewTokens()) {
+                break;
+            }
+            logits = model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true);
+            decodeSteps++;
+        }
+        long t2 = System.nanoTime();
+        String text = "";
+        if (tokenizer != null) {
+            String rest = streamer.advance(tokenizer, true);
+            if (!rest.isEmpty()) {
+                listener.onToken(-1, rest);
+            }
+            text = streamer.text();
+        }
+        return new Result(Arrays.copyOf(out, count), text, reason, n, Duration.ofNanos(t1 - t0), decodeSteps,
+                Duration.ofNanos(t2 - t1));
+    }
+
+    /**
+     * The decoded output so far and how much of it the listener has seen. Text becomes final when it no longer
+     * ends in an incomplete character (U+FFFD from a partial UTF-8 byte sequence) and cannot be the start of a
+     * stop string.
+     */
+    private static final class Streamer {
+        private final StopStrings stops;
+        private int[] ids = new int[16];
+        private int count;
+        private String text = "";
+        private int emitted;
+        private int searched;
+        private boolean stopped;
+
+        Streamer(StopStrings stops) {
+            this.stops = stops;
+        }
+
+        void add(int id) {
+            if (count == ids.length) {
+                ids = Arrays.copyOf(ids, 2 * count);
+            }
+            ids[count++] = id;
+        }
+
+        boolean stopped() {
+            return stopped;
+        }
+
+        String text() {
+            return text;
+        }
+
+        /** Decodes everything, checks stop strings, returns the newly final text ({@code flush}: all of it). */
+        String advance(Tokenizer tokenizer, boolean flush) {
+            if (!stopped) {
+                String decoded = tokenizer.decode(Arrays.copyOf(ids, count));
+                int at = stops.isEmpty() ? -1 : stops.find(decoded, searched);
+                searched = decoded.length();
+                if (at >= 0) {
+                    decoded = decoded.substring(0, at);
+                    stopped = true;
+                    flush = true;
+                }
+                text = decoded;
+            }
+            int end = text.length();
+            if (!flush) {
+                while (end > emitted && text.charAt(end - 1) == '\uFFFD') {
+                    end--;
+                }
+                end -= stops.pendingSuffix(text.substring(0, end));
+            }
+            if (end <= emitted) {
+                return "";
+            }
+            String delta = text.substring(emitted, end);
+            emitted = end;
+            return delta;
+        }
+    }
+}

@@ -1,0 +1,135 @@
+package koala4j.models.llama;
+
+import static koala4j.testing.Close.assertClose;
+import static koala4j.testing.Close.resource;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+
+import org.junit.jupiter.api.Test;
+
+import koala4j.backend.cpu.CpuOps;
+import koala4j.models.Checkpoint;
+import koala4j.tensor.DType;
+import koala4j.tensor.Ops;
+import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Quantization;
+import koala4j.testing.GoldenFile;
+
+/**
+ * LlamaForCausalLM against golden/llama_tiny (transformers 4.57.6 LlamaForCausalLM, torch 2.13 CPU fp32; GQA 4 heads
+ * / 2 KV heads, rope_theta 1e4, 2 layers). Tolerance |Δ| <= 1e-4 + 1e-4·|ref| (golden README: the float32 reference
+ * is within 2e-7 of float64 here; our sums reassociate differently). Generated ids must match exactly.
+ */
+class LlamaGoldenTest {
+
+    private static final double ATOL = 1e-4;
+    private static final double RTOL = 1e-4;
+    private final Ops ops = new CpuOps();
+
+    private static float[] row(float[] all, int index, int width) {
+        return Arrays.copyOfRange(all, index * width, (index + 1) * width);
+    }
+
+    @Test
+    void logitsAndHiddenStatesOfThePrompt() {
+        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/llama_tiny/model"), null, ops)) {
+            LlamaForCausalLM lm = LlamaForCausalLM.load(ckpt, Quantization.NONE);
+            long[] ids = g.longs("in.input_ids");
+            KvCache cache = lm.newCache(1, 32);
+            LlamaForCausalLM.Output out = lm.forward(lm.embed(ops.fromArray(ids, 1, ids.length)), cache, false, true);
+            assertEquals(ids.length, cache.length());
+            assertArrayEquals(new int[] {1, 12, 256}, out.logits().shape());
+            assertEquals(3, out.hiddenStates().size(), "embeddings, after layer 0, final norm");
+            for (int i = 0; i < 3; i++) {
+                assertClose(g.floats("out.hidden_states." + i), out.hiddenStates().get(i).toFloatArray(), ATOL, RTOL,
+                        "hidden_states." + i);
+            }
+            assertClose(g.floats("out.logits"), out.logits().toFloatArray(), ATOL, RTOL, "logits");
+        }
+    }
+
+    @Test
+    void greedyTwentyTokensWithTheCache() {
+        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/llama_tiny/model"), null, ops)) {
+            LlamaForCausalLM lm = LlamaForCausalLM.load(ckpt, Quantization.NONE);
+            long[] prompt = g.longs("in.input_ids");
+            long[] expected = g.longs("out.generated_ids");
+            float[] stepLogits = g.floats("out.generate_step_logits");
+            KvCache cache = lm.newCache(1, expected.length);
+            // the prompt in two chunks: the cache must make that the same as one call
+            lm.forwardIds(ops.fromArray(Arrays.copyOf(prompt, 5), 1, 5), cache, true);
+            Tensor logits = lm.forwardIds(ops.fromArray(Arrays.copyOfRange(prompt, 5, prompt.length), 1,
+                    prompt.length - 5), cache, true);                                       // [1, 1, V]
+            long[] ids = Arrays.copyOf(prompt, expected.length);
+            for (int step = 0; step < 20; step++) {
+                assertClose(row(stepLogits, step, 256), logits.toFloatArray(), ATOL, RTOL, "step " + step + " logits");
+                long next = logits.reshape(-1).argmax(0, false).toLongArray()[0];
+                ids[prompt.length + step] = next;
+                logits = lm.forwardIds(ops.fromArray(new long[] {next}, 1, 1), cache, true);
+            }
+            assertArrayEquals(expected, ids);
+            assertEquals(expected.length, cache.length());
+            var full = assertThrows(IllegalArgumentException.class,
+                    () -> lm.forwardIds(ops.fromArray(new long[] {1}, 1, 1), cache, true));
+            assertTrue(full.getMessage().contains("KV cache full"), full.getMessage());
+        }
+    }
+
+    @Test
+    void q8WeightsStayCloseToTheFloatModel() {
+        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/llama_tiny/model"), null, ops)) {
+            LlamaForCausalLM lm = LlamaForCausalLM.load(ckpt, Quantization.Q8_0);
+            for (var linear : lm.linears()) {
+                assertEquals(DType.Q8_0, linear.weight().get().dtype());
+            }
+            long[] ids = g.longs("in.input_ids");
+            float[] logits = lm.forwardIds(ops.fromArray(ids, 1, ids.length), lm.newCache(1, 12), false).toFloatArray();
+            float[] ref = g.floats("out.logits");
+            double maxRef = 0;
+            double maxDiff = 0;
+            for (int i = 0; i < ref.length; i++) {
+                maxRef = Math.max(maxRef, Math.abs(ref[i]));
+                maxDiff = Math.max(maxDiff, Math.abs(ref[i] - logits[i]));
+            }
+            // 8-bit weights: relative error per weight <= 1/254 of its block's max; on logits this stays ~1%
+            assertTrue(maxDiff < 0.02 * maxRef, "Q8 logits differ by " + maxDiff + " (max |logit| " + maxRef + ")");
+            // the Q8 bytes per decoding step: 34/32 per Linear weight
+            long linearWeights = 0;
+            for (var linear : lm.linears()) {
+                linearWeights += linear.weight().get().numel();
+            }
+            assertTrue(lm.weightBytesPerToken() >= linearWeights * 34 / 32);
+        }
+    }
+
+    @Test
+    void configReadsRopeScalingAndRejectsUnknownTypes() {
+        var json = koala4j.io.json.Json.parse("""
+                {"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 10,
+                 "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                  "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}, "eos_token_id": [2, 7]}""",
+                "config.json");
+        LlamaConfig c = LlamaConfig.from(json);
+        assertEquals(LlamaConfig.RopeType.LLAMA3, c.ropeScaling().type());
+        assertEquals(java.util.List.of(2, 7), c.eosTokenIds());
+        assertEquals(4, c.numKeyValueHeads(), "num_key_value_heads defaults to num_attention_heads");
+        assertEquals(16, c.headDim());
+        float[] inv = RotaryEmbedding.inverseFrequencies(c, 10);
+        float[] plain = RotaryEmbedding.inverseFrequencies(new LlamaConfig(10, 64, 128, 1, 4, 4, 16,
+                koala4j.tensor.Activation.SILU, 1e-6f, 10000.0, null, 2048, false, false, false, 1, java.util.List.of(2)),
+                10);
+        // llama3 keeps the high frequencies (short wavelengths) and divides the lowest by the factor
+        assertEquals(plain[0], inv[0], 0f);
+        assertEquals(plain[7] / 8f, inv[7], 1e-12f);
+        var bad = assertThrows(koala4j.io.json.JsonException.class, () -> LlamaConfig.from(koala4j.io.json.Json.parse(
+                "{\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}}", "config.json")));
+        assertTrue(bad.getMessage().contains("yarn"), bad.getMessage());
+    }
+}

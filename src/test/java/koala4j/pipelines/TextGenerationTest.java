@@ -1,0 +1,187 @@
+package koala4j.pipelines;
+
+import static koala4j.testing.Close.resource;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import koala4j.backend.cpu.CpuOps;
+import koala4j.io.json.Json;
+import koala4j.models.Checkpoint;
+import koala4j.models.llama.LlamaForCausalLM;
+import koala4j.tensor.quant.Quantization;
+import koala4j.testing.GoldenFile;
+import koala4j.tokenizers.Tokenizer;
+
+/**
+ * The generation loop on the golden tiny LLaMAs: greedy ids must equal transformers' generate exactly
+ * (golden/llama_tiny: 20 tokens; golden/e2e/llama: 4 prompts x 12 tokens, eos_token_id=None there). Stop strings,
+ * EOS, streaming and sampling are checked on the same model with a one-character-per-id test tokenizer.
+ */
+class TextGenerationTest {
+
+    private static Checkpoint tiny;
+    private static LlamaForCausalLM lm;
+
+    /** Id i decodes to one letter; ids from 200 on to '\uFFFD' (like a lone byte-fallback piece). */
+    private static final Tokenizer LETTERS = new Tokenizer() {
+        @Override
+        public int[] encode(String text) {
+            return text.chars().map(c -> c - 'a').toArray();
+        }
+
+        @Override
+        public String decode(int[] ids) {
+            StringBuilder sb = new StringBuilder();
+            for (int id : ids) {
+                sb.append(id >= 200 ? '\uFFFD' : (char) ('a' + id % 26));
+            }
+            return sb.toString();
+        }
+    };
+
+    @BeforeAll
+    static void load() {
+        tiny = Checkpoint.open(resource("golden/llama_tiny/model"), null, new CpuOps());
+        lm = LlamaForCausalLM.load(tiny, Quantization.NONE);
+    }
+
+    @AfterAll
+    static void close() {
+        tiny.close();
+    }
+
+    private static int[] prompt() {
+        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
+        return Arrays.stream(g.longs("in.input_ids")).mapToInt(Math::toIntExact).toArray();
+    }
+
+    @Test
+    void greedyMatchesTransformersGenerate() {
+        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
+        int[] prompt = prompt();
+        long[] expected = g.longs("out.generated_ids");
+        var result = new TextGeneration(lm, null).generate(prompt,
+                SamplingParams.greedy(20, List.of(2)).withIgnoreEos(true), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER);
+        assertArrayEquals(Arrays.stream(expected).skip(prompt.length).mapToInt(Math::toIntExact).toArray(),
+                result.tokenIds());
+        assertEquals(TextGeneration.StopReason.MAX_NEW_TOKENS, result.stopReason());
+        assertEquals(12, result.promptTokens());
+        assertEquals(19, result.decodeSteps(), "the first token comes from the prompt pass");
+    }
+
+    @Test
+    void e2eLlamaPromptsGiveTheExpectedIds() throws Exception {
+        JsonNode expected = new ObjectMapper().readTree(resource("golden/e2e/llama/expected.json").toFile());
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/e2e/llama/model"), null, new CpuOps())) {
+            LlamaForCausalLM model = LlamaForCausalLM.load(ckpt, Quantization.NONE);
+            Json generationConfig = Json.read(resource("golden/e2e/llama/model/generation_config.json"));
+            // the runs use eos_token_id=None: exactly max_new_tokens tokens
+            SamplingParams defaults = SamplingParams.fromGenerationConfig(generationConfig, model.config().eosTokenIds());
+            assertEquals(List.of(2), defaults.eosTokenIds());
+            assertFalse(defaults.doSample());
+            for (JsonNode run : expected.get("runs")) {
+                int[] ids = toInts(run.at("/expected/input_ids"));
+                int[] want = toInts(run.at("/expected/new_ids"));
+                var result = new TextGeneration(model, null).generate(ids,
+                        defaults.withMaxNewTokens(run.get("max_new_tokens").asInt()).withEosTokenIds(List.of()),
+                        TextGeneration.TokenListener.NONE, Cancel.NEVER);
+                assertArrayEquals(want, result.tokenIds(), run.get("prompt").asText());
+            }
+        }
+    }
+
+    private static int[] toInts(JsonNode list) {
+        int[] out = new int[list.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = list.get(i).asInt();
+        }
+        return out;
+    }
+
+    @Test
+    void eosStopsAndIsReturnedButNotDecoded() {
+        int[] free = new TextGeneration(lm, null).generate(prompt(), SamplingParams.greedy(8, List.of()),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds();
+        int eos = free[3];
+        int firstEos = 0;
+        while (free[firstEos] != eos) {
+            firstEos++;
+        }
+        var result = new TextGeneration(lm, LETTERS).generate(prompt(), SamplingParams.greedy(8, List.of(eos)),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        assertEquals(TextGeneration.StopReason.EOS, result.stopReason());
+        assertArrayEquals(Arrays.copyOf(free, firstEos + 1), result.tokenIds());
+        assertEquals(LETTERS.decode(Arrays.copyOf(free, firstEos)), result.text());
+        var ignoring = new TextGeneration(lm, null).generate(prompt(),
+                SamplingParams.greedy(8, List.of(eos)).withIgnoreEos(true), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER);
+        assertArrayEquals(free, ignoring.tokenIds(), "ignore-eos generates exactly N");
+    }
+
+    @Test
+    void stopStringCutsTheTextAndStreamingNeverShowsIt() {
+        int[] free = new TextGeneration(lm, null).generate(prompt(), SamplingParams.greedy(20, List.of()),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds();
+        String all = LETTERS.decode(free);
+        String stop = all.substring(9, 12);
+        int at = all.indexOf(stop);
+        List<String> deltas = new ArrayList<>();
+        List<Integer> streamed = new ArrayList<>();
+        var result = new TextGeneration(lm, LETTERS).generate(prompt(),
+                SamplingParams.greedy(20, List.of()).withStopStrings(List.of(stop, "\u0001never")),
+                (id, delta) -> {
+                    streamed.add(id);
+                    deltas.add(delta);
+                }, Cancel.NEVER);
+        assertEquals(TextGeneration.StopReason.STOP_STRING, result.stopReason());
+        assertEquals(all.substring(0, at), result.text());
+        assertArrayEquals(Arrays.copyOf(free, at + stop.length()), result.tokenIds(), "stops on the completing token");
+        assertEquals(result.text(), String.join("", deltas));
+        assertEquals(result.tokenIds().length, streamed.stream().filter(id -> id >= 0).count());
+        for (String d : deltas) {
+            assertFalse(d.contains(stop));
+        }
+    }
+
+    @Test
+    void seededSamplingIsReproducibleAndTopKOneIsGreedy() {
+        SamplingParams sampling = SamplingParams.greedy(10, List.of()).withSampling(1.3, 0, 0.95, 42);
+        TextGeneration gen = new TextGeneration(lm, null);
+        int[] a = gen.generate(prompt(), sampling, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds();
+        int[] b = gen.generate(prompt(), sampling, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds();
+        int[] c = gen.generate(prompt(), sampling.withSampling(1.3, 0, 0.95, 43), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER).tokenIds();
+        assertArrayEquals(a, b, "same seed, same tokens");
+        assertFalse(Arrays.equals(a, c), "another seed draws other tokens (10 draws at temperature 1.3)");
+        int[] greedy = gen.generate(prompt(), SamplingParams.greedy(10, List.of()), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER).tokenIds();
+        int[] topOne = gen.generate(prompt(), sampling.withSampling(0.7, 1, 1.0, 7), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER).tokenIds();
+        assertArrayEquals(greedy, topOne);
+        int[] penalised = gen.generate(prompt(), SamplingParams.greedy(10, List.of()).withRepetitionPenalty(100.0),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds();
+        assertEquals(10, Arrays.stream(penalised).distinct().count(), "a huge penalty forbids every repeat");
+    }
+
+    @Test
+    void cancelStopsBetweenSteps() {
+        int[] calls = {0};
+        assertThrows(java.util.concurrent.CancellationException.class, () -> new TextGeneration(lm, null).generate(
+                prompt(), SamplingParams.greedy(10, List.of()), (id, d) -> calls[0]++, () -> calls[0] >= 3));
+        assertEquals(3, calls[0]);
+    }
+}

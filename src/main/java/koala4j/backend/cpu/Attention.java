@@ -228,39 +228,30 @@ public final class Attention {
         Mask mk = jb.mask;
         int mo = mk == null ? 0 : (int) (mk.offset() + bi * mk.strideB() + w.head[r] * mk.strideH()
                 + w.qi[r] * mk.strideN() + j0);
-        FloatVector vmax = maskScores(s, so, vis, mk, mo);
         float mOld = w.m[r];
-        float mNew = mOld;
-        // Lazy rescaling (as in FlashAttention-4): the reference maximum moves only when a score exceeds it by more
-        // than RESCALE_SLACK, so probabilities stay below 2^RESCALE_SLACK (far from overflow) while the cross-lane
-        // reduction and the accumulator rescale are skipped for almost every block. From -inf it always moves.
-        if (vmax.compare(VectorOperators.GT, mOld + RESCALE_SLACK).anyTrue()) {
-            mNew = vmax.reduceLanes(VectorOperators.MAX);
-        }
+        float mNew = maskAndMax(s, so, vis, mk, mo, mOld);
         // mOld == mNew also covers "still all -inf", where exp2(-inf - -inf) would be NaN.
         float alpha = mOld == mNew ? 1f : FastExp.exp2(mOld - mNew);
-        FloatVector mv = FloatVector.broadcast(F, mNew == NEG_INF ? 0f : mNew);
-        FloatVector sum = FloatVector.zero(F);
-        int j = 0;
-        for (; j < vis; j += L) {
-            FloatVector p = FastExp.exp2(FloatVector.fromArray(F, s, so + j).sub(mv));
-            p.intoArray(s, so + j);
-            sum = sum.add(p);
-        }
-        for (; j < BK; j += L) {
-            FloatVector.zero(F).intoArray(s, so + j);
-        }
+        float sum = exponentiate(s, so, vis, mNew == NEG_INF ? 0f : mNew);
         w.m[r] = mNew;
-        w.l[r] = w.l[r] * alpha + sum.reduceLanes(VectorOperators.ADD);
+        w.l[r] = w.l[r] * alpha + sum;
         w.alpha[r] = alpha;
         return vis;
     }
 
     /**
      * Adds the mask row (in base-2 units) to scores [0, vis) of one row, sets the lanes past vis in the last
-     * vector to -inf, and returns the lane-wise maximum.
+     * vector to -inf, and returns the row's new reference maximum.
+     *
+     * <p>Lazy rescaling (as in FlashAttention-4): the reference maximum moves only when a score exceeds the old one
+     * by more than RESCALE_SLACK, so probabilities stay below 2^RESCALE_SLACK (far from overflow) while the
+     * cross-lane reduction and the accumulator rescale are skipped for almost every block. From -inf it always moves.
+     *
+     * <p>Like every method here it takes and returns only arrays and scalars: a vector crossing a call that C2
+     * declines to inline (its node budget runs out on Vector API bodies, depending on profile) is boxed on every
+     * call, which made the whole kernel ~7x slower in one run out of two.
      */
-    private static FloatVector maskScores(float[] s, int so, int vis, Mask mk, int mo) {
+    private static float maskAndMax(float[] s, int so, int vis, Mask mk, int mo, float mOld) {
         FloatVector vlog2e = FloatVector.broadcast(F, LOG2E);
         FloatVector vmax = FloatVector.broadcast(F, NEG_INF);
         for (int j = 0; j < vis; j += L) {
@@ -275,14 +266,20 @@ public final class Attention {
                 x = FloatVector.fromArray(F, mk.data(), mo + j).fma(vlog2e, x);
             }
             x.intoArray(s, so + j);
-            vmax = max(vmax, x);
+            vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));   // max() would follow Math.max: slower
         }
-        return vmax;
+        if (vmax.compare(VectorOperators.GT, mOld + RESCALE_SLACK).anyTrue()) {
+            return vmax.reduceLanes(VectorOperators.MAX);
+        }
+        return mOld;
     }
 
-    /** Lane-wise max as compare + blend; FloatVector.max follows Math.max (NaN, -0.0) and costs more on x86. */
-    private static FloatVector max(FloatVector a, FloatVector b) {
-        return a.blend(b, a.compare(VectorOperators.LT, b));
+    /** p = 2^(s - m) over [0, vis) of one row, zero over [vis, BK); returns the row sum of p. */
+    private static float exponentiate(float[] s, int so, int vis, float m) {
+        int end = roundUp(vis, L);                     // lanes past vis hold -inf, so they come out 0
+        float sum = FastExp.exp2InPlace(s, so, so + end, m);
+        Arrays.fill(s, so + end, so + BK, 0f);
+        return sum;
     }
 
     /**

@@ -185,6 +185,17 @@ public final class Attention {
                 if (groupLim < j0) {
                     continue;                                  // no row of this tile sees any key of the block
                 }
+                if (jb.kt == null && rows - rg == 1) {
+                    // A lone row (decode without GQA): padding it to MR rows would do 4x the work of a pass that
+                    // is bound by reading K and V anyway.
+                    scoresDot1(qb, rg * qs, k.data(), kBase + j0 * (int) k.strideN(), (int) k.strideN(), jn, jb.d,
+                            w.s);
+                    int vis = softmaxRow(jb, w, bi, rg, 0, j0, jn);
+                    if (vis > 0) {
+                        accumulateRow(w, rg, os, vis, v.data(), vBase + j0 * vs, vs);
+                    }
+                    continue;
+                }
                 if (jb.kt != null) {
                     scoresPacked(qb, qs, rg, jb.kt, ktBase, jb.d, w.s);
                 } else {
@@ -254,19 +265,31 @@ public final class Attention {
     private static float maskAndMax(float[] s, int so, int vis, Mask mk, int mo, float mOld) {
         FloatVector vlog2e = FloatVector.broadcast(F, LOG2E);
         FloatVector vmax = FloatVector.broadcast(F, NEG_INF);
-        for (int j = 0; j < vis; j += L) {
-            FloatVector x = FloatVector.fromArray(F, s, so + j);
-            if (j + L > vis) {
-                VectorMask<Float> in = F.indexInRange(j, vis);
-                if (mk != null) {
-                    x = FloatVector.fromArray(F, mk.data(), mo + j, in).fma(vlog2e, x);
-                }
-                x = x.blend(NEG_INF, in.not());
-            } else if (mk != null) {
-                x = FloatVector.fromArray(F, mk.data(), mo + j).fma(vlog2e, x);
+        int full = vis - vis % L;
+        int j = 0;
+        // max() would follow Math.max (NaN, -0.0) and cost more than compare + blend.
+        if (mk == null) {
+            for (; j < full; j += L) {                    // scores unchanged: only the maximum is needed
+                FloatVector x = FloatVector.fromArray(F, s, so + j);
+                vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));
             }
+        } else {
+            for (; j < full; j += L) {
+                FloatVector x = FloatVector.fromArray(F, mk.data(), mo + j)
+                        .fma(vlog2e, FloatVector.fromArray(F, s, so + j));
+                x.intoArray(s, so + j);
+                vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));
+            }
+        }
+        if (j < vis) {
+            VectorMask<Float> in = F.indexInRange(j, vis);
+            FloatVector x = FloatVector.fromArray(F, s, so + j);
+            if (mk != null) {
+                x = FloatVector.fromArray(F, mk.data(), mo + j, in).fma(vlog2e, x);
+            }
+            x = x.blend(NEG_INF, in.not());
             x.intoArray(s, so + j);
-            vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));   // max() would follow Math.max: slower
+            vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));
         }
         if (vmax.compare(VectorOperators.GT, mOld + RESCALE_SLACK).anyTrue()) {
             return vmax.reduceLanes(VectorOperators.MAX);
@@ -379,6 +402,23 @@ public final class Attention {
         }
     }
 
+    /** {@link #scoresDot} for a single query row, written to s[0, jn). */
+    private static void scoresDot1(float[] qb, int q0, float[] k, int kBase, int ks, int jn, int d, float[] s) {
+        int dFull = d - d % L;
+        for (int j = 0; j < jn; j++) {
+            int ko = kBase + j * ks;
+            FloatVector a0 = FloatVector.zero(F);
+            for (int dd = 0; dd < dFull; dd += L) {
+                a0 = FloatVector.fromArray(F, qb, q0 + dd).fma(FloatVector.fromArray(F, k, ko + dd), a0);
+            }
+            if (dFull < d) {
+                FloatVector kv = FloatVector.fromArray(F, k, ko + dFull, F.indexInRange(dFull, d));
+                a0 = FloatVector.fromArray(F, qb, q0 + dFull).fma(kv, a0);
+            }
+            s[j] = a0.reduceLanes(VectorOperators.ADD);
+        }
+    }
+
     /**
      * O[r, :] = alpha[r] * O[r, :] + sum_j P[r, j] * V[j, :] for the MR rows of a tile and keys [0, jn) of the
      * block. V rows are read in place (stride vs), dvPad wide.
@@ -486,6 +526,42 @@ public final class Attention {
         a1.intoArray(o, o0 + os);
         a2.intoArray(o, o0 + 2 * os);
         a3.intoArray(o, o0 + 3 * os);
+    }
+
+    /** {@link #accumulate} for the single row r, whose probabilities are in s[0, jn). */
+    private static void accumulateRow(Work w, int r, int os, int jn, float[] v, int vBase, int vs) {
+        float[] o = w.o;
+        float[] s = w.s;
+        float alpha = w.alpha[r];
+        int c = 0;
+        for (; c + NR * L <= os; c += NR * L) {
+            int o0 = r * os + c;
+            FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha);
+            FloatVector a1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha);
+            FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha);
+            FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha);
+            int vo = vBase + c;
+            for (int j = 0; j < jn; j++, vo += vs) {
+                FloatVector p = FloatVector.broadcast(F, s[j]);
+                a0 = FloatVector.fromArray(F, v, vo).fma(p, a0);
+                a1 = FloatVector.fromArray(F, v, vo + L).fma(p, a1);
+                a2 = FloatVector.fromArray(F, v, vo + 2 * L).fma(p, a2);
+                a3 = FloatVector.fromArray(F, v, vo + 3 * L).fma(p, a3);
+            }
+            a0.intoArray(o, o0);
+            a1.intoArray(o, o0 + L);
+            a2.intoArray(o, o0 + 2 * L);
+            a3.intoArray(o, o0 + 3 * L);
+        }
+        for (; c < os; c += L) {
+            int o0 = r * os + c;
+            FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha);
+            int vo = vBase + c;
+            for (int j = 0; j < jn; j++, vo += vs) {
+                a0 = FloatVector.fromArray(F, v, vo).fma(FloatVector.broadcast(F, s[j]), a0);
+            }
+            a0.intoArray(o, o0);
+        }
     }
 
     /**

@@ -11,16 +11,17 @@ import jdk.incubator.vector.VectorSpecies;
  * Scaled-dot-product attention with the semantics of {@code torch.nn.functional.scaled_dot_product_attention},
  * computed the FlashAttention-2 way (Dao, 2023): the N x N score matrix is never held. Each task takes a block of
  * query rows, streams the keys in blocks, keeps a running row maximum and row sum (online softmax, rescaling the
- * output accumulator whenever the maximum grows) and divides once at the end.
+ * output accumulator when the maximum grows; lazily, only past a margin of 2^8) and divides once at the end.
  *
  * <p>Work is split over (batch, kv head, query-row block) with {@link Parallel}. Rows of all query heads that share
  * a kv head (grouped-query attention) are stacked into one row space, so a decode step of a GQA model still gets
  * several rows per key pass. Scores are formed by a register-blocked micro-kernel (4 rows x 4 vectors of keys) over
- * a key panel packed transposed once per call; with fewer than {@value #MIN_PACKED_ROWS} rows per kv head (decode)
- * packing would cost more than it saves, so scores come from direct dot products instead.
+ * a key panel packed transposed once per call, and P·V by the same shape of kernel over value rows read in place;
+ * with fewer than {@value #MIN_PACKED_ROWS} rows per kv head (decode) packing would cost more than it saves, so
+ * scores come from direct dot products instead.
  *
  * <p>The softmax runs in base 2: {@code scale * log2(e)} is folded into the packed queries (and {@code log2(e)} into
- * the mask), so each probability costs one {@link FastExp#exp2} and no extra multiply.
+ * the mask), so each probability costs one polynomial {@link FastExp#exp2InPlace} step and no extra multiply.
  *
  * <p>Thread-safe: all scratch is per worker thread; the packed key panel is per call.
  */

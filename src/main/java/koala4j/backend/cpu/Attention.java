@@ -11,16 +11,17 @@ import jdk.incubator.vector.VectorSpecies;
  * Scaled-dot-product attention with the semantics of {@code torch.nn.functional.scaled_dot_product_attention},
  * computed the FlashAttention-2 way (Dao, 2023): the N x N score matrix is never held. Each task takes a block of
  * query rows, streams the keys in blocks, keeps a running row maximum and row sum (online softmax, rescaling the
- * output accumulator whenever the maximum grows) and divides once at the end.
+ * output accumulator when the maximum grows; lazily, only past a margin of 2^8) and divides once at the end.
  *
  * <p>Work is split over (batch, kv head, query-row block) with {@link Parallel}. Rows of all query heads that share
  * a kv head (grouped-query attention) are stacked into one row space, so a decode step of a GQA model still gets
  * several rows per key pass. Scores are formed by a register-blocked micro-kernel (4 rows x 4 vectors of keys) over
- * a key panel packed transposed once per call; with fewer than {@value #MIN_PACKED_ROWS} rows per kv head (decode)
- * packing would cost more than it saves, so scores come from direct dot products instead.
+ * a key panel packed transposed once per call, and P·V by the same shape of kernel over value rows read in place;
+ * with fewer than {@value #MIN_PACKED_ROWS} rows per kv head (decode) packing would cost more than it saves, so
+ * scores come from direct dot products instead.
  *
  * <p>The softmax runs in base 2: {@code scale * log2(e)} is folded into the packed queries (and {@code log2(e)} into
- * the mask), so each probability costs one {@link FastExp#exp2} and no extra multiply.
+ * the mask), so each probability costs one polynomial {@link FastExp#exp2InPlace} step and no extra multiply.
  *
  * <p>Thread-safe: all scratch is per worker thread; the packed key panel is per call.
  */
@@ -185,6 +186,17 @@ public final class Attention {
                 if (groupLim < j0) {
                     continue;                                  // no row of this tile sees any key of the block
                 }
+                if (jb.kt == null && rows - rg == 1) {
+                    // A lone row (decode without GQA): padding it to MR rows would do 4x the work of a pass that
+                    // is bound by reading K and V anyway.
+                    scoresDot1(qb, rg * qs, k.data(), kBase + j0 * (int) k.strideN(), (int) k.strideN(), jn, jb.d,
+                            w.s);
+                    int vis = softmaxRow(jb, w, bi, rg, 0, j0, jn);
+                    if (vis > 0) {
+                        accumulateRow(w, rg, os, vis, v.data(), vBase + j0 * vs, vs);
+                    }
+                    continue;
+                }
                 if (jb.kt != null) {
                     scoresPacked(qb, qs, rg, jb.kt, ktBase, jb.d, w.s);
                 } else {
@@ -228,61 +240,70 @@ public final class Attention {
         Mask mk = jb.mask;
         int mo = mk == null ? 0 : (int) (mk.offset() + bi * mk.strideB() + w.head[r] * mk.strideH()
                 + w.qi[r] * mk.strideN() + j0);
-        FloatVector vmax = maskScores(s, so, vis, mk, mo);
         float mOld = w.m[r];
-        float mNew = mOld;
-        // Lazy rescaling (as in FlashAttention-4): the reference maximum moves only when a score exceeds it by more
-        // than RESCALE_SLACK, so probabilities stay below 2^RESCALE_SLACK (far from overflow) while the cross-lane
-        // reduction and the accumulator rescale are skipped for almost every block. From -inf it always moves.
-        if (vmax.compare(VectorOperators.GT, mOld + RESCALE_SLACK).anyTrue()) {
-            mNew = vmax.reduceLanes(VectorOperators.MAX);
-        }
+        float mNew = maskAndMax(s, so, vis, mk, mo, mOld);
         // mOld == mNew also covers "still all -inf", where exp2(-inf - -inf) would be NaN.
         float alpha = mOld == mNew ? 1f : FastExp.exp2(mOld - mNew);
-        FloatVector mv = FloatVector.broadcast(F, mNew == NEG_INF ? 0f : mNew);
-        FloatVector sum = FloatVector.zero(F);
-        int j = 0;
-        for (; j < vis; j += L) {
-            FloatVector p = FastExp.exp2(FloatVector.fromArray(F, s, so + j).sub(mv));
-            p.intoArray(s, so + j);
-            sum = sum.add(p);
-        }
-        for (; j < BK; j += L) {
-            FloatVector.zero(F).intoArray(s, so + j);
-        }
+        float sum = exponentiate(s, so, vis, mNew == NEG_INF ? 0f : mNew);
         w.m[r] = mNew;
-        w.l[r] = w.l[r] * alpha + sum.reduceLanes(VectorOperators.ADD);
+        w.l[r] = w.l[r] * alpha + sum;
         w.alpha[r] = alpha;
         return vis;
     }
 
     /**
      * Adds the mask row (in base-2 units) to scores [0, vis) of one row, sets the lanes past vis in the last
-     * vector to -inf, and returns the lane-wise maximum.
+     * vector to -inf, and returns the row's new reference maximum.
+     *
+     * <p>Lazy rescaling (as in FlashAttention-4): the reference maximum moves only when a score exceeds the old one
+     * by more than RESCALE_SLACK, so probabilities stay below 2^RESCALE_SLACK (far from overflow) while the
+     * cross-lane reduction and the accumulator rescale are skipped for almost every block. From -inf it always moves.
+     *
+     * <p>Like every method here it takes and returns only arrays and scalars: a vector crossing a call that C2
+     * declines to inline (its node budget runs out on Vector API bodies, depending on profile) is boxed on every
+     * call, which made the whole kernel ~7x slower in one run out of two.
      */
-    private static FloatVector maskScores(float[] s, int so, int vis, Mask mk, int mo) {
+    private static float maskAndMax(float[] s, int so, int vis, Mask mk, int mo, float mOld) {
         FloatVector vlog2e = FloatVector.broadcast(F, LOG2E);
         FloatVector vmax = FloatVector.broadcast(F, NEG_INF);
-        for (int j = 0; j < vis; j += L) {
-            FloatVector x = FloatVector.fromArray(F, s, so + j);
-            if (j + L > vis) {
-                VectorMask<Float> in = F.indexInRange(j, vis);
-                if (mk != null) {
-                    x = FloatVector.fromArray(F, mk.data(), mo + j, in).fma(vlog2e, x);
-                }
-                x = x.blend(NEG_INF, in.not());
-            } else if (mk != null) {
-                x = FloatVector.fromArray(F, mk.data(), mo + j).fma(vlog2e, x);
+        int full = vis - vis % L;
+        int j = 0;
+        // max() would follow Math.max (NaN, -0.0) and cost more than compare + blend.
+        if (mk == null) {
+            for (; j < full; j += L) {                    // scores unchanged: only the maximum is needed
+                FloatVector x = FloatVector.fromArray(F, s, so + j);
+                vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));
             }
-            x.intoArray(s, so + j);
-            vmax = max(vmax, x);
+        } else {
+            for (; j < full; j += L) {
+                FloatVector x = FloatVector.fromArray(F, mk.data(), mo + j)
+                        .fma(vlog2e, FloatVector.fromArray(F, s, so + j));
+                x.intoArray(s, so + j);
+                vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));
+            }
         }
-        return vmax;
+        if (j < vis) {
+            VectorMask<Float> in = F.indexInRange(j, vis);
+            FloatVector x = FloatVector.fromArray(F, s, so + j);
+            if (mk != null) {
+                x = FloatVector.fromArray(F, mk.data(), mo + j, in).fma(vlog2e, x);
+            }
+            x = x.blend(NEG_INF, in.not());
+            x.intoArray(s, so + j);
+            vmax = vmax.blend(x, vmax.compare(VectorOperators.LT, x));
+        }
+        if (vmax.compare(VectorOperators.GT, mOld + RESCALE_SLACK).anyTrue()) {
+            return vmax.reduceLanes(VectorOperators.MAX);
+        }
+        return mOld;
     }
 
-    /** Lane-wise max as compare + blend; FloatVector.max follows Math.max (NaN, -0.0) and costs more on x86. */
-    private static FloatVector max(FloatVector a, FloatVector b) {
-        return a.blend(b, a.compare(VectorOperators.LT, b));
+    /** p = 2^(s - m) over [0, vis) of one row, zero over [vis, BK); returns the row sum of p. */
+    private static float exponentiate(float[] s, int so, int vis, float m) {
+        int end = roundUp(vis, L);                     // lanes past vis hold -inf, so they come out 0
+        float sum = FastExp.exp2InPlace(s, so, so + end, m);
+        Arrays.fill(s, so + end, so + BK, 0f);
+        return sum;
     }
 
     /**
@@ -379,6 +400,23 @@ public final class Attention {
             s[BK + j] = a1.reduceLanes(VectorOperators.ADD);
             s[2 * BK + j] = a2.reduceLanes(VectorOperators.ADD);
             s[3 * BK + j] = a3.reduceLanes(VectorOperators.ADD);
+        }
+    }
+
+    /** {@link #scoresDot} for a single query row, written to s[0, jn). */
+    private static void scoresDot1(float[] qb, int q0, float[] k, int kBase, int ks, int jn, int d, float[] s) {
+        int dFull = d - d % L;
+        for (int j = 0; j < jn; j++) {
+            int ko = kBase + j * ks;
+            FloatVector a0 = FloatVector.zero(F);
+            for (int dd = 0; dd < dFull; dd += L) {
+                a0 = FloatVector.fromArray(F, qb, q0 + dd).fma(FloatVector.fromArray(F, k, ko + dd), a0);
+            }
+            if (dFull < d) {
+                FloatVector kv = FloatVector.fromArray(F, k, ko + dFull, F.indexInRange(dFull, d));
+                a0 = FloatVector.fromArray(F, qb, q0 + dFull).fma(kv, a0);
+            }
+            s[j] = a0.reduceLanes(VectorOperators.ADD);
         }
     }
 
@@ -489,6 +527,42 @@ public final class Attention {
         a1.intoArray(o, o0 + os);
         a2.intoArray(o, o0 + 2 * os);
         a3.intoArray(o, o0 + 3 * os);
+    }
+
+    /** {@link #accumulate} for the single row r, whose probabilities are in s[0, jn). */
+    private static void accumulateRow(Work w, int r, int os, int jn, float[] v, int vBase, int vs) {
+        float[] o = w.o;
+        float[] s = w.s;
+        float alpha = w.alpha[r];
+        int c = 0;
+        for (; c + NR * L <= os; c += NR * L) {
+            int o0 = r * os + c;
+            FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha);
+            FloatVector a1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha);
+            FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha);
+            FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha);
+            int vo = vBase + c;
+            for (int j = 0; j < jn; j++, vo += vs) {
+                FloatVector p = FloatVector.broadcast(F, s[j]);
+                a0 = FloatVector.fromArray(F, v, vo).fma(p, a0);
+                a1 = FloatVector.fromArray(F, v, vo + L).fma(p, a1);
+                a2 = FloatVector.fromArray(F, v, vo + 2 * L).fma(p, a2);
+                a3 = FloatVector.fromArray(F, v, vo + 3 * L).fma(p, a3);
+            }
+            a0.intoArray(o, o0);
+            a1.intoArray(o, o0 + L);
+            a2.intoArray(o, o0 + 2 * L);
+            a3.intoArray(o, o0 + 3 * L);
+        }
+        for (; c < os; c += L) {
+            int o0 = r * os + c;
+            FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha);
+            int vo = vBase + c;
+            for (int j = 0; j < jn; j++, vo += vs) {
+                a0 = FloatVector.fromArray(F, v, vo).fma(FloatVector.broadcast(F, s[j]), a0);
+            }
+            a0.intoArray(o, o0);
+        }
     }
 
     /**

@@ -3,7 +3,6 @@ package koala4j.backend.cpu;
 import java.util.Arrays;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -14,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * (log-softmax). Rows are spread over {@link Parallel}'s threads.
  *
  * <p>A row that is entirely -inf gives NaN in every column, as torch does (its max is -inf and -inf - -inf is NaN).
- * A row holding NaN or +inf also gives NaN throughout. Exponentials come from {@link FastExp#exp} (about 2 ulp);
+ * A row holding NaN or +inf also gives NaN throughout. Exponentials come from FastExp (about 2 ulp);
  * values below e^-87.3 (~1e-38) relative to the row maximum are flushed to 0.
  *
  * <p>{@code out} may be {@code x} at the same offset (in place); other overlaps are not supported.
@@ -56,28 +55,15 @@ public final class Softmax {
             Arrays.fill(out, oo, oo + n, Float.NaN);
             return;
         }
-        FloatVector mv = FloatVector.broadcast(F, max);
-        FloatVector sum = FloatVector.zero(F);
+        float sum = FastExp.exp(x, xo, out, oo, n, max);
+        FloatVector inv = FloatVector.broadcast(F, 1f / sum);
         int full = n - n % L;
         int j = 0;
         for (; j < full; j += L) {
-            FloatVector e = FastExp.exp(FloatVector.fromArray(F, x, xo + j).sub(mv));
-            e.intoArray(out, oo + j);
-            sum = sum.add(e);
-        }
-        if (j < n) {
-            VectorMask<Float> in = F.indexInRange(j, n);
-            FloatVector e = FastExp.exp(FloatVector.fromArray(F, x, xo + j, in).sub(mv)).blend(0f, in.not());
-            e.intoArray(out, oo + j, in);
-            sum = sum.add(e);
-        }
-        FloatVector inv = FloatVector.broadcast(F, 1f / sum.reduceLanes(VectorOperators.ADD));
-        for (j = 0; j < full; j += L) {
             FloatVector.fromArray(F, out, oo + j).mul(inv).intoArray(out, oo + j);
         }
-        if (j < n) {
-            VectorMask<Float> in = F.indexInRange(j, n);
-            FloatVector.fromArray(F, out, oo + j, in).mul(inv).intoArray(out, oo + j, in);
+        for (; j < n; j++) {
+            out[oo + j] *= 1f / sum;
         }
     }
 
@@ -87,45 +73,35 @@ public final class Softmax {
             Arrays.fill(out, oo, oo + n, Float.NaN);
             return;
         }
-        FloatVector mv = FloatVector.broadcast(F, max);
-        FloatVector sum = FloatVector.zero(F);
+        float shift = max + (float) Math.log(FastExp.exp(x, xo, null, 0, n, max));
+        FloatVector sv = FloatVector.broadcast(F, shift);
         int full = n - n % L;
         int j = 0;
         for (; j < full; j += L) {
-            sum = sum.add(FastExp.exp(FloatVector.fromArray(F, x, xo + j).sub(mv)));
+            FloatVector.fromArray(F, x, xo + j).sub(sv).intoArray(out, oo + j);
         }
-        if (j < n) {
-            VectorMask<Float> in = F.indexInRange(j, n);
-            sum = sum.add(FastExp.exp(FloatVector.fromArray(F, x, xo + j, in).sub(mv)).blend(0f, in.not()));
-        }
-        FloatVector shift = FloatVector.broadcast(F, max + (float) Math.log(sum.reduceLanes(VectorOperators.ADD)));
-        for (j = 0; j < full; j += L) {
-            FloatVector.fromArray(F, x, xo + j).sub(shift).intoArray(out, oo + j);
-        }
-        if (j < n) {
-            VectorMask<Float> in = F.indexInRange(j, n);
-            FloatVector.fromArray(F, x, xo + j, in).sub(shift).intoArray(out, oo + j, in);
+        for (; j < n; j++) {
+            out[oo + j] = x[xo + j] - shift;
         }
     }
 
     /**
      * Row maximum by compare + blend (cheaper than FloatVector.max's Math.max semantics). It may skip a NaN, but a
-     * NaN still reaches the sum and so every output, as in torch; a row of -inf gives -inf.
+     * NaN still reaches the sum and so every output, as in torch; a row of -inf gives -inf. Vector code stays
+     * inside each method (no vector parameters or results), so nothing depends on C2's inlining choices.
      */
     private static float rowMax(float[] x, int xo, int n) {
         FloatVector vmax = FloatVector.broadcast(F, NEG_INF);
         int full = n - n % L;
-        int j = 0;
-        for (; j < full; j += L) {
+        for (int j = 0; j < full; j += L) {
             FloatVector v = FloatVector.fromArray(F, x, xo + j);
             vmax = vmax.blend(v, vmax.compare(VectorOperators.LT, v));
         }
-        if (j < n) {
-            VectorMask<Float> in = F.indexInRange(j, n);
-            FloatVector v = FloatVector.fromArray(F, x, xo + j, in);
-            vmax = vmax.blend(v, vmax.compare(VectorOperators.LT, v, in));
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (int j = full; j < n; j++) {
+            max = x[xo + j] > max ? x[xo + j] : max;
         }
-        return vmax.reduceLanes(VectorOperators.MAX);
+        return max;
     }
 
     private static void check(String op, float[] x, int xOffset, int rows, int cols, float[] out, int outOffset) {

@@ -37,6 +37,8 @@ class AttentionTest {
                 Arguments.of(1, 4, 4, 1, 257, 64, 64, false),        // decode: dot-product path
                 Arguments.of(1, 4, 4, 1, 257, 64, 64, true),         // decode, causal sees every key
                 Arguments.of(2, 8, 2, 1, 90, 128, 128, false),       // GQA decode, 4 rows per kv head
+                Arguments.of(2, 5, 1, 1, 70, 24, 24, false),         // 5 rows per kv head: one tile + a lone row
+                Arguments.of(1, 3, 3, 1, 40, 5, 7, true),            // lone-row path with a d tail
                 Arguments.of(1, 8, 2, 3, 50, 40, 40, true),          // GQA, 12 rows per kv head: dot path
                 Arguments.of(1, 8, 2, 9, 150, 64, 64, true),         // GQA, 36 rows per kv head: packed path
                 Arguments.of(1, 2, 2, 130, 1, 64, 64, false),        // nk = 1

@@ -12,7 +12,8 @@ import koala4j.backend.cpu.Parallel;
  * 4 * b * heads * nq * nk * d (two matrix products, softmax not counted), non-causal, no mask.
  *
  * <pre>
- * java -cp target/classes:target/test-classes --add-modules jdk.incubator.vector koala4j.bench.AttentionTimer [N H D ...]
+ * java -cp target/classes:target/test-classes --add-modules jdk.incubator.vector koala4j.bench.AttentionTimer \
+ *     [N H D ...]
  * </pre>
  * With no arguments it times the KOALA/SDXL shapes 4096 x 10 x 64 and 1024 x 20 x 64 (batch 1). Threads follow
  * KOALA4J_THREADS (default: all cores).
@@ -63,8 +64,8 @@ public final class AttentionTimer {
             }
         }
         // On a shared machine the CPU time per wall time of the best run shows whether it really had all threads.
-        System.out.printf("attention N=%d heads=%d d=%d: best %.2f ms, %.1f GFLOP/s (%d warm-up calls, %.2f cores busy)%n",
-                n, heads, d, best, flops / best / 1e6, warm, cores);
+        System.out.printf("attention N=%d heads=%d d=%d: best %.2f ms, %.1f GFLOP/s"
+                + " (%d warm-up calls, %.2f cores busy)%n", n, heads, d, best, flops / best / 1e6, warm, cores);
     }
 
     private static float[] gaussian(Random rnd, int n) {

@@ -27,16 +27,12 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class Attention {
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int L = F.length();
-    /** Query rows per micro-tile. */
-    private static final int MR = 4;
-    /** Vectors of keys (scores) or of value columns (output) per micro-tile. */
-    private static final int NR = 4;
+    private static final VectorSpecies<Float> F = AttentionKernels.F;
+    private static final int L = AttentionKernels.L;
+    private static final int MR = AttentionKernels.MR;
     /** Query rows per task: the packed key panel and value block are reused this many times from cache. */
     private static final int BQ = 64;
-    /** Keys per block: a multiple of NR * L so the score micro-kernel needs no tail. */
-    private static final int BK = 2 * NR * L;
+    private static final int BK = AttentionKernels.BK;
     /** Below this many rows per kv head, dot products beat packing the key panel. */
     static final int MIN_PACKED_ROWS = 16;
     /** Base-2 headroom before the running maximum is moved: probabilities stay below 2^8. */
@@ -177,9 +173,12 @@ public final class Attention {
         Operand v = jb.v;
         int kBase = (int) (k.offset() + bi * k.strideB() + kvh * k.strideH());
         int vBase = (int) (v.offset() + bi * v.strideB() + kvh * v.strideH());
+        int ks = (int) k.strideN();
         int vs = (int) v.strideN();
         for (int j0 = 0; j0 < kEnd; j0 += BK) {
             int jn = Math.min(BK, jb.nk - j0);
+            int kRow = kBase + j0 * ks;                        // key j0 of this block, read in place
+            int vRow = vBase + j0 * vs;
             int ktBase = ((bi * jb.kvHeads + kvh) * jb.nkb + j0 / BK) * jb.d * BK;
             for (int rg = 0; rg < rowsPad; rg += MR) {
                 int groupLim = Math.max(Math.max(w.lim[rg], w.lim[rg + 1]), Math.max(w.lim[rg + 2], w.lim[rg + 3]));
@@ -189,26 +188,24 @@ public final class Attention {
                 if (jb.kt == null && rows - rg == 1) {
                     // A lone row (decode without GQA): padding it to MR rows would do 4x the work of a pass that
                     // is bound by reading K and V anyway.
-                    scoresDot1(qb, rg * qs, k.data(), kBase + j0 * (int) k.strideN(), (int) k.strideN(), jn, jb.d,
-                            w.s);
+                    AttentionKernels.scoresDot1(qb, rg * qs, k.data(), kRow, ks, jn, jb.d, w.s);
                     int vis = softmaxRow(jb, w, bi, rg, 0, j0, jn);
                     if (vis > 0) {
-                        accumulateRow(w, rg, os, vis, v.data(), vBase + j0 * vs, vs);
+                        AttentionKernels.accumulateRow(w.o, w.s, w.alpha, rg, os, vis, v.data(), vRow, vs);
                     }
                     continue;
                 }
                 if (jb.kt != null) {
-                    scoresPacked(qb, qs, rg, jb.kt, ktBase, jb.d, w.s);
+                    AttentionKernels.scoresPacked(qb, qs, rg, jb.kt, ktBase, jb.d, w.s);
                 } else {
-                    scoresDot(qb, qs, rg, k.data(), kBase + j0 * (int) k.strideN(), (int) k.strideN(), jn, jb.d,
-                            w.s);
+                    AttentionKernels.scoresDot(qb, qs, rg, k.data(), kRow, ks, jn, jb.d, w.s);
                 }
                 int jmax = 0;
                 for (int rr = 0; rr < MR; rr++) {
                     jmax = Math.max(jmax, softmaxRow(jb, w, bi, rg + rr, rr, j0, jn));
                 }
                 if (jmax > 0) {
-                    accumulate(w, rg, os, jmax, v.data(), vBase + j0 * vs, vs);
+                    AttentionKernels.accumulate(w.o, w.s, w.alpha, rg, os, jmax, v.data(), vRow, vs);
                 }
             }
         }
@@ -307,265 +304,6 @@ public final class Attention {
     }
 
     /**
-     * Scores of MR query rows against one packed key panel [d, BK]: S[r, j] = sum_d q[r, d] * kt[d, j].
-     * A 4 x (4 vectors) register tile, like a GEMM micro-kernel: per d step 4 panel loads and 4 broadcasts feed
-     * 16 FMAs.
-     */
-    private static void scoresPacked(float[] qb, int qs, int rg, float[] kt, int ktBase, int d, float[] s) {
-        int q0 = rg * qs;
-        int q1 = q0 + qs;
-        int q2 = q1 + qs;
-        int q3 = q2 + qs;
-        for (int c = 0; c < BK; c += NR * L) {
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
-            FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
-            FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-            int ko = ktBase + c;
-            for (int dd = 0; dd < d; dd++, ko += BK) {
-                FloatVector k0 = FloatVector.fromArray(F, kt, ko);
-                FloatVector k1 = FloatVector.fromArray(F, kt, ko + L);
-                FloatVector k2 = FloatVector.fromArray(F, kt, ko + 2 * L);
-                FloatVector k3 = FloatVector.fromArray(F, kt, ko + 3 * L);
-                FloatVector x = FloatVector.broadcast(F, qb[q0 + dd]);
-                a00 = k0.fma(x, a00);
-                a01 = k1.fma(x, a01);
-                a02 = k2.fma(x, a02);
-                a03 = k3.fma(x, a03);
-                x = FloatVector.broadcast(F, qb[q1 + dd]);
-                a10 = k0.fma(x, a10);
-                a11 = k1.fma(x, a11);
-                a12 = k2.fma(x, a12);
-                a13 = k3.fma(x, a13);
-                x = FloatVector.broadcast(F, qb[q2 + dd]);
-                a20 = k0.fma(x, a20);
-                a21 = k1.fma(x, a21);
-                a22 = k2.fma(x, a22);
-                a23 = k3.fma(x, a23);
-                x = FloatVector.broadcast(F, qb[q3 + dd]);
-                a30 = k0.fma(x, a30);
-                a31 = k1.fma(x, a31);
-                a32 = k2.fma(x, a32);
-                a33 = k3.fma(x, a33);
-            }
-            a00.intoArray(s, c);
-            a01.intoArray(s, c + L);
-            a02.intoArray(s, c + 2 * L);
-            a03.intoArray(s, c + 3 * L);
-            a10.intoArray(s, BK + c);
-            a11.intoArray(s, BK + c + L);
-            a12.intoArray(s, BK + c + 2 * L);
-            a13.intoArray(s, BK + c + 3 * L);
-            a20.intoArray(s, 2 * BK + c);
-            a21.intoArray(s, 2 * BK + c + L);
-            a22.intoArray(s, 2 * BK + c + 2 * L);
-            a23.intoArray(s, 2 * BK + c + 3 * L);
-            a30.intoArray(s, 3 * BK + c);
-            a31.intoArray(s, 3 * BK + c + L);
-            a32.intoArray(s, 3 * BK + c + 2 * L);
-            a33.intoArray(s, 3 * BK + c + 3 * L);
-        }
-    }
-
-    /**
-     * Scores of MR query rows against jn keys read in place (row stride ks), as dot products along d. Used when
-     * there are too few rows to pay for packing; each key row is loaded once for all MR rows.
-     */
-    private static void scoresDot(float[] qb, int qs, int rg, float[] k, int kBase, int ks, int jn, int d,
-                                  float[] s) {
-        int q0 = rg * qs;
-        int q1 = q0 + qs;
-        int q2 = q1 + qs;
-        int q3 = q2 + qs;
-        int dFull = d - d % L;
-        for (int j = 0; j < jn; j++) {
-            int ko = kBase + j * ks;
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int dd = 0; dd < dFull; dd += L) {
-                FloatVector kv = FloatVector.fromArray(F, k, ko + dd);
-                a0 = FloatVector.fromArray(F, qb, q0 + dd).fma(kv, a0);
-                a1 = FloatVector.fromArray(F, qb, q1 + dd).fma(kv, a1);
-                a2 = FloatVector.fromArray(F, qb, q2 + dd).fma(kv, a2);
-                a3 = FloatVector.fromArray(F, qb, q3 + dd).fma(kv, a3);
-            }
-            if (dFull < d) {
-                // Query rows are zero-padded to dPad, so only the key load needs the mask.
-                FloatVector kv = FloatVector.fromArray(F, k, ko + dFull, F.indexInRange(dFull, d));
-                a0 = FloatVector.fromArray(F, qb, q0 + dFull).fma(kv, a0);
-                a1 = FloatVector.fromArray(F, qb, q1 + dFull).fma(kv, a1);
-                a2 = FloatVector.fromArray(F, qb, q2 + dFull).fma(kv, a2);
-                a3 = FloatVector.fromArray(F, qb, q3 + dFull).fma(kv, a3);
-            }
-            s[j] = a0.reduceLanes(VectorOperators.ADD);
-            s[BK + j] = a1.reduceLanes(VectorOperators.ADD);
-            s[2 * BK + j] = a2.reduceLanes(VectorOperators.ADD);
-            s[3 * BK + j] = a3.reduceLanes(VectorOperators.ADD);
-        }
-    }
-
-    /** {@link #scoresDot} for a single query row, written to s[0, jn). */
-    private static void scoresDot1(float[] qb, int q0, float[] k, int kBase, int ks, int jn, int d, float[] s) {
-        int dFull = d - d % L;
-        for (int j = 0; j < jn; j++) {
-            int ko = kBase + j * ks;
-            FloatVector a0 = FloatVector.zero(F);
-            for (int dd = 0; dd < dFull; dd += L) {
-                a0 = FloatVector.fromArray(F, qb, q0 + dd).fma(FloatVector.fromArray(F, k, ko + dd), a0);
-            }
-            if (dFull < d) {
-                FloatVector kv = FloatVector.fromArray(F, k, ko + dFull, F.indexInRange(dFull, d));
-                a0 = FloatVector.fromArray(F, qb, q0 + dFull).fma(kv, a0);
-            }
-            s[j] = a0.reduceLanes(VectorOperators.ADD);
-        }
-    }
-
-    /**
-     * O[r, :] = alpha[r] * O[r, :] + sum_j P[r, j] * V[j, :] for the MR rows of a tile and keys [0, jn) of the
-     * block. V rows are read in place (stride vs), dvPad wide.
-     */
-    private static void accumulate(Work w, int rg, int os, int jn, float[] v, int vBase, int vs) {
-        int c = 0;
-        for (; c + NR * L <= os; c += NR * L) {
-            accumulate4(w, rg, os, c, jn, v, vBase, vs);
-        }
-        for (; c < os; c += L) {
-            accumulate1(w, rg, os, c, jn, v, vBase, vs);
-        }
-    }
-
-    private static void accumulate4(Work w, int rg, int os, int c, int jn, float[] v, int vBase, int vs) {
-        float[] o = w.o;
-        float[] s = w.s;
-        int o0 = rg * os + c;
-        int o1 = o0 + os;
-        int o2 = o1 + os;
-        int o3 = o2 + os;
-        float al0 = w.alpha[rg];
-        float al1 = w.alpha[rg + 1];
-        float al2 = w.alpha[rg + 2];
-        float al3 = w.alpha[rg + 3];
-        FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(al0);
-        FloatVector a01 = FloatVector.fromArray(F, o, o0 + L).mul(al0);
-        FloatVector a02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(al0);
-        FloatVector a03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(al0);
-        FloatVector a10 = FloatVector.fromArray(F, o, o1).mul(al1);
-        FloatVector a11 = FloatVector.fromArray(F, o, o1 + L).mul(al1);
-        FloatVector a12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(al1);
-        FloatVector a13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(al1);
-        FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(al2);
-        FloatVector a21 = FloatVector.fromArray(F, o, o2 + L).mul(al2);
-        FloatVector a22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(al2);
-        FloatVector a23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(al2);
-        FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(al3);
-        FloatVector a31 = FloatVector.fromArray(F, o, o3 + L).mul(al3);
-        FloatVector a32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(al3);
-        FloatVector a33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(al3);
-        int vo = vBase + c;
-        for (int j = 0; j < jn; j++, vo += vs) {
-            FloatVector v0 = FloatVector.fromArray(F, v, vo);
-            FloatVector v1 = FloatVector.fromArray(F, v, vo + L);
-            FloatVector v2 = FloatVector.fromArray(F, v, vo + 2 * L);
-            FloatVector v3 = FloatVector.fromArray(F, v, vo + 3 * L);
-            FloatVector p = FloatVector.broadcast(F, s[j]);
-            a00 = v0.fma(p, a00);
-            a01 = v1.fma(p, a01);
-            a02 = v2.fma(p, a02);
-            a03 = v3.fma(p, a03);
-            p = FloatVector.broadcast(F, s[BK + j]);
-            a10 = v0.fma(p, a10);
-            a11 = v1.fma(p, a11);
-            a12 = v2.fma(p, a12);
-            a13 = v3.fma(p, a13);
-            p = FloatVector.broadcast(F, s[2 * BK + j]);
-            a20 = v0.fma(p, a20);
-            a21 = v1.fma(p, a21);
-            a22 = v2.fma(p, a22);
-            a23 = v3.fma(p, a23);
-            p = FloatVector.broadcast(F, s[3 * BK + j]);
-            a30 = v0.fma(p, a30);
-            a31 = v1.fma(p, a31);
-            a32 = v2.fma(p, a32);
-            a33 = v3.fma(p, a33);
-        }
-        a00.intoArray(o, o0);
-        a01.intoArray(o, o0 + L);
-        a02.intoArray(o, o0 + 2 * L);
-        a03.intoArray(o, o0 + 3 * L);
-        a10.intoArray(o, o1);
-        a11.intoArray(o, o1 + L);
-        a12.intoArray(o, o1 + 2 * L);
-        a13.intoArray(o, o1 + 3 * L);
-        a20.intoArray(o, o2);
-        a21.intoArray(o, o2 + L);
-        a22.intoArray(o, o2 + 2 * L);
-        a23.intoArray(o, o2 + 3 * L);
-        a30.intoArray(o, o3);
-        a31.intoArray(o, o3 + L);
-        a32.intoArray(o, o3 + 2 * L);
-        a33.intoArray(o, o3 + 3 * L);
-    }
-
-    /** One vector of output columns (the dv tail past the last multiple of NR * L). */
-    private static void accumulate1(Work w, int rg, int os, int c, int jn, float[] v, int vBase, int vs) {
-        float[] o = w.o;
-        float[] s = w.s;
-        int o0 = rg * os + c;
-        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(w.alpha[rg]);
-        FloatVector a1 = FloatVector.fromArray(F, o, o0 + os).mul(w.alpha[rg + 1]);
-        FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * os).mul(w.alpha[rg + 2]);
-        FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * os).mul(w.alpha[rg + 3]);
-        int vo = vBase + c;
-        for (int j = 0; j < jn; j++, vo += vs) {
-            FloatVector v0 = FloatVector.fromArray(F, v, vo);
-            a0 = v0.fma(FloatVector.broadcast(F, s[j]), a0);
-            a1 = v0.fma(FloatVector.broadcast(F, s[BK + j]), a1);
-            a2 = v0.fma(FloatVector.broadcast(F, s[2 * BK + j]), a2);
-            a3 = v0.fma(FloatVector.broadcast(F, s[3 * BK + j]), a3);
-        }
-        a0.intoArray(o, o0);
-        a1.intoArray(o, o0 + os);
-        a2.intoArray(o, o0 + 2 * os);
-        a3.intoArray(o, o0 + 3 * os);
-    }
-
-    /** {@link #accumulate} for the single row r, whose probabilities are in s[0, jn). */
-    private static void accumulateRow(Work w, int r, int os, int jn, float[] v, int vBase, int vs) {
-        float[] o = w.o;
-        float[] s = w.s;
-        float alpha = w.alpha[r];
-        int c = 0;
-        for (; c + NR * L <= os; c += NR * L) {
-            int o0 = r * os + c;
-            FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha);
-            FloatVector a1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha);
-            FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha);
-            FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha);
-            int vo = vBase + c;
-            for (int j = 0; j < jn; j++, vo += vs) {
-                FloatVector p = FloatVector.broadcast(F, s[j]);
-                a0 = FloatVector.fromArray(F, v, vo).fma(p, a0);
-                a1 = FloatVector.fromArray(F, v, vo + L).fma(p, a1);
-                a2 = FloatVector.fromArray(F, v, vo + 2 * L).fma(p, a2);
-                a3 = FloatVector.fromArray(F, v, vo + 3 * L).fma(p, a3);
-            }
-            a0.intoArray(o, o0);
-            a1.intoArray(o, o0 + L);
-            a2.intoArray(o, o0 + 2 * L);
-            a3.intoArray(o, o0 + 3 * L);
-        }
-        for (; c < os; c += L) {
-            int o0 = r * os + c;
-            FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha);
-            int vo = vBase + c;
-            for (int j = 0; j < jn; j++, vo += vs) {
-                a0 = FloatVector.fromArray(F, v, vo).fma(FloatVector.broadcast(F, s[j]), a0);
-            }
-            a0.intoArray(o, o0);
-        }
-    }
-
-    /**
      * Packs k transposed into panels of BK keys, [b, kvHeads, nkb, d, BK], zero past nk, so the score micro-kernel
      * reads contiguous vectors of keys. Done once per call: every query block of a kv head reuses it.
      */
@@ -635,8 +373,9 @@ public final class Attention {
         }
         long outLen = (long) b * heads * nq * dv;
         if (out == null || outOffset < 0 || outOffset + outLen > out.length) {
-            throw new IllegalArgumentException("attention: out [%d, %d, %d, %d] at offset %d needs %d floats, array has %s"
-                    .formatted(b, heads, nq, dv, outOffset, outOffset + outLen,
+            throw new IllegalArgumentException(
+                    "attention: out [%d, %d, %d, %d] at offset %d needs %d floats, array has %s".formatted(
+                            b, heads, nq, dv, outOffset, outOffset + outLen,
                             out == null ? "null" : String.valueOf(out.length)));
         }
     }
@@ -656,8 +395,8 @@ public final class Attention {
         long last = offset + (n0 - 1) * s0 + (n1 - 1) * s1 + (n2 - 1) * s2 + (n3 - 1);
         if (last >= data.length) {
             throw new IllegalArgumentException(
-                    "attention: %s [%d, %d, %d, %d] with offset %d strides (%d, %d, %d, 1) reaches index %d, array has %d"
-                            .formatted(name, n0, n1, n2, n3, offset, s0, s1, s2, last, data.length));
+                    ("attention: %s [%d, %d, %d, %d] with offset %d strides (%d, %d, %d, 1) reaches index %d,"
+                            + " array has %d").formatted(name, n0, n1, n2, n3, offset, s0, s1, s2, last, data.length));
         }
     }
 }

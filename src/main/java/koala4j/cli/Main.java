@@ -55,7 +55,16 @@ public final class Main {
             err.flush();
             return 2;
         });
-        int code = cli.execute(args);
+        int code;
+        try {
+            code = cli.execute(args);
+        } catch (OutOfMemoryError e) {
+            // picocli lets Errors through; a user still gets one line and a way out
+            err.println("koala4j: out of memory (" + e.getMessage() + "); give the JVM more heap, e.g. "
+                    + "KOALA4J_JAVA_OPTS=-Xmx20g, or use smaller sizes");
+            err.flush();
+            return 1;
+        }
         out.flush();
         return code;
     }

@@ -200,6 +200,16 @@ public final class TextToImage implements AutoCloseable {
 
     /** Runs one request. */
     public Result generate(GenerationRequest request, Progress progress, Cancel cancel) {
+        return generate(request, null, Trace.NONE, progress, cancel);
+    }
+
+    /**
+     * As {@link #generate(GenerationRequest, Progress, Cancel)}, starting from the given latents (diffusers'
+     * {@code latents=} argument: [B, C, h, w] values, multiplied by init_noise_sigma) instead of drawing them,
+     * and reporting intermediates to {@code trace}.
+     */
+    public Result generate(GenerationRequest request, float[] initialLatents, Trace trace, Progress progress,
+                           Cancel cancel) {
         request.validate();
         int steps = request.steps() != null ? request.steps() : defaults.steps();
         double guidance = request.guidance() != null ? request.guidance() : defaults.guidance();
@@ -234,6 +244,16 @@ public final class TextToImage implements AutoCloseable {
                 negativeCond = encode(negatives, perPrompt);
             }
         }
+        trace.record("prompt_embeds", positive.context);
+        if (positive.pooled != null) {
+            trace.record("pooled_prompt_embeds", positive.pooled);
+        }
+        if (negativeCond != null) {
+            trace.record("negative_prompt_embeds", negativeCond.context);
+            if (negativeCond.pooled != null) {
+                trace.record("negative_pooled_prompt_embeds", negativeCond.pooled);
+            }
+        }
         Duration textTime = Duration.ofNanos(System.nanoTime() - t0);
         progress.stage("text encoding", textTime);
         cancel.check();
@@ -249,7 +269,17 @@ public final class TextToImage implements AutoCloseable {
             plan = plan.withStrength(request.strength(), scheduler.order());
             latents = initialLatentsFromImage(request, batch, width, height, generator, scheduler, plan, latentShape);
         } else {
-            latents = randn(generator, latentShape).mul((float) plan.initNoiseSigma());
+            Tensor start;
+            if (initialLatents != null) {
+                if (initialLatents.length != Tensor.numel(latentShape)) {
+                    throw new IllegalArgumentException("initial latents of " + initialLatents.length + " values, expected "
+                            + java.util.Arrays.toString(latentShape));
+                }
+                start = ops.fromArray(initialLatents, latentShape);
+            } else {
+                start = randn(generator, latentShape);
+            }
+            latents = start.mul((float) plan.initNoiseSigma());
         }
         StepState state = scheduler.begin(plan, n -> generator.randn(n));
         Tensor context = cfg ? Tensor.concat(List.of(negativeCond.context, positive.context), 0) : positive.context;
@@ -258,6 +288,7 @@ public final class TextToImage implements AutoCloseable {
             Tensor timeIds = timeIds(batch, height, width);
             Tensor pooled = cfg ? Tensor.concat(List.of(negativeCond.pooled, positive.pooled), 0) : positive.pooled;
             added = new UNet2DConditionModel.AddedConditions(pooled, cfg ? Tensor.concat(List.of(timeIds, timeIds), 0) : timeIds);
+            trace.record("add_time_ids", added.timeIds());
         }
         int total = plan.length() - plan.beginIndex();
         for (int i = plan.beginIndex(); i < plan.length(); i++) {
@@ -265,7 +296,9 @@ public final class TextToImage implements AutoCloseable {
             Tensor input = cfg ? Tensor.concat(List.of(latents, latents), 0) : latents;
             input = scheduler.scaleModelInput(state, i, input);
             Tensor t = ops.fromArray(new float[] {(float) plan.timesteps()[i]}, 1);
+            trace.record("unet_input." + (i - plan.beginIndex()), input);
             Tensor noise = unet.forward(input, t, context, added, null);                  // [2B or B, C, h, w]
+            trace.record("unet_noise_pred." + (i - plan.beginIndex()), noise);
             if (cfg) {
                 Tensor uncond = noise.slice(0, 0, batch);
                 Tensor text = noise.slice(0, batch, 2 * batch);
@@ -276,6 +309,7 @@ public final class TextToImage implements AutoCloseable {
                 noise = guided;
             }
             latents = scheduler.step(state, i, noise, latents);
+            trace.record("latents_after_step." + (i - plan.beginIndex()), latents);
             progress.step(i - plan.beginIndex() + 1, total);
         }
         Duration denoiseTime = Duration.ofNanos(System.nanoTime() - t1);
@@ -286,12 +320,14 @@ public final class TextToImage implements AutoCloseable {
         long t2 = System.nanoTime();
         AutoencoderKL.Config vc = vae.config();
         Tensor z = latents.mul(1f / vc.scalingFactor());
+        trace.record("vae_decode_input", z);
         if (vc.shiftFactor() != 0f) {
             z = z.add(vc.shiftFactor());
         }
         // diffusers decodes whole unless tiling is enabled; above 1024x1024 pixels we tile so memory stays bounded
         int tile = Math.max(vc.sampleSize() / f, 32);
         Tensor images = (long) z.size(2) * z.size(3) > 128L * 128 ? vae.decodeTiled(z, tile) : vae.decode(z); // [B, 3, H, W]
+        trace.record("image", images);
         List<float[]> out = new ArrayList<>();
         for (int b = 0; b < batch; b++) {
             out.add(images.select(0, b).toFloatArray());

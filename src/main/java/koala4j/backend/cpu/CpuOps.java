@@ -53,7 +53,7 @@ public final class CpuOps implements Ops {
         return Tensor.dense(this, storage, shape);
     }
 
-    private Tensor dense(float[] data, int... shape) {
+    Tensor dense(float[] data, int... shape) {
         return Tensor.dense(this, HostStorage.of(data), shape);
     }
 
@@ -113,7 +113,7 @@ public final class CpuOps implements Ops {
         return Tensor.dense(this, new HostStorage(hostData, dtype), shape);
     }
 
-    private static HostStorage host(Tensor x) {
+    static HostStorage host(Tensor x) {
         if (x.storage() instanceof HostStorage h) {
             return h;
         }
@@ -201,7 +201,7 @@ public final class CpuOps implements Ops {
     }
 
     /** The whole storage of a floating tensor as a float source (views index into it with their own strides). */
-    private static FloatSource storageSource(Tensor x) {
+    static FloatSource storageSource(Tensor x) {
         HostStorage h = host(x);
         if (h.array() instanceof float[] a) {
             return FloatSource.of(a);
@@ -210,7 +210,7 @@ public final class CpuOps implements Ops {
     }
 
     /** Any view of a Q8_0 tensor as the same view over an F32 copy of its whole storage (the slow, general path). */
-    private static Tensor q8Values(Tensor x) {
+    static Tensor q8Values(Tensor x) {
         Q8Storage q = (Q8Storage) x.storage();
         float[] all = Q8Gemm.dequantize(q, 0, Math.toIntExact(q.size()));
         return new Tensor(x.ops(), HostStorage.of(all), x.shape(), x.strides(), x.offset());
@@ -297,7 +297,7 @@ public final class CpuOps implements Ops {
     // ---- elementwise
 
     /** An F32 view usable in place (heap F32 storage), or a dense F32 copy of it. */
-    private static Tensor f32View(Tensor x) {
+    static Tensor f32View(Tensor x) {
         if (x.dtype() == DType.F32 && host(x).array() instanceof float[]) {
             return x;
         }
@@ -305,7 +305,7 @@ public final class CpuOps implements Ops {
         return cpu.dense(floats(x).clone(), x.shape());
     }
 
-    private static float[] array(Tensor f32) {
+    static float[] array(Tensor f32) {
         return (float[]) host(f32).array();
     }
 
@@ -545,128 +545,74 @@ public final class CpuOps implements Ops {
         return dense(out, shape);
     }
 
-    // ---- neural-network kernels
-
-    /** A matrix operand read in place when its last two dims are row- or column-major, else a dense copy. */
-    private static Tensor matrixLayout(Tensor x) {
-        long rowStride = x.stride(-2);
-        long colStride = x.stride(-1);
-        int rows = x.size(-2);
-        int cols = x.size(-1);
-        boolean rowMajor = colStride == 1 || cols == 1;
-        boolean colMajor = rowStride == 1 || rows == 1;
-        boolean ldOk = rowMajor ? rowStride >= cols || rows == 1 : colStride >= rows || cols == 1;
-        if ((rowMajor || colMajor) && ldOk) {
-            return x;
-        }
-        return x.contiguous();
-    }
-
-    private static Gemm.MatrixRef ref(Tensor m, long batchOffset, long batchStride) {
-        int rows = m.size(-2);
-        int cols = m.size(-1);
-        long rowStride = m.stride(-2);
-        long colStride = m.stride(-1);
-        boolean rowMajor = (colStride == 1 || cols == 1) && (rowStride >= cols || rows == 1);
-        if (rowMajor) {
-            int ld = rows == 1 ? Math.max(cols, 1) : Math.toIntExact(rowStride);
-            return new Gemm.MatrixRef(storageSource(m), m.offset() + batchOffset, ld, false, batchStride);
-        }
-        int ld = cols == 1 ? Math.max(rows, 1) : Math.toIntExact(colStride);
-        return new Gemm.MatrixRef(storageSource(m), m.offset() + batchOffset, ld, true, batchStride);
-    }
+    // ---- neural-network kernels (CpuMatmul, CpuLayers)
 
     @Override
     public Tensor matmul(Tensor a, Tensor b, Tensor bias, Activation act) {
-        if (a.rank() < 1 || b.rank() < 1) {
-            throw new IllegalArgumentException("matmul of a scalar: " + a + " and " + b);
-        }
-        // torch.matmul promotes vectors to matrices and drops the added dim afterwards
-        boolean aVector = a.rank() == 1;
-        boolean bVector = b.rank() == 1;
-        Tensor am = aVector ? a.unsqueeze(0) : a;
-        Tensor bm = bVector ? b.unsqueeze(1) : b;
-        int m = am.size(-2);
-        int k = am.size(-1);
-        int n = bm.size(-1);
-        if (bm.size(-2) != k) {
-            throw new IllegalArgumentException("matmul: " + Arrays.toString(a.shape()) + " · " + Arrays.toString(b.shape())
-                    + ": inner dims " + k + " and " + bm.size(-2) + " differ");
-        }
-        if (am.dtype() == DType.Q8_0 || bm.dtype() == DType.Q8_0) {
-            // only F.linear has a Q8_0 kernel; any other product reads the values back first
-            am = am.dtype() == DType.Q8_0 ? q8Values(am) : am;
-            bm = bm.dtype() == DType.Q8_0 ? q8Values(bm) : bm;
-        }
-        int[] aBatch = Arrays.copyOf(am.shape(), am.rank() - 2);
-        int[] bBatch = Arrays.copyOf(bm.shape(), bm.rank() - 2);
-        int[] batchShape = Strided.broadcast(aBatch, bBatch);
-        int batch = Math.toIntExact(Tensor.numel(batchShape));
-        am = matrixLayout(am.dtype().isFloating() ? am : am.to(DType.F32));
-        bm = matrixLayout(bm.dtype().isFloating() ? bm : bm.to(DType.F32));
-        float[] biasValues = biasVector(bias, n, "matmul");
-        float[] out = new float[Math.toIntExact((long) batch * m * n)];
-        long[] aStrides = Strided.broadcastStrides(aBatch, Arrays.copyOf(am.strides(), aBatch.length), batchShape);
-        long[] bStrides = Strided.broadcastStrides(bBatch, Arrays.copyOf(bm.strides(), bBatch.length), batchShape);
-        Gemm.Epilogue epilogue = new Gemm.Epilogue(1f, biasValues, false, act, false);
-        long aUniform = uniformStride(batchShape, aStrides);
-        long bUniform = uniformStride(batchShape, bStrides);
-        if (aUniform != Long.MIN_VALUE && bUniform != Long.MIN_VALUE) {
-            Gemm.gemm(batch, m, n, k, ref(am, 0, aUniform), ref(bm, 0, bUniform), out, 0, n, (long) m * n, epilogue);
-        } else {
-            int[] idx = new int[batchShape.length];
-            for (int p = 0; p < batch; p++) {
-                long ao = 0;
-                long bo = 0;
-                for (int d = 0; d < idx.length; d++) {
-                    ao += idx[d] * aStrides[d];
-                    bo += idx[d] * bStrides[d];
-                }
-                Gemm.gemm(1, m, n, k, ref(am, ao, 0), ref(bm, bo, 0), out, p * m * n, n, 0, epilogue);
-                for (int d = idx.length - 1; d >= 0; d--) {
-                    if (++idx[d] < batchShape[d]) {
-                        break;
-                    }
-                    idx[d] = 0;
-                }
-            }
-        }
-        int[] shape = Arrays.copyOf(batchShape, batchShape.length + 2);
-        shape[batchShape.length] = m;
-        shape[batchShape.length + 1] = n;
-        Tensor result = dense(out, shape);
-        if (aVector) {
-            result = result.squeeze(-2);
-        }
-        if (bVector) {
-            result = result.squeeze(-1);
-        }
-        return result;
+        return CpuMatmul.matmul(this, a, b, bias, act);
     }
 
-    /** One stride that walks the flattened batch, or MIN_VALUE when the batch dims are not evenly strided. */
-    private static long uniformStride(int[] batchShape, long[] strides) {
-        long stride = 0;
-        boolean set = false;
-        long expectedNext = 0;
-        for (int d = batchShape.length - 1; d >= 0; d--) {
-            if (batchShape[d] == 1) {
-                continue;
-            }
-            if (!set) {
-                stride = strides[d];
-                expectedNext = strides[d] * batchShape[d];
-                set = true;
-            } else if (strides[d] != expectedNext) {
-                return Long.MIN_VALUE;
-            } else {
-                expectedNext = strides[d] * batchShape[d];
-            }
-        }
-        return stride;
+    @Override
+    public Tensor linear(Tensor x, Tensor weight, Tensor bias, Activation act) {
+        return CpuMatmul.linear(this, x, weight, bias, act);
     }
 
-    private static float[] biasVector(Tensor bias, int n, String op) {
+    @Override
+    public Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int groups, Activation act) {
+        return CpuLayers.conv2d(this, x, weight, bias, stride, padding, groups, act);
+    }
+
+    @Override
+    public Tensor groupNorm(Tensor x, int groups, Tensor gamma, Tensor beta, float eps, Activation act) {
+        return CpuLayers.groupNorm(this, x, groups, gamma, beta, eps, act);
+    }
+
+    @Override
+    public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps) {
+        return CpuLayers.layerNorm(this, x, gamma, beta, eps);
+    }
+
+    @Override
+    public Tensor rmsNorm(Tensor x, Tensor gamma, float eps) {
+        return CpuLayers.rmsNorm(this, x, gamma, eps);
+    }
+
+    @Override
+    public Tensor softmax(Tensor x, int axis) {
+        return CpuLayers.softmax(this, x, axis);
+    }
+
+    @Override
+    public Tensor logSoftmax(Tensor x, int axis) {
+        return CpuLayers.logSoftmax(this, x, axis);
+    }
+
+    @Override
+    public Tensor attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, float scale) {
+        return CpuLayers.attention(this, q, k, v, mask, causal, scale);
+    }
+
+    @Override
+    public Tensor geglu(Tensor x) {
+        return CpuLayers.geglu(this, x);
+    }
+
+    @Override
+    public Tensor upsampleNearest2x(Tensor x) {
+        return CpuLayers.upsampleNearest2x(this, x);
+    }
+
+    @Override
+    public Tensor avgPool2d(Tensor x, int kernel, int stride, int padding, boolean ceilMode, boolean countIncludePad) {
+        return CpuLayers.avgPool2d(this, x, kernel, stride, padding, ceilMode, countIncludePad);
+    }
+
+    @Override
+    public Tensor resize(Tensor x, int height, int width, ResizeMode mode, boolean alignCorners, boolean antialias) {
+        return CpuLayers.resize(this, x, height, width, mode, alignCorners, antialias);
+    }
+
+    static float[] biasVector(Tensor bias, int n, String op) {
         if (bias == null) {
             return null;
         }
@@ -675,250 +621,5 @@ public final class CpuOps implements Ops {
                     + ", expected [" + n + "]");
         }
         return floats(bias);
-    }
-
-    @Override
-    public Tensor linear(Tensor x, Tensor weight, Tensor bias, Activation act) {
-        if (weight.rank() != 2 || x.rank() < 1 || x.size(-1) != weight.size(1)) {
-            throw new IllegalArgumentException("linear: input " + Arrays.toString(x.shape()) + " and weight "
-                    + Arrays.toString(weight.shape()) + ", expected weight [out, " + (x.rank() > 0 ? x.size(-1) : "?") + "]");
-        }
-        int in = weight.size(1);
-        int outFeatures = weight.size(0);
-        if (weight.storage() instanceof Q8Storage q) {
-            if (weight.isContiguous() && weight.offset() % Q8Storage.BLOCK == 0) {
-                return linearQ8(x, weight, q, bias, act);
-            }
-            weight = q8Values(weight);
-        }
-        Tensor flat = x.reshape(-1, in);
-        Tensor result = matmul(flat, weight.transpose(0, 1), bias, act);
-        int[] shape = x.shape();
-        shape[shape.length - 1] = outFeatures;
-        return result.reshape(shape);
-    }
-
-    private Tensor linearQ8(Tensor x, Tensor weight, Q8Storage q, Tensor bias, Activation act) {
-        int in = weight.size(1);
-        int outFeatures = weight.size(0);
-        int rows = Math.toIntExact(x.numel() / Math.max(in, 1));
-        float[] input = floats(x);
-        float[] out = new float[Math.toIntExact((long) rows * outFeatures)];
-        Q8Gemm.linear(input, 0, rows, in, q, weight.offset(), outFeatures, biasVector(bias, outFeatures, "linear"), act,
-                out);
-        int[] shape = x.shape();
-        shape[shape.length - 1] = outFeatures;
-        return dense(out, shape);
-    }
-
-    @Override
-    public Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int groups, Activation act) {
-        if (x.rank() != 4 || weight.rank() != 4) {
-            throw new IllegalArgumentException("conv2d: input " + Arrays.toString(x.shape()) + " and weight "
-                    + Arrays.toString(weight.shape()) + ", expected [N, C, H, W] and [Cout, C/groups, kH, kW]");
-        }
-        int n = x.size(0);
-        int cin = x.size(1);
-        int h = x.size(2);
-        int w = x.size(3);
-        int cout = weight.size(0);
-        int kh = weight.size(2);
-        int kw = weight.size(3);
-        if (groups < 1 || cin % groups != 0 || weight.size(1) != cin / groups) {
-            throw new IllegalArgumentException("conv2d: weight " + Arrays.toString(weight.shape()) + " for "
-                    + cin + " input channels in " + groups + " groups, expected dim 1 = " + (groups > 0 ? cin / groups : "?"));
-        }
-        int ho = (h + 2 * padding - kh) / stride + 1;
-        int wo = (w + 2 * padding - kw) / stride + 1;
-        if (stride < 1 || ho < 1 || wo < 1) {
-            throw new IllegalArgumentException("conv2d: input " + h + "x" + w + ", kernel " + kh + "x" + kw
-                    + ", stride " + stride + ", padding " + padding + " give an empty output");
-        }
-        float[] out = new float[Math.toIntExact((long) n * cout * ho * wo)];
-        Conv2d.conv2d(floats(x), 0, n, cin, h, w, source(weight.contiguous()), cout, kh, kw,
-                biasVector(bias, cout, "conv2d"), stride, stride, padding, padding, groups, act, out, 0);
-        return dense(out, n, cout, ho, wo);
-    }
-
-    @Override
-    public Tensor groupNorm(Tensor x, int groups, Tensor gamma, Tensor beta, float eps, Activation act) {
-        int n = x.size(0);
-        int c = x.size(1);
-        if (groups < 1 || c % groups != 0) {
-            throw new IllegalArgumentException("group_norm: " + c + " channels do not split into " + groups + " groups");
-        }
-        int spatial = Math.toIntExact(x.numel() / Math.max(1, (long) n * c));
-        float[] out = new float[Math.toIntExact(x.numel())];
-        Norms.groupNorm(floats(x), 0, n, c, spatial, groups, biasVector(gamma, c, "group_norm weight"),
-                biasVector(beta, c, "group_norm bias"), eps, act, out, 0);
-        return dense(out, x.shape());
-    }
-
-    @Override
-    public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps) {
-        int cols = x.size(-1);
-        int rows = Math.toIntExact(x.numel() / Math.max(cols, 1));
-        float[] out = new float[Math.toIntExact(x.numel())];
-        Norms.layerNorm(floats(x), 0, rows, cols, biasVector(gamma, cols, "layer_norm weight"),
-                biasVector(beta, cols, "layer_norm bias"), eps, out, 0);
-        return dense(out, x.shape());
-    }
-
-    @Override
-    public Tensor rmsNorm(Tensor x, Tensor gamma, float eps) {
-        int cols = x.size(-1);
-        int rows = Math.toIntExact(x.numel() / Math.max(cols, 1));
-        float[] out = new float[Math.toIntExact(x.numel())];
-        Norms.rmsNorm(floats(x), 0, rows, cols, biasVector(gamma, cols, "rms_norm weight"), eps, out, 0);
-        return dense(out, x.shape());
-    }
-
-    @Override
-    public Tensor softmax(Tensor x, int axis) {
-        return softmaxLike(x, axis, false);
-    }
-
-    @Override
-    public Tensor logSoftmax(Tensor x, int axis) {
-        return softmaxLike(x, axis, true);
-    }
-
-    private Tensor softmaxLike(Tensor x, int axis, boolean log) {
-        int a = x.axis(axis);
-        int last = x.rank() - 1;
-        Tensor moved = a == last ? x : x.transpose(a, last);
-        int cols = moved.size(-1);
-        int rows = Math.toIntExact(moved.numel() / Math.max(cols, 1));
-        float[] in = floats(moved);
-        float[] out = new float[in.length];
-        if (log) {
-            Softmax.logSoftmax(in, 0, rows, cols, out, 0);
-        } else {
-            Softmax.softmax(in, 0, rows, cols, out, 0);
-        }
-        Tensor result = dense(out, moved.shape());
-        return a == last ? result : result.transpose(a, last).contiguous();
-    }
-
-    /** q/k/v view with a unit last-dim stride over heap F32, else a dense F32 copy. */
-    private static Tensor attentionOperand(Tensor t, String name) {
-        if (t.rank() != 4) {
-            throw new IllegalArgumentException("attention: " + name + " of shape " + Arrays.toString(t.shape())
-                    + ", expected [B, heads, N, D]");
-        }
-        Tensor v = f32View(t);
-        return v.stride(-1) == 1 || v.size(-1) == 1 ? v : v.contiguous();
-    }
-
-    @Override
-    public Tensor attention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, float scale) {
-        Tensor qv = attentionOperand(q, "query");
-        Tensor kv = attentionOperand(k, "key");
-        Tensor vv = attentionOperand(v, "value");
-        int b = qv.size(0);
-        int heads = qv.size(1);
-        int nq = qv.size(2);
-        int d = qv.size(3);
-        int kvHeads = kv.size(1);
-        int nk = kv.size(2);
-        int dv = vv.size(3);
-        if (kv.size(0) != b || vv.size(0) != b || kv.size(3) != d || vv.size(1) != kvHeads || vv.size(2) != nk
-                || kvHeads < 1 || heads % kvHeads != 0) {
-            throw new IllegalArgumentException("attention: query " + Arrays.toString(q.shape()) + ", key "
-                    + Arrays.toString(k.shape()) + ", value " + Arrays.toString(v.shape())
-                    + ": expected key/value [B, heads/g, Nk, D] with the query's B and D");
-        }
-        Attention.Mask maskRef = null;
-        if (mask != null) {
-            int[] full = {b, heads, nq, nk};
-            Tensor mv = f32View(mask);
-            if (mv.stride(-1) != 1 && mv.size(-1) != 1) {
-                mv = mv.contiguous();
-            }
-            long[] st = Strided.broadcastStrides(mv.shape(), mv.strides(), full);
-            if (st[3] != 1) {
-                // a mask broadcast along keys: materialise it once (small: one value per query row)
-                mv = contiguous(mv.expand(full));
-                st = mv.strides();
-            }
-            maskRef = new Attention.Mask(array(mv), Math.toIntExact(mv.offset()), st[0], st[1], st[2]);
-        }
-        float[] out = new float[Math.toIntExact((long) b * heads * nq * dv)];
-        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), operand(kv), operand(vv), maskRef, causal,
-                scale, out, 0);
-        return dense(out, b, heads, nq, dv);
-    }
-
-    private static Attention.Operand operand(Tensor t) {
-        return new Attention.Operand(array(t), Math.toIntExact(t.offset()), t.stride(0), t.stride(1), t.stride(2));
-    }
-
-    @Override
-    public Tensor geglu(Tensor x) {
-        int twice = x.size(-1);
-        if (twice % 2 != 0) {
-            throw new IllegalArgumentException("geglu: last dim " + twice + " is odd, expected hidden and gate halves");
-        }
-        int rows = Math.toIntExact(x.numel() / Math.max(twice, 1));
-        float[] out = new float[rows * (twice / 2)];
-        Activations.geglu(floats(x), 0, rows, twice / 2, out, 0);
-        int[] shape = x.shape();
-        shape[shape.length - 1] = twice / 2;
-        return dense(out, shape);
-    }
-
-    private static void requireNchw(Tensor x, String op) {
-        if (x.rank() != 4) {
-            throw new IllegalArgumentException(op + ": input of shape " + Arrays.toString(x.shape())
-                    + ", expected [N, C, H, W]");
-        }
-    }
-
-    @Override
-    public Tensor upsampleNearest2x(Tensor x) {
-        requireNchw(x, "upsample_nearest2x");
-        int planes = x.size(0) * x.size(1);
-        int h = x.size(2);
-        int w = x.size(3);
-        float[] out = new float[planes * 4 * h * w];
-        Resample.upsampleNearest2x(floats(x), 0, planes, h, w, out, 0);
-        return dense(out, x.size(0), x.size(1), 2 * h, 2 * w);
-    }
-
-    @Override
-    public Tensor avgPool2d(Tensor x, int kernel, int stride, int padding, boolean ceilMode, boolean countIncludePad) {
-        requireNchw(x, "avg_pool2d");
-        if (kernel < 1 || stride < 1 || padding < 0 || padding > kernel / 2) {
-            throw new IllegalArgumentException("avg_pool2d: kernel " + kernel + ", stride " + stride + ", padding "
-                    + padding + ": expected kernel, stride >= 1 and 0 <= padding <= kernel/2");
-        }
-        int planes = x.size(0) * x.size(1);
-        int h = x.size(2);
-        int w = x.size(3);
-        int ho = Resample.pooledSize(h, kernel, stride, padding, ceilMode);
-        int wo = Resample.pooledSize(w, kernel, stride, padding, ceilMode);
-        if (ho < 1 || wo < 1) {
-            throw new IllegalArgumentException("avg_pool2d: input " + h + "x" + w + " is smaller than kernel " + kernel);
-        }
-        float[] out = new float[planes * ho * wo];
-        Resample.avgPool2d(floats(x), 0, planes, h, w, kernel, stride, padding, countIncludePad, ceilMode, out, 0);
-        return dense(out, x.size(0), x.size(1), ho, wo);
-    }
-
-    @Override
-    public Tensor resize(Tensor x, int height, int width, ResizeMode mode, boolean alignCorners, boolean antialias) {
-        requireNchw(x, "resize");
-        if (height < 1 || width < 1) {
-            throw new IllegalArgumentException("resize to " + height + "x" + width + ": expected a positive size");
-        }
-        int planes = x.size(0) * x.size(1);
-        float[] out = new float[Math.toIntExact((long) planes * height * width)];
-        Resample.Mode m = switch (mode) {
-            case NEAREST -> Resample.Mode.NEAREST;
-            case BILINEAR -> Resample.Mode.BILINEAR;
-            case BICUBIC -> Resample.Mode.BICUBIC;
-        };
-        Resample.resize(floats(x), 0, planes, x.size(2), x.size(3), height, width, m, alignCorners, antialias, out, 0);
-        return dense(out, x.size(0), x.size(1), height, width);
     }
 }

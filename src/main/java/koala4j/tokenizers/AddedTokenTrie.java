@@ -39,6 +39,37 @@ final class AddedTokenTrie {
         empty = false;
     }
 
+    /**
+     * transformers' PreTrainedTokenizer.tokenize with split_special_tokens=False: the text cut around the added
+     * tokens, then each added token's lstrip / rstrip / single_word rule applied to its neighbours. Pieces that are
+     * added tokens are their content; an empty piece means nothing is left there.
+     */
+    String[] splitAdded(String text, java.util.Map<String, AddedToken> addedByContent) {
+        String[] parts = split(text).toArray(String[]::new);
+        for (int i = 0; i < parts.length; i++) {
+            AddedToken token = addedByContent.get(parts[i]);
+            if (token == null) {
+                continue;
+            }
+            String left = i > 0 ? parts[i - 1] : null;
+            String right = i < parts.length - 1 ? parts[i + 1] : null;
+            if (token.rstrip() && right != null && !right.isEmpty()) {
+                parts[i + 1] = BasicTokenizer.pythonLstrip(right);   // the token eats the spaces on its right
+            }
+            if (token.lstrip() && left != null && !left.isEmpty()) {
+                parts[i - 1] = BasicTokenizer.pythonRstrip(left);
+            }
+            if (token.singleWord() && left != null && !left.isEmpty() && left.charAt(left.length() - 1) != ' ') {
+                parts[i - 1] += parts[i];
+                parts[i] = "";
+            } else if (token.singleWord() && right != null && !right.isEmpty() && right.charAt(0) != ' ') {
+                parts[i] += right;
+                parts[i + 1] = "";
+            }
+        }
+        return parts;
+    }
+
     /** The text cut at the boundaries of every added token found; concatenating the parts gives the text back. */
     List<String> split(String text) {
         if (empty) {

@@ -320,28 +320,7 @@ public final class ClipTokenizer implements Tokenizer {
 
     /** PreTrainedTokenizer.tokenize with split_special_tokens=False, then CLIPTokenizer._tokenize per piece. */
     private void tokenize(String text, Sink sink) {
-        String[] parts = trie.split(text).toArray(String[]::new);
-        for (int i = 0; i < parts.length; i++) {
-            AddedToken token = addedByContent.get(parts[i]);
-            if (token == null) {
-                continue;
-            }
-            String left = i > 0 ? parts[i - 1] : null;
-            String right = i < parts.length - 1 ? parts[i + 1] : null;
-            if (token.rstrip() && right != null && !right.isEmpty()) {
-                parts[i + 1] = BasicTokenizer.pythonLstrip(right);            // rstrip: the token eats the spaces on its right
-            }
-            if (token.lstrip() && left != null && !left.isEmpty()) {
-                parts[i - 1] = BasicTokenizer.pythonRstrip(left);
-            }
-            if (token.singleWord() && left != null && !left.isEmpty() && left.charAt(left.length() - 1) != ' ') {
-                parts[i - 1] += parts[i];
-                parts[i] = "";
-            } else if (token.singleWord() && right != null && !right.isEmpty() && right.charAt(0) != ' ') {
-                parts[i + 1] = parts[i] + parts[i + 1];
-                parts[i] = "";
-            }
-        }
+        String[] parts = trie.splitAdded(text, addedByContent);
         for (String part : parts) {
             if (part.isEmpty()) {
                 continue;

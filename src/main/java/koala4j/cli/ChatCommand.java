@@ -265,7 +265,8 @@ final class ChatCommand implements Callable<Integer> {
                     Conversation asked = conversation.user(line, pending);
                     pending.clear();
                     VisionChat.Reply reply = answer(chat, asked, null, List.of(), params, out, err);
-                    conversation = asked.assistant(reply.text());
+                    // the answer joins the history as cli.py keeps it: its text, whitespace stripped
+                    conversation = asked.assistant(reply.text().strip());
                 }
             } catch (RuntimeException e) {
                 err.println("koala4j: " + Main.oneLine(e));
@@ -310,6 +311,12 @@ final class ChatCommand implements Callable<Integer> {
                 g.promptTime().toNanos() / 1e9, g.promptTokensPerSecond(), g.decodeTokensPerSecond(),
                 reply.images() == 0 ? "" : String.format(Locale.ROOT, "; %d image(s) encoded in %.2f s", reply.images(),
                         reply.visionTime().toNanos() / 1e9));
+        int positions = chat.languageModel().config().maxPositionEmbeddings();
+        if (g.promptTokens() + reply.outputIds().length > positions) {
+            err.printf(Locale.ROOT, "warning: prompt (%d tokens) and answer (%d) went past the model's "
+                    + "max_position_embeddings %d; answers degrade there (fewer --frames, or /reset)%n",
+                    g.promptTokens(), reply.outputIds().length, positions);
+        }
         err.flush();
         return reply;
     }

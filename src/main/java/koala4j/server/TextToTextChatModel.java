@@ -4,6 +4,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Progress;
 import koala4j.pipelines.TextGenerationConfig;
@@ -17,6 +20,8 @@ import koala4j.tensor.Ops;
  * request; thread-safe.
  */
 final class TextToTextChatModel implements ChatModel {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TextToTextChatModel.class);
 
     private final String id;
     private final String displayName;
@@ -47,12 +52,23 @@ final class TextToTextChatModel implements ChatModel {
             synchronized (this) {
                 p = pipeline;
                 if (p == null) {
-                    p = TextToText.load(folder, ops);
+                    p = load();
                     pipeline = p;
                 }
             }
         }
         return p;
+    }
+
+    /** A model that cannot be loaded is the server's problem: 503; the reason (with server paths) goes to the log. */
+    private TextToText load() {
+        try {
+            return TextToText.load(folder, ops);
+        } catch (RuntimeException e) {
+            LOG.error("chat model {} ({}) could not be loaded: {}", id, folder, e.getMessage());
+            throw ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason is in the"
+                    + " server's log)");
+        }
     }
 
     @Override

@@ -9,6 +9,9 @@ import java.util.List;
 import koala4j.io.image.Image;
 import koala4j.io.image.ImageFileException;
 import koala4j.io.image.Images;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Conversation;
 import koala4j.pipelines.SamplingParams;
@@ -24,6 +27,8 @@ import koala4j.tensor.Ops;
  * message as a raw prompt. Loaded on the first request; thread-safe.
  */
 final class VisionChatModel implements ChatModel {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VisionChatModel.class);
 
     private final String id;
     private final String displayName;
@@ -56,12 +61,23 @@ final class VisionChatModel implements ChatModel {
             synchronized (this) {
                 c = chat;
                 if (c == null) {
-                    c = VisionChat.load(folder, id, options, ops);
+                    c = load();
                     chat = c;
                 }
             }
         }
         return c;
+    }
+
+    /** A model that cannot be loaded is the server's problem: 503; the reason (with server paths) goes to the log. */
+    private VisionChat load() {
+        try {
+            return VisionChat.load(folder, id, options, ops);
+        } catch (RuntimeException e) {
+            LOG.error("chat model {} ({}) could not be loaded: {}", id, folder, e.getMessage());
+            throw ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason is in the"
+                    + " server's log)");
+        }
     }
 
     @Override

@@ -165,6 +165,23 @@ class LocalChatModelsTest {
     }
 
     @Test
+    void aModelThatCannotLoadIs503WithoutServerPaths() throws Exception {
+        Path broken = work.resolve("broken-llava");
+        koala4j.testing.TinyPipelines.copyTree(TinyChatModels.llava(work), broken);
+        Files.delete(broken.resolve("preprocessor_config.json"));
+        ServerConfig.Builder b = TestServers.builder(data);
+        b.chatModels.add(LocalChatModels.open("broken-llava", "broken", broken, VisionChat.Options.defaults(),
+                new CpuOps()));
+        try (KoalaServer server = KoalaServer.start(b.build())) {
+            HttpResponse<String> r = Client.of(server).post("/v1/chat/completions",
+                    request("broken-llava", false, 4, QUESTION, true));
+            assertEquals(503, r.statusCode(), r.body());
+            assertTrue(json(r).at("/error/message").asText().contains("could not be loaded"), r.body());
+            assertTrue(!r.body().contains(broken.toString()), r.body());
+        }
+    }
+
+    @Test
     void theKindComesFromConfigJson() throws Exception {
         assertEquals(LocalChatModels.Kind.VISION_CHAT, LocalChatModels.kindOf(TinyChatModels.kollava()));
         assertEquals(LocalChatModels.Kind.VISION_CHAT, LocalChatModels.kindOf(TinyChatModels.llama()));

@@ -9,9 +9,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
 
-import koala4j.io.hub.HubCache;
 import koala4j.io.hub.HubClient;
-import koala4j.io.hub.ModelLocator;
 import koala4j.io.json.Json;
 import koala4j.io.video.SampledVideo;
 import koala4j.io.video.VideoReader;
@@ -163,11 +161,7 @@ public final class VisionChat implements AutoCloseable {
                 LlavaModel llava = LlavaModel.load(ckpt, options.quantization(), tokens);
                 ChatPrompts.Expansion expansion;
                 if (original) {
-                    if (options.visionTower() == null && lc.visionTower() == null) {
-                        throw config.error("mm_vision_tower", "missing", "the vision tower's folder or hub id");
-                    }
-                    vision = VisionEncoder.separate(towerFolder(folder, lc, options), lc.visionFeatureLayers(),
-                            padToSquare(config), ops);
+                    vision = VisionEncoder.original(folder, config, lc, options.visionTower(), options.hub(), ops);
                     expansion = tokens.imageToken() == LlavaConfig.ORIGINAL_IMAGE_PLACEHOLDER
                             ? new ChatPrompts.Placeholder(LlavaConfig.ORIGINAL_IMAGE_PLACEHOLDER)
                             : new ChatPrompts.Repeat(LlavaConversation.IMAGE_PATCH_TOKEN);
@@ -254,40 +248,6 @@ public final class VisionChat implements AutoCloseable {
                     + field + " needs (LLaVA adds it: added_tokens.json)");
         }
         return id.getAsInt();
-    }
-
-    /** process_images: "pad" pads to squares, "anyres" (LLaVA-NeXT) is not implemented, anything else resizes. */
-    private static boolean padToSquare(Json config) {
-        String ratio = config.stringOr("image_aspect_ratio", "square");
-        if (ratio.startsWith("anyres")) {
-            throw config.error("image_aspect_ratio", Json.quote(ratio), "pad or square (LLaVA-NeXT's anyres tiling is "
-                    + "not implemented)");
-        }
-        return ratio.equals("pad");
-    }
-
-    /**
-     * mm_vision_tower (or the override) as a folder: a path relative to the model folder or absolute, else a hub id
-     * resolved through the cache (downloading when online).
-     */
-    private static Path towerFolder(Path folder, LlavaConfig c, Options options) {
-        String spec = options.visionTower() != null ? options.visionTower() : c.visionTower();
-        Path local = folder.resolve(spec).normalize();
-        if (Files.isDirectory(local)) {
-            return local;
-        }
-        if (Files.isDirectory(Path.of(spec))) {
-            return Path.of(spec);
-        }
-        String where = options.visionTower() != null ? "vision tower " + spec
-                : folder.resolve("config.json") + ": mm_vision_tower " + Json.quote(spec);
-        if (!HubCache.isRepoId(spec)) {
-            throw new IllegalArgumentException(where + " is neither a folder (looked at " + local + ") nor a hub id");
-        }
-        if (options.hub() == null) {
-            throw new IllegalArgumentException(where + " is a hub id, and no hub client was given to resolve it");
-        }
-        return ModelLocator.resolve(spec, options.hub(), TOWER_FILES);
     }
 
     /**

@@ -5,11 +5,16 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import koala4j.io.hub.HubCache;
+import koala4j.io.hub.HubClient;
+import koala4j.io.hub.ModelLocator;
 import koala4j.io.image.ClipImageProcessor;
 import koala4j.io.image.Image;
 import koala4j.io.image.PixelValues;
+import koala4j.io.json.Json;
 import koala4j.models.Checkpoint;
 import koala4j.models.clip.ClipVisionModel;
+import koala4j.models.llava.LlavaConfig;
 import koala4j.models.llava.LlavaModel;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
@@ -56,10 +61,55 @@ final class VisionEncoder implements AutoCloseable {
     }
 
     /**
+     * Original layout: the tower mm_vision_tower (or {@code override}) names, see {@link #towerFolder}; images padded
+     * to squares when config.json's image_aspect_ratio is "pad".
+     */
+    static VisionEncoder original(Path modelFolder, Json config, LlavaConfig c, String override, HubClient hub, Ops ops) {
+        if (override == null && c.visionTower() == null) {
+            throw config.error("mm_vision_tower", "missing", "the vision tower's folder or hub id");
+        }
+        return separate(towerFolder(modelFolder, c, override, hub), c.visionFeatureLayers(), padToSquare(config), ops);
+    }
+
+    /** process_images: "pad" pads to squares, "anyres" (LLaVA-NeXT) is not implemented, anything else resizes. */
+    private static boolean padToSquare(Json config) {
+        String ratio = config.stringOr("image_aspect_ratio", "square");
+        if (ratio.startsWith("anyres")) {
+            throw config.error("image_aspect_ratio", Json.quote(ratio), "pad or square (LLaVA-NeXT's anyres tiling is "
+                    + "not implemented)");
+        }
+        return ratio.equals("pad");
+    }
+
+    /**
+     * mm_vision_tower (or the override) as a folder: a path relative to the model folder or absolute, else a hub id
+     * resolved through the cache (downloading when online).
+     */
+    private static Path towerFolder(Path folder, LlavaConfig c, String override, HubClient hub) {
+        String spec = override != null ? override : c.visionTower();
+        Path local = folder.resolve(spec).normalize();
+        if (Files.isDirectory(local)) {
+            return local;
+        }
+        if (Files.isDirectory(Path.of(spec))) {
+            return Path.of(spec);
+        }
+        String where = override != null ? "vision tower " + spec
+                : folder.resolve("config.json") + ": mm_vision_tower " + Json.quote(spec);
+        if (!HubCache.isRepoId(spec)) {
+            throw new IllegalArgumentException(where + " is neither a folder (looked at " + local + ") nor a hub id");
+        }
+        if (hub == null) {
+            throw new IllegalArgumentException(where + " is a hub id, and no hub client was given to resolve it");
+        }
+        return ModelLocator.resolve(spec, hub, VisionChat.TOWER_FILES);
+    }
+
+    /**
      * Original layout: the tower's own folder (a CLIPVisionModel or CLIPModel, as mm_vision_tower names it), its
      * preprocessor_config.json as the image processor ({@code CLIPImageProcessor.from_pretrained(vision_tower)}).
      */
-    static VisionEncoder separate(Path towerFolder, List<Integer> layers, boolean padToSquare, Ops ops) {
+    private static VisionEncoder separate(Path towerFolder, List<Integer> layers, boolean padToSquare, Ops ops) {
         Checkpoint ckpt = Checkpoint.open(towerFolder, null, ops);
         try {
             ClipVisionModel tower = ClipVisionModel.load(ckpt);

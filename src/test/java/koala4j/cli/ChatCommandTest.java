@@ -173,6 +173,36 @@ class ChatCommandTest {
     }
 
     @Test
+    void aVisionTowerNamedByHubIdComesFromTheCache() throws IOException {
+        // mm_vision_tower as the real Ko-LLaVA-13b has it (a hub id), the tower in the standard cache layout
+        String commit = "0123456789abcdef0123456789abcdef01234567";
+        Path hf = work.resolve("hf-tower");
+        Path repo = hf.resolve("hub").resolve("models--test-org--tiny-clip");
+        koala4j.testing.TinyPipelines.copyTree(TinyChatModels.kollava().resolveSibling("kollava_v0_vision"),
+                repo.resolve("snapshots").resolve(commit));
+        Files.createDirectories(repo.resolve("refs"));
+        Files.writeString(repo.resolve("refs").resolve("main"), commit);
+        Path model = work.resolve("Ko-LLaVA-tiny");
+        koala4j.testing.TinyPipelines.copyTree(TinyChatModels.kollava(), model);
+        String config = Files.readString(model.resolve("config.json"));
+        Files.writeString(model.resolve("config.json"), config.replace("\"../kollava_v0_vision\"", "\"test-org/tiny-clip\""));
+        JsonNode r0 = JSON.readTree(TinyChatModels.kollava().resolve("expected.json").toFile()).get("runs").get(0);
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new String[] {"chat", "--model", model.toString(), "--image",
+                TinyChatModels.image("kollava_v0").toString(), "--prompt", r0.get("question").asText(),
+                "--max-new-tokens", "10", "--ignore-eos", "--json"}, new PrintWriter(out), new PrintWriter(err),
+                Map.of("HF_HOME", hf.toString(), "HF_HUB_OFFLINE", "1"));
+        assertEquals(0, code, err.toString());
+        assertTrue(err.toString().contains("snapshots/" + commit), err.toString());
+        assertArrayEquals(ints(r0.at("/expected/new_ids")), ints(JSON.readTree(out.toString()).get("output_ids")));
+        // not in the cache and offline: one line naming the id
+        Run missing = run("chat", "--model", model.toString(), "--prompt", "hi");
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("test-org/tiny-clip"), missing.err());
+    }
+
+    @Test
     void streamedTextAndRawPromptsWithAnImage() throws IOException {
         JsonNode r0 = JSON.readTree(TinyChatModels.expected("llava").toFile()).get("runs").get(0);
         String image = TinyChatModels.image("llava").toString();

@@ -10,8 +10,8 @@ import picocli.CommandLine.Option;
 /** The {@code koala4j} command. Errors print one line and exit non-zero; {@code --verbose} adds the stack trace. */
 @Command(name = "koala4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Small, fast generative visual models (KOALA, SDXL family, Ko-LLaVA, KEByT5) on the JVM.",
-        subcommands = {GenerateCommand.class, T5Command.class, ServeCommand.class, BenchCommand.class,
-                InspectCommand.class, ModelsCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, ChatCommand.class, T5Command.class, ServeCommand.class,
+                BenchCommand.class, InspectCommand.class, ModelsCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
 
     @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,

@@ -18,8 +18,13 @@ import koala4j.io.hub.ConsoleProgress;
 import koala4j.io.hub.HubClient;
 import koala4j.io.hub.ModelLocator;
 import koala4j.pipelines.PipelineFiles;
+import koala4j.pipelines.TextToText;
+import koala4j.pipelines.VisionChat;
+import koala4j.server.ChatModel;
 import koala4j.server.KoalaServer;
+import koala4j.server.LocalChatModels;
 import koala4j.server.ServerConfig;
+import koala4j.tensor.quant.Quantization;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -39,6 +44,15 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Pipeline folder or hub id; repeat for several. Its id is the hub id or the "
             + "folder name. Models load on first use.")
     List<String> models = new ArrayList<>();
+
+    @Option(names = "--chat-model", description = "Chat model folder or hub id for /v1/chat/completions; repeatable. "
+            + "LLaVA / Ko-LLaVA / LLaMA folders answer as koala4j chat does, T5 / KEByT5 folders answer the last user "
+            + "message. Loads on first use.")
+    List<String> chatModels = new ArrayList<>();
+
+    @Option(names = "--chat-quant", defaultValue = "none", description = "LLaVA / LLaMA language model weights: none or "
+            + "q8 (default none).")
+    String chatQuant;
 
     @Option(names = "--db", description = "jdbc:sqlite:PATH or jdbc:postgresql://HOST/DB (default: SQLite in --data).")
     String db;
@@ -125,6 +139,14 @@ final class ServeCommand implements Callable<Integer> {
         for (String m : models) {
             b.models.add(locate(m, hub, err));
         }
+        if (!chatModels.isEmpty()) {
+            var options = new VisionChat.Options(Quantization.parse(chatQuant), null, null,
+                    VisionChat.Options.defaults().frames(), hub);
+            var ops = koala4j.backend.Backends.select(device).ops();
+            for (String m : chatModels) {
+                b.chatModels.add(chatModel(m, hub, options, ops));
+            }
+        }
         KoalaServer server = KoalaServer.start(b.build());
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -153,6 +175,20 @@ final class ServeCommand implements Callable<Integer> {
             String reason = Main.oneLine(e);
             err.println("koala4j: --model " + model + " is unavailable: " + reason);
             return new ServerConfig.LocalModel(id, display, null, reason);
+        }
+    }
+
+    /** A chat model by folder or hub id; its kind from config.json. Unlike image models, one that fails stops serve. */
+    static ChatModel chatModel(String model, HubClient hub, VisionChat.Options options, koala4j.tensor.Ops ops) {
+        List<String> files = new ArrayList<>(VisionChat.FILES);
+        files.addAll(TextToText.FILES);
+        Path folder = ModelLocator.resolve(model, hub, List.copyOf(new LinkedHashSet<>(files)));
+        String id = Files.isDirectory(Path.of(model)) ? folderId(Path.of(model)) : model;
+        String display = id.contains("/") ? id.substring(id.indexOf('/') + 1) : id;
+        try {
+            return LocalChatModels.open(id, display, folder, options, ops);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("--chat-model " + model + ": " + Main.oneLine(e), e);
         }
     }
 

@@ -217,7 +217,7 @@ final class OpenAiRoutes {
         if (model == null) {
             throw ApiError.modelNotFound(modelId, chats.isEmpty()
                     ? "the model '" + modelId + "' does not exist: no chat models are loaded (serve a vision-chat or"
-                    + " text-to-text model with --model)"
+                    + " text-to-text model with --chat-model)"
                     : "the model '" + modelId + "' does not exist; chat models: " + String.join(", ", chats.keySet()));
         }
         List<ChatModel.Message> messages = messages(body);

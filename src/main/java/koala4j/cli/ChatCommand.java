@@ -1,0 +1,343 @@
+package koala4j.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import koala4j.backend.Backend;
+import koala4j.backend.Backends;
+import koala4j.io.hub.ConsoleProgress;
+import koala4j.io.hub.HubClient;
+import koala4j.io.hub.ModelLocator;
+import koala4j.io.image.Images;
+import koala4j.pipelines.Cancel;
+import koala4j.pipelines.Conversation;
+import koala4j.pipelines.SamplingParams;
+import koala4j.pipelines.TextGeneration;
+import koala4j.pipelines.VisionChat;
+import koala4j.tensor.quant.Quantization;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code koala4j chat}: questions about images and videos with a LLaVA / Ko-LLaVA folder or hub id, chat or raw
+ * completion with a LLaMA one. With {@code --prompt} one answer, streamed to stdout as it is generated (or one JSON
+ * object with {@code --json}); without it a multi-turn chat over stdin lines.
+ */
+@Command(mixinStandardHelpOptions = true, name = "chat", description = "Ask a LLaVA / Ko-LLaVA model about images and "
+        + "videos, or chat with (or complete text with) a LLaMA model. Without --prompt: a chat over stdin lines "
+        + "(/image PATH and /video PATH attach to the next message, /reset clears the history, /exit or end of input "
+        + "ends).")
+final class ChatCommand implements Callable<Integer> {
+
+    @Option(names = "--model", required = true, description = "Model folder or hub id, e.g. etri-vilab/Ko-LLaVA-13b, "
+            + "llava-hf/llava-1.5-7b-hf.")
+    String model;
+
+    @Option(names = "--image", description = "Image for the (first) question; repeatable.")
+    List<Path> images = new ArrayList<>();
+
+    @Option(names = "--video", description = "Video for the (first) question: --frames frames, one image slot each.")
+    Path video;
+
+    @Option(names = "--frames", defaultValue = "8", description = "Frames sampled evenly from a video (default 8).")
+    int frames;
+
+    @Option(names = "--prompt", description = "The question (one answer, then exit); without it, read messages from stdin.")
+    String prompt;
+
+    @Option(names = "--max-new-tokens", description = "Tokens to generate at most (default: generation_config.json's "
+            + "max_new_tokens, else " + VisionChat.DEFAULT_MAX_NEW_TOKENS + ").")
+    Integer maxNewTokens;
+
+    @Option(names = "--temperature", description = "0: greedy; > 0: sample with this temperature (default: the "
+            + "folder's generation_config.json, greedy when it says nothing).")
+    Double temperature;
+
+    @Option(names = "--top-k", description = "Sample among the k most likely tokens (0 = off); switches sampling on.")
+    Integer topK;
+
+    @Option(names = "--top-p", description = "Nucleus sampling threshold in (0, 1]; switches sampling on.")
+    Double topP;
+
+    @Option(names = "--repetition-penalty", description = "> 1 discourages repeats (default: the folder's, else 1).")
+    Double repetitionPenalty;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampling draws (default 0).")
+    long seed;
+
+    @Option(names = "--stop", description = "Stop when the output contains this text (cut before it); repeatable. "
+            + "LLaVA conversation templates add their own (### for v0, </s> for v1).")
+    List<String> stops = new ArrayList<>();
+
+    @Option(names = "--raw", description = "Send the prompt as given, without a chat template (BOS added as the "
+            + "tokenizer does; with images, one <image> per image or frame where their features go). No history.")
+    boolean raw;
+
+    @Option(names = "--ignore-eos", description = "Generate exactly --max-new-tokens tokens: no stop at end-of-sequence "
+            + "or at the template's stop string (--stop still applies).")
+    boolean ignoreEos;
+
+    @Option(names = "--json", description = "Print one JSON object per answer: prompt_ids (image tokens expanded), "
+            + "output_ids, text.")
+    boolean json;
+
+    @Option(names = "--template", description = "Conversation template instead of the folder's chat template or the "
+            + "one inferred from the model name: llava_v0, llava_v1, v1, llama_2, mpt, ...")
+    String template;
+
+    @Option(names = "--vision-tower", description = "Original-layout LLaVA: vision tower folder or hub id instead of "
+            + "config.json's mm_vision_tower.")
+    String visionTower;
+
+    @Option(names = "--quant", defaultValue = "none", description = "Language model weights in memory: none or q8 "
+            + "(Q8_0, 8.5 bits per weight).")
+    String quant;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda.")
+    String device;
+
+    @Spec
+    CommandSpec spec;
+
+    @ParentCommand
+    Main parent;
+
+    private final ObjectMapper mapper = new ObjectMapper();
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        validate();
+        Quantization quantization = Quantization.parse(quant);
+        Backend backend = Backends.select(device);
+        err.println("backend " + backend.name() + " (" + backend.reason() + ")");
+        HubClient hub = new HubClient(HubClient.Options.fromEnvironment(parent.env), new ConsoleProgress(System.err));
+        Path folder = ModelLocator.resolve(model, hub, VisionChat.FILES);
+        boolean textOnly = VisionChat.architectureOf(folder) == VisionChat.Architecture.LLAMA;
+        if (textOnly && (!images.isEmpty() || video != null)) {
+            throw new IllegalArgumentException(model + " is a text-only LlamaForCausalLM (" + folder.resolve("config.json")
+                    + "): --image and --video need a LLaVA model");
+        }
+        List<Conversation.Visual> visuals = new ArrayList<>();
+        for (Path image : images) {
+            visuals.add(readImage(image, "--image"));
+        }
+        if (video != null) {
+            visuals.add(readVideo(video, frames, "--video"));
+        }
+        long loadStart = System.nanoTime();
+        var options = new VisionChat.Options(quantization, template, visionTower, frames, hub);
+        try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
+            err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
+            boolean completion = raw;
+            if (!raw && chat.promptFormat().isEmpty()) {
+                err.println("no chat template in " + folder + ": completing the prompt as given (as --raw)");
+                completion = true;
+            }
+            SamplingParams params = params(chat, completion);
+            if (prompt != null) {
+                answer(chat, completion ? null : Conversation.empty().user(prompt, visuals), prompt, visuals, params,
+                        out, err);
+            } else {
+                interactive(chat, completion, visuals, params, out, err);
+            }
+        }
+        return 0;
+    }
+
+    private void validate() {
+        if (frames < 1) {
+            throw new IllegalArgumentException("--frames " + frames + ": expected at least 1");
+        }
+        if (maxNewTokens != null && maxNewTokens < 1) {
+            throw new IllegalArgumentException("--max-new-tokens " + maxNewTokens + ": expected at least 1");
+        }
+        if (temperature != null && !(temperature >= 0)) {
+            throw new IllegalArgumentException("--temperature " + temperature + ": expected 0 (greedy) or more");
+        }
+        if (topK != null && topK < 0) {
+            throw new IllegalArgumentException("--top-k " + topK + ": expected 0 (off) or more");
+        }
+        if (topP != null && !(topP > 0 && topP <= 1)) {
+            throw new IllegalArgumentException("--top-p " + topP + ": expected a value in (0, 1]");
+        }
+        if (repetitionPenalty != null && !(repetitionPenalty > 0)) {
+            throw new IllegalArgumentException("--repetition-penalty " + repetitionPenalty + ": expected a value > 0");
+        }
+        for (String s : stops) {
+            if (s.isEmpty()) {
+                throw new IllegalArgumentException("--stop: an empty stop string would stop before the first token");
+            }
+        }
+    }
+
+    /** The folder's defaults with the options on top (see each option's description). */
+    private SamplingParams params(VisionChat chat, boolean completion) {
+        SamplingParams p = completion ? chat.rawDefaults() : chat.defaults();
+        if (maxNewTokens != null) {
+            p = p.withMaxNewTokens(maxNewTokens);
+        }
+        if (ignoreEos) {
+            p = p.withIgnoreEos(true).withStopStrings(List.of());
+        }
+        if (!stops.isEmpty()) {
+            List<String> all = new ArrayList<>(p.stopStrings());
+            all.addAll(stops);
+            p = p.withStopStrings(all);
+        }
+        if (repetitionPenalty != null) {
+            p = p.withRepetitionPenalty(repetitionPenalty);
+        }
+        boolean sample = temperature != null ? temperature > 0 : topK != null || topP != null || p.doSample();
+        if (sample) {
+            p = p.withSampling(temperature != null ? temperature : p.temperature(), topK != null ? topK : p.topK(),
+                    topP != null ? topP : p.topP(), seed);
+        } else {
+            p = p.withGreedy();
+        }
+        return p;
+    }
+
+    private void interactive(VisionChat chat, boolean completion, List<Conversation.Visual> initial,
+                             SamplingParams params, PrintWriter out, PrintWriter err) throws IOException {
+        boolean terminal = System.console() != null && System.console().isTerminal();
+        if (terminal) {
+            err.println("chat with " + model + ": type a message and Enter; /image PATH, /video PATH, /reset, /exit");
+        }
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        Conversation conversation = Conversation.empty();
+        List<Conversation.Visual> pending = new ArrayList<>(initial);
+        while (true) {
+            if (terminal) {
+                err.print(">>> ");
+                err.flush();
+            }
+            String line = in.readLine();
+            if (line == null) {
+                break;
+            }
+            line = line.strip();
+            if (line.isEmpty()) {
+                continue;
+            }
+            try {
+                if (line.equals("/exit")) {
+                    break;
+                } else if (line.equals("/reset")) {
+                    conversation = Conversation.empty();
+                    pending.clear();
+                    err.println("(history cleared)");
+                } else if (line.startsWith("/image ") || line.startsWith("/video ")) {
+                    if (!chat.acceptsImages()) {
+                        throw new IllegalArgumentException(model + " is a text-only LlamaForCausalLM: it takes no"
+                                + " images or videos");
+                    }
+                    Path file = Path.of(line.substring(7).strip());
+                    pending.add(line.startsWith("/image ") ? readImage(file, "/image") : readVideo(file, chat.frames(),
+                            "/video"));
+                    err.println("(" + pending.getLast().frames().size() + " image(s) from " + file
+                            + " attached to the next message)");
+                } else if (line.startsWith("/")) {
+                    throw new IllegalArgumentException("unknown command " + line.split("\\s+")[0]
+                            + ": expected /image PATH, /video PATH, /reset or /exit");
+                } else if (completion) {
+                    List<Conversation.Visual> visuals = List.copyOf(pending);
+                    pending.clear();
+                    answer(chat, null, line, visuals, params, out, err);
+                } else {
+                    Conversation asked = conversation.user(line, pending);
+                    pending.clear();
+                    VisionChat.Reply reply = answer(chat, asked, null, List.of(), params, out, err);
+                    // the answer joins the history as cli.py keeps it: its text, whitespace stripped
+                    conversation = asked.assistant(reply.text().strip());
+                }
+            } catch (RuntimeException e) {
+                err.println("koala4j: " + Main.oneLine(e));
+                err.flush();
+            }
+        }
+    }
+
+    /**
+     * One answer, streamed to stdout (or one JSON line), statistics on stderr: to the last turn of
+     * {@code conversation}, or (conversation null) the completion of {@code rawPrompt} with {@code visuals}.
+     */
+    private VisionChat.Reply answer(VisionChat chat, Conversation conversation, String rawPrompt,
+                                    List<Conversation.Visual> visuals, SamplingParams params, PrintWriter out,
+                                    PrintWriter err) {
+        TextGeneration.TokenListener listener = json ? TextGeneration.TokenListener.NONE : (id, delta) -> {
+            if (!delta.isEmpty()) {
+                out.print(delta);
+                out.flush();
+            }
+        };
+        VisionChat.Reply reply = conversation == null
+                ? chat.complete(rawPrompt, visuals, params, listener, Cancel.NEVER)
+                : chat.reply(conversation, params, listener, Cancel.NEVER);
+        if (json) {
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("prompt_ids", reply.promptIds());
+            result.put("output_ids", reply.outputIds());
+            result.put("text", reply.text());
+            try {
+                out.println(mapper.writeValueAsString(result));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
+        } else {
+            out.println();
+        }
+        out.flush();
+        TextGeneration.Result g = reply.generation();
+        err.printf(Locale.ROOT, "%d new tokens (%s); prompt %d tokens in %.2f s (%.1f tok/s), decode %.1f tok/s%s%n",
+                reply.outputIds().length, g.stopReason().name().toLowerCase(Locale.ROOT), g.promptTokens(),
+                g.promptTime().toNanos() / 1e9, g.promptTokensPerSecond(), g.decodeTokensPerSecond(),
+                reply.images() == 0 ? "" : String.format(Locale.ROOT, "; %d image(s) encoded in %.2f s", reply.images(),
+                        reply.visionTime().toNanos() / 1e9));
+        int positions = chat.languageModel().config().maxPositionEmbeddings();
+        if (g.promptTokens() + reply.outputIds().length > positions) {
+            err.printf(Locale.ROOT, "warning: prompt (%d tokens) and answer (%d) went past the model's "
+                    + "max_position_embeddings %d; answers degrade there (fewer --frames, or /reset)%n",
+                    g.promptTokens(), reply.outputIds().length, positions);
+        }
+        err.flush();
+        return reply;
+    }
+
+    static Conversation.Picture readImage(Path file, String option) {
+        try {
+            return new Conversation.Picture(Images.read(file), file.getFileName().toString());
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(option + " " + file + ": image file not found");
+        } catch (IOException e) {
+            throw new IllegalArgumentException(option + ": " + Main.oneLine(e));
+        }
+    }
+
+    static Conversation.Video readVideo(Path file, int frames, String option) {
+        try {
+            return VisionChat.readVideo(file, frames);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(option + " " + file + ": video file not found");
+        } catch (IOException e) {
+            throw new IllegalArgumentException(option + ": " + Main.oneLine(e));
+        }
+    }
+}

@@ -1,0 +1,403 @@
+package koala4j.pipelines;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+
+import koala4j.io.hub.HubClient;
+import koala4j.io.json.Json;
+import koala4j.io.video.SampledVideo;
+import koala4j.io.video.VideoReader;
+import koala4j.models.Checkpoint;
+import koala4j.models.llama.LlamaForCausalLM;
+import koala4j.models.llava.LlavaConfig;
+import koala4j.models.llava.LlavaModel;
+import koala4j.tensor.Ops;
+import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Quantization;
+import koala4j.tokenizers.ChatTemplate;
+import koala4j.tokenizers.LlavaConversation;
+import koala4j.tokenizers.PromptFormat;
+import koala4j.tokenizers.TextTokenizer;
+import koala4j.tokenizers.Tokenizers;
+
+/**
+ * Image and video question answering (and plain chat or completion) with a LLaMA-family model folder as published:
+ * <ul>
+ * <li>transformers {@code LlavaForConditionalGeneration} (llava-hf): the CLIP tower inside the checkpoint under
+ * {@code vision_tower.}, the LlavaProcessor's preprocessor_config.json and chat template, the fast tokenizer;</li>
+ * <li>LLaVA's {@code LlavaLlamaForCausalLM} (etri-vilab/Ko-LLaVA-13b, liuhaotian/llava-v1.5-*): the tower in the
+ * folder or hub repo {@code mm_vision_tower} names (a relative path resolves against the model folder) with its own
+ * preprocessor_config.json, images padded to squares when {@code image_aspect_ratio} is "pad", the slow
+ * SentencePiece tokenizer (builder.py's {@code use_fast=False}), LLaVA's conversation templates;</li>
+ * <li>{@code LlamaForCausalLM}: text only.</li>
+ * </ul>
+ * Prompt format ({@link PromptFormat#select}): a {@code --template} name, else the chat template the folder ships,
+ * else (LLaVA) the conversation template LLaVA's cli.py infers from the model name (Ko-LLaVA-13b: llava_v0, with
+ * {@code mm_use_im_start_end} from config.json); a plain LLaMA folder without a chat template only completes raw
+ * prompts. Image placeholders expand as the model's code does it (see {@link ChatPrompts}).
+ *
+ * <p>Immutable and thread-safe after {@link #load}: each call builds its own prompt, embeddings and KV cache. The
+ * checkpoints stay mapped until {@link #close}.
+ */
+public final class VisionChat implements AutoCloseable {
+
+    /** The files of a model folder that loading reads, as hub allow-patterns. */
+    public static final List<String> FILES = List.of("config.json", "generation_config.json", "tokenizer.model",
+            "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+            "chat_template.jinja", "chat_template.json", "processor_config.json", "preprocessor_config.json",
+            "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors");
+
+    /** The files of a separate vision tower repo (a CLIPVisionModel or CLIPModel). */
+    public static final List<String> TOWER_FILES = List.of("config.json", "preprocessor_config.json",
+            "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors");
+
+    /** LLaVA's serve/cli.py default; used when generation_config.json sets no max_new_tokens. */
+    public static final int DEFAULT_MAX_NEW_TOKENS = 512;
+
+    /** How the folder was recognised. */
+    public enum Architecture {
+        /** transformers LlavaForConditionalGeneration. */
+        LLAVA_TRANSFORMERS,
+        /** LLaVA's LlavaLlamaForCausalLM (v0 / Ko-LLaVA, v1.5). */
+        LLAVA_ORIGINAL,
+        /** LlamaForCausalLM, text only. */
+        LLAMA
+    }
+
+    /**
+     * Load-time choices.
+     *
+     * @param template    a conversation template name ({@link LlavaConversation#templateNames()}) instead of the
+     *                    folder's chat template or the name-based choice; null for those
+     * @param visionTower original layout: a folder or hub id instead of config.json's mm_vision_tower; null: as
+     *                    configured
+     * @param frames      frames sampled per video ({@link #readVideo})
+     * @param hub         resolves a vision tower given as a hub id; null: only local folders
+     */
+    public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub) {
+
+        public Options {
+            if (quantization == null) {
+                quantization = Quantization.NONE;
+            }
+            if (frames < 1) {
+                throw new IllegalArgumentException("frames per video " + frames + ": expected at least 1");
+            }
+        }
+
+        public static Options defaults() {
+            return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null);
+        }
+    }
+
+    /**
+     * One answer: the prompt text (with one {@code <image>} per image or frame), the prompt ids as the model saw them
+     * (image tokens expanded; -200 placeholders for LLaVA-1.5's original layout), the new ids (an end-of-sequence id
+     * included, as transformers returns it), their text, the images encoded and the time that took, and the
+     * generation's own result (stop reason, timings).
+     */
+    public record Reply(String prompt, int[] promptIds, int[] outputIds, String text, int images, Duration visionTime,
+                        TextGeneration.Result generation) {
+
+        public TextGeneration.StopReason stopReason() {
+            return generation.stopReason();
+        }
+    }
+
+    private final Path folder;
+    private final Architecture architecture;
+    private final Checkpoint checkpoint;
+    private final LlamaForCausalLM languageModel;
+    private final LlavaModel llava;
+    private final VisionEncoder vision;
+    private final TextTokenizer tokenizer;
+    private final PromptFormat format;
+    private final ChatPrompts.Expansion expansion;
+    private final SamplingParams defaults;
+    private final TextGeneration generation;
+    private final int frames;
+
+    private VisionChat(Path folder, Architecture architecture, Checkpoint checkpoint, LlamaForCausalLM languageModel,
+                       LlavaModel llava, VisionEncoder vision, TextTokenizer tokenizer, PromptFormat format,
+                       ChatPrompts.Expansion expansion, SamplingParams defaults, int frames) {
+        this.folder = folder;
+        this.architecture = architecture;
+        this.checkpoint = checkpoint;
+        this.languageModel = languageModel;
+        this.llava = llava;
+        this.vision = vision;
+        this.tokenizer = tokenizer;
+        this.format = format;
+        this.expansion = expansion;
+        this.defaults = defaults;
+        this.generation = new TextGeneration(languageModel, tokenizer);
+        this.frames = frames;
+    }
+
+    /**
+     * Loads a model folder (see the class comment for the layouts).
+     *
+     * @param modelName the name or hub id the user gave (the conversation template is inferred from its last path
+     *                  element); null: the folder's name
+     * @throws IllegalArgumentException naming the file and field when the folder is not a LLaMA-family model this
+     *                                  class runs, or a piece (tokenizer, tower, processor config) is missing
+     */
+    public static VisionChat load(Path folder, String modelName, Options options, Ops ops) {
+        Checkpoint ckpt = Checkpoint.open(folder, null, ops);
+        VisionEncoder vision = null;
+        try {
+            Json config = ckpt.config();
+            if (LlavaConfig.isLlava(config)) {
+                LlavaConfig lc = LlavaConfig.from(config);
+                boolean original = lc.layout() == LlavaConfig.Layout.ORIGINAL;
+                TextTokenizer tok = Tokenizers.loadText(folder, original ? Tokenizers.Kind.SLOW : Tokenizers.Kind.AUTO);
+                LlavaModel.ImageTokens tokens = original ? originalTokens(lc, tok) : LlavaModel.ImageTokens.of(lc, folder);
+                LlavaModel llava = LlavaModel.load(ckpt, options.quantization(), tokens);
+                ChatPrompts.Expansion expansion;
+                if (original) {
+                    vision = VisionEncoder.original(folder, config, lc, options.visionTower(), options.hub(), ops);
+                    expansion = tokens.imageToken() == LlavaConfig.ORIGINAL_IMAGE_PLACEHOLDER
+                            ? new ChatPrompts.Placeholder(LlavaConfig.ORIGINAL_IMAGE_PLACEHOLDER)
+                            : new ChatPrompts.Repeat(LlavaConversation.IMAGE_PATCH_TOKEN);
+                } else {
+                    if (options.visionTower() != null) {
+                        throw new IllegalArgumentException("vision tower " + options.visionTower() + ": " + folder
+                                + " is a transformers LlavaForConditionalGeneration, whose tower is inside its checkpoint"
+                                + " (vision_tower.*); a separate tower applies to original-layout LLaVA folders only");
+                    }
+                    vision = VisionEncoder.inCheckpoint(ckpt, lc.visionFeatureLayers());
+                    expansion = new ChatPrompts.Repeat(tok.idToToken(lc.imageTokenIndex()));
+                }
+                PromptFormat format = PromptFormat.select(folder, modelName, options.template());
+                if (format instanceof LlavaConversation conv) {
+                    format = conv.withImStartEnd(lc.useImStartEnd());
+                }
+                return new VisionChat(folder, original ? Architecture.LLAVA_ORIGINAL : Architecture.LLAVA_TRANSFORMERS,
+                        ckpt, llava.languageModel(), llava, vision, tok, format, expansion,
+                        defaults(folder, lc.textConfig().eosTokenIds()), options.frames());
+            }
+            if (isLlama(config)) {
+                LlamaForCausalLM lm = LlamaForCausalLM.load(ckpt, options.quantization());
+                TextTokenizer tok = Tokenizers.loadText(folder, Tokenizers.Kind.AUTO);
+                PromptFormat format = options.template() != null
+                        ? PromptFormat.select(folder, modelName, options.template())
+                        : ChatTemplate.fromFolder(folder).orElse(null);
+                return new VisionChat(folder, Architecture.LLAMA, ckpt, lm, null, null, tok, format,
+                        new ChatPrompts.Repeat(LlavaConversation.IMAGE_TOKEN), defaults(folder, lm.config().eosTokenIds()),
+                        options.frames());
+            }
+            throw config.error("model_type", Json.quote(config.stringOr("model_type", "(none)")), "llava "
+                    + "(LlavaForConditionalGeneration or LlavaLlamaForCausalLM) or llama (LlamaForCausalLM)");
+        } catch (RuntimeException e) {
+            if (vision != null) {
+                vision.close();
+            }
+            ckpt.close();
+            throw e;
+        }
+    }
+
+    /**
+     * What {@link #load} would load from {@code folder}, from its config.json alone (no weights read), so that callers
+     * can refuse images for a text-only model before loading it.
+     *
+     * @throws IllegalArgumentException naming config.json when it is not a model this class runs
+     */
+    public static Architecture architectureOf(Path folder) {
+        Path file = folder.resolve("config.json");
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException(file + ": missing (every model folder has its config.json)");
+        }
+        Json config = Json.read(file);
+        if (LlavaConfig.isLlava(config)) {
+            return LlavaConfig.from(config).layout() == LlavaConfig.Layout.ORIGINAL ? Architecture.LLAVA_ORIGINAL
+                    : Architecture.LLAVA_TRANSFORMERS;
+        }
+        if (isLlama(config)) {
+            return Architecture.LLAMA;
+        }
+        throw config.error("model_type", Json.quote(config.stringOr("model_type", "(none)")), "llava "
+                + "(LlavaForConditionalGeneration or LlavaLlamaForCausalLM) or llama (LlamaForCausalLM)");
+    }
+
+    private static boolean isLlama(Json config) {
+        List<String> arch = config.has("architectures") && !config.isNull("architectures")
+                ? config.stringList("architectures") : List.of();
+        return arch.contains("LlamaForCausalLM") || arch.isEmpty() && config.stringOr("model_type", "").equals("llama");
+    }
+
+    /** The ids LLaVA added to the tokenizer (builder.py / initialize_vision_tokenizer), as the tokenizer has them. */
+    private static LlavaModel.ImageTokens originalTokens(LlavaConfig c, TextTokenizer tok) {
+        int start = c.useImStartEnd() ? requiredToken(tok, LlavaConversation.IM_START_TOKEN, "mm_use_im_start_end") : -1;
+        int end = c.useImStartEnd() ? requiredToken(tok, LlavaConversation.IM_END_TOKEN, "mm_use_im_start_end") : -1;
+        int image = c.useImPatchToken() ? requiredToken(tok, LlavaConversation.IMAGE_PATCH_TOKEN, "mm_use_im_patch_token")
+                : LlavaConfig.ORIGINAL_IMAGE_PLACEHOLDER;
+        return new LlavaModel.ImageTokens(image, start, end);
+    }
+
+    private static int requiredToken(TextTokenizer tok, String token, String field) {
+        OptionalInt id = tok.tokenId(token);
+        if (id.isEmpty()) {
+            throw new IllegalArgumentException(tok.folder() + ": the tokenizer has no " + token + " token, which config.json's "
+                    + field + " needs (LLaVA adds it: added_tokens.json)");
+        }
+        return id.getAsInt();
+    }
+
+    /**
+     * generation_config.json (else config.json) as {@link SamplingParams#fromGenerationConfig} reads it, with
+     * {@link #DEFAULT_MAX_NEW_TOKENS} when the file sets no max_new_tokens.
+     */
+    private static SamplingParams defaults(Path folder, List<Integer> configEos) {
+        Path file = folder.resolve("generation_config.json");
+        Json g = Files.isRegularFile(file) ? Json.read(file) : Json.parse("{}", "generation_config.json (absent)");
+        SamplingParams p = SamplingParams.fromGenerationConfig(g, configEos);
+        return g.has("max_new_tokens") ? p : p.withMaxNewTokens(DEFAULT_MAX_NEW_TOKENS);
+    }
+
+    public Architecture architecture() {
+        return architecture;
+    }
+
+    public Path folder() {
+        return folder;
+    }
+
+    public TextTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public LlamaForCausalLM languageModel() {
+        return languageModel;
+    }
+
+    /** Whether the model takes images and videos (a LLaVA model). */
+    public boolean acceptsImages() {
+        return llava != null;
+    }
+
+    /** The prompt format chat turns are rendered with; empty for a LLaMA folder without one (raw prompts only). */
+    public Optional<PromptFormat> promptFormat() {
+        return Optional.ofNullable(format);
+    }
+
+    /**
+     * The folder's generation settings, plus the conversation template's stop string for a LLaVA template (cli.py
+     * stops at {@code ###} for v0, {@code </s>} for v1).
+     */
+    public SamplingParams defaults() {
+        if (format instanceof LlavaConversation conv) {
+            return defaults.withStopStrings(List.of(conv.stopString()));
+        }
+        return defaults;
+    }
+
+    /** The defaults without any stop string (for raw completion). */
+    public SamplingParams rawDefaults() {
+        return defaults;
+    }
+
+    /** Frames per video, as loaded. */
+    public int frames() {
+        return frames;
+    }
+
+    /** What was loaded, for logs: architecture, prompt format, vision tower. */
+    public String describe() {
+        return architecture + " " + folder + "; prompt format: " + (format == null ? "none (raw prompts only)"
+                : format.describe()) + (vision == null ? "" : "; " + vision.describe());
+    }
+
+    /**
+     * {@link #frames()} frames of a video, evenly spaced ({@code np.linspace(0, total - 1, N, dtype=int)}), decoded
+     * by {@link VideoReader} (GIF in Java, other formats with ffmpeg).
+     *
+     * @throws IOException naming the file when it is missing or cannot be decoded
+     */
+    public Conversation.Video readVideo(Path file) throws IOException {
+        return readVideo(file, frames);
+    }
+
+    /** {@code frames} evenly spaced frames of a video (see {@link #readVideo(Path)}). */
+    public static Conversation.Video readVideo(Path file, int frames) throws IOException {
+        SampledVideo v = VideoReader.create().sample(file, frames);
+        return new Conversation.Video(v.frames(), v.indices(), v.totalFrames(), file.getFileName().toString());
+    }
+
+    /**
+     * Answers the last user turn of {@code conversation}: the whole history rendered with the prompt format, its
+     * images encoded, then generation with {@code params}, each token to {@code listener} as it is chosen.
+     *
+     * @throws IllegalArgumentException images for a text-only model, no prompt format, placeholders that do not pair
+     *                                  with the images
+     */
+    public Reply reply(Conversation conversation, SamplingParams params, TextGeneration.TokenListener listener,
+                       Cancel cancel) {
+        if (format == null) {
+            throw new IllegalArgumentException(folder + " has no chat template (chat_template.jinja, or chat_template in "
+                    + "tokenizer_config.json): complete raw prompts (--raw), or name a conversation template (--template "
+                    + "NAME, one of " + LlavaConversation.templateNames() + ")");
+        }
+        List<koala4j.io.image.Image> images = conversation.images();
+        checkImages(images.size());
+        String prompt = ChatPrompts.render(format, conversation, tokenizer, llava != null);
+        return run(prompt, images, ChatPrompts.addSpecialTokens(prompt, tokenizer), params, listener, cancel);
+    }
+
+    /**
+     * Completes {@code prompt} as given (no template; BOS added as {@code tokenizer(prompt)} does). With visuals,
+     * the prompt must hold one {@code <image>} per image or video frame where their features go (for a Ko-LLaVA v0
+     * model write {@code <im_start><image><im_end>}; the placeholder expands into the patch tokens).
+     */
+    public Reply complete(String prompt, List<? extends Conversation.Visual> visuals, SamplingParams params,
+                          TextGeneration.TokenListener listener, Cancel cancel) {
+        List<koala4j.io.image.Image> images = new ArrayList<>();
+        visuals.forEach(v -> images.addAll(v.frames()));
+        checkImages(images.size());
+        return run(prompt, images, true, params, listener, cancel);
+    }
+
+    private void checkImages(int count) {
+        if (count > 0 && llava == null) {
+            throw new IllegalArgumentException(folder + " is a text-only LlamaForCausalLM: it takes no images or videos"
+                    + " (" + count + " given); use a LLaVA model folder");
+        }
+    }
+
+    private Reply run(String prompt, List<koala4j.io.image.Image> images, boolean addSpecialTokens, SamplingParams params,
+                      TextGeneration.TokenListener listener, Cancel cancel) {
+        long t0 = System.nanoTime();
+        List<Tensor> rows = images.isEmpty() ? List.of() : vision.encode(images, llava, cancel);   // [P, C] each
+        Duration visionTime = Duration.ofNanos(System.nanoTime() - t0);
+        int[] counts = rows.stream().mapToInt(r -> r.size(0)).toArray();
+        int[] ids = ChatPrompts.tokenize(prompt, counts, expansion, tokenizer, addSpecialTokens);
+        if (ids.length == 0) {
+            throw new IllegalArgumentException("an empty prompt: nothing to generate from (the tokenizer adds no BOS)");
+        }
+        cancel.check();
+        TextGeneration.Result r;
+        if (llava == null) {
+            r = generation.generate(ids, params, listener, cancel);
+        } else {
+            Tensor embeds = llava.inputEmbeds(ids, rows);                                     // [1, N', C]
+            // LLaVA-1.5 generates from inputs_embeds alone: its repetition penalty sees the new tokens only
+            int[] penalized = expansion instanceof ChatPrompts.Placeholder ? new int[0] : ids;
+            r = generation.generate(embeds, penalized, params, listener, cancel);
+        }
+        return new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
+    }
+
+    @Override
+    public void close() {
+        if (vision != null) {
+            vision.close();
+        }
+        checkpoint.close();
+    }
+}

@@ -1,0 +1,167 @@
+package koala4j.pipelines;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import koala4j.io.hub.HubCache;
+import koala4j.io.hub.HubClient;
+import koala4j.io.hub.ModelLocator;
+import koala4j.io.image.ClipImageProcessor;
+import koala4j.io.image.Image;
+import koala4j.io.image.PixelValues;
+import koala4j.io.json.Json;
+import koala4j.models.Checkpoint;
+import koala4j.models.clip.ClipVisionModel;
+import koala4j.models.llava.LlavaConfig;
+import koala4j.models.llava.LlavaModel;
+import koala4j.tensor.Ops;
+import koala4j.tensor.Tensor;
+
+/**
+ * The image side of a LLaVA model: image processor, CLIP vision tower and projector, from images to the rows that
+ * replace the image tokens. LLaVA-1.5's {@code process_images} with {@code image_aspect_ratio == "pad"} first pads
+ * each image to a square of the processor's mean colour ({@code expand2square}); otherwise the processor alone runs.
+ * Immutable and thread-safe; the tower's own checkpoint (original layout) is closed with it.
+ */
+final class VisionEncoder implements AutoCloseable {
+
+    /** Images through the tower in one batch at most (a video's 8 frames go together). */
+    private static final int BATCH = 8;
+
+    private final ClipVisionModel tower;
+    private final ClipImageProcessor processor;
+    private final boolean padToSquare;
+    private final int[] layers;
+    private final Ops ops;
+    private final Checkpoint towerCheckpoint;
+    private final String description;
+
+    private VisionEncoder(ClipVisionModel tower, ClipImageProcessor processor, boolean padToSquare, int[] layers,
+                          Ops ops, Checkpoint towerCheckpoint, String description) {
+        this.tower = tower;
+        this.processor = processor;
+        this.padToSquare = padToSquare;
+        this.layers = layers;
+        this.ops = ops;
+        this.towerCheckpoint = towerCheckpoint;
+        this.description = description;
+    }
+
+    /**
+     * transformers layout: the tower inside the LLaVA checkpoint ({@code vision_tower.*}, or the newer
+     * {@code model.vision_tower.*}), the LlavaProcessor's image processor from the model folder.
+     */
+    static VisionEncoder inCheckpoint(Checkpoint checkpoint, List<Integer> layers) {
+        ClipVisionModel tower = ClipVisionModel.load(checkpoint);
+        Path config = checkpoint.folder().resolve("preprocessor_config.json");
+        return new VisionEncoder(tower, processor(config, "the LlavaProcessor's CLIPImageProcessor settings"), false,
+                toArray(layers), checkpoint.ops(), null, "vision tower in " + checkpoint.folder());
+    }
+
+    /**
+     * Original layout: the tower mm_vision_tower (or {@code override}) names, see {@link #towerFolder}; images padded
+     * to squares when config.json's image_aspect_ratio is "pad".
+     */
+    static VisionEncoder original(Path modelFolder, Json config, LlavaConfig c, String override, HubClient hub, Ops ops) {
+        if (override == null && c.visionTower() == null) {
+            throw config.error("mm_vision_tower", "missing", "the vision tower's folder or hub id");
+        }
+        return separate(towerFolder(modelFolder, c, override, hub), c.visionFeatureLayers(), padToSquare(config), ops);
+    }
+
+    /** process_images: "pad" pads to squares, "anyres" (LLaVA-NeXT) is not implemented, anything else resizes. */
+    private static boolean padToSquare(Json config) {
+        String ratio = config.stringOr("image_aspect_ratio", "square");
+        if (ratio.startsWith("anyres")) {
+            throw config.error("image_aspect_ratio", Json.quote(ratio), "pad or square (LLaVA-NeXT's anyres tiling is "
+                    + "not implemented)");
+        }
+        return ratio.equals("pad");
+    }
+
+    /**
+     * mm_vision_tower (or the override) as a folder: a path relative to the model folder or absolute, else a hub id
+     * resolved through the cache (downloading when online).
+     */
+    private static Path towerFolder(Path folder, LlavaConfig c, String override, HubClient hub) {
+        String spec = override != null ? override : c.visionTower();
+        Path local = folder.resolve(spec).normalize();
+        if (Files.isDirectory(local)) {
+            return local;
+        }
+        if (Files.isDirectory(Path.of(spec))) {
+            return Path.of(spec);
+        }
+        String where = override != null ? "vision tower " + spec
+                : folder.resolve("config.json") + ": mm_vision_tower " + Json.quote(spec);
+        if (!HubCache.isRepoId(spec)) {
+            throw new IllegalArgumentException(where + " is neither a folder (looked at " + local + ") nor a hub id");
+        }
+        if (hub == null) {
+            throw new IllegalArgumentException(where + " is a hub id, and no hub client was given to resolve it");
+        }
+        return ModelLocator.resolve(spec, hub, VisionChat.TOWER_FILES);
+    }
+
+    /**
+     * Original layout: the tower's own folder (a CLIPVisionModel or CLIPModel, as mm_vision_tower names it), its
+     * preprocessor_config.json as the image processor ({@code CLIPImageProcessor.from_pretrained(vision_tower)}).
+     */
+    private static VisionEncoder separate(Path towerFolder, List<Integer> layers, boolean padToSquare, Ops ops) {
+        Checkpoint ckpt = Checkpoint.open(towerFolder, null, ops);
+        try {
+            ClipVisionModel tower = ClipVisionModel.load(ckpt);
+            ClipImageProcessor processor = processor(towerFolder.resolve("preprocessor_config.json"),
+                    "the vision tower's CLIPImageProcessor settings (LLaVA loads them from mm_vision_tower)");
+            return new VisionEncoder(tower, processor, padToSquare, toArray(layers), ops, ckpt,
+                    "vision tower " + towerFolder);
+        } catch (RuntimeException e) {
+            ckpt.close();
+            throw e;
+        }
+    }
+
+    private static ClipImageProcessor processor(Path config, String what) {
+        if (!Files.isRegularFile(config)) {
+            throw new IllegalArgumentException(config + ": missing file; expected " + what);
+        }
+        return ClipImageProcessor.from(config);
+    }
+
+    private static int[] toArray(List<Integer> layers) {
+        return layers.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** The projected rows of each image, in order: one [P, C] per image. */
+    List<Tensor> encode(List<Image> images, LlavaModel llava, Cancel cancel) {
+        List<Tensor> out = new ArrayList<>(images.size());
+        for (int from = 0; from < images.size(); from += BATCH) {
+            cancel.check();
+            List<Image> batch = new ArrayList<>();
+            for (Image image : images.subList(from, Math.min(images.size(), from + BATCH))) {
+                batch.add(padToSquare ? processor.expandToSquare(image) : image);
+            }
+            PixelValues pixels = processor.preprocess(batch);                               // [B, 3, H, W]
+            Tensor features = tower.features(pixels.toTensor(ops), layers,
+                    ClipVisionModel.FeatureSelect.FULL);                                    // [B, 1 + P, Cv * L]
+            Tensor embeds = llava.projectImageFeatures(features);                           // [B, P, C]
+            for (int b = 0; b < batch.size(); b++) {
+                out.add(embeds.select(0, b));                                               // [P, C]
+            }
+        }
+        return out;
+    }
+
+    String describe() {
+        return description + (padToSquare ? " (images padded to squares: image_aspect_ratio pad)" : "");
+    }
+
+    @Override
+    public void close() {
+        if (towerCheckpoint != null) {
+            towerCheckpoint.close();
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package koala4j.server;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import koala4j.io.json.Json;
+import koala4j.pipelines.VisionChat;
+import koala4j.tensor.Ops;
+
+/**
+ * Chat models served from local model folders, their kind decided by the folder's config.json: LLaVA (either
+ * layout) and LLaMA folders answer through {@link VisionChat}, T5 / mT5 / GBST-KEByT5 folders through
+ * {@link koala4j.pipelines.TextToText} (the last user message is the input). Models load on their first request
+ * and stay loaded (they are not counted in the image models' memory budget).
+ */
+public final class LocalChatModels {
+
+    /** Which pipeline answers. */
+    public enum Kind { VISION_CHAT, TEXT_TO_TEXT }
+
+    private LocalChatModels() {
+    }
+
+    /**
+     * The kind of a model folder from its config.json ({@code model_type} llava or llama; t5, mt5 or gbswt5).
+     *
+     * @throws koala4j.io.json.JsonException naming the file and field when it is neither
+     */
+    public static Kind kindOf(Path folder) {
+        Path file = folder.resolve("config.json");
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException(file + ": missing (every model folder has its config.json)");
+        }
+        Json config = Json.read(file);
+        String type = config.stringOr("model_type", "");
+        if (List.of("t5", "mt5", "gbswt5").contains(type)) {
+            return Kind.TEXT_TO_TEXT;
+        }
+        try {
+            VisionChat.architectureOf(folder);
+            return Kind.VISION_CHAT;
+        } catch (koala4j.io.json.JsonException e) {
+            throw config.error("model_type", Json.quote(type.isEmpty() ? "(none)" : type), "llava or llama (LLaVA, "
+                    + "Ko-LLaVA, LLaMA: LlavaForConditionalGeneration, LlavaLlamaForCausalLM, LlamaForCausalLM) or t5,"
+                    + " mt5, gbswt5 (KEByT5, ByT5)");
+        }
+    }
+
+    /**
+     * A chat model over {@code folder}; nothing is loaded until the first request.
+     *
+     * @param id      the model id clients send (a hub id, or the folder name)
+     * @param options for LLaVA / LLaMA folders: quantisation, template, tower, frames, hub client
+     */
+    public static ChatModel open(String id, String displayName, Path folder, VisionChat.Options options, Ops ops) {
+        return switch (kindOf(folder)) {
+            case VISION_CHAT -> new VisionChatModel(id, displayName, folder, options, ops);
+            case TEXT_TO_TEXT -> new TextToTextChatModel(id, displayName, folder, ops);
+        };
+    }
+}

@@ -1,0 +1,112 @@
+package koala4j.server;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import koala4j.pipelines.Cancel;
+import koala4j.pipelines.Progress;
+import koala4j.pipelines.TextGenerationConfig;
+import koala4j.pipelines.TextToText;
+import koala4j.tensor.Ops;
+
+/**
+ * A (GBST-)KEByT5 / ByT5 folder behind {@code /v1/chat/completions}: the text of the last user message is the
+ * input of {@link TextToText#generate} (a text-to-text model keeps no dialogue; earlier messages are not used), the
+ * whole answer is streamed as one piece when it is done (the byte-level decoder does not stream). Loaded on the first
+ * request; thread-safe.
+ */
+final class TextToTextChatModel implements ChatModel {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TextToTextChatModel.class);
+
+    private final String id;
+    private final String displayName;
+    private final Path folder;
+    private final Ops ops;
+    private volatile TextToText pipeline;
+
+    TextToTextChatModel(String id, String displayName, Path folder, Ops ops) {
+        this.id = id;
+        this.displayName = displayName;
+        this.folder = folder;
+        this.ops = ops;
+    }
+
+    @Override
+    public String id() {
+        return id;
+    }
+
+    @Override
+    public String displayName() {
+        return displayName;
+    }
+
+    private TextToText pipeline() {
+        TextToText p = pipeline;
+        if (p == null) {
+            synchronized (this) {
+                p = pipeline;
+                if (p == null) {
+                    p = load();
+                    pipeline = p;
+                }
+            }
+        }
+        return p;
+    }
+
+    /** A model that cannot be loaded is the server's problem: 503; the reason (with server paths) goes to the log. */
+    private TextToText load() {
+        try {
+            return TextToText.load(folder, ops);
+        } catch (RuntimeException e) {
+            LOG.error("chat model {} ({}) could not be loaded: {}", id, folder, e.getMessage());
+            throw ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason is in the"
+                    + " server's log)");
+        }
+    }
+
+    @Override
+    public Result complete(List<Message> messages, Params params, Stream stream) {
+        String input = null;
+        for (int i = 0; i < messages.size(); i++) {
+            Message m = messages.get(i);
+            List<String> texts = new ArrayList<>();
+            for (Part part : m.content()) {
+                switch (part) {
+                    case TextPart t -> texts.add(t.text());
+                    case ImagePart image -> throw ApiError.invalid("messages[" + i + "].content", "the model '" + id
+                            + "' is a text-to-text model: image_url parts are not accepted");
+                }
+            }
+            if (m.role().equals("user")) {
+                input = String.join(" ", texts);
+            }
+        }
+        if (input == null) {
+            throw ApiError.invalid("messages", "messages: no user message; the text-to-text model '" + id
+                    + "' answers the last one");
+        }
+        Boolean sample = params.temperature() != null ? Boolean.valueOf(params.temperature() > 0)
+                : params.topP() != null ? Boolean.TRUE : null;
+        Float temperature = params.temperature() != null && params.temperature() > 0
+                ? Float.valueOf(params.temperature().floatValue()) : null;
+        Float topP = params.topP() != null ? Float.valueOf(params.topP().floatValue()) : null;
+        var overrides = new TextGenerationConfig.Overrides(params.maxTokens(), null, sample, temperature, null, topP,
+                null, null, null, params.seed());
+        TextToText t5 = pipeline();
+        TextGenerationConfig config = t5.generationConfig(overrides);
+        TextToText.Result r = t5.generate(input, overrides, Progress.NONE, Cancel.NEVER);
+        if (!r.text().isEmpty()) {
+            stream.delta(r.text());
+        }
+        long[] out = r.outputIds();
+        String finish = out.length > 1 && config.isEos(out[out.length - 1]) ? "stop" : "length";
+        return new Result(r.text(), finish, r.inputIds().length, out.length - 1);
+    }
+}

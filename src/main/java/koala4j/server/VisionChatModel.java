@@ -1,0 +1,177 @@
+package koala4j.server;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import koala4j.io.image.Image;
+import koala4j.io.image.ImageFileException;
+import koala4j.io.image.Images;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import koala4j.pipelines.Cancel;
+import koala4j.pipelines.Conversation;
+import koala4j.pipelines.SamplingParams;
+import koala4j.pipelines.TextGeneration;
+import koala4j.pipelines.VisionChat;
+import koala4j.tensor.Ops;
+
+/**
+ * A LLaVA / Ko-LLaVA (or LLaMA) folder behind {@code /v1/chat/completions}: the OpenAI messages become a
+ * {@link Conversation} (system and developer messages the system prompt, a user message's image_url parts its
+ * images, in order, before its text), answered by {@link VisionChat#reply} with the folder's prompt format and
+ * generation defaults, as {@code koala4j chat} does. A LLaMA folder without a chat template completes the last user
+ * message as a raw prompt. Loaded on the first request; thread-safe.
+ */
+final class VisionChatModel implements ChatModel {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VisionChatModel.class);
+
+    private final String id;
+    private final String displayName;
+    private final Path folder;
+    private final VisionChat.Options options;
+    private final Ops ops;
+    private volatile VisionChat chat;
+
+    VisionChatModel(String id, String displayName, Path folder, VisionChat.Options options, Ops ops) {
+        this.id = id;
+        this.displayName = displayName;
+        this.folder = folder;
+        this.options = options;
+        this.ops = ops;
+    }
+
+    @Override
+    public String id() {
+        return id;
+    }
+
+    @Override
+    public String displayName() {
+        return displayName;
+    }
+
+    private VisionChat chat() {
+        VisionChat c = chat;
+        if (c == null) {
+            synchronized (this) {
+                c = chat;
+                if (c == null) {
+                    c = load();
+                    chat = c;
+                }
+            }
+        }
+        return c;
+    }
+
+    /** A model that cannot be loaded is the server's problem: 503; the reason (with server paths) goes to the log. */
+    private VisionChat load() {
+        try {
+            return VisionChat.load(folder, id, options, ops);
+        } catch (RuntimeException e) {
+            LOG.error("chat model {} ({}) could not be loaded: {}", id, folder, e.getMessage());
+            throw ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason is in the"
+                    + " server's log)");
+        }
+    }
+
+    @Override
+    public Result complete(List<Message> messages, Params params, Stream stream) throws Exception {
+        Conversation conversation = conversation(messages);
+        VisionChat c = chat();
+        if (!c.acceptsImages() && !conversation.images().isEmpty()) {
+            throw ApiError.invalid("messages", "the model '" + id + "' is a text-only LLaMA model: image_url parts are"
+                    + " not accepted");
+        }
+        boolean completion = c.promptFormat().isEmpty();
+        SamplingParams p = samplingParams(completion ? c.rawDefaults() : c.defaults(), params);
+        TextGeneration.TokenListener listener = (token, delta) -> {
+            if (!delta.isEmpty()) {
+                stream.delta(delta);
+            }
+        };
+        VisionChat.Reply reply;
+        if (completion) {
+            Conversation.Turn last = lastUser(conversation);
+            reply = c.complete(last.text(), last.visuals(), p, listener, Cancel.NEVER);
+        } else {
+            reply = c.reply(conversation, p, listener, Cancel.NEVER);
+        }
+        String finish = reply.stopReason() == TextGeneration.StopReason.MAX_NEW_TOKENS ? "length" : "stop";
+        return new Result(reply.text(), finish, reply.generation().promptTokens(), reply.outputIds().length);
+    }
+
+    /** OpenAI's parameters over the folder's defaults: temperature 0 is greedy, > 0 samples; top_p samples too. */
+    static SamplingParams samplingParams(SamplingParams defaults, Params params) {
+        SamplingParams p = defaults;
+        if (params.maxTokens() != null) {
+            p = p.withMaxNewTokens(params.maxTokens());
+        }
+        long seed = params.seed() != null ? params.seed() : 0;
+        boolean sample = params.temperature() != null ? params.temperature() > 0
+                : params.topP() != null || p.doSample();
+        if (!sample) {
+            return p.withGreedy();
+        }
+        return p.withSampling(params.temperature() != null ? params.temperature() : p.temperature(), p.topK(),
+                params.topP() != null ? params.topP() : p.topP(), seed);
+    }
+
+    private static Conversation.Turn lastUser(Conversation c) {
+        for (int i = c.turns().size() - 1; i >= 0; i--) {
+            if (c.turns().get(i).role() == Conversation.Role.USER) {
+                return c.turns().get(i);
+            }
+        }
+        throw ApiError.invalid("messages", "messages: no user message to answer");
+    }
+
+    /** The messages as a conversation; images decoded as {@code koala4j chat --image} reads files. */
+    static Conversation conversation(List<Message> messages) throws IOException {
+        Conversation c = Conversation.empty();
+        for (int i = 0; i < messages.size(); i++) {
+            Message m = messages.get(i);
+            List<String> texts = new ArrayList<>();
+            List<Conversation.Visual> pictures = new ArrayList<>();
+            for (Part part : m.content()) {
+                switch (part) {
+                    case TextPart t -> texts.add(t.text());
+                    case ImagePart image -> pictures.add(new Conversation.Picture(decode(image, i, pictures.size()),
+                            "messages[" + i + "] image " + pictures.size()));
+                }
+            }
+            String text = String.join(" ", texts);
+            switch (m.role()) {
+                case "system", "developer" -> c = c.system(text);
+                case "assistant" -> {
+                    if (!pictures.isEmpty()) {
+                        throw ApiError.invalid("messages[" + i + "].content", "messages[" + i + "]: an assistant"
+                                + " message with images; only user messages carry images");
+                    }
+                    c = c.assistant(text);
+                }
+                default -> c = c.user(text, pictures);
+            }
+        }
+        return c;
+    }
+
+    /** Decoded through a temporary file, with the exact PIL-compatible reading of {@link Images#read}. */
+    private static Image decode(ImagePart image, int message, int index) throws IOException {
+        Path tmp = Files.createTempFile("koala4j-chat-", ".img");
+        try {
+            Files.write(tmp, image.bytes());
+            return Images.read(tmp);
+        } catch (ImageFileException e) {
+            throw ApiError.invalid("messages[" + message + "].content", "messages[" + message + "] image " + index
+                    + " (" + image.mediaType() + "): " + e.reason());
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+}

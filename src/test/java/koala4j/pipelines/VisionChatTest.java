@@ -1,0 +1,207 @@
+package koala4j.pipelines;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import koala4j.backend.cpu.CpuOps;
+import koala4j.io.image.ClipImageProcessor;
+import koala4j.io.image.Image;
+import koala4j.io.image.Images;
+import koala4j.tokenizers.LlavaConversation;
+import koala4j.tokenizers.TextTokenizer;
+import koala4j.testing.TinyChatModels;
+
+/**
+ * {@link VisionChat} beyond the golden CLI runs (those are in cli.ChatCommandTest): prompt placement for several
+ * images and turns in both prompt formats, LLaVA-1.5's original layout (-200 placeholder through
+ * tokenizer_image_token, image_aspect_ratio "pad", llava_v1 inferred from the name), text-only models, errors,
+ * cancellation and concurrent use. The LLaVA-1.5 folder is the tiny Ko-LLaVA one with its config switched to the 1.5
+ * conventions (same weights: one Linear projector, which LLaVA-1.5's mm_projector_type "linear" also is).
+ */
+@Timeout(60)
+class VisionChatTest {
+
+    @TempDir
+    static Path work;
+
+    private static final CpuOps OPS = new CpuOps();
+    private static VisionChat llava;
+    private static VisionChat kollava;
+    private static Image image;
+
+    @BeforeAll
+    static void load() throws IOException {
+        llava = VisionChat.load(TinyChatModels.llava(work), "llava-hf/tiny", VisionChat.Options.defaults(), OPS);
+        kollava = VisionChat.load(TinyChatModels.kollava(), null, VisionChat.Options.defaults(), OPS);
+        image = Images.read(TinyChatModels.image("llava"));
+    }
+
+    @AfterAll
+    static void close() {
+        llava.close();
+        kollava.close();
+    }
+
+    private static Conversation.Picture picture() {
+        return new Conversation.Picture(image, "image.png");
+    }
+
+    @Test
+    void imagesGoBeforeTheirTurnsTextInBothFormats() {
+        Conversation c = Conversation.empty().user("Compare them.", List.of(picture(), picture()))
+                .assistant("Two koalas.").user("And this one?", List.of(picture()));
+        assertEquals("USER: <image>\n<image>\nCompare them. ASSISTANT: Two koalas. USER: <image>\nAnd this one? ASSISTANT:",
+                ChatPrompts.render(llava.promptFormat().orElseThrow(), c, llava.tokenizer(), true));
+        String system = "A chat between a curious human and an artificial intelligence assistant. The assistant gives "
+                + "helpful, detailed, and polite answers to the human's questions.";
+        String image = "<im_start><image><im_end>\n";
+        assertEquals(system + "###Human: " + image + image + "Compare them.###Assistant: Two koalas.###Human: " + image
+                        + "And this one?###Assistant:",
+                ChatPrompts.render(kollava.promptFormat().orElseThrow(), c, kollava.tokenizer(), true));
+        assertEquals(List.of("###"), kollava.defaults().stopStrings(), "llava_v0 stops at its separator");
+        assertEquals(List.of(), llava.defaults().stopStrings(), "a Jinja chat template stops at eos only");
+
+        // three images expand into 3 x 16 image tokens, and the model takes them
+        VisionChat.Reply reply = llava.reply(c, SamplingParams.greedy(2, List.of()), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER);
+        assertEquals(48, Arrays.stream(reply.promptIds()).filter(id -> id == 500).count());
+        assertEquals(3, reply.images());
+        assertEquals(2, reply.outputIds().length);
+    }
+
+    /** The tiny Ko-LLaVA folder as a LLaVA-1.5 original checkpoint: -200 placeholder, no start/end tokens. */
+    private static Path llava15(String name, String aspectRatio) throws IOException {
+        Path src = TinyChatModels.kollava();
+        Path dir = Files.createDirectories(work.resolve(name));
+        for (String f : List.of("model.safetensors", "tokenizer.model", "tokenizer_config.json",
+                "special_tokens_map.json", "added_tokens.json", "generation_config.json")) {
+            Files.copy(src.resolve(f), dir.resolve(f));
+        }
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode config = (ObjectNode) json.readTree(src.resolve("config.json").toFile());
+        config.put("mm_use_im_start_end", false);
+        config.put("mm_use_im_patch_token", false);
+        config.put("mm_projector_type", "linear");
+        config.put("image_aspect_ratio", aspectRatio);
+        config.put("mm_vision_tower", src.resolveSibling("kollava_v0_vision").toAbsolutePath().toString());
+        json.writeValue(dir.resolve("config.json").toFile(), config);
+        return dir;
+    }
+
+    @Test
+    void llava15OriginalLayoutUsesTokenizerImageTokenAndPadsToSquares() throws IOException {
+        Path padded = llava15("llava-v1.5-tiny", "pad");
+        Path square = llava15("llava-v1.5-tiny-square", "square");
+        try (VisionChat pad = VisionChat.load(padded, null, VisionChat.Options.defaults(), OPS);
+             VisionChat plain = VisionChat.load(square, null, VisionChat.Options.defaults(), OPS)) {
+            assertEquals(VisionChat.Architecture.LLAVA_ORIGINAL, pad.architecture());
+            LlavaConversation format = assertInstanceOf(LlavaConversation.class, pad.promptFormat().orElseThrow());
+            assertEquals("llava_v1", format.name(), "'v1' in the folder name, as cli.py infers it");
+            assertEquals(List.of("</s>"), pad.defaults().stopStrings());
+
+            Conversation c = Conversation.empty().user("What is this?", List.of(picture()));
+            SamplingParams greedy = SamplingParams.greedy(6, List.of()).withIgnoreEos(true);
+            VisionChat.Reply reply = pad.reply(c, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            String system = "A chat between a curious human and an artificial intelligence assistant. The assistant "
+                    + "gives helpful, detailed, and polite answers to the human's questions.";
+            assertEquals(system + " USER: <image>\nWhat is this? ASSISTANT:", reply.prompt());
+            // tokenizer_image_token: chunks tokenized with BOS, later chunks' BOS dropped, -200 between them
+            TextTokenizer tok = pad.tokenizer();
+            int[] head = tok.encode(system + " USER: ", true);
+            int[] tail = tok.encode("\nWhat is this? ASSISTANT:", true);
+            List<Integer> expected = new ArrayList<>();
+            Arrays.stream(head).forEach(expected::add);
+            expected.add(-200);
+            Arrays.stream(tail).skip(1).forEach(expected::add);
+            assertArrayEquals(expected.stream().mapToInt(Integer::intValue).toArray(), reply.promptIds());
+            assertEquals(reply.promptIds().length - 1 + 16, reply.generation().promptTokens(),
+                    "the placeholder expands into the 16 patch rows");
+
+            // image_aspect_ratio "pad": the same as padding by hand (expand2square with the processor's mean colour)
+            Image squared = ClipImageProcessor.from(TinyChatModels.kollava().resolveSibling("kollava_v0_vision")
+                    .resolve("preprocessor_config.json")).expandToSquare(image);
+            assertEquals(60, squared.width());
+            VisionChat.Reply byHand = plain.reply(Conversation.empty().user("What is this?",
+                    List.of(new Conversation.Picture(squared, "padded"))), greedy, TextGeneration.TokenListener.NONE,
+                    Cancel.NEVER);
+            assertArrayEquals(byHand.promptIds(), reply.promptIds());
+            assertArrayEquals(byHand.outputIds(), reply.outputIds());
+        }
+    }
+
+    @Test
+    void rawPromptsAndTextOnlyModels() throws IOException {
+        try (VisionChat llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), OPS)) {
+            assertEquals(VisionChat.Architecture.LLAMA, llama.architecture());
+            assertTrue(llama.promptFormat().isEmpty());
+            var noTemplate = assertThrows(IllegalArgumentException.class, () -> llama.reply(
+                    Conversation.empty().user("Hi"), llama.defaults(), TextGeneration.TokenListener.NONE, Cancel.NEVER));
+            assertTrue(noTemplate.getMessage().contains("--raw") && noTemplate.getMessage().contains("--template"),
+                    noTemplate.getMessage());
+            var images = assertThrows(IllegalArgumentException.class, () -> llama.complete("Hi", List.of(picture()),
+                    llama.defaults(), TextGeneration.TokenListener.NONE, Cancel.NEVER));
+            assertTrue(images.getMessage().contains("text-only"), images.getMessage());
+            assertEquals(VisionChat.DEFAULT_MAX_NEW_TOKENS, llama.defaults().maxNewTokens(),
+                    "generation_config.json sets no max_new_tokens");
+        }
+        try (VisionChat named = VisionChat.load(TinyChatModels.llama(), null,
+                new VisionChat.Options(null, "llava_v0", null, 8, null), OPS)) {
+            VisionChat.Reply r = named.reply(Conversation.empty().user("Hi"), SamplingParams.greedy(3, List.of()),
+                    TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            assertTrue(r.prompt().endsWith("###Human: Hi###Assistant:"), r.prompt());
+        }
+        var count = assertThrows(IllegalArgumentException.class, () -> llava.complete("no placeholder here",
+                List.of(picture()), llava.defaults(), TextGeneration.TokenListener.NONE, Cancel.NEVER));
+        assertTrue(count.getMessage().contains("0 <image> placeholder(s) for 1 image(s)"), count.getMessage());
+        var video = assertThrows(IOException.class, () -> llava.readVideo(work.resolve("none.gif")));
+        assertTrue(video.getMessage().contains("none.gif"), video.getMessage());
+    }
+
+    @Test
+    void cancelledAndConcurrentReplies() throws Exception {
+        Conversation c = Conversation.empty().user("What shapes are in this image?", List.of(picture()));
+        SamplingParams params = SamplingParams.greedy(8, List.of()).withIgnoreEos(true);
+        assertThrows(CancellationException.class, () -> llava.reply(c, params, TextGeneration.TokenListener.NONE,
+                () -> true));
+        int[] alone = llava.reply(c, params, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds();
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try {
+            List<Future<int[]>> runs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                runs.add(pool.submit(() -> llava.reply(c, params, TextGeneration.TokenListener.NONE, Cancel.NEVER)
+                        .outputIds()));
+            }
+            for (Future<int[]> f : runs) {
+                assertArrayEquals(alone, f.get());
+            }
+        } finally {
+            pool.shutdown();
+        }
+        // sampling with a seed is reproducible
+        SamplingParams sampled = params.withSampling(0.9, 20, 0.95, 7);
+        assertArrayEquals(llava.reply(c, sampled, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds(),
+                llava.reply(c, sampled, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds());
+    }
+}

@@ -1,0 +1,195 @@
+package koala4j.server;
+
+import static koala4j.server.TestServers.json;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import koala4j.backend.cpu.CpuOps;
+import koala4j.cli.Main;
+import koala4j.pipelines.VisionChat;
+import koala4j.server.TestServers.Client;
+import koala4j.testing.TinyChatModels;
+
+/**
+ * The chat models koala4j serves, through a real HTTP client on loopback: the tiny golden LLaVA folder (an image as
+ * a data: URL; the answer, streamed or not, equals {@code koala4j chat}'s for the same question and settings, and
+ * the usage counts are its prompt and output ids) and the tiny golden T5 folder (golden/e2e/t5: the last user
+ * message is the input; greedy text of transformers 4.57.6, exact).
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class LocalChatModelsTest {
+
+    @TempDir
+    Path data;
+
+    @TempDir
+    static Path work;
+
+    private static final String QUESTION = "What shapes are in this image?";
+
+    private KoalaServer start() throws Exception {
+        ServerConfig.Builder b = TestServers.builder(data);
+        CpuOps ops = new CpuOps();
+        b.chatModels.add(LocalChatModels.open("tiny-llava", "tiny llava", TinyChatModels.llava(work),
+                VisionChat.Options.defaults(), ops));
+        b.chatModels.add(LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(), VisionChat.Options.defaults(), ops));
+        return KoalaServer.start(b.build());
+    }
+
+    private static String request(String model, boolean stream, int maxTokens, String text, boolean withImage)
+            throws Exception {
+        ObjectNode body = TestServers.JSON.createObjectNode();
+        body.put("model", model);
+        body.put("stream", stream);
+        body.put("max_tokens", maxTokens);
+        ArrayNode content = body.putArray("messages").addObject().put("role", "user").putArray("content");
+        content.addObject().put("type", "text").put("text", text);
+        if (withImage) {
+            String png = Base64.getEncoder().encodeToString(Files.readAllBytes(TinyChatModels.image("llava")));
+            content.addObject().put("type", "image_url").putObject("image_url").put("url", "data:image/png;base64," + png);
+        }
+        return body.toString();
+    }
+
+    /** {@code koala4j chat --json} with the same question, image and length. */
+    private static JsonNode cli(int maxTokens) throws Exception {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new String[] {"chat", "--model", TinyChatModels.llava(work).toString(), "--image",
+                TinyChatModels.image("llava").toString(), "--prompt", QUESTION, "--max-new-tokens",
+                Integer.toString(maxTokens), "--json"}, new PrintWriter(out), new PrintWriter(err),
+                Map.of("HF_HUB_OFFLINE", "1", "HF_HOME", work.resolve("hf").toString()));
+        assertEquals(0, code, err.toString());
+        return TestServers.JSON.readTree(out.toString());
+    }
+
+    @Test
+    void llavaAnswersAsTheCliDoesWithAndWithoutStreaming() throws Exception {
+        JsonNode cli = cli(10);
+        try (KoalaServer server = start()) {
+            Client client = Client.of(server);
+            List<String> ids = new ArrayList<>();
+            for (JsonNode m : json(client.get("/v1/models")).get("data")) {
+                if (m.get("task").asText().equals("chat")) {
+                    ids.add(m.get("id").asText());
+                }
+            }
+            assertEquals(List.of("tiny-llava", "tiny-t5"), ids);
+
+            HttpResponse<String> r = client.post("/v1/chat/completions", request("tiny-llava", false, 10, QUESTION, true));
+            assertEquals(200, r.statusCode(), r.body());
+            JsonNode j = json(r);
+            assertEquals(cli.get("text").asText(), j.at("/choices/0/message/content").asText());
+            assertEquals(cli.get("prompt_ids").size(), j.at("/usage/prompt_tokens").asInt());
+            assertEquals(cli.get("output_ids").size(), j.at("/usage/completion_tokens").asInt());
+            assertEquals(10, j.at("/usage/completion_tokens").asInt());
+            assertEquals("length", j.at("/choices/0/finish_reason").asText());
+
+            HttpResponse<String> s = client.post("/v1/chat/completions", request("tiny-llava", true, 10, QUESTION, true));
+            assertEquals(200, s.statusCode(), s.body());
+            StringBuilder text = new StringBuilder();
+            String finish = null;
+            List<String> events = new ArrayList<>();
+            for (String line : s.body().split("\n")) {
+                if (line.startsWith("data: ")) {
+                    events.add(line.substring(6));
+                }
+            }
+            assertEquals("[DONE]", events.getLast());
+            for (String e : events.subList(0, events.size() - 1)) {
+                JsonNode chunk = TestServers.JSON.readTree(e);
+                text.append(chunk.at("/choices/0/delta").path("content").asText(""));
+                if (!chunk.at("/choices/0/finish_reason").isNull()) {
+                    finish = chunk.at("/choices/0/finish_reason").asText();
+                }
+            }
+            assertTrue(events.size() > 3, "several content chunks: " + events);
+            assertEquals(cli.get("text").asText(), text.toString());
+            assertEquals("length", finish);
+
+            // an image the server cannot decode is the client's error, without server paths
+            String bad = request("tiny-llava", false, 4, QUESTION, false).replace("\"content\":[",
+                    "\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
+                            + Base64.getEncoder().encodeToString("not a png".getBytes()) + "\"}},");
+            HttpResponse<String> b = client.post("/v1/chat/completions", bad);
+            assertEquals(400, b.statusCode(), b.body());
+            assertTrue(json(b).at("/error/message").asText().contains("messages[0] image 0"), b.body());
+            assertTrue(!b.body().contains(System.getProperty("java.io.tmpdir")), b.body());
+        }
+    }
+
+    @Test
+    void t5AnswersTheLastUserMessage() throws Exception {
+        JsonNode expected = TestServers.JSON.readTree(TinyChatModels.t5().resolveSibling("expected.json").toFile())
+                .get("runs").get(0);
+        try (KoalaServer server = start()) {
+            Client client = Client.of(server);
+            HttpResponse<String> r = client.post("/v1/chat/completions",
+                    request("tiny-t5", false, 16, expected.get("input_text").asText(), false));
+            assertEquals(200, r.statusCode(), r.body());
+            JsonNode j = json(r);
+            assertEquals(expected.at("/expected/text_skip_special").asText(), j.at("/choices/0/message/content").asText());
+            assertEquals(expected.at("/expected/input_ids").size(), j.at("/usage/prompt_tokens").asInt());
+            assertEquals(16, j.at("/usage/completion_tokens").asInt());
+            assertEquals("length", j.at("/choices/0/finish_reason").asText());
+
+            HttpResponse<String> s = client.post("/v1/chat/completions",
+                    request("tiny-t5", true, 16, expected.get("input_text").asText(), false));
+            assertTrue(s.body().contains(TestServers.JSON.writeValueAsString(expected.at("/expected/text_skip_special")
+                    .asText()).replace("\"", "")), s.body());
+            assertTrue(s.body().strip().endsWith("data: [DONE]"), s.body());
+
+            HttpResponse<String> image = client.post("/v1/chat/completions", request("tiny-t5", false, 4, "hi", true));
+            assertEquals(400, image.statusCode(), image.body());
+            assertTrue(json(image).at("/error/message").asText().contains("text-to-text"), image.body());
+        }
+    }
+
+    @Test
+    void aModelThatCannotLoadIs503WithoutServerPaths() throws Exception {
+        Path broken = work.resolve("broken-llava");
+        koala4j.testing.TinyPipelines.copyTree(TinyChatModels.llava(work), broken);
+        Files.delete(broken.resolve("preprocessor_config.json"));
+        ServerConfig.Builder b = TestServers.builder(data);
+        b.chatModels.add(LocalChatModels.open("broken-llava", "broken", broken, VisionChat.Options.defaults(),
+                new CpuOps()));
+        try (KoalaServer server = KoalaServer.start(b.build())) {
+            HttpResponse<String> r = Client.of(server).post("/v1/chat/completions",
+                    request("broken-llava", false, 4, QUESTION, true));
+            assertEquals(503, r.statusCode(), r.body());
+            assertTrue(json(r).at("/error/message").asText().contains("could not be loaded"), r.body());
+            assertTrue(!r.body().contains(broken.toString()), r.body());
+        }
+    }
+
+    @Test
+    void theKindComesFromConfigJson() throws Exception {
+        assertEquals(LocalChatModels.Kind.VISION_CHAT, LocalChatModels.kindOf(TinyChatModels.kollava()));
+        assertEquals(LocalChatModels.Kind.VISION_CHAT, LocalChatModels.kindOf(TinyChatModels.llama()));
+        assertEquals(LocalChatModels.Kind.TEXT_TO_TEXT, LocalChatModels.kindOf(TinyChatModels.t5()));
+        Path bert = Files.createDirectories(work.resolve("bert"));
+        Files.writeString(bert.resolve("config.json"), "{\"model_type\": \"bert\"}");
+        var e = assertThrows(koala4j.io.json.JsonException.class, () -> LocalChatModels.kindOf(bert));
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("bert")
+                && e.getMessage().contains("gbswt5"), e.getMessage());
+    }
+}

@@ -13,14 +13,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The SQLite store: versioned migrations, persistence across reopening, gallery search, battles and votes. */
+/**
+ * The store on SQLite: versioned migrations, persistence across reopening, gallery search, battles and votes.
+ * {@link PostgresStoreTest} runs the same tests on PostgreSQL.
+ */
 @Timeout(30)
 class StoreTest {
 
     @TempDir
     Path dir;
 
-    private String url() {
+    String url() {
         return "jdbc:sqlite:" + dir.resolve("test.db");
     }
 

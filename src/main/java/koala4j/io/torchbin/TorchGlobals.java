@@ -101,7 +101,7 @@ final class TorchGlobals implements Unpickler.Resolver {
     @Override
     public Object reduce(Object callable, Py.Tuple args) {
         if (!(callable instanceof Global g)) {
-            throw new Unpickler.Refusal("REDUCE calls a %s, expected an allowed function".formatted(Py.typeName(callable)));
+            throw new Unpickler.Refusal("REDUCE calls %s, expected an allowed function".formatted(Py.show(callable)));
         }
         return switch (g) {
             case ORDERED_DICT -> {

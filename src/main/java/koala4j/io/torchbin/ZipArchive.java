@@ -82,7 +82,7 @@ final class ZipArchive {
      */
     byte[] read(Entry e, int limit) {
         if (e.size() > limit) {
-            throw fail("record %s is %d bytes, expected at most %d".formatted(e.name(), e.size(), limit));
+            throw fail("record %s is %d bytes, expected at most %d".formatted(quoted(e.name()), e.size(), limit));
         }
         byte[] out;
         if (e.method() == STORED) {
@@ -91,13 +91,13 @@ final class ZipArchive {
             out = inflate(e);
         } else {
             throw fail("record %s uses compression method %d, expected 0 (stored) or 8 (deflated)"
-                    .formatted(e.name(), e.method()));
+                    .formatted(quoted(e.name()), e.method()));
         }
         CRC32 crc = new CRC32();
         crc.update(out);
         if ((int) crc.getValue() != e.crc()) {
             throw fail("record %s has CRC-32 %08x, but the directory says %08x (the file is damaged)"
-                    .formatted(e.name(), (int) crc.getValue(), e.crc()));
+                    .formatted(quoted(e.name()), (int) crc.getValue(), e.crc()));
         }
         return out;
     }
@@ -116,12 +116,12 @@ final class ZipArchive {
             }
             boolean longer = n == out.length && !inflater.finished() && inflater.inflate(new byte[1]) > 0;
             if (n != out.length || longer) {
-                throw fail("record %s inflates to %s bytes, but the directory says %d".formatted(e.name(),
+                throw fail("record %s inflates to %s bytes, but the directory says %d".formatted(quoted(e.name()),
                         n != out.length ? Integer.toString(n) : "more than " + out.length, e.size()));
             }
             return out;
         } catch (DataFormatException bad) {
-            throw fail("record %s is not valid deflate data (%s)".formatted(e.name(), bad.getMessage()));
+            throw fail("record %s is not valid deflate data (%s)".formatted(quoted(e.name()), bad.getMessage()));
         } finally {
             inflater.end();
         }
@@ -131,7 +131,6 @@ final class ZipArchive {
 
     /** Reads and checks the directory of {@code whole}; see the class comment. */
     static ZipArchive read(Path file, MemorySegment whole) {
-        long size = whole.byteSize();
         long eocd = findEndOfCentralDirectory(file, whole);
         if (u16(whole, eocd + 4) != 0 || u16(whole, eocd + 6) != 0) {
             throw new TorchbinException(file, null, "zip archive spans several disks, expected one file");

@@ -36,6 +36,7 @@ class ArchitectureTest {
         ALLOWED.put("koala4j.backend.cuda", List.of("koala4j.tensor"));
         ALLOWED.put("koala4j.io.json", List.of());
         ALLOWED.put("koala4j.io.safetensors", List.of("koala4j.tensor", "koala4j.io.json"));
+        ALLOWED.put("koala4j.io.torchbin", List.of("koala4j.tensor", "koala4j.io.json", "koala4j.io.safetensors"));
         ALLOWED.put("koala4j.io.image", List.of("koala4j.tensor", "koala4j.io.json"));
         ALLOWED.put("koala4j.io.video", List.of("koala4j.io.image"));
         ALLOWED.put("koala4j.io.hub", List.of("koala4j.io.json"));
@@ -43,7 +44,7 @@ class ArchitectureTest {
         ALLOWED.put("koala4j.tokenizers", List.of("koala4j.io.json"));
         ALLOWED.put("koala4j.schedulers", List.of("koala4j.tensor", "koala4j.tensor.rng", "koala4j.io.json"));
         ALLOWED.put("koala4j.models", List.of("koala4j.nn", "koala4j.tensor.*", "koala4j.io.safetensors",
-                "koala4j.io.json"));
+                "koala4j.io.torchbin", "koala4j.io.json"));
         // diffusers' shared modules (resnet.py, attention_processor.py) used by both the UNet and the VAE
         ALLOWED.put("koala4j.models.blocks", List.of("koala4j.nn", "koala4j.tensor.*", "koala4j.io.json"));
         ALLOWED.put("koala4j.models.unet", List.of("koala4j.models.blocks", "koala4j.nn", "koala4j.tensor.*",

@@ -102,7 +102,7 @@ final class GenerateCommand implements Callable<Integer> {
         Backend backend = Backends.select(device);
         err.println("backend " + backend.name() + " (" + backend.reason() + ")");
         HubClient hub = new HubClient(HubClient.Options.fromEnvironment(parent.env), new ConsoleProgress(System.err));
-        Path folder = ModelLocator.resolve(model, hub, PipelineFiles.patterns(variant));
+        Path folder = PipelineFiles.withTorchWeights(model, hub, ModelLocator.resolve(model, hub, PipelineFiles.patterns(variant)), variant);
         float[] initChw = null;
         int initW = 0;
         int initH = 0;

@@ -12,8 +12,8 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import koala4j.io.safetensors.SafetensorsFile;
-import koala4j.io.safetensors.ShardedCheckpoint;
 import koala4j.io.safetensors.TensorEntry;
+import koala4j.io.torchbin.WeightFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -21,13 +21,13 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * Lists the tensors of a safetensors file, a model folder (sharded or not) or a whole diffusers pipeline folder
- * (each component's tensors prefixed with its subfolder), then the parameter count.
+ * Lists the tensors of a safetensors or torch.save (.bin) file, a model folder (sharded or not) or a whole diffusers
+ * pipeline folder (each component's tensors prefixed with its subfolder), then the parameter count.
  */
 @Command(mixinStandardHelpOptions = true, name = "inspect", description = "List tensors (name, dtype, shape) and count parameters.")
 final class InspectCommand implements Callable<Integer> {
 
-    @Parameters(paramLabel = "FILE_OR_FOLDER", description = "A .safetensors file, a model folder or a pipeline folder.")
+    @Parameters(paramLabel = "FILE_OR_FOLDER", description = "A .safetensors or .bin file, a model folder or a pipeline folder.")
     Path target;
 
     @Option(names = "--variant", description = "Weight variant to read in folders, e.g. fp16.")
@@ -43,9 +43,13 @@ final class InspectCommand implements Callable<Integer> {
             throw new IllegalArgumentException(target + ": no such file or folder");
         }
         long parameters = 0;
-        if (Files.isRegularFile(target)) {
+        if (Files.isRegularFile(target) && target.getFileName().toString().endsWith(".safetensors")) {
             try (SafetensorsFile file = SafetensorsFile.open(target)) {
                 parameters += print(out, "", file.entries());
+            }
+        } else if (Files.isRegularFile(target)) {
+            try (WeightFiles file = WeightFiles.open(target, variant)) {
+                parameters += print(out, "", entries(file));
             }
         } else if (Files.isRegularFile(target.resolve("model_index.json"))) {
             List<Path> components = components(target);
@@ -53,12 +57,12 @@ final class InspectCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(target + ": model_index.json found but no subfolder holds weights");
             }
             for (Path component : components) {
-                try (ShardedCheckpoint ckpt = ShardedCheckpoint.open(component, variant)) {
+                try (WeightFiles ckpt = WeightFiles.open(component, variant)) {
                     parameters += print(out, component.getFileName() + "/", entries(ckpt));
                 }
             }
         } else {
-            try (ShardedCheckpoint ckpt = ShardedCheckpoint.open(target, variant)) {
+            try (WeightFiles ckpt = WeightFiles.open(target, variant)) {
                 parameters += print(out, "", entries(ckpt));
             }
         }
@@ -66,7 +70,7 @@ final class InspectCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static List<TensorEntry> entries(ShardedCheckpoint ckpt) {
+    private static List<TensorEntry> entries(WeightFiles ckpt) {
         return ckpt.names().stream().sorted().map(ckpt::require).toList();
     }
 
@@ -76,7 +80,8 @@ final class InspectCommand implements Callable<Integer> {
             for (Path dir : dirs.filter(Files::isDirectory).sorted().toList()) {
                 try (Stream<Path> files = Files.list(dir)) {
                     if (files.anyMatch(f -> f.getFileName().toString().endsWith(".safetensors")
-                            || f.getFileName().toString().endsWith(".safetensors.index.json"))) {
+                            || f.getFileName().toString().endsWith(".safetensors.index.json")
+                            || f.getFileName().toString().endsWith(".bin") || f.getFileName().toString().endsWith(".bin.index.json"))) {
                         out.add(dir);
                     }
                 }

@@ -166,7 +166,7 @@ final class ServeCommand implements Callable<Integer> {
         String id = folder ? folderId(asPath) : model;
         String display = id.contains("/") ? id.substring(id.indexOf('/') + 1) : id;
         try {
-            Path resolved = ModelLocator.resolve(model, hub, PipelineFiles.patterns(null));
+            Path resolved = PipelineFiles.withTorchWeights(model, hub, ModelLocator.resolve(model, hub, PipelineFiles.patterns(null)), null);
             if (!Files.isRegularFile(resolved.resolve("model_index.json"))) {
                 throw new IllegalArgumentException(resolved + ": no model_index.json (not a diffusers pipeline folder)");
             }

@@ -15,6 +15,7 @@ import koala4j.backend.Backends;
 import koala4j.io.hub.ConsoleProgress;
 import koala4j.io.hub.HubClient;
 import koala4j.io.hub.ModelLocator;
+import koala4j.pipelines.PipelineFiles;
 import koala4j.pipelines.Progress;
 import koala4j.pipelines.TextGenerationConfig;
 import koala4j.pipelines.TextToText;
@@ -89,7 +90,7 @@ final class T5Command implements Callable<Integer> {
         Backend backend = Backends.select(device);
         err.println("backend " + backend.name() + " (" + backend.reason() + ")");
         HubClient hub = new HubClient(HubClient.Options.fromEnvironment(System.getenv()), new ConsoleProgress(System.err));
-        Path folder = ModelLocator.resolve(model, hub, TextToText.FILES);
+        Path folder = PipelineFiles.withTorchWeights(model, hub, ModelLocator.resolve(model, hub, TextToText.FILES), null);
         long loadStart = System.nanoTime();
         try (TextToText pipeline = TextToText.load(folder, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", folder, (System.nanoTime() - loadStart) / 1e9);

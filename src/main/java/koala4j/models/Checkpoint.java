@@ -6,25 +6,27 @@ import java.util.Optional;
 import java.util.Set;
 
 import koala4j.io.json.Json;
-import koala4j.io.safetensors.ShardedCheckpoint;
 import koala4j.io.safetensors.TensorEntry;
+import koala4j.io.torchbin.WeightFiles;
 import koala4j.nn.WeightSource;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
 
 /**
  * One model folder as published: {@code config.json} plus its safetensors weights (single file, sharded with an
- * index, or a variant such as fp16). Weights are mmap'ed and handed out as zero-copy tensors of {@code ops};
+ * index, or a variant such as fp16), or, when the folder has no safetensors, its torch.save weights
+ * ({@code pytorch_model.bin}, shards with an index, {@code diffusion_pytorch_model.bin}; see
+ * {@link WeightFiles#open}). Weights are mmap'ed and handed out as zero-copy tensors of {@code ops};
  * closing the checkpoint unmaps them, so it must outlive every model loaded from it.
  */
 public final class Checkpoint implements WeightSource, AutoCloseable {
 
     private final Path folder;
     private final Json config;
-    private final ShardedCheckpoint weights;
+    private final WeightFiles weights;
     private final Ops ops;
 
-    private Checkpoint(Path folder, Json config, ShardedCheckpoint weights, Ops ops) {
+    private Checkpoint(Path folder, Json config, WeightFiles weights, Ops ops) {
         this.folder = folder;
         this.config = config;
         this.weights = weights;
@@ -41,7 +43,7 @@ public final class Checkpoint implements WeightSource, AutoCloseable {
             throw new IllegalArgumentException(configFile + ": missing (every model folder has its config.json)");
         }
         Json config = Json.read(configFile);
-        return new Checkpoint(folder, config, ShardedCheckpoint.open(folder, variant), ops);
+        return new Checkpoint(folder, config, WeightFiles.open(folder, variant), ops);
     }
 
     public Path folder() {

@@ -4,9 +4,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Progress;
 import koala4j.pipelines.TextGenerationConfig;
@@ -21,19 +18,14 @@ import koala4j.tensor.Ops;
  */
 final class TextToTextChatModel implements ChatModel {
 
-    private static final Logger LOG = LoggerFactory.getLogger(TextToTextChatModel.class);
-
     private final String id;
     private final String displayName;
-    private final Path folder;
-    private final Ops ops;
-    private volatile TextToText pipeline;
+    private final LazyModel<TextToText> pipeline;
 
     TextToTextChatModel(String id, String displayName, Path folder, Ops ops) {
         this.id = id;
         this.displayName = displayName;
-        this.folder = folder;
-        this.ops = ops;
+        this.pipeline = new LazyModel<>(id, folder, () -> TextToText.load(folder, ops));
     }
 
     @Override
@@ -44,31 +36,6 @@ final class TextToTextChatModel implements ChatModel {
     @Override
     public String displayName() {
         return displayName;
-    }
-
-    private TextToText pipeline() {
-        TextToText p = pipeline;
-        if (p == null) {
-            synchronized (this) {
-                p = pipeline;
-                if (p == null) {
-                    p = load();
-                    pipeline = p;
-                }
-            }
-        }
-        return p;
-    }
-
-    /** A model that cannot be loaded is the server's problem: 503; the reason (with server paths) goes to the log. */
-    private TextToText load() {
-        try {
-            return TextToText.load(folder, ops);
-        } catch (RuntimeException e) {
-            LOG.error("chat model {} ({}) could not be loaded: {}", id, folder, e.getMessage());
-            throw ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason is in the"
-                    + " server's log)");
-        }
     }
 
     @Override
@@ -99,7 +66,7 @@ final class TextToTextChatModel implements ChatModel {
         Float topP = params.topP() != null ? Float.valueOf(params.topP().floatValue()) : null;
         var overrides = new TextGenerationConfig.Overrides(params.maxTokens(), null, sample, temperature, null, topP,
                 null, null, null, params.seed());
-        TextToText t5 = pipeline();
+        TextToText t5 = pipeline.get();
         TextGenerationConfig config = t5.generationConfig(overrides);
         TextToText.Result r = t5.generate(input, overrides, Progress.NONE, Cancel.NEVER);
         if (!r.text().isEmpty()) {

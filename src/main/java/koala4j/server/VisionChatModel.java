@@ -9,9 +9,6 @@ import java.util.List;
 import koala4j.io.image.Image;
 import koala4j.io.image.ImageFileException;
 import koala4j.io.image.Images;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Conversation;
 import koala4j.pipelines.SamplingParams;
@@ -28,21 +25,14 @@ import koala4j.tensor.Ops;
  */
 final class VisionChatModel implements ChatModel {
 
-    private static final Logger LOG = LoggerFactory.getLogger(VisionChatModel.class);
-
     private final String id;
     private final String displayName;
-    private final Path folder;
-    private final VisionChat.Options options;
-    private final Ops ops;
-    private volatile VisionChat chat;
+    private final LazyModel<VisionChat> chat;
 
     VisionChatModel(String id, String displayName, Path folder, VisionChat.Options options, Ops ops) {
         this.id = id;
         this.displayName = displayName;
-        this.folder = folder;
-        this.options = options;
-        this.ops = ops;
+        this.chat = new LazyModel<>(id, folder, () -> VisionChat.load(folder, id, options, ops));
     }
 
     @Override
@@ -55,35 +45,10 @@ final class VisionChatModel implements ChatModel {
         return displayName;
     }
 
-    private VisionChat chat() {
-        VisionChat c = chat;
-        if (c == null) {
-            synchronized (this) {
-                c = chat;
-                if (c == null) {
-                    c = load();
-                    chat = c;
-                }
-            }
-        }
-        return c;
-    }
-
-    /** A model that cannot be loaded is the server's problem: 503; the reason (with server paths) goes to the log. */
-    private VisionChat load() {
-        try {
-            return VisionChat.load(folder, id, options, ops);
-        } catch (RuntimeException e) {
-            LOG.error("chat model {} ({}) could not be loaded: {}", id, folder, e.getMessage());
-            throw ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason is in the"
-                    + " server's log)");
-        }
-    }
-
     @Override
     public Result complete(List<Message> messages, Params params, Stream stream) throws Exception {
         Conversation conversation = conversation(messages);
-        VisionChat c = chat();
+        VisionChat c = chat.get();
         if (!c.acceptsImages() && !conversation.images().isEmpty()) {
             throw ApiError.invalid("messages", "the model '" + id + "' is a text-only LLaMA model: image_url parts are"
                     + " not accepted");

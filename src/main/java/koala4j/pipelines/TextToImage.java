@@ -19,7 +19,6 @@ import koala4j.schedulers.Scheduler;
 import koala4j.schedulers.SchedulerConfig;
 import koala4j.schedulers.Schedulers;
 import koala4j.schedulers.StepState;
-import koala4j.tensor.DType;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
 import koala4j.tensor.rng.TorchGenerator;
@@ -43,10 +42,7 @@ public final class TextToImage implements AutoCloseable {
     private final boolean forceZerosForEmptyPrompt;
     private final Ops ops;
     private final List<Checkpoint> checkpoints = new ArrayList<>();
-    private final ClipTokenizer tokenizer;
-    private final ClipTokenizer tokenizer2;
-    private final ClipTextModel textEncoder;
-    private final ClipTextModel textEncoder2;
+    private final PromptEncoder prompts;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final SchedulerConfig schedulerConfig;
@@ -83,18 +79,14 @@ public final class TextToImage implements AutoCloseable {
             this.vae = new AutoencoderKL(AutoencoderKL.Config.from(vaeCkpt.config()));
             vae.load(vaeCkpt);
             boolean hasFirst = Files.isDirectory(folder.resolve("text_encoder")) && !isNullPair(index, "text_encoder");
-            this.textEncoder = hasFirst ? loadText("text_encoder", variant) : null;
-            this.tokenizer = hasFirst ? ClipTokenizer.load(requireDir("tokenizer")) : null;
-            if (xl) {
-                this.textEncoder2 = loadText("text_encoder_2", variant);
-                this.tokenizer2 = ClipTokenizer.load(requireDir("tokenizer_2"));
-            } else {
-                if (textEncoder == null) {
-                    throw new IllegalArgumentException(folder + ": a StableDiffusionPipeline needs text_encoder/ and tokenizer/");
-                }
-                this.textEncoder2 = null;
-                this.tokenizer2 = null;
+            if (!xl && !hasFirst) {
+                throw new IllegalArgumentException(folder + ": a StableDiffusionPipeline needs text_encoder/ and tokenizer/");
             }
+            this.prompts = new PromptEncoder(xl,
+                    hasFirst ? ClipTokenizer.load(requireDir("tokenizer")) : null,
+                    hasFirst ? loadText("text_encoder", variant) : null,
+                    xl ? ClipTokenizer.load(requireDir("tokenizer_2")) : null,
+                    xl ? loadText("text_encoder_2", variant) : null, ops);
             Path schedulerFile = requireDir("scheduler").resolve("scheduler_config.json");
             if (!Files.isRegularFile(schedulerFile)) {
                 throw new IllegalArgumentException(schedulerFile + ": missing");
@@ -159,14 +151,15 @@ public final class TextToImage implements AutoCloseable {
         if (!c.textTimeEmbedding()) {
             return;
         }
-        if (textEncoder2 == null) {
+        if (!prompts.hasPooledProjection()) {
             throw new IllegalArgumentException(folder.resolve("unet/config.json") + ": addition_embed_type text_time needs text_encoder_2");
         }
-        int expected = 6 * c.additionTimeEmbedDim() + textEncoder2.config().projectionDim();
+        int projectionDim = prompts.pooledProjectionDim();
+        int expected = 6 * c.additionTimeEmbedDim() + projectionDim;
         if (expected != c.projectionClassEmbeddingsInputDim()) {
             throw new IllegalArgumentException(folder.resolve("unet/config.json") + ": projection_class_embeddings_input_dim "
                     + c.projectionClassEmbeddingsInputDim() + ", expected " + expected + " (6 x addition_time_embed_dim "
-                    + c.additionTimeEmbedDim() + " + text_encoder_2 projection_dim " + textEncoder2.config().projectionDim() + ")");
+                    + c.additionTimeEmbedDim() + " + text_encoder_2 projection_dim " + projectionDim + ")");
         }
     }
 
@@ -230,8 +223,8 @@ public final class TextToImage implements AutoCloseable {
 
         // 1. text
         long t0 = System.nanoTime();
-        Conditioning positive = encode(request.prompts(), perPrompt);
-        Conditioning negativeCond = null;
+        PromptEncoder.Conditioning positive = prompts.encode(request.prompts(), perPrompt);
+        PromptEncoder.Conditioning negativeCond = null;
         if (cfg) {
             boolean zeros = negative == null && forceZerosForEmptyPrompt;
             if (zeros) {
@@ -241,17 +234,17 @@ public final class TextToImage implements AutoCloseable {
                 for (int i = 0; i < request.prompts().size(); i++) {
                     negatives.add(negative == null ? "" : negative);
                 }
-                negativeCond = encode(negatives, perPrompt);
+                negativeCond = prompts.encode(negatives, perPrompt);
             }
         }
-        trace.record("prompt_embeds", positive.context);
-        if (positive.pooled != null) {
-            trace.record("pooled_prompt_embeds", positive.pooled);
+        trace.record("prompt_embeds", positive.context());
+        if (positive.pooled() != null) {
+            trace.record("pooled_prompt_embeds", positive.pooled());
         }
         if (negativeCond != null) {
-            trace.record("negative_prompt_embeds", negativeCond.context);
-            if (negativeCond.pooled != null) {
-                trace.record("negative_pooled_prompt_embeds", negativeCond.pooled);
+            trace.record("negative_prompt_embeds", negativeCond.context());
+            if (negativeCond.pooled() != null) {
+                trace.record("negative_pooled_prompt_embeds", negativeCond.pooled());
             }
         }
         Duration textTime = Duration.ofNanos(System.nanoTime() - t0);
@@ -282,11 +275,11 @@ public final class TextToImage implements AutoCloseable {
             latents = start.mul((float) plan.initNoiseSigma());
         }
         StepState state = scheduler.begin(plan, n -> generator.randn(n));
-        Tensor context = cfg ? Tensor.concat(List.of(negativeCond.context, positive.context), 0) : positive.context;
+        Tensor context = cfg ? Tensor.concat(List.of(negativeCond.context(), positive.context()), 0) : positive.context();
         UNet2DConditionModel.AddedConditions added = null;
         if (unet.config().textTimeEmbedding()) {
             Tensor timeIds = timeIds(batch, height, width);
-            Tensor pooled = cfg ? Tensor.concat(List.of(negativeCond.pooled, positive.pooled), 0) : positive.pooled;
+            Tensor pooled = cfg ? Tensor.concat(List.of(negativeCond.pooled(), positive.pooled()), 0) : positive.pooled();
             added = new UNet2DConditionModel.AddedConditions(pooled, cfg ? Tensor.concat(List.of(timeIds, timeIds), 0) : timeIds);
             trace.record("add_time_ids", added.timeIds());
         }
@@ -382,49 +375,6 @@ public final class TextToImage implements AutoCloseable {
             System.arraycopy(new float[] {height, width, 0, 0, height, width}, 0, ids, b * 6, 6);
         }
         return ops.fromArray(ids, batch, 6);
-    }
-
-    /** Prompt embeddings [B, 77, C] and (SDXL) pooled embeddings [B, P], repeated per image. */
-    private record Conditioning(Tensor context, Tensor pooled) {
-        Conditioning zerosLike() {
-            Ops ops = context.ops();
-            return new Conditioning(ops.full(0f, DType.F32, context.shape()),
-                    pooled == null ? null : ops.full(0f, DType.F32, pooled.shape()));
-        }
-    }
-
-    private Conditioning encode(List<String> prompts, int perPrompt) {
-        List<Tensor> contexts = new ArrayList<>();
-        List<Tensor> pooled = new ArrayList<>();
-        for (String prompt : prompts) {
-            Tensor context;
-            Tensor pool = null;
-            if (xl) {
-                List<Tensor> parts = new ArrayList<>();
-                if (textEncoder != null) {
-                    parts.add(textEncoder.forward(ids(tokenizer, prompt)).penultimate());
-                }
-                ClipTextModel.Output second = textEncoder2.forward(ids(tokenizer2, prompt));
-                parts.add(second.penultimate());
-                pool = second.textEmbeds();
-                context = Tensor.concat(parts, -1);                                      // [1, 77, C1 + C2]
-            } else {
-                context = textEncoder.forward(ids(tokenizer, prompt)).lastHiddenState();   // [1, 77, C]
-            }
-            for (int i = 0; i < perPrompt; i++) {
-                contexts.add(context);
-                if (pool != null) {
-                    pooled.add(pool);
-                }
-            }
-        }
-        return new Conditioning(Tensor.concat(contexts, 0), pooled.isEmpty() ? null : Tensor.concat(pooled, 0));
-    }
-
-    private Tensor ids(ClipTokenizer tok, String prompt) {
-        int[] ids = tok.encode(prompt, tok.maxLength(), true, true).ids();
-        long[] longs = Arrays.stream(ids).asLongStream().toArray();
-        return ops.fromArray(longs, 1, longs.length);
     }
 
     public String modelName() {

@@ -107,6 +107,19 @@ class CliTest {
     }
 
     @Test
+    void benchUnetTimesAConfigWithRandomWeights() {
+        Path config = resource("golden/unet_sdxl_tiny/unet/config.json");
+        Run r = run("bench", "unet", "--config", config.toString(), "--size", "64", "--batch", "2", "--iterations", "1");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("parameters (F16)") && r.out().contains("per evaluation: best"), r.out());
+        Run bad = run("bench", "unet", "--config", "koala-9b");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("koala-9b") && bad.err().contains("koala-700m"), bad.err());
+        Run size = run("bench", "unet", "--size", "100");
+        assertTrue(size.err().contains("--size 100"), size.err());
+    }
+
+    @Test
     void modelsMarksThoseInTheHubCache() throws IOException {
         Path home = work.resolve("hf-home");
         Path repo = home.resolve("hub/models--etri-vilab--koala-700m");

@@ -51,7 +51,7 @@ public final class Main {
         });
         cli.setParameterExceptionHandler((ex, ignoredArgs) -> {
             err.println("koala4j: " + ex.getMessage());
-            err.println("Try 'koala4j " + ex.getCommandLine().getCommandName() + " --help' for more information.");
+            err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help' for more information.");
             err.flush();
             return 2;
         });

@@ -312,11 +312,12 @@ public final class TextToImage implements AutoCloseable {
         // 3. decode
         long t2 = System.nanoTime();
         AutoencoderKL.Config vc = vae.config();
-        Tensor z = latents.mul(1f / vc.scalingFactor());
+        // the SDXL pipeline un-normalises with latents_mean/std when the VAE config has them; shift_factor belongs
+        // to other pipelines (SD3) and is not applied here, as in diffusers
+        Tensor z = xl && vc.latentsMean() != null && vc.latentsStd() != null
+                ? latents.mul(channelVector(vc.latentsStd(), 1f / vc.scalingFactor())).add(channelVector(vc.latentsMean(), 1f))
+                : latents.mul(1f / vc.scalingFactor());
         trace.record("vae_decode_input", z);
-        if (vc.shiftFactor() != 0f) {
-            z = z.add(vc.shiftFactor());
-        }
         // diffusers decodes whole unless tiling is enabled; above 1024x1024 pixels we tile so memory stays bounded
         int tile = Math.max(vc.sampleSize() / f, 32);
         Tensor images = (long) z.size(2) * z.size(3) > 128L * 128 ? vae.decodeTiled(z, tile) : vae.decode(z); // [B, 3, H, W]
@@ -345,10 +346,10 @@ public final class TextToImage implements AutoCloseable {
         Tensor image = ops.fromArray(r.initImageChw(), 1, 3, height, width);
         AutoencoderKL.Posterior posterior = vae.encode(image);
         Tensor sampled = posterior.sample(randn(generator, posterior.mean().shape()));
-        Tensor init = sampled.mul(vae.config().scalingFactor());
-        if (vae.config().shiftFactor() != 0f) {
-            init = sampled.sub(vae.config().shiftFactor()).mul(vae.config().scalingFactor());
-        }
+        AutoencoderKL.Config vc = vae.config();
+        Tensor init = xl && vc.latentsMean() != null && vc.latentsStd() != null
+                ? sampled.sub(channelVector(vc.latentsMean(), 1f)).div(channelVector(vc.latentsStd(), 1f / vc.scalingFactor()))
+                : sampled.mul(vc.scalingFactor());
         List<Tensor> copies = new ArrayList<>();
         for (int b = 0; b < batch; b++) {
             copies.add(init);
@@ -356,6 +357,15 @@ public final class TextToImage implements AutoCloseable {
         Tensor initBatch = Tensor.concat(copies, 0);
         Tensor noise = randn(generator, latentShape);
         return scheduler.addNoise(plan, plan.beginIndex(), initBatch, noise);
+    }
+
+    /** Per-channel values as a [1, C, 1, 1] tensor, times {@code scale}. */
+    private Tensor channelVector(List<Double> values, float scale) {
+        float[] v = new float[values.size()];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (values.get(i) * scale);
+        }
+        return ops.fromArray(v, 1, v.length, 1, 1);
     }
 
     /** diffusers rescale_noise_cfg (Lin et al. 2023, section 3.4). */

@@ -19,7 +19,7 @@ public record UNetConfig(
         List<List<Integer>> upDepths, List<Integer> midDepth, boolean useLinearProjection, boolean flipSinToCos,
         float freqShift, int downsamplePadding, float midBlockScaleFactor, boolean textTimeEmbedding,
         int additionTimeEmbedDim, int projectionClassEmbeddingsInputDim, int timeCondProjDim, int convInKernel,
-        int convOutKernel, int sampleSize) {
+        int convOutKernel, int sampleSize, int timeEmbeddingDim) {
 
     static final List<String> DOWN_TYPES = List.of("DownBlock2D", "CrossAttnDownBlock2D");
     static final List<String> UP_TYPES = List.of("UpBlock2D", "CrossAttnUpBlock2D");
@@ -88,7 +88,6 @@ public record UNetConfig(
         rejectUnlessDefault(j, "encoder_hid_dim");
         rejectUnlessDefault(j, "time_embedding_act_fn");
         rejectUnlessDefault(j, "timestep_post_act");
-        rejectUnlessDefault(j, "time_embedding_dim");
         if (j.boolOr("dual_cross_attention", false) || j.boolOr("only_cross_attention", false)
                 || j.boolOr("center_input_sample", false) || j.boolOr("resnet_skip_time_act", false)) {
             throw new IllegalArgumentException(file + ": dual_cross_attention / only_cross_attention / "
@@ -116,7 +115,7 @@ public record UNetConfig(
                 j.intOr("downsample_padding", 1), j.floatOr("mid_block_scale_factor", 1f), addition != null,
                 intOrNull(j, "addition_time_embed_dim", 256), intOrNull(j, "projection_class_embeddings_input_dim", 0),
                 intOrNull(j, "time_cond_proj_dim", 0), j.intOr("conv_in_kernel", 3),
-                j.intOr("conv_out_kernel", 3), intOrNull(j, "sample_size", 64));
+                j.intOr("conv_out_kernel", 3), intOrNull(j, "sample_size", 64), intOrNull(j, "time_embedding_dim", 0));
     }
 
     /** Fields diffusers writes as null when unused: null and absent both mean the default. */
@@ -185,7 +184,8 @@ public record UNetConfig(
         return List.copyOf(out);
     }
 
+    /** diffusers: {@code time_embedding_dim or block_out_channels[0] * 4}. */
     public int timeEmbedDim() {
-        return blockOutChannels.getFirst() * 4;
+        return timeEmbeddingDim > 0 ? timeEmbeddingDim : blockOutChannels.getFirst() * 4;
     }
 }

@@ -25,7 +25,7 @@ public final class AutoencoderKL extends Module {
     public record Config(int inChannels, int outChannels, List<Integer> blockOutChannels, int layersPerBlock,
                          int latentChannels, int normNumGroups, float scalingFactor, float shiftFactor,
                          boolean forceUpcast, boolean useQuantConv, boolean usePostQuantConv, boolean midAttention,
-                         int sampleSize) {
+                         int sampleSize, List<Double> latentsMean, List<Double> latentsStd) {
 
         public static Config from(Json j) {
             List<Integer> channels = j.intListOr("block_out_channels", List.of(64));
@@ -47,7 +47,22 @@ public final class AutoencoderKL extends Module {
                     j.intOr("layers_per_block", 1), j.intOr("latent_channels", 4), j.intOr("norm_num_groups", 32),
                     j.floatOr("scaling_factor", 0.18215f), j.isNull("shift_factor") ? 0f : j.floatOr("shift_factor", 0f),
                     j.boolOr("force_upcast", true), j.boolOr("use_quant_conv", true), j.boolOr("use_post_quant_conv", true),
-                    j.boolOr("mid_block_add_attention", true), j.isNull("sample_size") ? 512 : j.intOr("sample_size", 512));
+                    j.boolOr("mid_block_add_attention", true), j.isNull("sample_size") ? 512 : j.intOr("sample_size", 512),
+                    perChannel(j, "latents_mean"), perChannel(j, "latents_std"));
+        }
+
+        /** latents_mean / latents_std: null (the usual) or one value per latent channel. */
+        private static List<Double> perChannel(Json j, String key) {
+            if (!j.has(key) || j.isNull(key)) {
+                return null;
+            }
+            List<Double> values = j.doubleList(key);
+            int channels = j.intOr("latent_channels", 4);
+            if (values.size() != channels) {
+                throw new IllegalArgumentException(j.file() + ": " + key + " has " + values.size() + " values, expected "
+                        + channels + " (latent_channels)");
+            }
+            return List.copyOf(values);
         }
 
         /** 2^(blocks-1): how much smaller the latent is than the image. */

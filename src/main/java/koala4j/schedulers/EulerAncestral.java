@@ -27,7 +27,7 @@ public final class EulerAncestral implements Scheduler {
 
     @Override
     public Plan plan(int steps) {
-        return EulerDiscrete.sigmaPlan(schedule, spacing, stepsOffset, steps, false, true);
+        return EulerDiscrete.sigmaPlan(schedule, spacing, stepsOffset, steps, false, true, Double.NaN, Double.NaN);
     }
 
     @Override

@@ -15,6 +15,8 @@ public final class EulerDiscrete implements Scheduler {
     private final int stepsOffset;
     private final boolean karras;
     private final boolean finalSigmaZero;
+    private final double sigmaMin;
+    private final double sigmaMax;
     private final Prediction prediction;
 
     public EulerDiscrete(SchedulerConfig cfg) {
@@ -23,6 +25,8 @@ public final class EulerDiscrete implements Scheduler {
         this.stepsOffset = cfg.intOr("steps_offset", 0);
         this.karras = cfg.boolOr("use_karras_sigmas", false);
         this.finalSigmaZero = cfg.choice("final_sigmas_type", "zero", List.of("zero", "sigma_min")).equals("zero");
+        this.sigmaMin = cfg.doubleOr("sigma_min", Double.NaN);
+        this.sigmaMax = cfg.doubleOr("sigma_max", Double.NaN);
         cfg.choice("interpolation_type", "linear", List.of("linear"));
         cfg.choice("timestep_type", "discrete", List.of("discrete"));
         if (cfg.boolOr("use_exponential_sigmas", false) || cfg.boolOr("use_beta_sigmas", false)) {
@@ -38,7 +42,7 @@ public final class EulerDiscrete implements Scheduler {
 
     @Override
     public Plan plan(int steps) {
-        return sigmaPlan(schedule, spacing, stepsOffset, steps, karras, finalSigmaZero);
+        return sigmaPlan(schedule, spacing, stepsOffset, steps, karras, finalSigmaZero, sigmaMin, sigmaMax);
     }
 
     /**
@@ -47,7 +51,7 @@ public final class EulerDiscrete implements Scheduler {
      * init_noise_sigma = max sigma (sqrt(max² + 1) with 'leading' spacing).
      */
     static Plan sigmaPlan(NoiseSchedule schedule, String spacing, int stepsOffset, int steps, boolean karras,
-                          boolean finalSigmaZero) {
+                          boolean finalSigmaZero, double sigmaMin, double sigmaMax) {
         Spacing.checkSteps(steps, schedule.trainSteps);
         double[] timesteps = Spacing.timesteps(spacing, schedule.trainSteps, steps, stepsOffset, false);
         float[] trainSigmas = schedule.sigmas();
@@ -57,7 +61,9 @@ public final class EulerDiscrete implements Scheduler {
         }
         if (karras) {
             float[] logSigmas = NoiseSchedule.log(trainSigmas);
-            sigmas = NoiseSchedule.karras(sigmas[steps - 1], sigmas[0], steps);
+            // the config's sigma_min / sigma_max, when set, replace the schedule's extremes (diffusers' _convert_to_karras)
+            sigmas = NoiseSchedule.karras(Double.isNaN(sigmaMin) ? sigmas[steps - 1] : sigmaMin,
+                    Double.isNaN(sigmaMax) ? sigmas[0] : sigmaMax, steps);
             for (int i = 0; i < steps; i++) {
                 timesteps[i] = (float) NoiseSchedule.sigmaToT(sigmas[i], logSigmas);
             }

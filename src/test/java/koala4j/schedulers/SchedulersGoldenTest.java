@@ -123,6 +123,18 @@ class SchedulersGoldenTest {
     }
 
     @Test
+    void karrasSigmasHonourTheConfigsSigmaMinAndMax() {
+        Json json = Json.parse("""
+                {"_class_name": "EulerDiscreteScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+                 "beta_end": 0.012, "use_karras_sigmas": true, "sigma_min": 0.1, "sigma_max": 10.0}
+                """, "scheduler_config.json");
+        double[] sigmas = Schedulers.byClassName("EulerDiscreteScheduler", SchedulerConfig.of(json)).plan(6).sigmas();
+        assertEquals(10.0, sigmas[0], 1e-5);
+        assertEquals(0.1, sigmas[5], 1e-6);
+        assertEquals(0.0, sigmas[6], 0.0);
+    }
+
+    @Test
     void badValuesNameTheField() {
         Json bad = Json.parse("{\"_class_name\": \"EulerDiscreteScheduler\", \"timestep_spacing\": \"sideways\"}",
                 "scheduler_config.json");

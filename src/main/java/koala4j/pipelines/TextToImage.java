@@ -283,6 +283,8 @@ public final class TextToImage implements AutoCloseable {
             added = new UNet2DConditionModel.AddedConditions(pooled, cfg ? Tensor.concat(List.of(timeIds, timeIds), 0) : timeIds);
             trace.record("add_time_ids", added.timeIds());
         }
+        Tensor timestepCond = unet.config().timeCondProjDim() > 0
+                ? guidanceEmbedding(guidance - 1, unet.config().timeCondProjDim(), batch) : null;
         int total = plan.length() - plan.beginIndex();
         for (int i = plan.beginIndex(); i < plan.length(); i++) {
             cancel.check();
@@ -290,7 +292,7 @@ public final class TextToImage implements AutoCloseable {
             input = scheduler.scaleModelInput(state, i, input);
             Tensor t = ops.fromArray(new float[] {(float) plan.timesteps()[i]}, 1);
             trace.record("unet_input." + (i - plan.beginIndex()), input);
-            Tensor noise = unet.forward(input, t, context, added, null);                  // [2B or B, C, h, w]
+            Tensor noise = unet.forward(input, t, context, added, timestepCond);                  // [2B or B, C, h, w]
             trace.record("unet_noise_pred." + (i - plan.beginIndex()), noise);
             if (cfg) {
                 Tensor uncond = noise.slice(0, 0, batch);
@@ -357,6 +359,27 @@ public final class TextToImage implements AutoCloseable {
         Tensor initBatch = Tensor.concat(copies, 0);
         Tensor noise = randn(generator, latentShape);
         return scheduler.addNoise(plan, plan.beginIndex(), initBatch, noise);
+    }
+
+    /**
+     * diffusers' get_guidance_scale_embedding for guidance-distilled (LCM) UNets: sinusoids of w·1000 at
+     * frequencies exp(-ln(10000)·i/(half-1)), [sin, cos], float32 as torch computes them; [batch, dim].
+     */
+    private Tensor guidanceEmbedding(double w, int dim, int batch) {
+        int half = dim / 2;
+        float step = (float) Math.log(10000.0) / (half - 1);
+        float scaled = (float) w * 1000f;
+        float[] row = new float[dim];
+        for (int i = 0; i < half; i++) {
+            float arg = scaled * (float) Math.exp(i * -step);
+            row[i] = (float) Math.sin(arg);
+            row[half + i] = (float) Math.cos(arg);
+        }
+        float[] all = new float[batch * dim];
+        for (int b = 0; b < batch; b++) {
+            System.arraycopy(row, 0, all, b * dim, dim);
+        }
+        return ops.fromArray(all, batch, dim);
     }
 
     /** Per-channel values as a [1, C, 1, 1] tensor, times {@code scale}. */

@@ -22,9 +22,10 @@ import koala4j.testing.TinyPipelines;
 
 /**
  * Config knobs of the SDXL family beyond the golden cases: a VAE with latents_mean/latents_std (the SDXL pipeline
- * decodes latents * std / scaling_factor + mean, per channel) and a UNet with an explicit time_embedding_dim.
+ * decodes latents * std / scaling_factor + mean, per channel), a guidance-distilled UNet (time_cond_proj_dim) and
+ * a UNet with an explicit time_embedding_dim.
  */
-class VaeNormalisationTest {
+class ConfigVariantsTest {
 
     @TempDir
     static Path work;
@@ -56,6 +57,50 @@ class VaeNormalisationTest {
         }
         // same float operations in a different order: a few ulp
         assertClose(expected, seen.get("vae_decode_input").toFloatArray(), 1e-6, 1e-6, "vae_decode_input");
+    }
+
+    /**
+     * A guidance-distilled UNet (time_cond_proj_dim, as LCM-SDXL ships) gets no CFG batch; the guidance scale
+     * enters through get_guidance_scale_embedding and time_embedding.cond_proj instead, so changing it changes
+     * the image while the batch stays 1.
+     */
+    @Test
+    void guidanceDistilledUnetsTakeTheGuidanceAsAnEmbedding() throws Exception {
+        Path folder = work.resolve("lcm");
+        TinyPipelines.copyTree(TinyPipelines.assemble("sdxl", work), folder);
+        Path unetDir = folder.resolve("unet");
+        String config = Files.readString(unetDir.resolve("config.json"))
+                .replace("\"time_cond_proj_dim\": null", "\"time_cond_proj_dim\": 8");
+        Files.writeString(unetDir.resolve("config.json"), config);
+        int c0 = UNetConfig.from(Json.parse(config, "config.json")).blockOutChannels().getFirst();
+        Path weights = unetDir.resolve("diffusion_pytorch_model.safetensors");
+        List<koala4j.io.safetensors.TensorEntry> entries = new java.util.ArrayList<>();
+        try (var file = koala4j.io.safetensors.SafetensorsFile.open(weights)) {
+            for (var e : file.entries()) {
+                entries.add(koala4j.io.safetensors.SafetensorsWriter.f32(e.name(), e.shape(),
+                        e.data().toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED)));
+            }
+        }
+        float[] cond = new float[c0 * 8];
+        for (int i = 0; i < cond.length; i++) {
+            cond[i] = (float) Math.sin(i) * 0.3f;
+        }
+        entries.add(koala4j.io.safetensors.SafetensorsWriter.f32("time_embedding.cond_proj.weight", new long[] {c0, 8}, cond));
+        koala4j.io.safetensors.SafetensorsWriter.write(weights, entries, Map.of());
+        float[][] images = new float[2][];
+        int[] batch = new int[2];
+        try (TextToImage pipeline = TextToImage.load(folder, "lcm", null, null, new CpuOps())) {
+            for (int k = 0; k < 2; k++) {
+                Map<String, Tensor> seen = new HashMap<>();
+                GenerationRequest request = new GenerationRequest(List.of("a koala"), null, 2, k == 0 ? 2.0 : 8.0, "lcm",
+                        null, 64, 64, 3, 1, 0.0, null, 0, 0, 1.0);
+                images[k] = pipeline.generate(request, null, seen::put, Progress.NONE, Cancel.NEVER).imagesChw().getFirst();
+                batch[k] = seen.get("unet_input.0").size(0);
+            }
+        }
+        assertArrayEquals(new int[] {1, 1}, batch, "no CFG batch for a guidance-distilled UNet");
+        org.junit.jupiter.api.Assertions.assertFalse(java.util.Arrays.equals(images[0], images[1]),
+                "the guidance scale reaches the UNet through its embedding");
     }
 
     @Test

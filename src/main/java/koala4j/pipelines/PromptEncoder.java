@@ -61,14 +61,14 @@ final class PromptEncoder {
             if (xl) {
                 List<Tensor> parts = new ArrayList<>();
                 if (textEncoder != null) {
-                    parts.add(textEncoder.forward(ids(tokenizer, prompt)).penultimate());
+                    parts.add(textEncoder.forward(ids(tokenizer, textEncoder, prompt)).penultimate());
                 }
-                ClipTextModel.Output second = textEncoder2.forward(ids(tokenizer2, prompt));
+                ClipTextModel.Output second = textEncoder2.forward(ids(tokenizer2, textEncoder2, prompt));
                 parts.add(second.penultimate());
                 pool = second.textEmbeds();
                 context = Tensor.concat(parts, -1);                                      // [1, 77, C1 + C2]
             } else {
-                context = textEncoder.forward(ids(tokenizer, prompt)).lastHiddenState();   // [1, 77, C]
+                context = textEncoder.forward(ids(tokenizer, textEncoder, prompt)).lastHiddenState();   // [1, 77, C]
             }
             for (int i = 0; i < perPrompt; i++) {
                 contexts.add(context);
@@ -80,8 +80,10 @@ final class PromptEncoder {
         return new Conditioning(Tensor.concat(contexts, 0), pooled.isEmpty() ? null : Tensor.concat(pooled, 0));
     }
 
-    private Tensor ids(ClipTokenizer tok, String prompt) {
-        int[] ids = tok.encode(prompt, tok.maxLength(), true, true).ids();
+    /** Padded and truncated to model_max_length, never beyond the encoder's positions (a config without it). */
+    private Tensor ids(ClipTokenizer tok, ClipTextModel encoder, String prompt) {
+        int length = Math.min(tok.maxLength(), encoder.config().maxPositionEmbeddings());
+        int[] ids = tok.encode(prompt, length, true, true).ids();
         long[] longs = Arrays.stream(ids).asLongStream().toArray();
         return ops.fromArray(longs, 1, longs.length);
     }

@@ -23,7 +23,7 @@ public final class AutoencoderKL extends Module {
 
     /** The config fields these checkpoints use, with diffusers' defaults. */
     public record Config(int inChannels, int outChannels, List<Integer> blockOutChannels, int layersPerBlock,
-                         int latentChannels, int normNumGroups, float scalingFactor, float shiftFactor,
+                         int latentChannels, int normNumGroups, float scalingFactor,
                          boolean forceUpcast, boolean useQuantConv, boolean usePostQuantConv, boolean midAttention,
                          int sampleSize, List<Double> latentsMean, List<Double> latentsStd) {
 
@@ -45,7 +45,7 @@ public final class AutoencoderKL extends Module {
             }
             return new Config(j.intOr("in_channels", 3), j.intOr("out_channels", 3), channels,
                     j.intOr("layers_per_block", 1), j.intOr("latent_channels", 4), j.intOr("norm_num_groups", 32),
-                    j.floatOr("scaling_factor", 0.18215f), j.isNull("shift_factor") ? 0f : j.floatOr("shift_factor", 0f),
+                    j.floatOr("scaling_factor", 0.18215f),
                     j.boolOr("force_upcast", true), j.boolOr("use_quant_conv", true), j.boolOr("use_post_quant_conv", true),
                     j.boolOr("mid_block_add_attention", true), j.isNull("sample_size") ? 512 : j.intOr("sample_size", 512),
                     perChannel(j, "latents_mean"), perChannel(j, "latents_std"));

@@ -218,7 +218,7 @@ class GemmTest {
     @Test
     void matrixVectorPathWithEveryStorage() {
         Random rnd = new Random(4);
-        int[][] shapes = {{1, 1}, {3, 17}, {63, 65}, {130, 257}, {1000, 70}, {17, 4100}};
+        int[][] shapes = {{1, 1}, {3, 17}, {63, 65}, {130, 257}, {1000, 70}, {6, 1030}, {17, 4100}};
         for (DType dtype : new DType[] {null, DType.F32, DType.F16, DType.BF16}) {
             for (int[] s : shapes) {
                 int n = s[0];

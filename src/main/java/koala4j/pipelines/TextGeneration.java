@@ -45,10 +45,11 @@ public final class TextGeneration {
      * timings: the prompt pass, and the decode passes (one per token after the first).
      */
     public record Result(int[] tokenIds, String text, StopReason stopReason, int promptTokens, Duration promptTime,
-                         int decodeSteps, Duration decodeTime) {
+                         int decodeSteps, Duration decodeTime, int reusedPromptTokens) {
 
+        /** Prompt positions computed per second (those taken from a {@link PromptCache} cost nothing). */
         public double promptTokensPerSecond() {
-            return promptTokens / seconds(promptTime);
+            return (promptTokens - reusedPromptTokens) / seconds(promptTime);
         }
 
         /** Decode passes per second (each makes one token). */
@@ -82,6 +83,16 @@ public final class TextGeneration {
      */
     public Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
                            Cancel cancel) {
+        return generate(promptEmbeds, promptIds, params, listener, cancel, null);
+    }
+
+    /**
+     * {@link #generate(Tensor, int[], SamplingParams, TokenListener, Cancel)} that resumes from {@code cache} (may be
+     * null): the prompt positions whose embeddings equal the cached ones, from the start, are not computed again, and
+     * the cache is left holding this prompt and the tokens generated after it for the next call.
+     */
+    public Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
+                           Cancel cancel, PromptCache promptCache) {
         if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
             throw new IllegalArgumentException("prompt embeddings of shape "
                     + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
@@ -90,7 +101,17 @@ public final class TextGeneration {
             throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a tokenizer to decode");
         }
         int n = promptEmbeds.size(1);
-        KvCache cache = model.newCache(1, n + Math.max(params.maxNewTokens(), 1));
+        int capacity = n + Math.max(params.maxNewTokens(), 1);
+        float[][] promptRows = promptCache == null ? null : PromptCache.rows(promptEmbeds);
+        int reused = 0;
+        KvCache cache;
+        if (promptCache == null) {
+            cache = model.newCache(1, capacity);
+        } else {
+            // the last prompt position is always computed: its logits choose the first new token
+            reused = promptCache.sharedPrefix(promptRows, n - 1);
+            cache = promptCache.take(model, capacity, reused);
+        }
         Sampler sampler = new Sampler(params);
         Set<Integer> eos = new HashSet<>(params.eosTokenIds());
         StopStrings stops = new StopStrings(params.stopStrings());
@@ -102,7 +123,8 @@ public final class TextGeneration {
         Streamer streamer = new Streamer(stops);
 
         long t0 = System.nanoTime();
-        Tensor logits = params.maxNewTokens() == 0 ? null : model.forward(promptEmbeds, cache, true);   // [1, 1, V]
+        Tensor uncached = reused == 0 ? promptEmbeds : promptEmbeds.slice(1, reused, n);
+        Tensor logits = params.maxNewTokens() == 0 ? null : model.forward(uncached, cache, true);      // [1, 1, V]
         long t1 = System.nanoTime();
         int decodeSteps = 0;
         while (count < params.maxNewTokens()) {
@@ -134,6 +156,9 @@ public final class TextGeneration {
             decodeSteps++;
         }
         long t2 = System.nanoTime();
+        if (promptCache != null && params.maxNewTokens() > 0) {
+            promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, decodeSteps));
+        }
         String text = "";
         if (tokenizer != null) {
             String rest = streamer.advance(tokenizer, true);
@@ -143,7 +168,86 @@ public final class TextGeneration {
             text = streamer.text();
         }
         return new Result(Arrays.copyOf(out, count), text, reason, n, Duration.ofNanos(t1 - t0), decodeSteps,
-                Duration.ofNanos(t2 - t1));
+                Duration.ofNanos(t2 - t1), reused);
+    }
+
+    /**
+     * The keys and values of one model's last generation, with the input embedding of every position they hold, so
+     * that a next prompt starting with the same embeddings (the same conversation one turn later, or the same
+     * system prompt and image) resumes after them instead of computing them again, as llama.cpp's prompt cache
+     * does. Positions are compared by their exact embedding, so a changed image or token invalidates everything
+     * after it. Holds one KV cache (2 * layers * KV heads * head dim * 4 bytes per position) until {@link #clear}.
+     * Used by one generation at a time; not thread-safe.
+     */
+    public static final class PromptCache {
+        private KvCache kv;
+        private float[][] rows = new float[0][];
+
+        /** Positions a next prompt can reuse. */
+        public int length() {
+            return rows.length;
+        }
+
+        /** Forgets the positions and frees the KV cache. */
+        public void clear() {
+            kv = null;
+            rows = new float[0][];
+        }
+
+        static float[][] rows(Tensor embeds) {
+            int n = embeds.size(1);
+            int c = embeds.size(2);
+            float[] all = embeds.toFloatArray();
+            float[][] out = new float[n][];
+            for (int i = 0; i < n; i++) {
+                out[i] = Arrays.copyOfRange(all, i * c, (i + 1) * c);
+            }
+            return out;
+        }
+
+        /** Leading positions of {@code prompt} equal to the cached ones, at most {@code limit}. */
+        int sharedPrefix(float[][] prompt, int limit) {
+            int max = Math.min(Math.min(rows.length, prompt.length), limit);
+            int i = 0;
+            while (i < max && Arrays.equals(rows[i], prompt[i])) {
+                i++;
+            }
+            return i;
+        }
+
+        /**
+         * The KV cache to generate into, holding the first {@code reused} cached positions and room for
+         * {@code capacity}; the positions are forgotten until {@link #keep} (a failed generation leaves none).
+         */
+        KvCache take(LlamaForCausalLM model, int capacity, int reused) {
+            rows = new float[0][];
+            if (kv != null && kv.capacity() >= capacity) {
+                kv.truncate(reused);
+                return kv;
+            }
+            KvCache fresh = model.newCache(1, capacity);
+            if (reused > 0) {
+                fresh.copyPrefix(kv, reused);
+            }
+            kv = fresh;
+            return fresh;
+        }
+
+        /** After a generation: the cache holds the prompt and the {@code fed} tokens after it. */
+        void keep(KvCache cache, float[][] prompt, LlamaForCausalLM model, int[] fed) {
+            float[][] all = Arrays.copyOf(prompt, prompt.length + fed.length);
+            if (fed.length > 0) {
+                long[] ids = Arrays.stream(fed).asLongStream().toArray();
+                float[][] tail = rows(model.embed(model.ops().fromArray(ids, 1, ids.length)));
+                System.arraycopy(tail, 0, all, prompt.length, fed.length);
+            }
+            if (cache.length() != all.length) {
+                throw new IllegalStateException("KV cache holds " + cache.length() + " positions, expected "
+                        + all.length);
+            }
+            kv = cache;
+            rows = all;
+        }
     }
 
     /**

@@ -5,9 +5,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.locks.ReentrantLock;
 
 import koala4j.io.hub.HubClient;
 import koala4j.io.json.Json;
@@ -122,6 +125,20 @@ public final class VisionChat implements AutoCloseable {
     private final SamplingParams defaults;
     private final TextGeneration generation;
     private final int frames;
+    /** The last reply's keys and values, reused by a next prompt that starts the same way (a later turn). */
+    private final TextGeneration.PromptCache promptCache = new TextGeneration.PromptCache();
+    private final ReentrantLock promptCacheLock = new ReentrantLock();
+    /**
+     * Projected features of recently seen images by a digest of their pixels (not the pixels themselves, which
+     * can be megabytes), so a later turn about the same picture skips the tower.
+     */
+    private final Map<String, Tensor> imageFeatures = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Tensor> eldest) {
+            return size() > IMAGE_FEATURES_KEPT;
+        }
+    };
+    private static final int IMAGE_FEATURES_KEPT = 16;
 
     private VisionChat(Path folder, Architecture architecture, Checkpoint checkpoint, LlamaForCausalLM languageModel,
                        LlavaModel llava, VisionEncoder vision, TextTokenizer tokenizer, PromptFormat format,
@@ -373,7 +390,7 @@ public final class VisionChat implements AutoCloseable {
     private Reply run(String prompt, List<koala4j.io.image.Image> images, boolean addSpecialTokens, SamplingParams params,
                       TextGeneration.TokenListener listener, Cancel cancel) {
         long t0 = System.nanoTime();
-        List<Tensor> rows = images.isEmpty() ? List.of() : vision.encode(images, llava, cancel);   // [P, C] each
+        List<Tensor> rows = images.isEmpty() ? List.of() : encode(images, cancel);             // [P, C] each
         Duration visionTime = Duration.ofNanos(System.nanoTime() - t0);
         int[] counts = rows.stream().mapToInt(r -> r.size(0)).toArray();
         int[] ids = ChatPrompts.tokenize(prompt, counts, expansion, tokenizer, addSpecialTokens);
@@ -381,16 +398,82 @@ public final class VisionChat implements AutoCloseable {
             throw new IllegalArgumentException("an empty prompt: nothing to generate from (the tokenizer adds no BOS)");
         }
         cancel.check();
-        TextGeneration.Result r;
+        Tensor embeds;
+        int[] penalized = ids;
         if (llava == null) {
-            r = generation.generate(ids, params, listener, cancel);
+            embeds = languageModel.embed(languageModel.ops().fromArray(
+                    java.util.Arrays.stream(ids).asLongStream().toArray(), 1, ids.length));     // [1, N, C]
         } else {
-            Tensor embeds = llava.inputEmbeds(ids, rows);                                     // [1, N', C]
+            embeds = llava.inputEmbeds(ids, rows);                                            // [1, N', C]
             // LLaVA-1.5 generates from inputs_embeds alone: its repetition penalty sees the new tokens only
-            int[] penalized = expansion instanceof ChatPrompts.Placeholder ? new int[0] : ids;
-            r = generation.generate(embeds, penalized, params, listener, cancel);
+            if (expansion instanceof ChatPrompts.Placeholder) {
+                penalized = new int[0];
+            }
+        }
+        // one reply at a time resumes from the previous one; a concurrent reply computes its whole prompt
+        boolean cached = promptCacheLock.tryLock();
+        TextGeneration.Result r;
+        try {
+            r = generation.generate(embeds, penalized, params, listener, cancel, cached ? promptCache : null);
+        } finally {
+            if (cached) {
+                promptCacheLock.unlock();
+            }
         }
         return new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
+    }
+
+    /** The projected features of each image, from {@link #imageFeatures} or the tower (new ones in one batch). */
+    private List<Tensor> encode(List<koala4j.io.image.Image> images, Cancel cancel) {
+        List<String> keys = images.stream().map(VisionChat::digest).toList();
+        Map<String, Tensor> found = new java.util.HashMap<>();
+        List<koala4j.io.image.Image> missing = new ArrayList<>();
+        List<String> missingKeys = new ArrayList<>();
+        synchronized (imageFeatures) {
+            for (int i = 0; i < images.size(); i++) {
+                Tensor known = imageFeatures.get(keys.get(i));
+                if (known != null) {
+                    found.put(keys.get(i), known);
+                } else if (!missingKeys.contains(keys.get(i))) {
+                    missing.add(images.get(i));
+                    missingKeys.add(keys.get(i));
+                }
+            }
+        }
+        if (!missing.isEmpty()) {
+            List<Tensor> encoded = vision.encode(missing, llava, cancel);
+            synchronized (imageFeatures) {
+                for (int i = 0; i < missing.size(); i++) {
+                    found.put(missingKeys.get(i), encoded.get(i));
+                    imageFeatures.put(missingKeys.get(i), encoded.get(i));
+                }
+            }
+        }
+        return keys.stream().map(found::get).toList();
+    }
+
+    private static String digest(koala4j.io.image.Image image) {
+        try {
+            var sha = java.security.MessageDigest.getInstance("SHA-256");
+            sha.update(java.nio.ByteBuffer.allocate(12).putInt(image.width()).putInt(image.height())
+                    .putInt(image.channels()).array());
+            return java.util.HexFormat.of().formatHex(sha.digest(image.pixels()));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
+        }
+    }
+
+    /** Forgets the previous reply's keys and values and the cached image features (frees their memory). */
+    public void clearCaches() {
+        promptCacheLock.lock();
+        try {
+            promptCache.clear();
+        } finally {
+            promptCacheLock.unlock();
+        }
+        synchronized (imageFeatures) {
+            imageFeatures.clear();
+        }
     }
 
     @Override

@@ -40,7 +40,10 @@ public interface ChatModel {
     record Params(Integer maxTokens, Double temperature, Double topP, Long seed) {
     }
 
-    /** The whole text, why it stopped ({@code stop} or {@code length}) and token counts for {@code usage}. */
-    record Result(String text, String finishReason, int promptTokens, int completionTokens) {
+    /**
+     * The whole text, why it stopped ({@code stop} or {@code length}) and token counts for {@code usage}:
+     * {@code cachedPromptTokens} of the prompt's tokens were reused from the model's previous request.
+     */
+    record Result(String text, String finishReason, int promptTokens, int completionTokens, int cachedPromptTokens) {
     }
 }

@@ -255,9 +255,10 @@ final class OpenAiRoutes {
             choice.put("index", 0);
             choice.putObject("message").put("role", "assistant").put("content", result.text());
             choice.put("finish_reason", result.finishReason());
-            out.putObject("usage").put("prompt_tokens", result.promptTokens())
+            ObjectNode usage = out.putObject("usage").put("prompt_tokens", result.promptTokens())
                     .put("completion_tokens", result.completionTokens())
                     .put("total_tokens", result.promptTokens() + result.completionTokens());
+            usage.putObject("prompt_tokens_details").put("cached_tokens", result.cachedPromptTokens());
             Http.json(ctx, 200, out);
             return;
         }

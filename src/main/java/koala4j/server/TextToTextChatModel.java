@@ -74,6 +74,6 @@ final class TextToTextChatModel implements ChatModel {
         }
         long[] out = r.outputIds();
         String finish = out.length > 1 && config.isEos(out[out.length - 1]) ? "stop" : "length";
-        return new Result(r.text(), finish, r.inputIds().length, out.length - 1);
+        return new Result(r.text(), finish, r.inputIds().length, out.length - 1, 0);
     }
 }

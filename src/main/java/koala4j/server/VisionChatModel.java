@@ -68,7 +68,8 @@ final class VisionChatModel implements ChatModel {
             reply = c.reply(conversation, p, listener, Cancel.NEVER);
         }
         String finish = reply.stopReason() == TextGeneration.StopReason.MAX_NEW_TOKENS ? "length" : "stop";
-        return new Result(reply.text(), finish, reply.generation().promptTokens(), reply.outputIds().length);
+        return new Result(reply.text(), finish, reply.generation().promptTokens(), reply.outputIds().length,
+                reply.generation().reusedPromptTokens());
     }
 
     /** OpenAI's parameters over the folder's defaults: temperature 0 is greedy, > 0 samples; top_p samples too. */

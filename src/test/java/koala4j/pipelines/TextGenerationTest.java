@@ -184,4 +184,58 @@ class TextGenerationTest {
                 prompt(), SamplingParams.greedy(10, List.of()), (id, d) -> calls[0]++, () -> calls[0] >= 3));
         assertEquals(3, calls[0]);
     }
+
+    private static koala4j.tensor.Tensor embeds(int[] ids) {
+        return lm.embed(lm.ops().fromArray(Arrays.stream(ids).asLongStream().toArray(), 1, ids.length));
+    }
+
+    private static int[] concat(int[]... parts) {
+        return Arrays.stream(parts).flatMapToInt(Arrays::stream).toArray();
+    }
+
+    @Test
+    void promptCacheResumesAfterTheSharedPrefixWithTheSameTokens() {
+        int[] a = prompt();
+        TextGeneration gen = new TextGeneration(lm, null);
+        TextGeneration.PromptCache cache = new TextGeneration.PromptCache();
+        SamplingParams p = SamplingParams.greedy(6, List.of()).withIgnoreEos(true);
+        var first = gen.generate(embeds(a), a, p, TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
+        assertEquals(0, first.reusedPromptTokens());
+        assertArrayEquals(gen.generate(a, p, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds(),
+                first.tokenIds());
+        assertEquals(a.length + 5, cache.length(), "the prompt and the new tokens fed back (not the last one)");
+
+        // the next turn: the prompt, the answer and more text; its cache must grow (the shared part is copied)
+        int[] next = concat(a, first.tokenIds(), new int[] {5, 9, 11});
+        var resumed = gen.generate(embeds(next), next, p, TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
+        var fresh = gen.generate(next, p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        assertEquals(a.length + 5, resumed.reusedPromptTokens());
+        assertArrayEquals(fresh.tokenIds(), resumed.tokenIds());
+
+        // the same prompt again: everything but its last position, whose logits pick the first token
+        var again = gen.generate(embeds(next), next, p, TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
+        assertEquals(next.length - 1, again.reusedPromptTokens());
+        assertArrayEquals(fresh.tokenIds(), again.tokenIds());
+
+        // a prompt that differs at position 3 reuses 3 positions, with a longer answer than the cache has room for
+        int[] edited = next.clone();
+        edited[3] = edited[3] == 1 ? 2 : 1;
+        SamplingParams longer = p.withMaxNewTokens(30);
+        var diverged = gen.generate(embeds(edited), edited, longer, TextGeneration.TokenListener.NONE, Cancel.NEVER,
+                cache);
+        assertEquals(3, diverged.reusedPromptTokens());
+        assertArrayEquals(gen.generate(edited, longer, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds(),
+                diverged.tokenIds());
+
+        // a failed (cancelled) generation leaves nothing to reuse; clear() frees the cache
+        assertThrows(java.util.concurrent.CancellationException.class, () -> gen.generate(embeds(edited), edited,
+                longer, TextGeneration.TokenListener.NONE, () -> true, cache));
+        assertEquals(0, cache.length());
+        var afterFailure = gen.generate(embeds(edited), edited, longer, TextGeneration.TokenListener.NONE,
+                Cancel.NEVER, cache);
+        assertEquals(0, afterFailure.reusedPromptTokens());
+        assertArrayEquals(diverged.tokenIds(), afterFailure.tokenIds());
+        cache.clear();
+        assertEquals(0, cache.length());
+    }
 }

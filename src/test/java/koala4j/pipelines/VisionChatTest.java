@@ -204,4 +204,50 @@ class VisionChatTest {
         assertArrayEquals(llava.reply(c, sampled, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds(),
                 llava.reply(c, sampled, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds());
     }
+
+    @Test
+    void laterTurnsResumeFromThePreviousReplyAndGiveTheSameAnswers() throws IOException {
+        SamplingParams greedy = SamplingParams.greedy(6, List.of()).withIgnoreEos(true);
+        try (VisionChat chat = VisionChat.load(TinyChatModels.kollava(), null, VisionChat.Options.defaults(), OPS);
+             VisionChat fresh = VisionChat.load(TinyChatModels.kollava(), null, VisionChat.Options.defaults(), OPS)) {
+            Conversation first = Conversation.empty().user("What is this?", List.of(picture()));
+            VisionChat.Reply one = chat.reply(first, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            assertEquals(0, one.generation().reusedPromptTokens());
+
+            Conversation second = first.assistant(one.text()).user("And its colour?");
+            VisionChat.Reply two = chat.reply(second, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            VisionChat.Reply reference = fresh.reply(second, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            assertArrayEquals(reference.promptIds(), two.promptIds());
+            assertArrayEquals(reference.outputIds(), two.outputIds());
+            assertEquals(0, reference.generation().reusedPromptTokens());
+            // the system prompt, the image's patch tokens and the first question come from the cache
+            assertTrue(two.generation().reusedPromptTokens() > one.promptIds().length / 2,
+                    two.generation().reusedPromptTokens() + " of " + two.promptIds().length);
+
+            // another picture at the same place: only the text before it is reused
+            byte[] flipped = image.pixels().clone();
+            for (int i = 0; i < flipped.length; i++) {
+                flipped[i] = (byte) ~flipped[i];
+            }
+            Image other = new Image(image.width(), image.height(), image.channels(), flipped);
+            Conversation changed = Conversation.empty().user("What is this?",
+                    List.of(new Conversation.Picture(other, "other.png")));
+            VisionChat.Reply three = chat.reply(changed, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            fresh.clearCaches();
+            VisionChat.Reply threeFresh = fresh.reply(changed, greedy, TextGeneration.TokenListener.NONE,
+                    Cancel.NEVER);
+            assertArrayEquals(threeFresh.outputIds(), three.outputIds());
+            int imageStart = indexOf(three.promptIds(), chat.tokenizer().tokenId("<im_start>").orElseThrow());
+            assertEquals(imageStart + 1, three.generation().reusedPromptTokens(), "up to <im_start>, not the patches");
+        }
+    }
+
+    private static int indexOf(int[] ids, int id) {
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] == id) {
+                return i;
+            }
+        }
+        return -1;
+    }
 }

@@ -86,7 +86,7 @@ class ChatApiTest {
                 cancelled.countDown();
                 throw e;
             }
-            return new Result(text.toString(), limit < words.size() ? "length" : "stop", words.size(), limit);
+            return new Result(text.toString(), limit < words.size() ? "length" : "stop", words.size(), limit, 0);
         }
     }
 

@@ -103,6 +103,7 @@ class LocalChatModelsTest {
             assertEquals(cli.get("output_ids").size(), j.at("/usage/completion_tokens").asInt());
             assertEquals(10, j.at("/usage/completion_tokens").asInt());
             assertEquals("length", j.at("/choices/0/finish_reason").asText());
+            assertEquals(0, j.at("/usage/prompt_tokens_details/cached_tokens").asInt());
 
             HttpResponse<String> s = client.post("/v1/chat/completions", request("tiny-llava", true, 10, QUESTION, true));
             assertEquals(200, s.statusCode(), s.body());
@@ -125,6 +126,11 @@ class LocalChatModelsTest {
             assertTrue(events.size() > 3, "several content chunks: " + events);
             assertEquals(cli.get("text").asText(), text.toString());
             assertEquals("length", finish);
+
+            // the same conversation again: all but the last prompt position come from the previous request
+            JsonNode again = json(client.post("/v1/chat/completions", request("tiny-llava", false, 10, QUESTION, true)));
+            assertEquals(cli.get("text").asText(), again.at("/choices/0/message/content").asText());
+            assertEquals(cli.get("prompt_ids").size() - 1, again.at("/usage/prompt_tokens_details/cached_tokens").asInt());
 
             // an image the server cannot decode is the client's error, without server paths
             String bad = request("tiny-llava", false, 4, QUESTION, false).replace("\"content\":[",

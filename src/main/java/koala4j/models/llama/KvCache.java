@@ -56,6 +56,25 @@ public final class KvCache {
         length = newLength;
     }
 
+    /** Takes the first {@code n} positions of {@code from} (same model, same batch), dropping what this held. */
+    public void copyPrefix(KvCache from, int n) {
+        boolean same = from.keys.length == keys.length && from.batch == batch && (keys.length == 0
+                || from.keys[0].size(1) == keys[0].size(1) && from.keys[0].size(3) == keys[0].size(3));
+        if (!same) {
+            throw new IllegalArgumentException("copying a KV cache of " + from.keys.length + " layers, batch "
+                    + from.batch + " into one of " + keys.length + " layers, batch " + batch + " (or other heads)");
+        }
+        if (n < 0 || n > from.length || n > capacity) {
+            throw new IllegalArgumentException("copy " + n + " positions of a cache holding " + from.length
+                    + " into one of capacity " + capacity);
+        }
+        for (int i = 0; i < keys.length; i++) {
+            keys[i].slice(2, 0, n).copyFrom(from.keys[i].slice(2, 0, n));
+            values[i].slice(2, 0, n).copyFrom(from.values[i].slice(2, 0, n));
+        }
+        length = n;
+    }
+
     /** Checks that {@code n} more positions fit, before any layer writes. */
     void reserve(int n, int batchOfInput) {
         if (batchOfInput != batch) {

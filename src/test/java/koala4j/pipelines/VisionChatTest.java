@@ -250,4 +250,14 @@ class VisionChatTest {
         }
         return -1;
     }
+
+    @Test
+    void webpPicturesAreAnswered() throws IOException {
+        Image webp = Images.read(koala4j.testing.Close.resource("webp/lossy_q80.webp"));
+        Conversation c = Conversation.empty().user("What is this?", List.of(new Conversation.Picture(webp, "a.webp")));
+        VisionChat.Reply r = llava.reply(c, SamplingParams.greedy(4, List.of()).withIgnoreEos(true),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        assertEquals(1, r.images());
+        assertEquals(4, r.outputIds().length);
+    }
 }

@@ -27,7 +27,8 @@ import javax.imageio.event.IIOReadWarningListener;
 import javax.imageio.stream.ImageInputStream;
 
 /**
- * {@link Images#read}: ImageIO decoding, then PIL's {@code convert("RGB")} on the decoded samples.
+ * {@link Images#read}: ImageIO decoding, then PIL's {@code convert("RGB")} on the decoded samples; lossy WebP
+ * instead through {@link WebpLossy}, which gives libwebp's pixels where the ImageIO plugin's differ.
  *
  * <p>The pixels are taken from the raster, not from {@code BufferedImage.getRGB}, because getRGB converts through
  * the image's colour space (an embedded ICC profile, or linear grey for 8-bit grey PNGs), which PIL does not.

@@ -1,6 +1,7 @@
 package koala4j.io.image;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 
 /**
  * Decodes a VP8 key frame (the payload of a WebP {@code "VP8 "} chunk) into Y, U and V planes exactly as libwebp
@@ -46,6 +47,7 @@ final class Vp8Decoder {
     private final int[][] uvQuant = new int[NUM_SEGMENTS][];
 
     private final int[] coeffProbs = Vp8Tables.COEFF_PROBS.clone();
+    private Vp8Residuals residuals;
     private boolean useSkipProb;
     private int skipProb;
 
@@ -115,6 +117,15 @@ final class Vp8Decoder {
         }
         mbW = (width + 15) >> 4;
         mbH = (height + 15) >> 4;
+        // Every macroblock codes at least two symbols in the first partition (the 4x4 flag at probability 145/256
+        // and the chroma mode's first bit at 142/256), each of which narrows the coder's range to at most 0.57 of
+        // itself: more than one bit per macroblock. A partition with fewer bits runs out of data for certain (an
+        // error in libwebp too), so say so before allocating planes for a frame size that a hostile header made up.
+        long macroblocks = (long) mbW * mbH;
+        if (macroblocks > 8L * partitionLength + 64) {
+            throw error("truncated: a first partition of %d bytes cannot hold the modes of %d macroblocks (%dx%d)"
+                    .formatted(partitionLength, macroblocks, width, height));
+        }
         header = new Vp8BoolDecoder(data, offset + 10, offset + 10 + partitionLength);
         return offset + 10 + partitionLength;
     }
@@ -269,8 +280,8 @@ final class Vp8Decoder {
                     : (header.getBit(163) != 0 ? Vp8Intra.V_PRED : Vp8Intra.DC_PRED);
             rowModes[modes] = mode;
             // 16x16 modes give the 4x4 context the 4x4 mode of the same number.
-            java.util.Arrays.fill(intraTop, mbX * 4, mbX * 4 + 4, mode);
-            java.util.Arrays.fill(intraLeft, mode);
+            Arrays.fill(intraTop, mbX * 4, mbX * 4 + 4, mode);
+            Arrays.fill(intraLeft, mode);
         } else {
             for (int y = 0; y < 4; y++) {
                 int left = intraLeft[y];
@@ -315,132 +326,6 @@ final class Vp8Decoder {
         return header.getBit(pr[p + 8]) == 0 ? Vp8Tables.B_HD_PRED : Vp8Tables.B_HU_PRED;
     }
 
-    // Non-zero flags of the blocks above (per macroblock column) and to the left: the token contexts.
-    private int[] topNzY;
-    private int[] topNzU;
-    private int[] topNzV;
-    private int[] topNzDc;
-    private final int[] leftNzY = new int[4];
-    private final int[] leftNzU = new int[2];
-    private final int[] leftNzV = new int[2];
-    private int leftNzDc;
-
-    /** 24 blocks of 16 coefficients: Y 0-15 in raster order, U 16-19, V 20-23. */
-    private final short[] coeffs = new short[384];
-    private final short[] y2 = new short[16];
-    /** Per block, whether its inverse transform changes anything (it has a non-zero coefficient). */
-    private final boolean[] blockNonZero = new boolean[24];
-
-    /**
-     * Reads the coefficient tokens of one macroblock (RFC 6386 13, libwebp {@code ParseResiduals}); returns whether
-     * any coefficient was coded, which turns on the loop filter's inner edges.
-     */
-    private boolean parseResiduals(Vp8BoolDecoder br, int mbX, int segment, boolean i4x4) {
-        java.util.Arrays.fill(coeffs, (short) 0);
-        boolean any = false;
-        int first;
-        int yType;
-        if (!i4x4) {
-            java.util.Arrays.fill(y2, (short) 0);
-            int nz = coefficients(br, 1, topNzDc[mbX] + leftNzDc, y2Quant[segment], 0, y2, 0);
-            topNzDc[mbX] = leftNzDc = nz > 0 ? 1 : 0;
-            Vp8Intra.inverseWht(y2, coeffs);
-            first = 1;
-            yType = 0;
-        } else {
-            first = 0;
-            yType = 3;
-        }
-        for (int y = 0; y < 4; y++) {
-            for (int x = 0; x < 4; x++) {
-                int block = y * 4 + x;
-                int ctx = leftNzY[y] + topNzY[mbX * 4 + x];
-                int nz = coefficients(br, yType, ctx, y1Quant[segment], first, coeffs, block * 16);
-                int flag = nz > first ? 1 : 0;
-                leftNzY[y] = flag;
-                topNzY[mbX * 4 + x] = flag;
-                // libwebp's per-block code: beyond the DC position, or a non-zero DC (which may come from Y2).
-                blockNonZero[block] = nz > 1 || coeffs[block * 16] != 0;
-                any |= blockNonZero[block];
-            }
-        }
-        any |= chroma(br, mbX, segment, 16, topNzU, leftNzU);
-        any |= chroma(br, mbX, segment, 20, topNzV, leftNzV);
-        return any;
-    }
-
-    private boolean chroma(Vp8BoolDecoder br, int mbX, int segment, int firstBlock, int[] top, int[] left) {
-        boolean any = false;
-        for (int y = 0; y < 2; y++) {
-            for (int x = 0; x < 2; x++) {
-                int block = firstBlock + y * 2 + x;
-                int nz = coefficients(br, 2, left[y] + top[mbX * 2 + x], uvQuant[segment], 0, coeffs, block * 16);
-                int flag = nz > 0 ? 1 : 0;
-                left[y] = flag;
-                top[mbX * 2 + x] = flag;
-                blockNonZero[block] = nz > 1 || coeffs[block * 16] != 0;
-                any |= blockNonZero[block];
-            }
-        }
-        return any;
-    }
-
-    /**
-     * The tokens of one 4x4 block from position {@code n} (RFC 6386 13.2/13.3): dequantised into
-     * {@code out[off + zigzag]} as 16-bit values, as libwebp stores them. Returns the position after the last
-     * coded token (16 when a run of zeros reaches the end).
-     */
-    private int coefficients(Vp8BoolDecoder br, int type, int ctx, int[] quant, int n, short[] out, int off) {
-        int p = Vp8Tables.coeffIndex(type, Vp8Tables.BANDS[n], ctx, 0);
-        int[] probs = coeffProbs;
-        while (n < 16) {
-            if (br.getBit(probs[p]) == 0) {
-                return n;   // end of block
-            }
-            while (br.getBit(probs[p + 1]) == 0) {
-                if (++n == 16) {
-                    return 16;
-                }
-                p = Vp8Tables.coeffIndex(type, Vp8Tables.BANDS[n], 0, 0);
-            }
-            int v;
-            int nextCtx;
-            if (br.getBit(probs[p + 2]) == 0) {
-                v = 1;
-                nextCtx = 1;
-            } else {
-                v = largeValue(br, p);
-                nextCtx = 2;
-            }
-            out[off + Vp8Tables.ZIGZAG[n]] = (short) (br.signed(v) * quant[n > 0 ? 1 : 0]);
-            n++;
-            p = Vp8Tables.coeffIndex(type, Vp8Tables.BANDS[n], nextCtx, 0);
-        }
-        return 16;
-    }
-
-    /** Token values from 2 up: DCT_2..4, and the categories with extra bits (RFC 6386 13.2). */
-    private int largeValue(Vp8BoolDecoder br, int p) {
-        int[] probs = coeffProbs;
-        if (br.getBit(probs[p + 3]) == 0) {
-            return br.getBit(probs[p + 4]) == 0 ? 2 : 3 + br.getBit(probs[p + 5]);
-        }
-        if (br.getBit(probs[p + 6]) == 0) {
-            if (br.getBit(probs[p + 7]) == 0) {
-                return 5 + br.getBit(159);
-            }
-            int v = 7 + 2 * br.getBit(165);
-            return v + br.getBit(145);
-        }
-        int high = br.getBit(probs[p + 8]);
-        int cat = 2 * high + br.getBit(probs[p + 9 + high]);
-        int v = 0;
-        for (int prob : Vp8Tables.CAT_PROBS[cat]) {
-            v = 2 * v + br.getBit(prob);
-        }
-        return v + 3 + (8 << cat);
-    }
-
     // ---- the frame ----
 
     private Planes frame() throws ImageFileException {
@@ -455,46 +340,25 @@ final class Vp8Decoder {
         rowModes = new int[mbW * 16];
         rowUvMode = new int[mbW];
         intraTop = new int[mbW * 4];
-        topNzY = new int[mbW * 4];
-        topNzU = new int[mbW * 2];
-        topNzV = new int[mbW * 2];
-        topNzDc = new int[mbW];
+        residuals = new Vp8Residuals(coeffProbs, mbW);
         int filterType = filterLevel == 0 ? 0 : simpleFilter ? 1 : 2;
         Vp8LoopFilter.Strength[] filters = filterType > 0 ? new Vp8LoopFilter.Strength[mbW * mbH] : null;
-        var recon = new Vp8Reconstruction(yPlane, yStride, uPlane, vPlane, uvStride, mbW, mbH);
+        var recon = new Vp8Reconstruction(yPlane, yStride, uPlane, vPlane, uvStride, mbW);
         for (int mbY = 0; mbY < mbH; mbY++) {
-            java.util.Arrays.fill(intraLeft, Vp8Tables.B_DC_PRED);
+            Arrays.fill(intraLeft, Vp8Tables.B_DC_PRED);
             for (int mbX = 0; mbX < mbW; mbX++) {
                 parseModes(mbX);
             }
             if (header.eof()) {
                 throw error("truncated: the first partition ends in macroblock row %d of %d".formatted(mbY, mbH));
             }
-            java.util.Arrays.fill(leftNzY, 0);
-            java.util.Arrays.fill(leftNzU, 0);
-            java.util.Arrays.fill(leftNzV, 0);
-            leftNzDc = 0;
+            residuals.startRow();
             Vp8BoolDecoder tokens = partitions[mbY & (partitions.length - 1)];
             for (int mbX = 0; mbX < mbW; mbX++) {
                 int segment = rowSegment[mbX];
                 boolean i4x4 = rowI4x4[mbX];
-                boolean coded;
-                if (!rowSkip[mbX]) {
-                    coded = parseResiduals(tokens, mbX, segment, i4x4);
-                } else {
-                    java.util.Arrays.fill(coeffs, (short) 0);
-                    java.util.Arrays.fill(blockNonZero, false);
-                    java.util.Arrays.fill(leftNzY, 0);
-                    java.util.Arrays.fill(leftNzU, 0);
-                    java.util.Arrays.fill(leftNzV, 0);
-                    java.util.Arrays.fill(topNzY, mbX * 4, mbX * 4 + 4, 0);
-                    java.util.Arrays.fill(topNzU, mbX * 2, mbX * 2 + 2, 0);
-                    java.util.Arrays.fill(topNzV, mbX * 2, mbX * 2 + 2, 0);
-                    if (!i4x4) {
-                        topNzDc[mbX] = leftNzDc = 0;
-                    }
-                    coded = false;
-                }
+                boolean coded = rowSkip[mbX] ? residuals.skip(mbX, i4x4)
+                        : residuals.parse(tokens, mbX, i4x4, y1Quant[segment], y2Quant[segment], uvQuant[segment]);
                 if (tokens.eof()) {
                     throw error("truncated: token partition %d ends in macroblock (%d, %d)"
                             .formatted(mbY & (partitions.length - 1), mbX, mbY));
@@ -507,7 +371,8 @@ final class Vp8Decoder {
                     }
                     filters[mbY * mbW + mbX] = Vp8LoopFilter.strength(level, sharpness, i4x4, coded);
                 }
-                recon.macroblock(mbX, mbY, i4x4, rowModes, mbX * 16, rowUvMode[mbX], coeffs, blockNonZero);
+                recon.macroblock(mbX, mbY, i4x4, rowModes, mbX * 16, rowUvMode[mbX], residuals.coeffs(),
+                        residuals.blockNonZero());
             }
         }
         if (filters != null) {

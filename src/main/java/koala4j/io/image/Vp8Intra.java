@@ -1,5 +1,7 @@
 package koala4j.io.image;
 
+import java.util.Arrays;
+
 /**
  * VP8 intra prediction and inverse transforms (RFC 6386 sections 12 and 14) on an {@code int} sample buffer: a
  * predictor writes the block at {@code off} from the row above ({@code off - stride}, which for 4x4 blocks extends
@@ -31,7 +33,7 @@ final class Vp8Intra {
 
     private static void fill(int[] b, int off, int stride, int size, int v) {
         for (int y = 0; y < size; y++) {
-            java.util.Arrays.fill(b, off + y * stride, off + y * stride + size, v);
+            Arrays.fill(b, off + y * stride, off + y * stride + size, v);
         }
     }
 
@@ -68,7 +70,7 @@ final class Vp8Intra {
             case H_PRED -> {
                 for (int y = 0; y < size; y++) {
                     int row = off + y * stride;
-                    java.util.Arrays.fill(b, row, row + size, b[row - 1]);
+                    Arrays.fill(b, row, row + size, b[row - 1]);
                 }
             }
             default -> throw new IllegalStateException("intra mode " + mode);
@@ -115,7 +117,7 @@ final class Vp8Intra {
             case Vp8Tables.B_HE_PRED -> {
                 int[] v = {avg3(x0, i, j), avg3(i, j, k), avg3(j, k, l), avg3(k, l, l)};
                 for (int y = 0; y < 4; y++) {
-                    java.util.Arrays.fill(b, off + y * s, off + y * s + 4, v[y]);
+                    Arrays.fill(b, off + y * s, off + y * s + 4, v[y]);
                 }
             }
             case Vp8Tables.B_RD_PRED -> {

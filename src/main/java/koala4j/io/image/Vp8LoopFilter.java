@@ -98,35 +98,36 @@ final class Vp8LoopFilter {
         int threshold = 2 * limit + 1;
         for (int i = 0; i < 16; i++, p += along) {
             if (edgeDifference(b, p, step) <= threshold) {
-                commonAdjust(b, p, step, true);
+                commonAdjust(b, p, step);
             }
         }
     }
 
     private static void macroblockEdge(byte[] b, int p, int step, int along, int size, int limit, int interior,
             int hevThreshold) {
-        int threshold = 2 * limit + 1;
-        for (int i = 0; i < size; i++, p += along) {
-            if (!needsFilter(b, p, step, threshold, interior)) {
-                continue;
-            }
-            if (highEdgeVariance(b, p, step, hevThreshold)) {
-                commonAdjust(b, p, step, true);
-            } else {
-                macroblockAdjust(b, p, step);
-            }
-        }
+        normalEdge(b, p, step, along, size, limit, interior, hevThreshold, true);
     }
 
     private static void innerEdge(byte[] b, int p, int step, int along, int size, int limit, int interior,
             int hevThreshold) {
+        normalEdge(b, p, step, along, size, limit, interior, hevThreshold, false);
+    }
+
+    /**
+     * The normal filter along one edge: where the edge has high variance only p0 and q0 move; elsewhere three pixels
+     * each side on macroblock edges, two on inner edges.
+     */
+    private static void normalEdge(byte[] b, int p, int step, int along, int size, int limit, int interior,
+            int hevThreshold, boolean macroblock) {
         int threshold = 2 * limit + 1;
         for (int i = 0; i < size; i++, p += along) {
             if (!needsFilter(b, p, step, threshold, interior)) {
                 continue;
             }
             if (highEdgeVariance(b, p, step, hevThreshold)) {
-                commonAdjust(b, p, step, true);
+                commonAdjust(b, p, step);
+            } else if (macroblock) {
+                macroblockAdjust(b, p, step);
             } else {
                 subblockAdjust(b, p, step);
             }
@@ -171,13 +172,13 @@ final class Vp8LoopFilter {
         return (byte) Math.clamp(v, 0, 255);
     }
 
-    /** RFC 6386 {@code common_adjust}: moves p0 and q0 only; {@code useOuterTaps} adds the p1 - q1 term. */
-    private static void commonAdjust(byte[] b, int p, int step, boolean useOuterTaps) {
+    /** RFC 6386 {@code common_adjust} with the outer taps (the p1 - q1 term): moves p0 and q0 only. */
+    private static void commonAdjust(byte[] b, int p, int step) {
         int p1 = px(b, p - 2 * step);
         int p0 = px(b, p - step);
         int q0 = px(b, p);
         int q1 = px(b, p + step);
-        int a = 3 * (q0 - p0) + (useOuterTaps ? s8(p1 - q1) : 0);
+        int a = 3 * (q0 - p0) + s8(p1 - q1);
         int f1 = s8(a + 4) >> 3;
         int f2 = s8(a + 3) >> 3;
         b[p - step] = u8(p0 + f2);

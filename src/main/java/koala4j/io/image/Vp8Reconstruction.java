@@ -1,5 +1,7 @@
 package koala4j.io.image;
 
+import java.util.Arrays;
+
 /**
  * Prediction plus residual for one macroblock at a time (libwebp src/dec/frame_dec.c {@code ReconstructRow}),
  * writing unfiltered samples into the planes: the loop filter runs after the whole frame, so the neighbours read
@@ -30,7 +32,7 @@ final class Vp8Reconstruction {
     private final int[] uWork = new int[UV_STRIDE * 9];
     private final int[] vWork = new int[UV_STRIDE * 9];
 
-    Vp8Reconstruction(byte[] y, int yStride, byte[] u, byte[] v, int uvStride, int mbW, int mbH) {
+    Vp8Reconstruction(byte[] y, int yStride, byte[] u, byte[] v, int uvStride, int mbW) {
         this.yPlane = y;
         this.yStride = yStride;
         this.uPlane = u;
@@ -90,7 +92,7 @@ final class Vp8Reconstruction {
         int x0 = mbX * size;
         int y0 = mbY * size;
         if (mbY == 0) {
-            java.util.Arrays.fill(work, 0, ws, 127);
+            Arrays.fill(work, 0, ws, 127);
         } else {
             int above = (y0 - 1) * stride + x0;
             work[0] = mbX == 0 ? 129 : plane[above - 1] & 0xFF;
@@ -106,7 +108,7 @@ final class Vp8Reconstruction {
     private void aboveRight(int mbX, int mbY) {
         int[] right = new int[4];
         if (mbY == 0) {
-            java.util.Arrays.fill(right, 127);
+            Arrays.fill(right, 127);
         } else {
             int above = (mbY * 16 - 1) * yStride + mbX * 16;
             for (int i = 0; i < 4; i++) {

@@ -27,7 +27,8 @@ import javax.imageio.event.IIOReadWarningListener;
 import javax.imageio.stream.ImageInputStream;
 
 /**
- * {@link Images#read}: ImageIO decoding, then PIL's {@code convert("RGB")} on the decoded samples.
+ * {@link Images#read}: ImageIO decoding, then PIL's {@code convert("RGB")} on the decoded samples; lossy WebP
+ * instead through {@link WebpLossy}, which gives libwebp's pixels where the ImageIO plugin's differ.
  *
  * <p>The pixels are taken from the raster, not from {@code BufferedImage.getRGB}, because getRGB converts through
  * the image's colour space (an embedded ICC profile, or linear grey for 8-bit grey PNGs), which PIL does not.
@@ -48,6 +49,12 @@ final class Decoding {
         if (head.length == 0) {
             throw new ImageFileException(file, "not an image: the file is empty");
         }
+        if (WebpLossy.isRiffWebp(head)) {
+            Image lossy = readLossyWebp(file);
+            if (lossy != null) {
+                return lossy;
+            }
+        }
         try (ImageInputStream iis = ImageIO.createImageInputStream(file.toFile())) {
             if (iis == null) {
                 throw new ImageFileException(file, "cannot open the file for ImageIO");
@@ -63,6 +70,21 @@ final class Decoding {
                 reader.dispose();
             }
         }
+    }
+
+    /**
+     * Lossy WebP through our own VP8 decoder, which gives libwebp's (Pillow's) pixels; null for the files the ImageIO
+     * plugin keeps (lossless, animated).
+     */
+    private static Image readLossyWebp(Path file) throws IOException {
+        long size = Files.size(file);
+        if (size > Integer.MAX_VALUE - 8) {
+            throw new ImageFileException(file, "WebP file of %d bytes: more than the 2 GiB this reader holds in memory"
+                    .formatted(size));
+        }
+        byte[] data = Files.readAllBytes(file);
+        WebpLossy.Frame frame = WebpLossy.find(file, data);
+        return frame == null ? null : WebpLossy.decode(file, data, frame);
     }
 
     private static Image decode(Path file, ImageInputStream iis, ImageReader reader) throws IOException {

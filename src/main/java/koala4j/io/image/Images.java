@@ -39,15 +39,16 @@ public final class Images {
     }
 
     /**
-     * Reads a PNG, JPEG, WebP, GIF (first frame) or BMP file (any format this JVM's ImageIO reads; WebP through the
-     * TwelveMonkeys plugin this build bundles) as 8-bit RGB, as PIL's {@code Image.open(file).convert("RGB")} does:
+     * Reads a PNG, JPEG, WebP, GIF (first frame) or BMP file (any format this JVM's ImageIO reads; lossy WebP through
+     * this package's own VP8 decoder, lossless and animated WebP through the TwelveMonkeys plugin this build bundles)
+     * as 8-bit RGB, as PIL's {@code Image.open(file).convert("RGB")} does:
      * alpha is dropped (not composited), palette and grey images are expanded, 16-bit RGB samples keep their high
      * byte. Colour profiles (ICC, gAMA) are ignored, as PIL ignores them; EXIF orientation is not applied (diffusers'
      * {@code load_image} would apply it). Known differences from PIL: 16-bit grey keeps the high byte where PIL's
      * mode "I;16" clips every value above 255 to 255; CMYK JPEGs go through ImageIO's colour conversion; a GIF's
-     * first frame comes at its own size, not composited onto the logical screen; lossy WebP colours differ at chroma
-     * edges (the plugin repeats each chroma sample over its 2x2 pixels where libwebp interpolates; lossless WebP is
-     * exact).
+     * first frame comes at its own size, not composited onto the logical screen. WebP is byte-exact with Pillow 12.3
+     * (libwebp 1.6): lossy files (simple, or VP8X with alpha, which is dropped) are decoded with libwebp's arithmetic
+     * and its "fancy" chroma upsampling, lossless ones by the plugin; an animated file gives its first frame.
      *
      * @throws java.nio.file.NoSuchFileException the file does not exist
      * @throws ImageFileException not an image, an unsupported format, truncated or corrupt data, over PIL's

@@ -109,6 +109,10 @@ final class ChatCommand implements Callable<Integer> {
             + "(Q8_0, 8.5 bits per weight).")
     String quant;
 
+    @Option(names = "--no-prompt-cache", description = "Compute every turn's whole prompt instead of resuming after the "
+            + "part it shares with the previous turn (and re-encode its images).")
+    boolean noPromptCache;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda.")
     String device;
 
@@ -143,7 +147,7 @@ final class ChatCommand implements Callable<Integer> {
             visuals.add(readVideo(video, frames, "--video"));
         }
         long loadStart = System.nanoTime();
-        var options = new VisionChat.Options(quantization, template, visionTower, frames, hub);
+        var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, !noPromptCache);
         try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
             boolean completion = raw;

@@ -54,6 +54,10 @@ final class ServeCommand implements Callable<Integer> {
             + "q8 (default none).")
     String chatQuant;
 
+    @Option(names = "--no-prompt-cache", description = "Chat models compute every request's whole prompt instead of "
+            + "resuming after the part it shares with the model's previous request.")
+    boolean noPromptCache;
+
     @Option(names = "--db", description = "jdbc:sqlite:PATH or jdbc:postgresql://HOST/DB (default: SQLite in --data).")
     String db;
 
@@ -141,7 +145,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (!chatModels.isEmpty()) {
             var options = new VisionChat.Options(Quantization.parse(chatQuant), null, null,
-                    VisionChat.Options.defaults().frames(), hub);
+                    VisionChat.Options.defaults().frames(), hub, !noPromptCache);
             var ops = koala4j.backend.Backends.select(device).ops();
             for (String m : chatModels) {
                 b.chatModels.add(chatModel(m, hub, options, ops));

@@ -82,8 +82,11 @@ public final class VisionChat implements AutoCloseable {
      *                    configured
      * @param frames      frames sampled per video ({@link #readVideo})
      * @param hub         resolves a vision tower given as a hub id; null: only local folders
+     * @param promptCache keep the last reply's KV cache and image features for the next prompt (see
+     *                    {@link TextGeneration.PromptCache}); false: every reply computes its whole prompt
      */
-    public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub) {
+    public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
+                          boolean promptCache) {
 
         public Options {
             if (quantization == null) {
@@ -95,7 +98,7 @@ public final class VisionChat implements AutoCloseable {
         }
 
         public static Options defaults() {
-            return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null);
+            return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null, true);
         }
     }
 
@@ -125,6 +128,7 @@ public final class VisionChat implements AutoCloseable {
     private final SamplingParams defaults;
     private final TextGeneration generation;
     private final int frames;
+    private final boolean promptCacheEnabled;
     /** The last reply's keys and values, reused by a next prompt that starts the same way (a later turn). */
     private final TextGeneration.PromptCache promptCache = new TextGeneration.PromptCache();
     private final ReentrantLock promptCacheLock = new ReentrantLock();
@@ -142,7 +146,7 @@ public final class VisionChat implements AutoCloseable {
 
     private VisionChat(Path folder, Architecture architecture, Checkpoint checkpoint, LlamaForCausalLM languageModel,
                        LlavaModel llava, VisionEncoder vision, TextTokenizer tokenizer, PromptFormat format,
-                       ChatPrompts.Expansion expansion, SamplingParams defaults, int frames) {
+                       ChatPrompts.Expansion expansion, SamplingParams defaults, Options options) {
         this.folder = folder;
         this.architecture = architecture;
         this.checkpoint = checkpoint;
@@ -154,7 +158,8 @@ public final class VisionChat implements AutoCloseable {
         this.expansion = expansion;
         this.defaults = defaults;
         this.generation = new TextGeneration(languageModel, tokenizer);
-        this.frames = frames;
+        this.frames = options.frames();
+        this.promptCacheEnabled = options.promptCache();
     }
 
     /**
@@ -197,7 +202,7 @@ public final class VisionChat implements AutoCloseable {
                 }
                 return new VisionChat(folder, original ? Architecture.LLAVA_ORIGINAL : Architecture.LLAVA_TRANSFORMERS,
                         ckpt, llava.languageModel(), llava, vision, tok, format, expansion,
-                        defaults(folder, lc.textConfig().eosTokenIds()), options.frames());
+                        defaults(folder, lc.textConfig().eosTokenIds()), options);
             }
             if (isLlama(config)) {
                 LlamaForCausalLM lm = LlamaForCausalLM.load(ckpt, options.quantization());
@@ -207,7 +212,7 @@ public final class VisionChat implements AutoCloseable {
                         : ChatTemplate.fromFolder(folder).orElse(null);
                 return new VisionChat(folder, Architecture.LLAMA, ckpt, lm, null, null, tok, format,
                         new ChatPrompts.Repeat(LlavaConversation.IMAGE_TOKEN), defaults(folder, lm.config().eosTokenIds()),
-                        options.frames());
+                        options);
             }
             throw config.error("model_type", Json.quote(config.stringOr("model_type", "(none)")), "llava "
                     + "(LlavaForConditionalGeneration or LlavaLlamaForCausalLM) or llama (LlamaForCausalLM)");
@@ -390,7 +395,8 @@ public final class VisionChat implements AutoCloseable {
     private Reply run(String prompt, List<koala4j.io.image.Image> images, boolean addSpecialTokens, SamplingParams params,
                       TextGeneration.TokenListener listener, Cancel cancel) {
         long t0 = System.nanoTime();
-        List<Tensor> rows = images.isEmpty() ? List.of() : encode(images, cancel);             // [P, C] each
+        List<Tensor> rows = images.isEmpty() ? List.of()
+                : promptCacheEnabled ? encode(images, cancel) : vision.encode(images, llava, cancel);  // [P, C] each
         Duration visionTime = Duration.ofNanos(System.nanoTime() - t0);
         int[] counts = rows.stream().mapToInt(r -> r.size(0)).toArray();
         int[] ids = ChatPrompts.tokenize(prompt, counts, expansion, tokenizer, addSpecialTokens);
@@ -411,7 +417,7 @@ public final class VisionChat implements AutoCloseable {
             }
         }
         // one reply at a time resumes from the previous one; a concurrent reply computes its whole prompt
-        boolean cached = promptCacheLock.tryLock();
+        boolean cached = promptCacheEnabled && promptCacheLock.tryLock();
         TextGeneration.Result r;
         try {
             r = generation.generate(embeds, penalized, params, listener, cancel, cached ? promptCache : null);

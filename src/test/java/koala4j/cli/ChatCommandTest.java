@@ -309,6 +309,21 @@ class ChatCommandTest {
         assertArrayEquals(tokenizer.encode("USER: What shapes are in this image? ASSISTANT:", true),
                 ints(turns.get(2).get("prompt_ids")));
         assertTrue(r.err().contains("attached to the next message") && r.err().contains("(history cleared)"), r.err());
+        // turn 2 resumed from turn 1's cache (the image's 16 tokens and the question at least)
+        assertTrue(r.err().lines().anyMatch(l -> l.matches(".*prompt \\d+ tokens \\((1[6-9]|[2-9]\\d|\\d{3,}) reused.*")),
+                r.err());
+
+        // without the prompt cache: the same answers, nothing reused
+        Run plain = withStdin("/image " + image + "\nWhat shapes are in this image?\n\nAnd the colours?\n/exit\n",
+                "chat", "--model", llava.toString(), "--max-new-tokens", "6", "--ignore-eos", "--json",
+                "--no-prompt-cache");
+        assertEquals(0, plain.code(), plain.err());
+        assertFalse(plain.err().contains("reused"), plain.err());
+        List<String> plainTurns = plain.out().strip().lines().toList();
+        assertEquals(2, plainTurns.size(), plain.out());
+        for (int t = 0; t < 2; t++) {
+            assertEquals(turns.get(t), JSON.readTree(plainTurns.get(t)), "turn " + (t + 1));
+        }
 
         // a bad line is reported and the chat goes on
         Run bad = withStdin("/image " + work.resolve("missing.png") + "\n/frobnicate\nHello\n",

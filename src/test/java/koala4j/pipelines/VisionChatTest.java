@@ -167,7 +167,7 @@ class VisionChatTest {
                     "generation_config.json sets no max_new_tokens");
         }
         try (VisionChat named = VisionChat.load(TinyChatModels.llama(), null,
-                new VisionChat.Options(null, "llava_v0", null, 8, null), OPS)) {
+                new VisionChat.Options(null, "llava_v0", null, 8, null, true), OPS)) {
             VisionChat.Reply r = named.reply(Conversation.empty().user("Hi"), SamplingParams.greedy(3, List.of()),
                     TextGeneration.TokenListener.NONE, Cancel.NEVER);
             assertTrue(r.prompt().endsWith("###Human: Hi###Assistant:"), r.prompt());

@@ -17,10 +17,12 @@ public final class Parallel {
     }
 
     private static final int THREADS = configuredThreads();
+    /** Numbers the workers: a worker's pool index is not assigned yet when the factory names it. */
+    private static final java.util.concurrent.atomic.AtomicInteger WORKERS = new java.util.concurrent.atomic.AtomicInteger();
     private static final ForkJoinPool POOL = new ForkJoinPool(THREADS,
             pool -> {
                 var worker = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-                worker.setName("koala4j-cpu-" + worker.getPoolIndex());
+                worker.setName("koala4j-cpu-" + WORKERS.getAndIncrement());
                 worker.setDaemon(true);
                 return worker;
             }, null, false);

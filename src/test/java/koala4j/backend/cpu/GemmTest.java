@@ -235,6 +235,49 @@ class GemmTest {
         }
     }
 
+    /**
+     * The F16 matrix-vector kernel converts in registers with a formula that covers zeros and subnormals but not
+     * Inf/NaN: rows holding those must be detected and computed exactly. Finite rows within the usual tolerance
+     * of the scalar twin; non-finite results the same Inf (sign included) or NaN.
+     */
+    @Test
+    void halfMatrixVectorRowsWithSubnormalsInfAndNan() {
+        int n = 6;
+        int k = 70;
+        Random rnd = new Random(9);
+        float[] w = random(rnd, n * k);
+        for (int p = 0; p < k; p++) {
+            w[k + p] = (p % 3 == 0 ? -1 : 1) * p * 0x1p-24f;                       // row 1: F16 subnormals and zeros
+        }
+        w[k] = -0f;
+        w[2 * k + 5] = Float.POSITIVE_INFINITY;                                    // row 2: +Inf in the vector part
+        w[3 * k + 66] = Float.NaN;                                                 // row 3: NaN in the scalar tail
+        w[4 * k + 20] = Float.NEGATIVE_INFINITY;                                   // row 4: -Inf
+        w[5 * k + 30] = 65504f;                                                    // row 5: largest finite F16
+        w[5 * k + 31] = -65504f;
+        float[] x = random(rnd, k);
+        for (int i = 0; i < k; i++) {
+            x[i] = Math.abs(x[i]) + 0.25f;                                         // positive: Inf times x stays Inf
+        }
+        MatrixRef a = new MatrixRef(FloatSource.of(x), 0, k, false, 0);
+        MatrixRef b = new MatrixRef(source(w, DType.F16), 0, k, true, 0);
+        float[] fast = new float[n];
+        float[] slow = new float[n];
+        Gemm.gemm(1, 1, n, k, a, b, fast, 0, n, n, Epilogue.NONE);
+        ScalarGemm.gemm(1, 1, n, k, a, b, slow, 0, n, n, Epilogue.NONE);
+        for (int j = 0; j < n; j++) {
+            if (Float.isFinite(slow[j])) {
+                assertTrue(Math.abs(slow[j] - fast[j]) <= TOLERANCE * (1 + Math.abs(slow[j])),
+                        "row " + j + ": " + fast[j] + " vs " + slow[j]);
+            } else {
+                assertEquals(slow[j], fast[j], "row " + j);
+            }
+        }
+        assertEquals(Float.POSITIVE_INFINITY, fast[2]);
+        assertTrue(Float.isNaN(fast[3]));
+        assertEquals(Float.NEGATIVE_INFINITY, fast[4]);
+    }
+
     @Test
     void halfToFloatVectorConversionIsExactForAllBitPatterns() {
         short[] bits = new short[65536];

@@ -54,6 +54,10 @@ final class ServeCommand implements Callable<Integer> {
             + "q8 (default none).")
     String chatQuant;
 
+    @Option(names = "--image-urls", defaultValue = "none", description = "Chat image_url parts the server may download:"
+            + " none (data: URLs only, default), public (http(s) hosts with public addresses only) or all.")
+    String imageUrls;
+
     @Option(names = "--no-prompt-cache", description = "Chat models compute every request's whole prompt instead of "
             + "resuming after the part it shares with the model's previous request.")
     boolean noPromptCache;
@@ -131,6 +135,12 @@ final class ServeCommand implements Callable<Integer> {
         b.requestTimeout = Duration.ofSeconds(positive("--timeout", timeoutSeconds));
         b.memoryBudgetBytes = bytes(memoryBudget);
         b.device = device;
+        b.imageUrls = switch (imageUrls.strip().toLowerCase(java.util.Locale.ROOT)) {
+            case "none" -> ServerConfig.ImageUrls.NONE;
+            case "public" -> ServerConfig.ImageUrls.PUBLIC;
+            case "all" -> ServerConfig.ImageUrls.ALL;
+            default -> throw new IllegalArgumentException("--image-urls " + imageUrls + ": expected none, public or all");
+        };
         b.limits = new ServerConfig.Limits(positive("--max-prompt", maxPrompt), positive("--max-n", maxN),
                 positive("--max-size", maxSize), ServerConfig.Limits.DEFAULT.maxSteps(), positive("--max-body", maxBody),
                 ServerConfig.Limits.DEFAULT.maxChatBodyBytes());

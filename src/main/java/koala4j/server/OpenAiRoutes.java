@@ -220,7 +220,7 @@ final class OpenAiRoutes {
                     + " text-to-text model with --chat-model)"
                     : "the model '" + modelId + "' does not exist; chat models: " + String.join(", ", chats.keySet()));
         }
-        List<ChatModel.Message> messages = messages(body);
+        List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
         Integer maxTokens = null;
         for (String field : List.of("max_completion_tokens", "max_tokens")) {
             if (maxTokens == null && body.hasNonNull(field)) {
@@ -319,7 +319,7 @@ final class OpenAiRoutes {
     }
 
     /** OpenAI messages: content as a string or as parts (text, image_url with a data: URL). */
-    static List<ChatModel.Message> messages(JsonNode body) {
+    static List<ChatModel.Message> messages(JsonNode body, ServerConfig.ImageUrls imageUrls) {
         JsonNode list = body.get("messages");
         if (list == null || !list.isArray() || list.isEmpty()) {
             throw ApiError.invalid("messages", "messages: expected a non-empty array");
@@ -343,7 +343,8 @@ final class OpenAiRoutes {
                     String pw = where + ".content[" + k + "]";
                     switch (p.path("type").asText("")) {
                         case "text" -> parts.add(new ChatModel.TextPart(p.path("text").asText("")));
-                        case "image_url" -> parts.add(image(p.path("image_url").path("url").asText(""), pw));
+                        case "image_url" -> parts.add(image(p.path("image_url").path("url").asText(""), pw,
+                                imageUrls));
                         default -> throw ApiError.invalid(pw + ".type", pw + ".type " + ImageRequests.quote(p.path("type")
                                 .asText(null)) + ": expected text or image_url");
                     }
@@ -356,11 +357,17 @@ final class OpenAiRoutes {
         return out;
     }
 
-    private static ChatModel.ImagePart image(String url, String where) {
+    private static ChatModel.ImagePart image(String url, String where, ServerConfig.ImageUrls imageUrls) {
         var m = DATA_URL.matcher(url);
         if (!m.matches()) {
+            String lower = url.toLowerCase(java.util.Locale.ROOT);
+            if (imageUrls != ServerConfig.ImageUrls.NONE && (lower.startsWith("http://") || lower.startsWith("https://"))) {
+                return RemoteImages.fetch(url, imageUrls, where + ".image_url.url");
+            }
             throw ApiError.invalid(where + ".image_url.url", where + ".image_url.url: expected a data:image/(png|jpeg|webp|gif)"
-                    + ";base64,... URL (this server does not fetch remote URLs), got " + ImageRequests.quote(url));
+                    + ";base64,... URL" + (imageUrls == ServerConfig.ImageUrls.NONE
+                    ? " (this server does not fetch http(s) URLs; start it with --image-urls public to allow that)"
+                    : " or an http(s) URL") + ", got " + ImageRequests.quote(url));
         }
         try {
             return new ChatModel.ImagePart(m.group(1), Base64.getMimeDecoder().decode(m.group(2)));

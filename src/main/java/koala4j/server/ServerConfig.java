@@ -20,7 +20,15 @@ import java.util.Set;
 public record ServerConfig(String host, int port, Path dataDir, String dbUrl, List<LocalModel> models,
                            List<ChatModel> chatModels, Set<String> apiKeys, List<String> corsOrigins, Limits limits,
                            int queueCapacity, int workers, int remoteWorkers, Duration requestTimeout,
-                           long memoryBudgetBytes, String device, String openAiKey, URI openAiBaseUrl) {
+                           long memoryBudgetBytes, String device, String openAiKey, URI openAiBaseUrl,
+                           ImageUrls imageUrls) {
+
+    /**
+     * Which http(s) {@code image_url}s a chat request may name for the server to download: none (data: URLs only,
+     * the default), public (hosts whose every address is public: no loopback, private, link-local, multicast or
+     * unique-local ranges) or all.
+     */
+    public enum ImageUrls { NONE, PUBLIC, ALL }
 
     /** A local model: its id (hub id or folder name), display name, folder, or why it cannot be used. */
     public record LocalModel(String id, String displayName, Path folder, String unavailableReason) {
@@ -65,11 +73,12 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, Li
         public String device = "auto";
         public String openAiKey;
         public URI openAiBaseUrl = OpenAiImageModel.DEFAULT_BASE;
+        public ImageUrls imageUrls = ImageUrls.NONE;
 
         public ServerConfig build() {
             return new ServerConfig(host, port, dataDir, dbUrl, models, chatModels, apiKeys, corsOrigins, limits,
                     queueCapacity, workers, remoteWorkers, requestTimeout, memoryBudgetBytes, device, openAiKey,
-                    openAiBaseUrl);
+                    openAiBaseUrl, imageUrls);
         }
     }
 }

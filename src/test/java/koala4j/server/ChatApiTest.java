@@ -225,4 +225,101 @@ class ChatApiTest {
             assertTrue(slow.cancelled.await(15, TimeUnit.SECONDS), "the model saw the cancellation");
         }
     }
+
+    private static String requestWithImageUrl(String url) {
+        ObjectNode body = TestServers.JSON.createObjectNode();
+        body.put("model", "test/describer");
+        ArrayNode content = body.putArray("messages").addObject().put("role", "user").putArray("content");
+        content.addObject().put("type", "image_url").putObject("image_url").put("url", url);
+        return body.toString();
+    }
+
+    /**
+     * http(s) image URLs: refused by default with a hint; with --image-urls all downloaded (from a local stand-in
+     * server) with the guards a public server needs; with --image-urls public, loopback hosts refused.
+     */
+    @Test
+    void remoteImageUrlsOnlyWhenAllowedAndGuarded() throws Exception {
+        byte[] png = {(byte) 0x89, 'P', 'N', 'G', 9, 8, 7, 6};
+        com.sun.net.httpserver.HttpServer images = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+        images.createContext("/koala.png", x -> {
+            x.getResponseHeaders().add("Content-Type", "image/png");
+            x.sendResponseHeaders(200, png.length);
+            x.getResponseBody().write(png);
+            x.close();
+        });
+        images.createContext("/page.html", x -> {
+            x.getResponseHeaders().add("Content-Type", "text/html");
+            x.sendResponseHeaders(200, 2);
+            x.getResponseBody().write("hi".getBytes(StandardCharsets.UTF_8));
+            x.close();
+        });
+        images.createContext("/moved", x -> {
+            x.getResponseHeaders().add("Location", "/koala.png");
+            x.sendResponseHeaders(302, -1);
+            x.close();
+        });
+        images.createContext("/huge.png", x -> {
+            x.getResponseHeaders().add("Content-Type", "image/png");
+            x.sendResponseHeaders(200, 0);                       // chunked: no length to refuse up front
+            try (OutputStream out = x.getResponseBody()) {
+                byte[] chunk = new byte[1 << 20];
+                for (int i = 0; i <= RemoteImages.MAX_BYTES >> 20; i++) {
+                    out.write(chunk);
+                }
+            } catch (java.io.IOException gone) {
+                // the server stopped reading: expected
+            }
+        });
+        images.start();
+        String base = "http://127.0.0.1:" + images.getAddress().getPort();
+        try {
+            ServerConfig.Builder b = TestServers.builder(data);
+            b.chatModels.add(new DescribingChatModel(0, 1));
+            try (KoalaServer server = KoalaServer.start(b.build())) {
+                HttpResponse<String> r = Client.of(server).post("/v1/chat/completions", requestWithImageUrl(base + "/koala.png"));
+                assertEquals(400, r.statusCode(), r.body());
+                assertEquals("messages[0].content[0].image_url.url", json(r).at("/error/param").asText());
+                assertTrue(json(r).at("/error/message").asText().contains("--image-urls public"), r.body());
+            }
+            b.imageUrls = ServerConfig.ImageUrls.ALL;
+            try (KoalaServer server = KoalaServer.start(b.build())) {
+                Client client = Client.of(server);
+                HttpResponse<String> ok = client.post("/v1/chat/completions", requestWithImageUrl(base + "/koala.png"));
+                assertEquals(200, ok.statusCode(), ok.body());
+                assertEquals("user:image/png/" + png.length, json(ok).at("/choices/0/message/content").asText());
+                for (String[] bad : new String[][] {
+                        {"/page.html", "is of type \"text/html\""},
+                        {"/moved", "HTTP 302 (redirects are not followed)"},
+                        {"/missing.png", "HTTP 404"},
+                        {"/huge.png", "larger than 20 MB"}}) {
+                    HttpResponse<String> r = client.post("/v1/chat/completions", requestWithImageUrl(base + bad[0]));
+                    assertEquals(400, r.statusCode(), bad[0] + ": " + r.body());
+                    assertTrue(json(r).at("/error/message").asText().contains(bad[1]), r.body());
+                }
+                HttpResponse<String> file = client.post("/v1/chat/completions", requestWithImageUrl("file:///etc/passwd"));
+                assertEquals(400, file.statusCode(), file.body());
+            }
+            b.imageUrls = ServerConfig.ImageUrls.PUBLIC;
+            try (KoalaServer server = KoalaServer.start(b.build())) {
+                HttpResponse<String> r = Client.of(server).post("/v1/chat/completions", requestWithImageUrl(base + "/koala.png"));
+                assertEquals(400, r.statusCode(), r.body());
+                assertTrue(json(r).at("/error/message").asText().contains("not a public address"), r.body());
+            }
+        } finally {
+            images.stop(0);
+        }
+    }
+
+    @Test
+    void publicAddressesExcludeLocalPrivateAndSpecialRanges() throws Exception {
+        for (String a : new String[] {"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
+                "0.0.0.0", "100.64.0.1", "224.0.0.1", "::1", "fe80::1", "fd00::1", "::"}) {
+            assertTrue(!RemoteImages.isPublic(java.net.InetAddress.getByName(a)), a);
+        }
+        for (String a : new String[] {"8.8.8.8", "1.1.1.1", "100.128.0.1", "2001:4860:4860::8888"}) {
+            assertTrue(RemoteImages.isPublic(java.net.InetAddress.getByName(a)), a);
+        }
+    }
 }

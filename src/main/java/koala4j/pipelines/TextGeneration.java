@@ -72,9 +72,12 @@ public final class TextGeneration {
     }
 
     public Result generate(int[] promptIds, SamplingParams params, TokenListener listener, Cancel cancel) {
-        long[] ids = Arrays.stream(promptIds).asLongStream().toArray();
-        Tensor embeds = model.embed(model.ops().fromArray(ids, 1, ids.length));           // [1, N, C]
-        return generate(embeds, promptIds, params, listener, cancel);
+        return generate(embedIds(model, promptIds), promptIds, params, listener, cancel);
+    }
+
+    /** The input embeddings [1, N, C] of one sequence of token ids. */
+    static Tensor embedIds(LlamaForCausalLM model, int[] ids) {
+        return model.embed(model.ops().fromArray(Arrays.stream(ids).asLongStream().toArray(), 1, ids.length));
     }
 
     /**
@@ -237,9 +240,7 @@ public final class TextGeneration {
         void keep(KvCache cache, float[][] prompt, LlamaForCausalLM model, int[] fed) {
             float[][] all = Arrays.copyOf(prompt, prompt.length + fed.length);
             if (fed.length > 0) {
-                long[] ids = Arrays.stream(fed).asLongStream().toArray();
-                float[][] tail = rows(model.embed(model.ops().fromArray(ids, 1, ids.length)));
-                System.arraycopy(tail, 0, all, prompt.length, fed.length);
+                System.arraycopy(rows(embedIds(model, fed)), 0, all, prompt.length, fed.length);
             }
             if (cache.length() != all.length) {
                 throw new IllegalStateException("KV cache holds " + cache.length() + " positions, expected "

@@ -407,8 +407,7 @@ public final class VisionChat implements AutoCloseable {
         Tensor embeds;
         int[] penalized = ids;
         if (llava == null) {
-            embeds = languageModel.embed(languageModel.ops().fromArray(
-                    java.util.Arrays.stream(ids).asLongStream().toArray(), 1, ids.length));     // [1, N, C]
+            embeds = TextGeneration.embedIds(languageModel, ids);                             // [1, N, C]
         } else {
             embeds = llava.inputEmbeds(ids, rows);                                            // [1, N', C]
             // LLaVA-1.5 generates from inputs_embeds alone: its repetition penalty sees the new tokens only

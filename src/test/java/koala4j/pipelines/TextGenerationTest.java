@@ -186,7 +186,7 @@ class TextGenerationTest {
     }
 
     private static koala4j.tensor.Tensor embeds(int[] ids) {
-        return lm.embed(lm.ops().fromArray(Arrays.stream(ids).asLongStream().toArray(), 1, ids.length));
+        return TextGeneration.embedIds(lm, ids);
     }
 
     private static int[] concat(int[]... parts) {

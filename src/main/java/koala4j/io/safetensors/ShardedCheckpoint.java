@@ -104,10 +104,15 @@ public final class ShardedCheckpoint implements AutoCloseable {
     /** Closes every shard; all tensors' data becomes invalid. */
     @Override
     public void close() {
+        closeEach(shards, SafetensorsFile::close);
+    }
+
+    /** Closes every one of {@code files}, even when some fail; then throws the first failure, if any. */
+    public static <T> void closeEach(List<T> files, java.util.function.Consumer<T> close) {
         RuntimeException first = null;
-        for (SafetensorsFile shard : shards) {
+        for (T file : files) {
             try {
-                shard.close();
+                close.accept(file);
             } catch (RuntimeException e) {
                 if (first == null) first = e;
             }

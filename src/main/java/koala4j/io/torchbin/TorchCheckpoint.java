@@ -13,6 +13,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import koala4j.io.json.Json;
 import koala4j.io.json.JsonException;
+import koala4j.io.safetensors.ShardedCheckpoint;
 import koala4j.io.safetensors.TensorEntry;
 
 /**
@@ -119,15 +120,7 @@ public final class TorchCheckpoint implements WeightFiles {
     /** Closes every file; all tensors' data becomes invalid. */
     @Override
     public void close() {
-        RuntimeException first = null;
-        for (TorchFile shard : shards) {
-            try {
-                shard.close();
-            } catch (RuntimeException e) {
-                if (first == null) first = e;
-            }
-        }
-        if (first != null) throw first;
+        ShardedCheckpoint.closeEach(shards, TorchFile::close);
     }
 
     @Override

@@ -278,6 +278,46 @@ class GemmTest {
         assertEquals(Float.NEGATIVE_INFINITY, fast[4]);
     }
 
+    /**
+     * The F16 matrix-vector kernel streams four rows at a time against x * 2^112 with weights re-biased by 2^-112;
+     * each product is the same real number, so every row equals the one-row exact path bit for bit: for F16
+     * normals, subnormals and zeros, for rows split into quarters with leftovers, for an Inf in one group of four
+     * (recomputed exactly), and for an x with |x| >= 2^15 (which would overflow when scaled: exact path).
+     */
+    @Test
+    void halfMatrixVectorFourRowPathEqualsTheOneRowPathBitForBit() {
+        Random rnd = new Random(11);
+        int k = 320;
+        for (int n : new int[] {4, 7, 37, 130}) {
+            float[] w = random(rnd, n * k);
+            for (int i = 0; i < w.length; i += 7) {
+                w[i] *= 0x1p-16f;                                                   // F16 subnormals
+            }
+            for (int i = 3; i < w.length; i += 11) {
+                w[i] = i % 2 == 0 ? 0f : -0f;
+            }
+            if (n > 7) {
+                w[5 * k + 100] = Float.POSITIVE_INFINITY;
+            }
+            for (float big : new float[] {1f, 40_000f}) {
+                float[] x = random(rnd, k);
+                x[17] *= big;
+                x[18] = 1e-40f;                                                     // a float subnormal
+                MatrixRef a = new MatrixRef(FloatSource.of(x), 0, k, false, 0);
+                FloatSource f16 = source(w, DType.F16);
+                MatrixRef b = new MatrixRef(f16, 0, k, true, 0);
+                float[] fast = new float[n];
+                Gemm.gemm(1, 1, n, k, a, b, fast, 0, n, n, Epilogue.NONE);
+                MemorySegment seg = GemmVector.segmentOf(f16);
+                for (int j = 0; j < n; j++) {
+                    float exact = Gemv.halfRow(seg, (long) j * k, x, k, k);
+                    assertEquals(Float.floatToIntBits(exact), Float.floatToIntBits(fast[j]),
+                            "n=" + n + " row " + j + " x scale " + big + ": " + fast[j] + " vs " + exact);
+                }
+            }
+        }
+    }
+
     @Test
     void halfToFloatVectorConversionIsExactForAllBitPatterns() {
         short[] bits = new short[65536];

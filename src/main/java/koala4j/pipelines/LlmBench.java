@@ -91,7 +91,12 @@ public final class LlmBench {
 
     /** Runs the benchmark and prints its report to {@code out}, line by line as results come in. */
     public static void run(Options o, Ops ops, String backend, java.io.PrintWriter out) throws InterruptedException {
-        LlamaConfig full = config(o.config());
+        run(config(o.config()), o, ops, backend, out);
+    }
+
+    /** {@link #run(Options, Ops, String, java.io.PrintWriter)} for a given full-size config (tests use tiny ones). */
+    static void run(LlamaConfig full, Options o, Ops ops, String backend, java.io.PrintWriter out)
+            throws InterruptedException {
         int layers = o.layers() <= 0 ? full.numHiddenLayers() : Math.min(o.layers(), full.numHiddenLayers());
         LlamaConfig c = withLayers(full, layers);
         if (o.promptTokens() < 1 || o.newTokens() < 2) {
@@ -170,6 +175,8 @@ public final class LlmBench {
         out.printf(Locale.ROOT, "peak memory during prompt and generation: resident %s (VmHWM: weights, KV"
                         + " cache, committed heap), Java heap high-water %s (uncollected garbage included)%n",
                 peakRss.map(LlmBench::gb).orElse("unknown"), gb(peakHeap));
+        paired(lm, gen, rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray(), o.newTokens(), bytesPerToken, layers,
+                c, out);
         if (layers < full.numHiddenLayers()) {
             long fullBytes = weightBytesPerToken(full, o.quantization());
             double scale = (double) fullBytes / bytesPerToken;
@@ -182,6 +189,79 @@ public final class LlmBench {
                     readGBs * 1e9 / fullBytes, decodeRate / scale, promptRate * params / fullParams, gb(fullNeed));
         }
         out.flush();
+    }
+
+    /**
+     * The bound measured next to each step instead of before and after the run: before every decode step the
+     * weights are read twice with a plain sum on the same number of threads (the faster read counts, STREAM's
+     * rule), so that read and step see the same machine; on a shared machine the best bandwidth seen before or
+     * after a run can come from a quieter moment than the run itself had.
+     */
+    private static void paired(LlamaForCausalLM lm, TextGeneration gen, int[] prompt, int newTokens,
+                               long bytesPerToken, int layers, LlamaConfig c, java.io.PrintWriter out)
+            throws InterruptedException {
+        Optional<List<MemorySegment>> weights = weightSegments(lm);
+        if (weights.isEmpty()) {
+            out.printf(Locale.ROOT, "paired bound: not measured (the weights are not in host memory)%n");
+            return;
+        }
+        try (MemoryBandwidth.Reader reader = new MemoryBandwidth.Reader(weights.get(), threads())) {
+            long[] decodeNs = {0};
+            double[] readS = {0, 0};      // paired reads so far, the read waiting for its step
+            int[] steps = {0};
+            long[] stepStart = {0};
+            gen.generate(prompt, SamplingParams.greedy(newTokens, List.of()), (id, delta) -> {
+                if (id < 0) {
+                    return;
+                }
+                long now = System.nanoTime();
+                if (stepStart[0] != 0) {
+                    decodeNs[0] += now - stepStart[0];
+                    readS[0] += readS[1];
+                    steps[0]++;
+                }
+                try {
+                    readS[1] = Math.min(reader.readOnce(), reader.readOnce());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while reading the weights", e);
+                }
+                stepStart[0] = System.nanoTime();
+            }, Cancel.NEVER);
+            if (steps[0] == 0) {
+                out.printf(Locale.ROOT, "paired bound: no decode step to pair (generation stopped after the prompt)%n");
+                return;
+            }
+            long kvRead = 2L * layers * c.numKeyValueHeads() * (prompt.length + newTokens / 2) * c.headDim() * 4;
+            double readGBs = reader.bytes() * (double) steps[0] / readS[0] / 1e9;
+            double bound = readGBs * 1e9 / (bytesPerToken + kvRead);
+            double rate = steps[0] / (decodeNs[0] / 1e9);
+            out.printf(Locale.ROOT, "paired bound: %d decode steps, each right after the faster of two plain reads of"
+                            + " the same %s of weights on %d threads: read %.1f GB/s = %.2f tokens/s; decode %.2f"
+                            + " tokens/s (%.1f ms/token); reached %.0f %%%n", steps[0], gb(reader.bytes()), threads(),
+                    readGBs, bound, rate, 1000 / rate, 100 * rate / bound);
+        }
+    }
+
+    /**
+     * The memory of every Linear weight in the order a decoding step reads it (lm_head last), when it is host
+     * memory: Q8_0 quants and scales, or the F16/BF16/F32 elements.
+     */
+    static Optional<List<MemorySegment>> weightSegments(LlamaForCausalLM lm) {
+        List<MemorySegment> out = new java.util.ArrayList<>();
+        for (var linear : lm.linears()) {
+            Tensor t = linear.weight().get();
+            if (t.storage() instanceof Q8Storage q) {
+                out.add(q.quants().asSlice(t.offset(), t.numel()));
+                out.add(q.scales().asSlice(t.offset() / Q8Storage.BLOCK * 2, t.numel() / Q8Storage.BLOCK * 2));
+            } else if (t.storage() instanceof koala4j.tensor.HostStorage h) {
+                long size = t.dtype().byteSize();
+                out.add(h.segment().asSlice(t.offset() * size, t.numel() * size));
+            } else {
+                return Optional.empty();
+            }
+        }
+        return Optional.of(out);
     }
 
     private static int threads() {

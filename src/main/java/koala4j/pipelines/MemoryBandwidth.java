@@ -1,7 +1,10 @@
 package koala4j.pipelines;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -103,6 +106,87 @@ public final class MemoryBandwidth {
             s += a[i];
         }
         return s;
+    }
+
+    /**
+     * Reads given memory (a model's weights) once per call, every byte, on a fixed set of threads that take 4 MB
+     * pieces in order: the time a decoding step would take if it did nothing but read its weights, measured on the
+     * same bytes and threads right next to the step. Close it to stop the threads. Not thread-safe.
+     */
+    public static final class Reader implements AutoCloseable {
+        private static final long PIECE = 4L << 20;
+
+        private final ExecutorService pool;
+        private final int threads;
+        private final List<MemorySegment> pieces = new ArrayList<>();
+        private final long bytes;
+        private long sink;
+        private long lastSum;
+
+        /** {@code segments} in the order a decoding step reads them. */
+        public Reader(List<MemorySegment> segments, int threads) {
+            this.threads = Math.max(1, threads);
+            long total = 0;
+            for (MemorySegment s : segments) {
+                for (long at = 0; at < s.byteSize(); at += PIECE) {
+                    pieces.add(s.asSlice(at, Math.min(PIECE, s.byteSize() - at)));
+                }
+                total += s.byteSize();
+            }
+            bytes = total;
+            pool = Executors.newFixedThreadPool(this.threads, r -> {
+                Thread th = new Thread(r, "koala4j-bandwidth");
+                th.setDaemon(true);
+                return th;
+            });
+        }
+
+        /** Bytes one {@link #readOnce} reads. */
+        public long bytes() {
+            return bytes;
+        }
+
+        /** Reads every byte once; returns the seconds it took. */
+        public double readOnce() throws InterruptedException {
+            AtomicInteger next = new AtomicInteger();
+            long t0 = System.nanoTime();
+            lastSum = run(pool, threads, i -> {
+                long s = 0;
+                for (int p; (p = next.getAndIncrement()) < pieces.size(); ) {
+                    s += sum(pieces.get(p));
+                }
+                return s;
+            });
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            sink += lastSum;
+            return seconds;
+        }
+
+        /** The last read's sum of the memory as native-order longs (and the odd bytes at each piece's end). */
+        long lastSum() {
+            return lastSum;
+        }
+
+        @Override
+        public void close() {
+            pool.shutdownNow();
+            if (sink == 42) {
+                System.out.print("");   // keeps the sums alive
+            }
+        }
+    }
+
+    /** A plain sum of longs and then the odd bytes; C2 vectorises it (as fast as {@link #sum(long[])} here). */
+    private static long sum(MemorySegment s) {
+        long longs = s.byteSize() / 8;
+        long a = 0;
+        for (long i = 0; i < longs; i++) {
+            a += s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i);
+        }
+        for (long i = longs * 8; i < s.byteSize(); i++) {
+            a += s.get(ValueLayout.JAVA_BYTE, i);
+        }
+        return a;
     }
 
     private static void triad(float[] a, float[] b, float[] c, float s) {

@@ -1,0 +1,101 @@
+package koala4j.pipelines;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.Test;
+
+import koala4j.backend.cpu.CpuOps;
+import koala4j.models.llama.LlamaConfig;
+import koala4j.models.llama.LlamaForCausalLM;
+import koala4j.tensor.Activation;
+import koala4j.tensor.quant.Q8;
+import koala4j.tensor.quant.Quantization;
+
+/**
+ * {@code bench llm} on a tiny LLaMA shape, end to end (both bounds reported, for Q8_0 and F16 weights), and the
+ * plain weight reader the paired bound uses: every byte of segments of odd sizes, across its 4 MB pieces.
+ */
+class LlmBenchTest {
+
+    private static final LlamaConfig TINY = new LlamaConfig(96, 64, 128, 2, 4, 4, 16, Activation.SILU, 1e-6f,
+            10000.0, null, 256, false, false, false, null, List.of());
+
+    @Test
+    void readerSumsEveryByteOfEverySegment() throws InterruptedException {
+        long[] sizes = {13, 8, (4L << 20) + 5, 9L << 20};
+        List<MemorySegment> segments = new java.util.ArrayList<>();
+        long want = 0;
+        long total = 0;
+        for (long size : sizes) {
+            MemorySegment s = Arena.ofAuto().allocate(size, 64);
+            for (long i = 0; i < size; i++) {
+                s.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + size));
+            }
+            // what the reader adds: little-endian longs of each 4 MB piece, then the piece's odd bytes one by one
+            for (long at = 0; at < size; at += 4L << 20) {
+                long end = Math.min(size, at + (4L << 20));
+                long longs = (end - at) / 8;
+                for (long i = 0; i < longs; i++) {
+                    want += s.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.nativeOrder()),
+                            at + i * 8);
+                }
+                for (long i = at + longs * 8; i < end; i++) {
+                    want += s.get(ValueLayout.JAVA_BYTE, i);
+                }
+            }
+            total += size;
+            segments.add(s);
+        }
+        try (MemoryBandwidth.Reader reader = new MemoryBandwidth.Reader(segments, 3)) {
+            assertEquals(total, reader.bytes());
+            assertTrue(reader.readOnce() > 0);
+            assertEquals(want, reader.lastSum());
+            reader.readOnce();
+            assertEquals(want, reader.lastSum(), "a second read sees the same bytes");
+        }
+    }
+
+    @Test
+    void weightSegmentsCoverEveryLinearWeightInItsStoredFormat() {
+        for (Quantization q : Quantization.values()) {
+            LlamaForCausalLM lm = new LlamaForCausalLM(TINY);
+            lm.load(new LlmBench.RandomWeights(new CpuOps(), lm.namedParameters().keySet(), q, 3, lm));
+            long linear = 0;
+            for (var l : lm.linears()) {
+                long n = l.weight().get().numel();
+                linear += q == Quantization.Q8_0 ? Q8.bytesFor(n) : n * 2;
+            }
+            long bytes = LlmBench.weightSegments(lm).orElseThrow().stream().mapToLong(MemorySegment::byteSize).sum();
+            assertEquals(linear, bytes, q.toString());
+        }
+    }
+
+    @Test
+    void tinyBenchReportsTheStreamLikeAndThePairedBound() throws InterruptedException {
+        for (Quantization q : Quantization.values()) {
+            StringWriter text = new StringWriter();
+            LlmBench.run(TINY, new LlmBench.Options("tiny", q, 4, 5, 0, 1, 8_000_000), new CpuOps(), "cpu",
+                    new PrintWriter(text, true));
+            String out = text.toString();
+            assertTrue(out.contains("generation: 4 decode steps"), out);
+            assertTrue(out.contains("bandwidth bound: "), out);
+            Matcher paired = Pattern.compile("paired bound: (\\d+) decode steps, .* read ([0-9.]+) GB/s = ([0-9.]+)"
+                    + " tokens/s; decode ([0-9.]+) tokens/s .* reached (\\d+) %").matcher(out);
+            assertTrue(paired.find(), out);
+            assertEquals("4", paired.group(1), out);
+            for (int g = 2; g <= 5; g++) {
+                assertTrue(Double.parseDouble(paired.group(g)) > 0, out);
+            }
+        }
+    }
+}

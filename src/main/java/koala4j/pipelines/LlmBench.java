@@ -33,8 +33,9 @@ import koala4j.tensor.quant.Quantization;
  * {@code koala4j bench llm}: the language model of a real LLaVA at its real shape, with random weights made in
  * memory (seeded; F16 as the checkpoints store them, or Q8_0 made directly), timed on a random prompt: prompt
  * tokens per second (one batched pass), decode tokens per second (one pass per token), peak memory, and the
- * machine's memory bandwidth with the bound it puts on decoding (bytes of weights read per token / bandwidth).
- * With fewer layers than the model has, it measures those and extrapolates the full model from the bytes per token.
+ * machine's memory bandwidth with the bound it puts on decoding (bytes of weights read per token / bandwidth),
+ * measured twice: a STREAM-like loop before and after the run, and paired with each step of a second decode (a
+ * plain read of the same weights right before the step; see {@link #paired}). With fewer layers than the model has, it measures those and extrapolates the full model from the bytes per token.
  */
 public final class LlmBench {
 

@@ -14,7 +14,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>The calling thread works too: it publishes a job, takes chunks from a shared counter alongside
  * {@code threads() - 1} helper threads, and waits only for the chunks still in progress when the counter runs out.
- * An idle helper polls for the next job for {@link #SPIN_NANOS} before it parks, as llama.cpp's thread pool does:
+ * An idle helper polls for the next job for {@link #SPIN_NANOS} before it parks (unless there are more threads than
+ * cores), as llama.cpp's thread pool does:
  * decoding issues a few hundred products of about a millisecond each per token, and waking parked threads for each
  * one (three wake-ups per call with a fork-join pool whose caller only waits) cost about 140 µs a call on this
  * project's 2-core VM, which held 26 MB Q8_0 products to 25-31 GB/s where one long product streams at 40-44.
@@ -34,6 +35,8 @@ public final class Parallel {
     static final long SPIN_NANOS = 1_000_000;
 
     private static final int THREADS = configuredThreads();
+    /** No polling when there are more threads than cores: a polling thread would hold a core a worker needs. */
+    private static final long SPIN = THREADS <= Runtime.getRuntime().availableProcessors() ? SPIN_NANOS : 0;
     /** Numbers the threads: a fork-join worker's pool index is not assigned yet when the factory names it. */
     private static final AtomicInteger WORKERS = new AtomicInteger();
     /** Held by the one caller whose job the helpers run. */
@@ -184,7 +187,7 @@ public final class Parallel {
         void awaitAll() {
             long start = System.nanoTime();
             while (finished.get() < chunks) {
-                if (System.nanoTime() - start < SPIN_NANOS) {
+                if (System.nanoTime() - start < SPIN) {
                     Thread.onSpinWait();
                 } else {
                     waiter = Thread.currentThread();
@@ -228,7 +231,7 @@ public final class Parallel {
                     seen = job.epoch;
                     job.work();
                     idleSince = System.nanoTime();
-                } else if (System.nanoTime() - idleSince < SPIN_NANOS) {
+                } else if (System.nanoTime() - idleSince < SPIN) {
                     Thread.onSpinWait();
                 } else {
                     parked = true;

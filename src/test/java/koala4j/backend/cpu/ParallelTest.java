@@ -53,7 +53,11 @@ class ParallelTest {
             Set<Thread> ran = ConcurrentHashMap.newKeySet();
             Parallel.forEach(Parallel.threads() * 4, (from, to) -> {
                 ran.add(Thread.currentThread());
-                sleep(5);
+                // hold each chunk until a second thread has shown up (or 5 s), so the test does not race the wake-up
+                long deadline = System.nanoTime() + 5_000_000_000L;
+                while (ran.size() < 2 && System.nanoTime() < deadline) {
+                    sleep(1);
+                }
             });
             assertTrue(ran.contains(Thread.currentThread()), "the caller took no chunk");
             assertTrue(ran.size() >= 2, "only " + ran + " ran chunks");

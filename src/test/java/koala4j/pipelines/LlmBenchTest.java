@@ -81,6 +81,14 @@ class LlmBenchTest {
     }
 
     @Test
+    void warmUpCoversAtLeast512LayerSteps() {
+        assertEquals(512, LlmBench.warmUpTokens(1));
+        assertEquals(64, LlmBench.warmUpTokens(8));
+        assertEquals(16, LlmBench.warmUpTokens(32));
+        assertEquals(16, LlmBench.warmUpTokens(40));
+    }
+
+    @Test
     void tinyBenchReportsTheStreamLikeAndThePairedBound() throws InterruptedException {
         for (Quantization q : Quantization.values()) {
             StringWriter text = new StringWriter();

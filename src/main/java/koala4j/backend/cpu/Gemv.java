@@ -193,8 +193,9 @@ final class Gemv {
      * per thread, as in the Q8_0 kernel), each F16 weight turned into float bits in registers by a sign-extending
      * load, a shift and a mask: that puts the F16 exponent and mantissa under the float's, which is the weight
      * times 2^-112, exactly (F16 subnormals become float subnormals). The 2^112 goes onto x once per call, so each
-     * product is the same real number as weight times x and rounds the same: the results equal
-     * {@link #halfRow}'s bit for bit. When |x| reaches 2^15 (x * 2^112 would overflow) or holds Inf/NaN, rows go
+     * product is the same real number as weight times x and rounds the same, and the rows equal {@link #halfRow}'s
+     * up to the order in which the lane sums are added (the Vector API leaves that order open; the interpreter and
+     * C2 differ there by an ulp). When |x| reaches 2^15 (x * 2^112 would overflow) or holds Inf/NaN, rows go
      * through {@link #halfRow}. Inf and NaN weights (F16 exponent 31) are not converted by the shift: a group of
      * rows holding one is seen by the largest exponent field and computed again by {@link #halfRow}, which detects
      * and recomputes its own row. Measured next to plain reads of the same weights (`bench llm`, paired bound,

@@ -280,12 +280,15 @@ class GemmTest {
 
     /**
      * The F16 matrix-vector kernel streams four rows at a time against x * 2^112 with weights re-biased by 2^-112;
-     * each product is the same real number, so every row equals the one-row exact path bit for bit: for F16
-     * normals, subnormals and zeros, for rows split into quarters with leftovers, for an Inf in one group of four
-     * (recomputed exactly), and for an x with |x| >= 2^15 (which would overflow when scaled: exact path).
+     * each product is the same real number as weight times x and rounds the same, so every row matches the exact
+     * one-row path up to the order in which the 16 lane sums are added (which the Vector API leaves open: the
+     * interpreter and C2 differ there by an ulp). Tolerance: 16 ulps of sum |w x| of the row. Rows holding only F16
+     * subnormals and zeros have a tiny sum |w x|, so a subnormal flushed or mis-scaled anywhere fails them. Also
+     * rows split into quarters with leftovers, an Inf in one group of four (recomputed exactly), and an x with
+     * |x| >= 2^15 (which would overflow when scaled: exact path).
      */
     @Test
-    void halfMatrixVectorFourRowPathEqualsTheOneRowPathBitForBit() {
+    void halfMatrixVectorFourRowPathMatchesTheOneRowPath() {
         Random rnd = new Random(11);
         int k = 320;
         for (int n : new int[] {4, 7, 37, 130}) {
@@ -295,6 +298,9 @@ class GemmTest {
             }
             for (int i = 3; i < w.length; i += 11) {
                 w[i] = i % 2 == 0 ? 0f : -0f;
+            }
+            for (int p = 0; p < k; p++) {
+                w[(n - 1) * k + p] = (p % 5 - 2) * 0x1p-20f;                        // last row: subnormals only
             }
             if (n > 7) {
                 w[5 * k + 100] = Float.POSITIVE_INFINITY;
@@ -311,8 +317,17 @@ class GemmTest {
                 MemorySegment seg = GemmVector.segmentOf(f16);
                 for (int j = 0; j < n; j++) {
                     float exact = Gemv.halfRow(seg, (long) j * k, x, k, k);
-                    assertEquals(Float.floatToIntBits(exact), Float.floatToIntBits(fast[j]),
-                            "n=" + n + " row " + j + " x scale " + big + ": " + fast[j] + " vs " + exact);
+                    String where = "n=" + n + " row " + j + " x scale " + big + ": " + fast[j] + " vs " + exact;
+                    if (!Float.isFinite(exact)) {
+                        assertEquals(exact, fast[j], where);
+                        continue;
+                    }
+                    double sumAbs = 0;
+                    for (int p = 0; p < k; p++) {
+                        sumAbs += Math.abs((double) x[p] * Float.float16ToFloat(seg.getAtIndex(FloatSource.I16_LE,
+                                (long) j * k + p)));
+                    }
+                    assertTrue(Math.abs(fast[j] - exact) <= 16 * Math.ulp((float) sumAbs), where);
                 }
             }
         }

@@ -35,7 +35,8 @@ import koala4j.tensor.quant.Quantization;
  * tokens per second (one batched pass), decode tokens per second (one pass per token), peak memory, and the
  * machine's memory bandwidth with the bound it puts on decoding (bytes of weights read per token / bandwidth),
  * measured twice: a STREAM-like loop before and after the run, and paired with each step of a second decode (a
- * plain read of the same weights right before the step; see {@link #paired}). With fewer layers than the model has, it measures those and extrapolates the full model from the bytes per token.
+ * plain read of the same weights right before the step; see {@link #paired}). With fewer layers than the model
+ * has, it measures those and extrapolates the full model from the bytes per token.
  */
 public final class LlmBench {
 
@@ -164,8 +165,7 @@ public final class LlmBench {
         double readGBs = Math.max(bw.readGBs(), after.readGBs());
         double promptRate = result.promptTokensPerSecond();
         double decodeRate = result.decodeTokensPerSecond();
-        // each decode step also reads the cached keys and values so far (on average about half way through)
-        long kvRead = 2L * layers * c.numKeyValueHeads() * (o.promptTokens() + o.newTokens() / 2) * c.headDim() * 4;
+        long kvRead = kvBytesReadPerToken(c, layers, o.promptTokens(), o.newTokens());
         double bound = readGBs * 1e9 / (bytesPerToken + kvRead);
         out.printf(Locale.ROOT, "prompt: %d tokens in %.2f s = %.1f tokens/s%n", result.promptTokens(),
                 result.promptTime().toNanos() / 1e9, promptRate);
@@ -234,7 +234,7 @@ public final class LlmBench {
                 out.printf(Locale.ROOT, "paired bound: no decode step to pair (generation stopped after the prompt)%n");
                 return;
             }
-            long kvRead = 2L * layers * c.numKeyValueHeads() * (prompt.length + newTokens / 2) * c.headDim() * 4;
+            long kvRead = kvBytesReadPerToken(c, layers, prompt.length, newTokens);
             double readGBs = reader.bytes() * (double) steps[0] / readS[0] / 1e9;
             double bound = readGBs * 1e9 / (bytesPerToken + kvRead);
             double rate = steps[0] / (decodeNs[0] / 1e9);
@@ -264,6 +264,11 @@ public final class LlmBench {
             }
         }
         return Optional.of(out);
+    }
+
+    /** F32 keys and values one decode step reads, on average over a run (the cache about half way filled). */
+    private static long kvBytesReadPerToken(LlamaConfig c, int layers, int promptTokens, int newTokens) {
+        return 2L * layers * c.numKeyValueHeads() * (promptTokens + newTokens / 2) * c.headDim() * 4;
     }
 
     /** Decode steps before the timed run: at least 16, and at least 512 decoder-layer steps in all. */

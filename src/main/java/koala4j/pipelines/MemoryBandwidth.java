@@ -4,10 +4,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A STREAM-like measurement of main-memory bandwidth in plain Java, with the same number of threads the CPU kernels
@@ -32,11 +32,7 @@ public final class MemoryBandwidth {
         int floatsPerThread = (int) Math.min(Integer.MAX_VALUE - 8, bytes / 2 / 12 / t);
         long[][] read = new long[t][];
         float[][][] triad = new float[t][][];
-        ExecutorService pool = Executors.newFixedThreadPool(t, r -> {
-            Thread th = new Thread(r, "koala4j-bandwidth");
-            th.setDaemon(true);
-            return th;
-        });
+        ExecutorService pool = newPool(t);
         try {
             // first touch on the thread that uses the memory
             run(pool, t, i -> {
@@ -75,6 +71,14 @@ public final class MemoryBandwidth {
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    private static ExecutorService newPool(int threads) {
+        return Executors.newFixedThreadPool(threads, r -> {
+            Thread th = new Thread(r, "koala4j-bandwidth");
+            th.setDaemon(true);
+            return th;
+        });
     }
 
     @FunctionalInterface
@@ -120,7 +124,7 @@ public final class MemoryBandwidth {
         private final int threads;
         private final List<MemorySegment> pieces = new ArrayList<>();
         private final long bytes;
-        private long sink;
+        /** Kept so that the sums are used and the reads cannot be dropped. */
         private long lastSum;
 
         /** {@code segments} in the order a decoding step reads them. */
@@ -134,11 +138,7 @@ public final class MemoryBandwidth {
                 total += s.byteSize();
             }
             bytes = total;
-            pool = Executors.newFixedThreadPool(this.threads, r -> {
-                Thread th = new Thread(r, "koala4j-bandwidth");
-                th.setDaemon(true);
-                return th;
-            });
+            pool = newPool(this.threads);
         }
 
         /** Bytes one {@link #readOnce} reads. */
@@ -157,9 +157,7 @@ public final class MemoryBandwidth {
                 }
                 return s;
             });
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            sink += lastSum;
-            return seconds;
+            return (System.nanoTime() - t0) / 1e9;
         }
 
         /** The last read's sum of the memory as native-order longs (and the odd bytes at each piece's end). */
@@ -170,9 +168,6 @@ public final class MemoryBandwidth {
         @Override
         public void close() {
             pool.shutdownNow();
-            if (sink == 42) {
-                System.out.print("");   // keeps the sums alive
-            }
         }
     }
 

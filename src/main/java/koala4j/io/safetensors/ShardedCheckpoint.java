@@ -120,6 +120,37 @@ public final class ShardedCheckpoint implements AutoCloseable {
         if (first != null) throw first;
     }
 
+    /** Makes the exception a bad shard name raises, given the index file, the tensor key and what is wrong. */
+    @FunctionalInterface
+    public interface ShardError {
+        RuntimeException of(Path index, String tensor, String detail);
+    }
+
+    /**
+     * The shard files an index's {@code weight_map} (tensor -> file name) names, each once in first-seen order,
+     * resolved in the index's folder. A name that leaves that folder (a hostile index: "../../etc/passwd") or a
+     * file that does not exist is {@code error}'s exception, naming the index and the tensor.
+     */
+    public static Map<String, Path> shardPaths(Path index, Map<String, String> weightMap, ShardError error) {
+        Path folder = index.toAbsolutePath().getParent().normalize();
+        Map<String, Path> shardPaths = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : weightMap.entrySet()) {
+            String shardName = e.getValue();
+            if (shardPaths.containsKey(shardName)) continue;
+            Path shard = folder.resolve(shardName).normalize();
+            if (shard.getParent() == null || !shard.getParent().equals(folder)) {
+                throw error.of(index, e.getKey(), "shard %s, expected a file name in the index's folder"
+                        .formatted(SafetensorsException.quoted(shardName)));
+            }
+            if (!Files.isRegularFile(shard)) {
+                throw error.of(index, e.getKey(), "shard %s does not exist, expected it next to the index"
+                        .formatted(SafetensorsException.quoted(shardName)));
+            }
+            shardPaths.put(shardName, shard);
+        }
+        return shardPaths;
+    }
+
     @Override
     public String toString() {
         return "ShardedCheckpoint[" + source + ", " + shards.size() + " file(s), " + tensors.size() + " tensors]";
@@ -200,23 +231,7 @@ public final class ShardedCheckpoint implements AutoCloseable {
         } catch (JsonException e) {
             throw new SafetensorsException(index, null, e.detail(), e);
         }
-        Path folder = index.toAbsolutePath().getParent().normalize();
-        Map<String, Path> shardPaths = new LinkedHashMap<>();
-        for (Map.Entry<String, String> e : weightMap.entrySet()) {
-            String shardName = e.getValue();
-            if (shardPaths.containsKey(shardName)) continue;
-            Path shard = folder.resolve(shardName).normalize();
-            // A hostile index must not reach files outside its own folder ("../../etc/passwd").
-            if (!shard.getParent().equals(folder)) {
-                throw new SafetensorsException(index, e.getKey(), "shard %s, expected a file name in the index's folder"
-                        .formatted(SafetensorsException.quoted(shardName)));
-            }
-            if (!Files.isRegularFile(shard)) {
-                throw new SafetensorsException(index, e.getKey(), "shard %s does not exist, expected it next to the index"
-                        .formatted(SafetensorsException.quoted(shardName)));
-            }
-            shardPaths.put(shardName, shard);
-        }
+        Map<String, Path> shardPaths = shardPaths(index, weightMap, SafetensorsException::new);
 
         List<SafetensorsFile> shards = new ArrayList<>();
         boolean ok = false;

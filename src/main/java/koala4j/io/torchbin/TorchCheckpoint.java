@@ -145,23 +145,7 @@ public final class TorchCheckpoint implements WeightFiles {
         } catch (JsonException e) {
             throw new TorchbinException(index, null, e.detail(), e);
         }
-        Path folder = index.toAbsolutePath().getParent().normalize();
-        Map<String, Path> shardPaths = new LinkedHashMap<>();
-        for (Map.Entry<String, String> e : weightMap.entrySet()) {
-            String shardName = e.getValue();
-            if (shardPaths.containsKey(shardName)) continue;
-            Path shard = folder.resolve(shardName).normalize();
-            // A hostile index must not reach files outside its own folder ("../../etc/passwd").
-            if (shard.getParent() == null || !shard.getParent().equals(folder)) {
-                throw new TorchbinException(index, e.getKey(), "shard %s, expected a file name in the index's folder"
-                        .formatted(TorchbinException.quoted(shardName)));
-            }
-            if (!Files.isRegularFile(shard)) {
-                throw new TorchbinException(index, e.getKey(), "shard %s does not exist, expected it next to the index"
-                        .formatted(TorchbinException.quoted(shardName)));
-            }
-            shardPaths.put(shardName, shard);
-        }
+        Map<String, Path> shardPaths = ShardedCheckpoint.shardPaths(index, weightMap, TorchbinException::new);
         List<TorchFile> shards = new ArrayList<>();
         boolean ok = false;
         try {

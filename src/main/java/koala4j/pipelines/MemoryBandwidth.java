@@ -11,7 +11,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A STREAM-like measurement of main-memory bandwidth in plain Java, with the same number of threads the CPU kernels
- * use: "read" sums a long array (every byte read once, nothing written: what decoding does to weights) and "triad"
+ * use: "read" sums a long array (every byte read once, nothing written: what decoding does to weights; as one, two
+ * and four interleaved streams per thread, see {@link Reader#readOnce}) and "triad"
  * computes a[i] = b[i] + s*c[i] over float arrays (STREAM counts 12 bytes per element: two reads, one write). The
  * buffers are {@code bytes} in all, which should be many times the last-level cache. Each kernel runs
  * {@code repeats} times after a warm-up; the best run counts (STREAM's rule). Not thread-safe; one run at a time.
@@ -27,18 +28,20 @@ public final class MemoryBandwidth {
 
     public static Result measure(long bytes, int threads, int repeats) throws InterruptedException {
         int t = Math.max(1, threads);
-        // per thread: one long[] for reading, three float[] for the triad (each a share of the total)
+        // per thread: one buffer of longs for reading, three float[] for the triad (each a share of the total)
         int longsPerThread = (int) Math.min(Integer.MAX_VALUE - 8, bytes / 2 / 8 / t);
         int floatsPerThread = (int) Math.min(Integer.MAX_VALUE - 8, bytes / 2 / 12 / t);
-        long[][] read = new long[t][];
+        // native memory, as the weights are: a heap segment through the same sum makes C2's code for both slow
+        // (measured: the paired read fell from 94 to 14 GB/s on 16 threads after the loop had summed a long[])
+        MemorySegment[] read = new MemorySegment[t];
         float[][][] triad = new float[t][][];
         ExecutorService pool = newPool(t);
         try {
             // first touch on the thread that uses the memory
             run(pool, t, i -> {
-                read[i] = new long[longsPerThread];
-                for (int j = 0; j < longsPerThread; j++) {
-                    read[i][j] = j;
+                read[i] = java.lang.foreign.Arena.ofAuto().allocate((long) longsPerThread * 8, 64);
+                for (long j = 0; j < longsPerThread; j++) {
+                    read[i].setAtIndex(ValueLayout.JAVA_LONG, j, j);
                 }
                 triad[i] = new float[][] {new float[floatsPerThread], new float[floatsPerThread], new float[floatsPerThread]};
                 java.util.Arrays.fill(triad[i][1], 1f);
@@ -51,8 +54,13 @@ public final class MemoryBandwidth {
             double bestTriad = 0;
             long sink = 0;
             for (int r = 0; r <= repeats; r++) {
-                long t0 = System.nanoTime();
-                sink += run(pool, t, i -> sum(read[i]));
+                for (int streams : STREAMS) {
+                    long t0 = System.nanoTime();
+                    sink += run(pool, t, i -> sum(read[i], streams));
+                    if (r > 0) {
+                        bestRead = Math.max(bestRead, readBytes / ((System.nanoTime() - t0) / 1e9) / 1e9);
+                    }
+                }
                 long t1 = System.nanoTime();
                 run(pool, t, i -> {
                     triad(triad[i][0], triad[i][1], triad[i][2], 0.5f);
@@ -60,7 +68,6 @@ public final class MemoryBandwidth {
                 });
                 long t2 = System.nanoTime();
                 if (r > 0) {
-                    bestRead = Math.max(bestRead, readBytes / ((t1 - t0) / 1e9) / 1e9);
                     bestTriad = Math.max(bestTriad, triadBytes / ((t2 - t1) / 1e9) / 1e9);
                 }
             }
@@ -103,13 +110,22 @@ public final class MemoryBandwidth {
         return total;
     }
 
-    /** A plain sum: C2 vectorises this long reduction (measured faster here than eight scalar accumulators). */
-    private static long sum(long[] a) {
-        long s = 0;
-        for (int i = 0; i < a.length; i++) {
-            s += a[i];
+    /** The read patterns {@link #measure} tries and the paired bound tries: 1, 2 and 4 streams per thread. */
+    public static final List<Integer> STREAMS = List.of(1, 2, 4);
+
+    private static void checkStreams(int streams) {
+        if (streams != 1 && streams != 2 && streams != 4) {
+            throw new IllegalArgumentException("streams " + streams + ": expected 1, 2 or 4");
         }
-        return s;
+    }
+
+    /** The sum of s as native-order longs (wrapping) and its odd bytes, read as {@code streams} streams. */
+    static long sum(MemorySegment s, int streams) {
+        return switch (streams) {
+            case 1 -> sum(s);
+            case 2 -> sumTwoStreams(s);
+            default -> sumFourStreams(s);
+        };
     }
 
     /**
@@ -146,14 +162,21 @@ public final class MemoryBandwidth {
             return bytes;
         }
 
-        /** Reads every byte once; returns the seconds it took. */
-        public double readOnce() throws InterruptedException {
+        /**
+         * Reads every byte once; returns the seconds it took. Each 4 MB piece is read as {@code streams} (1, 2 or 4)
+         * interleaved sequential streams, its parts side by side (the matrix-vector kernels read four rows a quarter
+         * of their range apart). Machines differ in which is fastest, and one stream per thread is not: on this
+         * 2-core Zen 5 VM one stream read 52-54 GB/s, two 66-73, four 64-68 (alternating, same minute); on a
+         * 16-core Xeon host one stream per thread read 55 GB/s on 8 threads while the Q8_0 kernel streamed 69.
+         */
+        public double readOnce(int streams) throws InterruptedException {
+            checkStreams(streams);
             AtomicInteger next = new AtomicInteger();
             long t0 = System.nanoTime();
             lastSum = run(pool, threads, i -> {
                 long s = 0;
                 for (int p; (p = next.getAndIncrement()) < pieces.size(); ) {
-                    s += sum(pieces.get(p));
+                    s += sum(pieces.get(p), streams);
                 }
                 return s;
             });
@@ -171,7 +194,7 @@ public final class MemoryBandwidth {
         }
     }
 
-    /** A plain sum of longs and then the odd bytes; C2 vectorises it (as fast as {@link #sum(long[])} here). */
+    /** A plain sum of longs and then the odd bytes (C2 vectorises it). */
     private static long sum(MemorySegment s) {
         long longs = s.byteSize() / 8;
         long a = 0;
@@ -182,6 +205,34 @@ public final class MemoryBandwidth {
             a += s.get(ValueLayout.JAVA_BYTE, i);
         }
         return a;
+    }
+
+    /** The same sum as {@link #sum(MemorySegment)} (longs wrap around), its two halves read side by side. */
+    private static long sumTwoStreams(MemorySegment s) {
+        long half = s.byteSize() / 16;
+        long a = 0;
+        long b = 0;
+        for (long i = 0; i < half; i++) {
+            a += s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i);
+            b += s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, half + i);
+        }
+        return a + b + sum(s.asSlice(half * 16));
+    }
+
+    /** The same sum as {@link #sum(MemorySegment)}, its four quarters read side by side. */
+    private static long sumFourStreams(MemorySegment s) {
+        long quarter = s.byteSize() / 32;
+        long a = 0;
+        long b = 0;
+        long c = 0;
+        long d = 0;
+        for (long i = 0; i < quarter; i++) {
+            a += s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i);
+            b += s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, quarter + i);
+            c += s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, 2 * quarter + i);
+            d += s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, 3 * quarter + i);
+        }
+        return a + b + c + d + sum(s.asSlice(quarter * 32));
     }
 
     private static void triad(float[] a, float[] b, float[] c, float s) {

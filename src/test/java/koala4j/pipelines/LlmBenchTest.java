@@ -1,6 +1,7 @@
 package koala4j.pipelines;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.PrintWriter;
@@ -32,7 +33,7 @@ class LlmBenchTest {
 
     @Test
     void readerSumsEveryByteOfEverySegment() throws InterruptedException {
-        long[] sizes = {13, 8, (4L << 20) + 5, 9L << 20};
+        long[] sizes = {13, 8, 31, 40, (4L << 20) + 5, 9L << 20};
         List<MemorySegment> segments = new java.util.ArrayList<>();
         long want = 0;
         long total = 0;
@@ -58,10 +59,14 @@ class LlmBenchTest {
         }
         try (MemoryBandwidth.Reader reader = new MemoryBandwidth.Reader(segments, 3)) {
             assertEquals(total, reader.bytes());
-            assertTrue(reader.readOnce() > 0);
-            assertEquals(want, reader.lastSum());
-            reader.readOnce();
+            for (int streams : MemoryBandwidth.STREAMS) {
+                assertTrue(reader.readOnce(streams) > 0);
+                assertEquals(want, reader.lastSum(), streams + " streams per thread");
+            }
+            reader.readOnce(1);
             assertEquals(want, reader.lastSum(), "a second read sees the same bytes");
+            var e = assertThrows(IllegalArgumentException.class, () -> reader.readOnce(3));
+            assertEquals("streams 3: expected 1, 2 or 4", e.getMessage());
         }
     }
 

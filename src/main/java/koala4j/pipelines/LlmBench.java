@@ -130,8 +130,8 @@ public final class LlmBench {
         out.flush();
 
         MemoryBandwidth.Result bw = MemoryBandwidth.measure(o.bandwidthBytes(), threads(), 3);
-        out.printf(Locale.ROOT, "memory bandwidth (STREAM-like, %s of buffers, %d threads): read %.1f GB/s, triad %.1f"
-                + " GB/s%n", gb(bw.bufferBytes()), bw.threads(), bw.readGBs(), bw.triadGBs());
+        out.printf(Locale.ROOT, "memory bandwidth (STREAM-like, %s of buffers, %d threads): read %.1f GB/s (best of 1,"
+                + " 2, 4 streams per thread), triad %.1f GB/s%n", gb(bw.bufferBytes()), bw.threads(), bw.readGBs(), bw.triadGBs());
         out.flush();
 
         long t0 = System.nanoTime();

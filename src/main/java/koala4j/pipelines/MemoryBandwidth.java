@@ -1,5 +1,6 @@
 package koala4j.pipelines;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -36,10 +37,12 @@ public final class MemoryBandwidth {
         MemorySegment[] read = new MemorySegment[t];
         float[][][] triad = new float[t][][];
         ExecutorService pool = newPool(t);
+        // freed on return, not whenever a later collection finds the segments unreachable (a model may need the RAM)
+        Arena arena = Arena.ofShared();
         try {
             // first touch on the thread that uses the memory
             run(pool, t, i -> {
-                read[i] = java.lang.foreign.Arena.ofAuto().allocate((long) longsPerThread * 8, 64);
+                read[i] = arena.allocate((long) longsPerThread * 8, 64);
                 for (long j = 0; j < longsPerThread; j++) {
                     read[i].setAtIndex(ValueLayout.JAVA_LONG, j, j);
                 }
@@ -77,6 +80,20 @@ public final class MemoryBandwidth {
             return new Result(bestRead, bestTriad, readBytes + triadBytes, t);
         } finally {
             pool.shutdownNow();
+            awaitIdle(pool);
+            arena.close();
+        }
+    }
+
+    /** Waits for the pool's threads to stop touching the memory, so that it can be freed. */
+    private static void awaitIdle(ExecutorService pool) {
+        try {
+            if (!pool.awaitTermination(1, java.util.concurrent.TimeUnit.MINUTES)) {
+                throw new IllegalStateException("bandwidth measurement threads did not stop within a minute");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the bandwidth threads", e);
         }
     }
 

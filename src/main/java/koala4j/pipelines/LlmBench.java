@@ -131,7 +131,8 @@ public final class LlmBench {
 
         MemoryBandwidth.Result bw = MemoryBandwidth.measure(o.bandwidthBytes(), threads(), 3);
         out.printf(Locale.ROOT, "memory bandwidth (STREAM-like, %s of buffers, %d threads): read %.1f GB/s (best of 1,"
-                + " 2, 4 streams per thread), triad %.1f GB/s%n", gb(bw.bufferBytes()), bw.threads(), bw.readGBs(), bw.triadGBs());
+                        + " 2, 4 streams per thread), triad %.1f GB/s%n", gb(bw.bufferBytes()), bw.threads(),
+                bw.readGBs(), bw.triadGBs());
         out.flush();
 
         long t0 = System.nanoTime();
@@ -154,7 +155,8 @@ public final class LlmBench {
         // long as the timed one: prompts of 13 tokens and more take the blocked GEMM, whose first use also compiles
         // (2 and 6 layers of the 13B Q8_0, 256 tokens after an 8-token warm-up: 1.92 and 4.13 s, 0.8 s of it fixed)
         gen.generate(rnd.ints(Math.max(8, o.promptTokens()), 3, c.vocabSize()).toArray(),
-                SamplingParams.greedy(warmUpTokens(layers), List.of()), TextGeneration.TokenListener.NONE, Cancel.NEVER);
+                SamplingParams.greedy(warmUpTokens(layers), List.of()), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER);
         int[] prompt = rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray();
         var result = gen.generate(prompt, SamplingParams.greedy(o.newTokens(), List.of()),
                 TextGeneration.TokenListener.NONE, Cancel.NEVER);
@@ -226,11 +228,7 @@ public final class LlmBench {
                     steps[0]++;
                 }
                 try {
-                    double fastest = Double.MAX_VALUE;
-                    for (int streams : MemoryBandwidth.STREAMS) {
-                        fastest = Math.min(fastest, reader.readOnce(streams));
-                    }
-                    readS[1] = fastest;
+                    readS[1] = reader.readFastest();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new IllegalStateException("interrupted while reading the weights", e);
@@ -247,8 +245,8 @@ public final class LlmBench {
             double rate = steps[0] / (decodeNs[0] / 1e9);
             out.printf(Locale.ROOT, "paired bound: %d decode steps, each right after the fastest of three plain reads"
                             + " (1, 2, 4 streams per thread) of the same %s of weights on %d threads: read %.1f GB/s ="
-                            + " %.2f tokens/s; decode %.2f tokens/s (%.1f ms/token); reached %.0f %%%n", steps[0], gb(reader.bytes()), threads(),
-                    readGBs, bound, rate, 1000 / rate, 100 * rate / bound);
+                            + " %.2f tokens/s; decode %.2f tokens/s (%.1f ms/token); reached %.0f %%%n", steps[0],
+                    gb(reader.bytes()), threads(), readGBs, bound, rate, 1000 / rate, 100 * rate / bound);
         }
     }
 

@@ -200,6 +200,15 @@ public final class MemoryBandwidth {
             return (System.nanoTime() - t0) / 1e9;
         }
 
+        /** The seconds of the fastest of one read in each pattern of {@link #STREAMS}. */
+        public double readFastest() throws InterruptedException {
+            double fastest = Double.MAX_VALUE;
+            for (int streams : STREAMS) {
+                fastest = Math.min(fastest, readOnce(streams));
+            }
+            return fastest;
+        }
+
         /** The last read's sum of the memory as native-order longs (and the odd bytes at each piece's end). */
         long lastSum() {
             return lastSum;

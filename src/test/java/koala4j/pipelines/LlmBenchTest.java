@@ -63,8 +63,8 @@ class LlmBenchTest {
                 assertTrue(reader.readOnce(streams) > 0);
                 assertEquals(want, reader.lastSum(), streams + " streams per thread");
             }
-            reader.readOnce(1);
-            assertEquals(want, reader.lastSum(), "a second read sees the same bytes");
+            assertTrue(reader.readFastest() > 0);
+            assertEquals(want, reader.lastSum(), "a second round of reads sees the same bytes");
             var e = assertThrows(IllegalArgumentException.class, () -> reader.readOnce(3));
             assertEquals("streams 3: expected 1, 2 or 4", e.getMessage());
         }

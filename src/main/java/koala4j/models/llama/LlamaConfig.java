@@ -1,6 +1,7 @@
 package koala4j.models.llama;
 
 import java.util.List;
+import java.util.Optional;
 
 import koala4j.io.json.Json;
 import koala4j.tensor.Activation;
@@ -10,7 +11,9 @@ import koala4j.tensor.Activation;
  * {@code text_config} of a LLaVA config, or the top level of an original LLaVA config) with the reference defaults.
  *
  * @param headDim        {@code head_dim}, else hidden_size / num_attention_heads
- * @param ropeScaling    null when config.json has none ({@code rope_scaling: null} or missing)
+ * @param ropeTheta      {@code rope_parameters.rope_theta} (transformers 5 configs), else {@code rope_theta}
+ * @param ropeScaling    from {@code rope_parameters} (transformers 5) or {@code rope_scaling} (transformers 4); null
+ *                       when the rope type is "default" or neither is given
  * @param eosTokenIds    {@code eos_token_id} as a list (a config may give one id, a list or null)
  */
 public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers,
@@ -61,7 +64,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         int maxPositions = j.intOr("max_position_embeddings", 2048);
         return new LlamaConfig(j.intOr("vocab_size", 32000), hidden, j.intOr("intermediate_size", 11008),
                 j.intOr("num_hidden_layers", 32), heads, kvHeads, headDim, activation,
-                j.floatOr("rms_norm_eps", 1e-6f), j.doubleOr("rope_theta", 10000.0), ropeScaling(j, maxPositions),
+                j.floatOr("rms_norm_eps", 1e-6f), ropeTheta(j), ropeScaling(j, maxPositions),
                 maxPositions, j.boolOr("tie_word_embeddings", false), j.boolOr("attention_bias", false),
                 j.boolOr("mlp_bias", false), j.kind("bos_token_id") == Json.Kind.NUMBER ? j.intValue("bos_token_id") : null,
                 ids(j, "eos_token_id", List.of(2)));
@@ -79,8 +82,22 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         };
     }
 
+    /**
+     * transformers 5 writes {@code rope_parameters} ({@code rope_type}, {@code rope_theta} and the scaling fields in
+     * one object) instead of {@code rope_theta} + {@code rope_scaling}; its standardize_rope_params takes that object
+     * first and fills a missing {@code rope_theta} from the top level.
+     */
+    private static Optional<Json> ropeSection(Json j) {
+        return j.objectOr("rope_parameters").or(() -> j.objectOr("rope_scaling"));
+    }
+
+    private static double ropeTheta(Json j) {
+        return j.objectOr("rope_parameters").flatMap(p -> p.doubleOpt("rope_theta"))
+                .orElseGet(() -> j.doubleOr("rope_theta", 10000.0));
+    }
+
     private static RopeScaling ropeScaling(Json j, int maxPositions) {
-        var scaling = j.objectOr("rope_scaling");
+        var scaling = ropeSection(j);
         if (scaling.isEmpty()) {
             return null;
         }
@@ -99,8 +116,9 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         }
         double factor = s.doubleValue("factor");
         if (type == RopeType.LLAMA3) {
+            // transformers 5 defaults a missing original_max_position_embeddings to max_position_embeddings
             return new RopeScaling(type, factor, s.doubleValue("low_freq_factor"), s.doubleValue("high_freq_factor"),
-                    s.intValue("original_max_position_embeddings"));
+                    s.intOr("original_max_position_embeddings", maxPositions));
         }
         if (factor < 1.0 && type != RopeType.LINEAR) {
             throw s.error("factor", Double.toString(factor), "a number >= 1");

@@ -132,4 +132,26 @@ class LlamaGoldenTest {
                 "{\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}}", "config.json")));
         assertTrue(bad.getMessage().contains("yarn"), bad.getMessage());
     }
+
+    @Test
+    void configReadsTransformers5RopeParameters() {
+        // 5.x writes rope_theta and the scaling in one rope_parameters object, with no top-level rope_theta
+        LlamaConfig llama3 = LlamaConfig.from(koala4j.io.json.Json.parse("""
+                {"hidden_size": 64, "num_attention_heads": 4, "max_position_embeddings": 4096,
+                 "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                  "low_freq_factor": 1.0, "high_freq_factor": 4.0}}""", "config.json"));
+        assertEquals(500000.0, llama3.ropeTheta());
+        assertEquals(LlamaConfig.RopeType.LLAMA3, llama3.ropeScaling().type());
+        assertEquals(4096, llama3.ropeScaling().originalMaxPositionEmbeddings(),
+                "original_max_position_embeddings defaults to max_position_embeddings, as standardize_rope_params does");
+        LlamaConfig plain = LlamaConfig.from(koala4j.io.json.Json.parse(
+                "{\"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 1000.0}}", "config.json"));
+        assertEquals(1000.0, plain.ropeTheta());
+        assertEquals(null, plain.ropeScaling());
+        LlamaConfig linear = LlamaConfig.from(koala4j.io.json.Json.parse(
+                "{\"rope_theta\": 20000.0, \"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": 2.0}}",
+                "config.json"));
+        assertEquals(20000.0, linear.ropeTheta(), "a top-level rope_theta fills a rope_parameters without one");
+        assertEquals(LlamaConfig.RopeType.LINEAR, linear.ropeScaling().type());
+    }
 }

@@ -64,7 +64,7 @@ public final class TextToText implements AutoCloseable {
     public static TextToText load(Path folder, Ops ops) {
         Checkpoint ckpt = Checkpoint.open(folder, null, ops);
         try {
-            T5ForConditionalGeneration model = new T5ForConditionalGeneration(T5Config.from(ckpt.config()));
+            T5ForConditionalGeneration model = new T5ForConditionalGeneration(T5Config.from(ckpt.config(), ckpt.keys()));
             Module.LoadReport report = model.loadWeights(ckpt);
             Path gen = folder.resolve("generation_config.json");
             return new TextToText(ckpt, model, report, ByteTokenizer.load(folder), Files.isRegularFile(gen) ? Json.read(gen) : null);

@@ -1,6 +1,7 @@
 package koala4j.models.t5;
 
 import java.util.List;
+import java.util.Set;
 
 import koala4j.io.json.Json;
 import koala4j.tensor.Activation;
@@ -10,12 +11,17 @@ import koala4j.tensor.Activation;
  * (gbswt5/configuration_gbst5.py, which adds the GBST fields), read from a checkpoint's config.json with the
  * reference defaults. {@code gbst} is null for a plain T5 / ByT5 / KEByT5 checkpoint.
  *
+ * @param tieWordEmbeddings   the head is {@code shared} (no lm_head of its own)
+ * @param scaleDecoderOutputs the decoder output is multiplied by d_model^-0.5 before the head: transformers 5 saves
+ *                            it as {@code scale_decoder_outputs}; transformers 4 scaled exactly when the embeddings
+ *                            were tied
  * @param eosTokenIds       {@code eos_token_id}, an int or a list in the file; empty when null
  * @param decoderStartTokenId {@code decoder_start_token_id}, else {@code bos_token_id}; -1 when neither is set
  */
 public record T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayers, int numDecoderLayers, int numHeads,
                        int relativeAttentionNumBuckets, int relativeAttentionMaxDistance, float layerNormEpsilon,
-                       Activation denseAct, boolean gatedAct, boolean tieWordEmbeddings, int padTokenId,
+                       Activation denseAct, boolean gatedAct, boolean tieWordEmbeddings,
+                       boolean scaleDecoderOutputs, int padTokenId,
                        List<Integer> eosTokenIds, int decoderStartTokenId, GbstConfig gbst) {
 
     public T5Config {
@@ -34,6 +40,16 @@ public record T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayer
      * (GBSWT5Config's for gbswt5, which differ only in vocab_size 384).
      */
     public static T5Config from(Json j) {
+        return from(j, Set.of());
+    }
+
+    /**
+     * {@link #from(Json)} for a checkpoint holding {@code storedKeys}. transformers 5 always writes
+     * {@code tie_word_embeddings: true} (with {@code scale_decoder_outputs} holding what the old flag meant) and ties
+     * the head to {@code shared} only when the checkpoint stores no different {@code lm_head.weight}; so for such a
+     * config a stored lm_head is the head. A transformers 4 config's flag decides alone, as 4.x tied after loading.
+     */
+    public static T5Config from(Json j, Set<String> storedKeys) {
         String modelType = j.stringOr("model_type", "t5");
         boolean gbst = modelType.equals("gbswt5");
         if (!gbst && !modelType.equals("t5") && !modelType.equals("mt5")) {
@@ -61,7 +77,8 @@ public record T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayer
                 j.intOr("d_ff", 2048), numLayers, numDecoderLayers, j.intOr("num_heads", 8),
                 j.intOr("relative_attention_num_buckets", 32), j.intOr("relative_attention_max_distance", 128),
                 j.floatOr("layer_norm_epsilon", 1e-6f), activation(j, actName), gated,
-                j.boolOr("tie_word_embeddings", true), j.has("pad_token_id") && !j.isNull("pad_token_id")
+                tied(j, storedKeys), j.boolOr("scale_decoder_outputs", j.boolOr("tie_word_embeddings", true)),
+                j.has("pad_token_id") && !j.isNull("pad_token_id")
                         ? j.intValue("pad_token_id") : 0,
                 eosTokenIds(j, "eos_token_id", List.of(1)), start, gbst ? GbstConfig.from(j) : null);
         if (c.gbst != null && c.gbst.downsampleFactor() > c.gbst.maxBlockSize()) {
@@ -69,6 +86,11 @@ public record T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayer
                     "at most the largest subword block size " + c.gbst.maxBlockSize() + " (gbst.py asserts this)");
         }
         return c;
+    }
+
+    private static boolean tied(Json j, Set<String> storedKeys) {
+        boolean tie = j.boolOr("tie_word_embeddings", true);
+        return tie && !(j.has("scale_decoder_outputs") && storedKeys.contains("lm_head.weight"));
     }
 
     /** An int, a list of ints or null (none), as generation and model configs write {@code eos_token_id}. */
@@ -101,6 +123,6 @@ public record T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayer
     /** ByT5 / KEByT5 shapes (d_model, d_ff, layers, heads) with random-init friendly defaults, for benchmarks. */
     public static T5Config byt5Shape(int dModel, int dFf, int numLayers, int numDecoderLayers, int numHeads) {
         return new T5Config(384, dModel, 64, dFf, numLayers, numDecoderLayers, numHeads, 32, 128, 1e-6f,
-                Activation.GELU_TANH, true, false, 0, List.of(1), 0, null);
+                Activation.GELU_TANH, true, false, false, 0, List.of(1), 0, null);
     }
 }

@@ -204,12 +204,13 @@ public final class T5ForConditionalGeneration extends Module {
         return logits.reshape(tokenIds.length, config.vocabSize());                   // [B, V]
     }
 
-    /** {@code lm_head}; with tied embeddings T5 rescales by d_model^-0.5 first (Mesh TensorFlow's convention). */
+    /**
+     * {@code lm_head}, or {@code shared} when tied; with {@code scale_decoder_outputs} (in transformers 4: with tied
+     * embeddings) T5 rescales by d_model^-0.5 first (Mesh TensorFlow's convention).
+     */
     private Tensor lmHead(Tensor h) {
-        if (lmHead != null) {
-            return lmHead.forward(h);
-        }
-        return h.mul((float) Math.pow(config.dModel(), -0.5)).linear(shared.weight().get(), null);
+        Tensor scaled = config.scaleDecoderOutputs() ? h.mul((float) Math.pow(config.dModel(), -0.5)) : h;
+        return lmHead != null ? lmHead.forward(scaled) : scaled.linear(shared.weight().get(), null);
     }
 
     /** (1 - mask) as an additive bias [B, 1, 1, N] (-inf on padding), or null when nothing is padded. */

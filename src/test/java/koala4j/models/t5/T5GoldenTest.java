@@ -137,4 +137,20 @@ class T5GoldenTest {
         assertEquals(21, T5Attention.relativePositionBucket(-32, false, 32, 128));
         assertEquals(31, T5Attention.relativePositionBucket(-128, false, 32, 128));
     }
+
+    @Test
+    void transformers5ConfigsSeparateScalingFromTying() {
+        String v5 = "{\"d_model\": 64, \"tie_word_embeddings\": true, \"scale_decoder_outputs\": false}";
+        T5Config stored = T5Config.from(koala4j.io.json.Json.parse(v5, "config.json"), java.util.Set.of("lm_head.weight"));
+        assertEquals(false, stored.tieWordEmbeddings(), "5.x: a stored lm_head is the head");
+        assertEquals(false, stored.scaleDecoderOutputs());
+        T5Config none = T5Config.from(koala4j.io.json.Json.parse(v5, "config.json"), java.util.Set.of("shared.weight"));
+        assertEquals(true, none.tieWordEmbeddings(), "5.x: no lm_head stored, the head is shared");
+        T5Config v4 = T5Config.from(koala4j.io.json.Json.parse("{\"tie_word_embeddings\": true}", "config.json"),
+                java.util.Set.of("lm_head.weight"));
+        assertEquals(true, v4.tieWordEmbeddings(), "4.x ties whatever is stored");
+        assertEquals(true, v4.scaleDecoderOutputs(), "4.x scales exactly when tied");
+        T5Config untied = T5Config.from(koala4j.io.json.Json.parse("{\"tie_word_embeddings\": false}", "config.json"));
+        assertEquals(false, untied.scaleDecoderOutputs());
+    }
 }

@@ -53,6 +53,17 @@ final class ByteTokenizerFiles {
     private ByteTokenizerFiles() {
     }
 
+    /** {@code first} (null: none) then those of {@code more} whose content it lacks. */
+    private static List<Spec> union(List<Spec> first, List<Spec> more) {
+        List<Spec> merged = first == null ? new ArrayList<>() : new ArrayList<>(first);
+        for (Spec s : more) {
+            if (merged.stream().noneMatch(m -> m.content().equals(s.content()))) {
+                merged.add(s);
+            }
+        }
+        return merged;
+    }
+
     static Contents read(Path folder) {
         if (!Files.isDirectory(folder)) {
             throw new TokenizerException(folder, "not a folder; expected a model folder (ByT5 tokenizer files are optional)");
@@ -73,6 +84,11 @@ final class ByteTokenizerFiles {
         }
         List<Spec> additional = config.has("additional_special_tokens") && !config.get("additional_special_tokens").isNull()
                 ? specList(config.get("additional_special_tokens"), configFile, "additional_special_tokens") : null;
+        JsonNode extraSpecial = config.get("extra_special_tokens");
+        if (extraSpecial != null && extraSpecial.isArray()) {
+            // transformers 5 writes the <extra_id_N> tokens here and additional_special_tokens as null
+            additional = union(additional, specList(extraSpecial, configFile, "extra_special_tokens"));
+        }
         Map<Integer, Spec> added = new LinkedHashMap<>();
         if (config.has("added_tokens_decoder")) {
             // Saved by transformers >= 4.34: the config is complete; a special token named by its text is the
@@ -99,13 +115,7 @@ final class ByteTokenizerFiles {
                 JsonNode map = readObject(mapFile);
                 for (Map.Entry<String, JsonNode> e : map.properties()) {
                     if (e.getKey().equals("additional_special_tokens")) {
-                        List<Spec> merged = additional == null ? new ArrayList<>() : new ArrayList<>(additional);
-                        for (Spec s : specList(e.getValue(), mapFile, e.getKey())) {
-                            if (merged.stream().noneMatch(m -> m.content().equals(s.content()))) {
-                                merged.add(s);
-                            }
-                        }
-                        additional = merged;
+                        additional = union(additional, specList(e.getValue(), mapFile, e.getKey()));
                     } else if (SPECIAL_FIELDS.contains(e.getKey())) {
                         specials.put(e.getKey(), spec(e.getValue(), mapFile, e.getKey(), true));
                     }

@@ -74,8 +74,6 @@ final class ClipTokenizerFiles {
                     + VOCAB + ", " + MERGES + " and " + CONFIG);
         }
         Path configFile = require(folder, CONFIG, "the tokenizer settings written by transformers' save_pretrained");
-        Path vocabFile = require(folder, VOCAB, "CLIPTokenizer's vocab_file, a JSON object from token to id");
-        Path mergesFile = require(folder, MERGES, "CLIPTokenizer's merges_file, '#version' then one 'left right' pair a line");
 
         JsonNode config = readObject(configFile);
         String tokenizerClass = optionalText(config, "tokenizer_class", configFile);
@@ -83,8 +81,25 @@ final class ClipTokenizerFiles {
             throw new TokenizerException(configFile, "tokenizer_class is \"%s\", expected \"CLIPTokenizer\" (or \"CLIPTokenizerFast\")"
                     .formatted(tokenizerClass));
         }
-        Map<String, Integer> vocab = readVocab(vocabFile);
-        List<String[]> merges = readMerges(mergesFile);
+        Map<String, Integer> vocab;
+        List<String[]> merges;
+        Path tokenizerJson = folder.resolve(TokenizerFiles.TOKENIZER_JSON);
+        if (!Files.isRegularFile(folder.resolve(VOCAB)) && !Files.isRegularFile(folder.resolve(MERGES))
+                && Files.isRegularFile(tokenizerJson)) {
+            // transformers 5 saves a CLIP tokenizer as tokenizer.json alone: the same vocab and merges inside
+            JsonNode model = readObject(tokenizerJson).path("model");
+            if (!"BPE".equals(model.path("type").asText())) {
+                throw new TokenizerException(tokenizerJson, "model.type is %s, expected \"BPE\" for a CLIPTokenizer"
+                        .formatted(TokenizerFiles.abbreviate(model.path("type"))));
+            }
+            vocab = HfBpe.vocab(model, tokenizerJson);
+            merges = mergesOf(model, tokenizerJson);
+        } else {
+            vocab = readVocab(require(folder, VOCAB, "CLIPTokenizer's vocab_file, a JSON object from token to id (or a "
+                    + "tokenizer.json holding it)"));
+            merges = readMerges(require(folder, MERGES, "CLIPTokenizer's merges_file, '#version' then one 'left right' "
+                    + "pair a line"));
+        }
 
         Map<String, TokenSpec> specials = new LinkedHashMap<>();
         for (String field : SPECIAL_TOKEN_FIELDS) {
@@ -180,6 +195,20 @@ final class ClipTokenizerFiles {
                         .formatted(i + 1, lines[i], lines[i].isBlank() ? 0 : lines[i].strip().split("\\s+").length));
             }
             merges.add(pair);
+        }
+        return merges;
+    }
+
+    /** tokenizer.json's {@code model.merges}, kept to the first 48 894 as CLIPTokenizer keeps merges.txt's. */
+    private static List<String[]> mergesOf(JsonNode model, Path file) {
+        JsonNode node = model.get("merges");
+        if (node == null || !node.isArray()) {
+            throw new TokenizerException(file, "model.merges is %s, expected a list of merges"
+                    .formatted(node == null ? "missing" : TokenizerFiles.abbreviate(node)));
+        }
+        List<String[]> merges = new ArrayList<>(Math.min(node.size(), MAX_MERGES));
+        for (int rank = 0; rank < node.size() && rank < MAX_MERGES; rank++) {
+            merges.add(HfBpe.mergePair(node.get(rank), rank, file));
         }
         return merges;
     }

@@ -32,21 +32,8 @@ final class HfBpe {
     private final boolean ignoreMerges;
 
     HfBpe(JsonNode model, Path file) {
-        JsonNode vocabNode = model.get("vocab");
-        if (vocabNode == null || !vocabNode.isObject()) {
-            throw new TokenizerException(file, "model.vocab is %s, expected an object from token to id"
-                    .formatted(vocabNode == null ? "missing" : TokenizerFiles.abbreviate(vocabNode)));
-        }
-        vocab = new HashMap<>(vocabNode.size() * 2);
-        int maxId = -1;
-        for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
-            if (!e.getValue().canConvertToInt() || !e.getValue().isIntegralNumber() || e.getValue().intValue() < 0) {
-                throw new TokenizerException(file, "model.vocab[\"%s\"] is %s, expected a non-negative integer id"
-                        .formatted(e.getKey(), e.getValue()));
-            }
-            vocab.put(e.getKey(), e.getValue().intValue());
-            maxId = Math.max(maxId, e.getValue().intValue());
-        }
+        vocab = vocab(model, file);
+        int maxId = vocab.values().stream().mapToInt(Integer::intValue).max().orElse(-1);
         vocabR = new String[maxId + 1];
         vocab.forEach((token, id) -> vocabR[id] = token);
         JsonNode dropout = model.get("dropout");
@@ -72,24 +59,9 @@ final class HfBpe {
         }
         int prefixLength = continuingSubwordPrefix == null ? 0 : continuingSubwordPrefix.length();
         for (int rank = 0; rank < mergesNode.size(); rank++) {
-            JsonNode merge = mergesNode.get(rank);
-            String a;
-            String b;
-            if (merge.isTextual()) {
-                String[] parts = merge.asText().split(" ", -1);
-                if (parts.length != 2) {
-                    throw new TokenizerException(file, "model.merges[%d] is \"%s\", expected two tokens separated by one space"
-                            .formatted(rank, merge.asText()));
-                }
-                a = parts[0];
-                b = parts[1];
-            } else if (merge.isArray() && merge.size() == 2 && merge.get(0).isTextual() && merge.get(1).isTextual()) {
-                a = merge.get(0).asText();
-                b = merge.get(1).asText();
-            } else {
-                throw new TokenizerException(file, "model.merges[%d] is %s, expected \"a b\" or [\"a\", \"b\"]"
-                        .formatted(rank, TokenizerFiles.abbreviate(merge)));
-            }
+            String[] ab = mergePair(mergesNode.get(rank), rank, file);
+            String a = ab[0];
+            String b = ab[1];
             Integer aId = vocab.get(a);
             Integer bId = vocab.get(b);
             String merged = a + b.substring(Math.min(prefixLength, b.length()));
@@ -100,6 +72,41 @@ final class HfBpe {
             }
             merges.putIfAbsent(pair(aId, bId), new Merge(rank, newId));
         }
+    }
+
+    /** {@code model.vocab} of a tokenizer.json: token to non-negative id. */
+    static Map<String, Integer> vocab(JsonNode model, Path file) {
+        JsonNode vocabNode = model.get("vocab");
+        if (vocabNode == null || !vocabNode.isObject()) {
+            throw new TokenizerException(file, "model.vocab is %s, expected an object from token to id"
+                    .formatted(vocabNode == null ? "missing" : TokenizerFiles.abbreviate(vocabNode)));
+        }
+        Map<String, Integer> out = new HashMap<>(vocabNode.size() * 2);
+        for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
+            if (!e.getValue().canConvertToInt() || !e.getValue().isIntegralNumber() || e.getValue().intValue() < 0) {
+                throw new TokenizerException(file, "model.vocab[\"%s\"] is %s, expected a non-negative integer id"
+                        .formatted(e.getKey(), e.getValue()));
+            }
+            out.put(e.getKey(), e.getValue().intValue());
+        }
+        return out;
+    }
+
+    /** {@code model.merges[rank]}: "a b" (tokenizers before 0.20) or ["a", "b"]. */
+    static String[] mergePair(JsonNode merge, int rank, Path file) {
+        if (merge.isTextual()) {
+            String[] parts = merge.asText().split(" ", -1);
+            if (parts.length != 2) {
+                throw new TokenizerException(file, "model.merges[%d] is \"%s\", expected two tokens separated by one space"
+                        .formatted(rank, merge.asText()));
+            }
+            return parts;
+        }
+        if (merge.isArray() && merge.size() == 2 && merge.get(0).isTextual() && merge.get(1).isTextual()) {
+            return new String[] {merge.get(0).asText(), merge.get(1).asText()};
+        }
+        throw new TokenizerException(file, "model.merges[%d] is %s, expected \"a b\" or [\"a\", \"b\"]"
+                .formatted(rank, TokenizerFiles.abbreviate(merge)));
     }
 
     private static long pair(int a, int b) {

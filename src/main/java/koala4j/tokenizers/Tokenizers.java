@@ -2,6 +2,7 @@ package koala4j.tokenizers;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Set;
 
 /**
  * Picks and loads the tokenizer of a model folder from its files, as transformers' {@code AutoTokenizer} would.
@@ -9,7 +10,7 @@ import java.nio.file.Path;
  * CodeLlama / LLaMA-family aliases) load {@code tokenizer.json} when present ({@link HfTokenizer}, what the fast
  * tokenizer reads) and {@code tokenizer.model} otherwise ({@link LlamaTokenizer}); CLIPTokenizer(Fast) loads
  * {@link ClipTokenizer} (vocab.json + merges.txt). Without a class, the files decide: tokenizer.json, then
- * tokenizer.model. {@link Kind#SLOW} forces the SentencePiece path, which is what the original LLaVA code uses
+ * tokenizer.model. PreTrainedTokenizerFast / TokenizersBackend load tokenizer.json as it is. {@link Kind#SLOW} forces the SentencePiece path, which is what the original LLaVA code uses
  * ({@code use_fast=False}).
  */
 public final class Tokenizers {
@@ -23,6 +24,12 @@ public final class Tokenizers {
         /** tokenizer.json only. */
         FAST
     }
+
+    /**
+     * Classes that are nothing but tokenizer.json: transformers 4's PreTrainedTokenizerFast and transformers 5's
+     * TokenizersBackend (what 5.x writes when it saves a tokenizer it loaded through a generic class).
+     */
+    private static final Set<String> GENERIC = Set.of("PreTrainedTokenizerFast", "TokenizersBackend");
 
     private Tokenizers() {
     }
@@ -58,9 +65,17 @@ public final class Tokenizers {
         if (tokenizerClass != null && tokenizerClass.startsWith("CLIPTokenizer")) {
             return ClipTokenizer.load(folder);
         }
+        if (tokenizerClass != null && GENERIC.contains(tokenizerClass)) {
+            if (!hasJson) {
+                throw new TokenizerException(folder.resolve(TokenizerFiles.TOKENIZER_JSON), ("missing file; tokenizer_class "
+                        + "\"%s\" in %s is a tokenizers-library tokenizer.json").formatted(tokenizerClass, configFile));
+            }
+            return HfTokenizer.load(folder);
+        }
         if (tokenizerClass != null && !isLlamaFamily(tokenizerClass)) {
-            throw new TokenizerException(configFile, ("tokenizer_class is \"%s\", expected LlamaTokenizer, LlamaTokenizerFast "
-                    + "or CLIPTokenizer (the tokenizers koala4j implements)").formatted(tokenizerClass));
+            throw new TokenizerException(configFile, ("tokenizer_class is \"%s\", expected LlamaTokenizer, LlamaTokenizerFast, "
+                    + "CLIPTokenizer, TokenizersBackend or PreTrainedTokenizerFast (the tokenizers koala4j implements)")
+                    .formatted(tokenizerClass));
         }
         return switch (kind) {
             case SLOW -> {

@@ -83,6 +83,46 @@ class ClipTokenizerTest {
         assertArrayEquals(first.ids(), sd15.encode(prompt, sd15.maxLength(), true, true).ids(), "sd15 = SDXL tokenizer 1");
     }
 
+    /**
+     * transformers 5 saves a CLIP tokenizer as tokenizer_config.json + tokenizer.json only (no vocab.json/merges.txt);
+     * this one is the golden vocab and merges in that layout, with the config 5.18 wrote for SD 1.5's tokenizer.
+     */
+    @ParameterizedTest(name = "[{0}] {1}")
+    @MethodSource("goldenCases")
+    void aTokenizerJsonAloneGivesTheSameIds(int index, String prompt, JsonNode row) throws IOException {
+        int[] ids = ints(row.get("ids_tokenizer1_pad77"));
+        assertArrayEquals(ids, transformers5Folder().encode(prompt, 77, true, true).ids());
+    }
+
+    private static ClipTokenizer transformers5;
+
+    private static synchronized ClipTokenizer transformers5Folder() throws IOException {
+        if (transformers5 == null) {
+            Path folder = tmp.resolve("transformers5-" + System.nanoTime());
+            Files.createDirectories(folder);
+            var model = JSON.createObjectNode().put("type", "BPE").putNull("dropout").put("unk_token", "<|endoftext|>")
+                    .put("end_of_word_suffix", "</w>").put("fuse_unk", false).put("byte_fallback", false);
+            model.set("vocab", JSON.readTree(golden.resolve("vocab.json").toFile()));
+            var merges = model.putArray("merges");
+            List<String> lines = Files.readAllLines(golden.resolve("merges.txt"));
+            for (String line : lines.subList(1, lines.size())) {
+                if (!line.isBlank()) {
+                    String[] ab = line.split(" ");
+                    merges.addArray().add(ab[0]).add(ab[1]);
+                }
+            }
+            var json = JSON.createObjectNode().put("version", "1.0");
+            json.set("model", model);
+            JSON.writeValue(folder.resolve("tokenizer.json").toFile(), json);
+            Files.writeString(folder.resolve("tokenizer_config.json"), """
+                    {"backend": "tokenizers", "bos_token": "<|startoftext|>", "clean_up_tokenization_spaces": false,
+                     "eos_token": "<|endoftext|>", "errors": "replace", "model_max_length": 77,
+                     "pad_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer", "unk_token": "<|endoftext|>"}""");
+            transformers5 = (ClipTokenizer) Tokenizers.load(folder);
+        }
+        return transformers5;
+    }
+
     @ParameterizedTest(name = "[{0}] {1}")
     @MethodSource("goldenCases")
     void decodingThenEncodingGivesTheSameIds(int index, String prompt, JsonNode row) {

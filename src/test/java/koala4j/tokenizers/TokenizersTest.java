@@ -118,6 +118,10 @@ class TokenizersTest {
         Files.writeString(empty.resolve("tokenizer_config.json"), "{\"tokenizer_class\": \"T5Tokenizer\"}");
         e = assertThrows(TokenizerException.class, () -> Tokenizers.load(empty));
         assertTrue(e.getMessage().contains("tokenizer_config.json") && e.getMessage().contains("T5Tokenizer"), e.getMessage());
+        // transformers 5's generic class is tokenizer.json and nothing else
+        Files.writeString(empty.resolve("tokenizer_config.json"), "{\"tokenizer_class\": \"TokenizersBackend\"}");
+        e = assertThrows(TokenizerException.class, () -> Tokenizers.load(empty));
+        assertTrue(e.getMessage().contains("tokenizer.json") && e.getMessage().contains("TokenizersBackend"), e.getMessage());
         Files.writeString(empty.resolve("tokenizer_config.json"), "{\"legacy\": \"yes\"}");
         Files.copy(resource("golden/e2e/llama/model/tokenizer.model"), empty.resolve("tokenizer.model"));
         e = assertThrows(TokenizerException.class, () -> Tokenizers.load(empty));

@@ -141,7 +141,7 @@ public final class TextToImage implements AutoCloseable {
     private ClipTextModel loadText(String component, String variant) {
         Checkpoint c = open(component, variant);
         ClipTextModel model = new ClipTextModel(ClipTextConfig.from(c.config()));
-        model.load(c);
+        model.load(ClipTextModel.textKeys(c));
         return model;
     }
 

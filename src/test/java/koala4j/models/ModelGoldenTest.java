@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,6 +23,7 @@ import koala4j.models.unet.UNet2DConditionModel;
 import koala4j.models.unet.UNetConfig;
 import koala4j.models.vae.AutoencoderKL;
 import koala4j.nn.WeightException;
+import koala4j.nn.WeightSource;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
 import koala4j.testing.GoldenFile;
@@ -41,6 +43,23 @@ class ModelGoldenTest {
     private Tensor input(GoldenFile g, String name) {
         int[] shape = Arrays.stream(g.shape(name)).mapToInt(Math::toIntExact).toArray();
         return ops.fromArray(g.floats(name), shape);
+    }
+
+    /** transformers 5 stores a CLIPTextModel without its text_model. level; the same weights load and give the same. */
+    @Test
+    void clipTextEncoderStoredWithoutItsTextModelLevel() {
+        GoldenFile g = GoldenFile.open(resource("golden/clip_text_tiny/io.safetensors"));
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/clip_text_tiny/quick_gelu"), null, ops)) {
+            WeightSource flat = WeightSource.renamed(ckpt, k -> k.replaceFirst("^text_model\\.", ""),
+                    k -> "text_model." + k);
+            assertTrue(flat.keys().contains("embeddings.token_embedding.weight"), flat.keys().toString());
+            ClipTextModel model = new ClipTextModel(ClipTextConfig.from(ckpt.config()));
+            assertEquals(List.of(), model.load(ClipTextModel.textKeys(flat)).unexpectedKeys());
+            long[] ids = g.longs("in.quick_gelu.input_ids");
+            assertClose(g.floats("out.quick_gelu.last_hidden_state"),
+                    model.forward(ops.fromArray(ids, 3, 77)).lastHiddenState().toFloatArray(), ATOL, RTOL,
+                    "last_hidden_state");
+        }
     }
 
     @ParameterizedTest

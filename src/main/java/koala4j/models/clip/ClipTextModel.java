@@ -8,6 +8,7 @@ import koala4j.nn.LayerNorm;
 import koala4j.nn.Linear;
 import koala4j.nn.Module;
 import koala4j.nn.ModuleList;
+import koala4j.nn.WeightSource;
 import koala4j.tensor.DType;
 import koala4j.tensor.Tensor;
 
@@ -36,6 +37,15 @@ public final class ClipTextModel extends Module {
         this.textModel = child("text_model", new TextTransformer(config));
         this.textProjection = config.withProjection()
                 ? child("text_projection", new Linear(config.hiddenSize(), config.projectionDim(), false)) : null;
+    }
+
+    /**
+     * {@code source} with a CLIPTextModel that transformers 5 stored without its {@code text_model.} level
+     * ({@code embeddings.*}, {@code encoder.*}, {@code final_layer_norm.*}) seen under that level, which is what
+     * this module loads; the source itself otherwise.
+     */
+    public static WeightSource textKeys(WeightSource source) {
+        return ClipKeys.nested(source, "embeddings.token_embedding.weight", ClipKeys.TEXT, ClipKeys.TEXT_PARTS);
     }
 
     public ClipTextConfig config() {

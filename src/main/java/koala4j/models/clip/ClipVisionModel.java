@@ -23,7 +23,8 @@ import koala4j.tensor.Tensor;
  * {@code position_embedding.weight} [N+1, C]), {@code vision_model.pre_layrnorm.*} (sic),
  * {@code vision_model.encoder.layers.i.*} and {@code vision_model.post_layernorm.*}. The same tower is the vision half
  * of {@code CLIPModel}, of {@code AltCLIPModel} ({@code AltCLIPVisionTransformer} is a copy of CLIP's, under the same
- * {@code vision_model.*} keys) and of LLaVA ({@code vision_tower.vision_model.*} in the llava-hf layout).
+ * {@code vision_model.*} keys) and of LLaVA ({@code vision_tower.vision_model.*} in the llava-hf layout). Folders
+ * saved by transformers 5 store the tower without {@code vision_model.} (see {@link #towerKeys}).
  * Bidirectional attention, no mask. Thread-safe once loaded.
  */
 public final class ClipVisionModel extends Module {
@@ -82,8 +83,19 @@ public final class ClipVisionModel extends Module {
      */
     public static ClipVisionModel load(Checkpoint checkpoint) {
         ClipVisionModel model = new ClipVisionModel(ClipVisionConfig.from(checkpoint.config()));
-        model.loadTower(checkpoint, prefixIn(checkpoint));
+        WeightSource source = towerKeys(checkpoint);
+        model.loadTower(source, prefixIn(source));
         return model;
+    }
+
+    /**
+     * {@code source} with a tower that transformers 5 stored without its {@code vision_model.} level
+     * ({@code embeddings.*}, {@code vision_tower.embeddings.*}) seen under that level, as {@link #prefixIn} and
+     * {@link #loadTower} expect; the source itself otherwise.
+     */
+    public static WeightSource towerKeys(WeightSource source) {
+        return ClipKeys.nested(source, ANCHOR.substring(ClipKeys.VISION.length()), ClipKeys.VISION,
+                ClipKeys.VISION_PARTS);
     }
 
     /**

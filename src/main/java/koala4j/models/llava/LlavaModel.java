@@ -4,7 +4,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -137,26 +136,7 @@ public final class LlavaModel {
         if (!source.keys().contains("model.language_model.embed_tokens.weight")) {
             return source;
         }
-        return new WeightSource() {
-            @Override
-            public Optional<Tensor> tensor(String key) {
-                return source.tensor(newKey(key));
-            }
-
-            @Override
-            public Set<String> keys() {
-                Set<String> out = new TreeSet<>();
-                for (String k : source.keys()) {
-                    out.add(legacyKey(k));
-                }
-                return out;
-            }
-
-            @Override
-            public String describe() {
-                return source.describe();
-            }
-        };
+        return WeightSource.renamed(source, LlavaModel::legacyKey, LlavaModel::newKey);
     }
 
     private static String newKey(String legacy) {

@@ -57,7 +57,7 @@ public final class VisionChat implements AutoCloseable {
             "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors");
 
     /** The files of a separate vision tower repo (a CLIPVisionModel or CLIPModel). */
-    public static final List<String> TOWER_FILES = List.of("config.json", "preprocessor_config.json",
+    public static final List<String> TOWER_FILES = List.of("config.json", "preprocessor_config.json", "processor_config.json",
             "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors");
 
     /** LLaVA's serve/cli.py default; used when generation_config.json sets no max_new_tokens. */

@@ -55,8 +55,7 @@ final class VisionEncoder implements AutoCloseable {
      */
     static VisionEncoder inCheckpoint(Checkpoint checkpoint, List<Integer> layers) {
         ClipVisionModel tower = ClipVisionModel.load(checkpoint);
-        Path config = checkpoint.folder().resolve("preprocessor_config.json");
-        return new VisionEncoder(tower, processor(config, "the LlavaProcessor's CLIPImageProcessor settings"), false,
+        return new VisionEncoder(tower, processor(checkpoint.folder(), "the LlavaProcessor's CLIPImageProcessor settings"), false,
                 toArray(layers), checkpoint.ops(), null, "vision tower in " + checkpoint.folder());
     }
 
@@ -113,7 +112,7 @@ final class VisionEncoder implements AutoCloseable {
         Checkpoint ckpt = Checkpoint.open(towerFolder, null, ops);
         try {
             ClipVisionModel tower = ClipVisionModel.load(ckpt);
-            ClipImageProcessor processor = processor(towerFolder.resolve("preprocessor_config.json"),
+            ClipImageProcessor processor = processor(towerFolder,
                     "the vision tower's CLIPImageProcessor settings (LLaVA loads them from mm_vision_tower)");
             return new VisionEncoder(tower, processor, padToSquare, toArray(layers), ops, ckpt,
                     "vision tower " + towerFolder);
@@ -123,9 +122,23 @@ final class VisionEncoder implements AutoCloseable {
         }
     }
 
-    private static ClipImageProcessor processor(Path config, String what) {
+    /**
+     * The image processor settings of a folder as transformers 5's get_image_processor_dict finds them: the
+     * {@code image_processor} object of processor_config.json (where 5.x saves a processor's image processor), else
+     * preprocessor_config.json.
+     */
+    private static ClipImageProcessor processor(Path folder, String what) {
+        Path processorConfig = folder.resolve("processor_config.json");
+        if (Files.isRegularFile(processorConfig)) {
+            var nested = Json.read(processorConfig).objectOr("image_processor");
+            if (nested.isPresent()) {
+                return ClipImageProcessor.from(nested.get());
+            }
+        }
+        Path config = folder.resolve("preprocessor_config.json");
         if (!Files.isRegularFile(config)) {
-            throw new IllegalArgumentException(config + ": missing file; expected " + what);
+            throw new IllegalArgumentException(config + ": missing file (and " + processorConfig.getFileName()
+                    + " has no \"image_processor\"); expected " + what);
         }
         return ClipImageProcessor.from(config);
     }

@@ -22,6 +22,7 @@ import koala4j.io.json.Json;
  * Every run of golden/e2e/t5 (transformers 4.57.6 generate() on a save_pretrained ByT5-shaped T5 v1.1 folder with its
  * ByT5Tokenizer files: four greedy runs including Korean and {@code <extra_id_0>}, one beam search with 3 beams,
  * early stopping, length penalty 1) through {@code koala4j t5 --json}: input ids, output ids and decoded text exact.
+ * The same runs against that folder as transformers 5.18 saves it (src/test/resources/transformers5).
  */
 class T5E2eTest {
 
@@ -29,16 +30,20 @@ class T5E2eTest {
         Json expected = Json.read(resource("golden/e2e/t5/expected.json"));
         List<Arguments> out = new ArrayList<>();
         List<Json> runs = expected.objects("runs");
-        for (int i = 0; i < runs.size(); i++) {
-            out.add(Arguments.of(i, runs.get(i)));
+        // the golden folder (transformers 4.57) and the same model saved by transformers 5 (tie_word_embeddings true
+        // with scale_decoder_outputs false, lm_head stored, extra_special_tokens as a list)
+        for (String folder : List.of("golden/e2e/t5/model", "transformers5/t5")) {
+            for (int i = 0; i < runs.size(); i++) {
+                out.add(Arguments.of(folder, i, runs.get(i)));
+            }
         }
         return out.stream();
     }
 
-    @ParameterizedTest(name = "run {0}")
+    @ParameterizedTest(name = "{0} run {1}")
     @MethodSource("runs")
-    void cliReproducesGenerate(int index, Json run) {
-        List<String> args = new ArrayList<>(List.of("t5", "--model", resource("golden/e2e/t5/model").toString(),
+    void cliReproducesGenerate(String folder, int index, Json run) {
+        List<String> args = new ArrayList<>(List.of("t5", "--model", resource(folder).toString(),
                 "--input", run.string("input_text"), "--max-new-tokens", Integer.toString(run.intValue("max_new_tokens")),
                 "--num-beams", Integer.toString(run.intValue("num_beams")), "--json", "--device", "cpu"));
         if (run.boolOr("early_stopping", false)) {

@@ -9,10 +9,11 @@ import java.util.Locale;
 
 /**
  * The pipeline parts of a {@code tokenizer.json} that LLaMA-family tokenizers use (tokenizers 0.22): normalizers
- * (Sequence, Prepend, Replace with a string pattern, NFC/NFD/NFKC/NFKD, Lowercase, Strip), the Metaspace
- * pre-tokenizer (old {@code add_prefix_space} form and new {@code prepend_scheme} form), decoders (Sequence, Replace,
- * ByteFallback, Fuse, Strip, Metaspace) and the TemplateProcessing post-processor. Anything else is refused with the
- * file and JSON path, never silently ignored.
+ * (Sequence, Prepend, Replace with a string pattern, NFC/NFD/NFKC/NFKD, Lowercase, Strip), pre-tokenizers
+ * (Metaspace in its old {@code add_prefix_space} and new {@code prepend_scheme} forms for SentencePiece-style
+ * tokenizers; Split and ByteLevel for byte-level BPE as LLaMA 3 and GPT-2 use; Sequence), decoders (Sequence,
+ * Replace, ByteFallback, Fuse, Strip, Metaspace, ByteLevel) and post-processors (TemplateProcessing, ByteLevel, a
+ * Sequence of them). Anything else is refused with the file and JSON path, never silently ignored.
  */
 final class HfComponents {
 
@@ -109,11 +110,139 @@ final class HfComponents {
 
     enum PrependScheme { ALWAYS, FIRST, NEVER }
 
-    /** Metaspace: spaces become the replacement, a prefix is prepended per the scheme, optionally split before it. */
-    record Metaspace(String replacement, PrependScheme scheme, boolean split) {
-
+    /** A pre-tokenizer: the pieces the model then tokenizes one by one. */
+    sealed interface PreTokenizer permits Metaspace, Split, ByteLevel, PreTokenizerSequence {
         /** The pieces of one split; {@code atOriginalStart}: the split starts at offset 0 of the input text. */
-        List<String> preTokenize(String s, boolean atOriginalStart) {
+        List<String> preTokenize(String s, boolean atOriginalStart);
+    }
+
+    /** Each pre-tokenizer in turn over every piece of the one before (only the first piece is "at the start"). */
+    record PreTokenizerSequence(List<PreTokenizer> items) implements PreTokenizer {
+        @Override
+        public List<String> preTokenize(String s, boolean atOriginalStart) {
+            List<String> pieces = List.of(s);
+            for (PreTokenizer item : items) {
+                List<String> next = new ArrayList<>();
+                for (int i = 0; i < pieces.size(); i++) {
+                    next.addAll(item.preTokenize(pieces.get(i), atOriginalStart && i == 0));
+                }
+                pieces = next;
+            }
+            return pieces;
+        }
+    }
+
+    enum SplitBehavior { REMOVED, ISOLATED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT, CONTIGUOUS }
+
+    /**
+     * Split: the matches of a pattern (a literal string, or a regex in Oniguruma syntax run as a Java regex with
+     * Unicode character classes) and the text between them, combined as {@code behavior} says; {@code invert} swaps
+     * which parts are the delimiters. Empty pieces are dropped, as tokenizers does.
+     */
+    record Split(java.util.regex.Pattern pattern, SplitBehavior behavior, boolean invert) implements PreTokenizer {
+        @Override
+        public List<String> preTokenize(String s, boolean atOriginalStart) {
+            // (start, end, isDelimiter) parts covering s
+            List<int[]> parts = new ArrayList<>();
+            java.util.regex.Matcher m = pattern.matcher(s);
+            int last = 0;
+            while (m.find()) {
+                if (m.end() == m.start()) {
+                    continue;
+                }
+                if (m.start() > last) {
+                    parts.add(new int[] {last, m.start(), invert ? 1 : 0});
+                }
+                parts.add(new int[] {m.start(), m.end(), invert ? 0 : 1});
+                last = m.end();
+            }
+            if (last < s.length()) {
+                parts.add(new int[] {last, s.length(), invert ? 1 : 0});
+            }
+            // tokenizers' split: a delimiter merges into its neighbour only when that neighbour is not a delimiter too
+            List<int[]> kept = new ArrayList<>();
+            switch (behavior) {
+                case REMOVED -> parts.stream().filter(p -> p[2] == 0).forEach(kept::add);
+                case ISOLATED -> kept.addAll(parts);
+                case MERGED_WITH_PREVIOUS -> {
+                    boolean previousDelimiter = false;
+                    for (int[] p : parts) {
+                        if (p[2] == 1 && !previousDelimiter && !kept.isEmpty()) {
+                            kept.getLast()[1] = p[1];
+                        } else {
+                            kept.add(p.clone());
+                        }
+                        previousDelimiter = p[2] == 1;
+                    }
+                }
+                case MERGED_WITH_NEXT -> {
+                    boolean nextDelimiter = false;
+                    for (int i = parts.size() - 1; i >= 0; i--) {
+                        int[] p = parts.get(i);
+                        if (p[2] == 1 && !nextDelimiter && !kept.isEmpty()) {
+                            kept.getLast()[0] = p[0];
+                        } else {
+                            kept.add(p.clone());
+                        }
+                        nextDelimiter = p[2] == 1;
+                    }
+                    java.util.Collections.reverse(kept);
+                }
+                case CONTIGUOUS -> {
+                    // neighbours of the same kind join (with invert, neighbouring non-delimiter matches do too)
+                    for (int i = 0; i < parts.size(); i++) {
+                        int[] p = parts.get(i);
+                        if (i > 0 && p[2] == parts.get(i - 1)[2]) {
+                            kept.getLast()[1] = p[1];
+                        } else {
+                            kept.add(p.clone());
+                        }
+                    }
+                }
+            }
+            List<String> out = new ArrayList<>(kept.size());
+            for (int[] p : kept) {
+                out.add(s.substring(p[0], p[1]));
+            }
+            return out;
+        }
+    }
+
+    /** GPT-2's pattern, which ByteLevel splits with when use_regex is true. */
+    static final java.util.regex.Pattern GPT2_PATTERN = java.util.regex.Pattern.compile(
+            "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+            java.util.regex.Pattern.UNICODE_CHARACTER_CLASS);
+
+    /**
+     * ByteLevel: a space in front of every split that lacks one (add_prefix_space), GPT-2's split (use_regex), then
+     * each UTF-8 byte as its printable stand-in character (GPT-2's bytes_to_unicode).
+     */
+    record ByteLevel(boolean addPrefixSpace, boolean useRegex) implements PreTokenizer {
+        @Override
+        public List<String> preTokenize(String s, boolean atOriginalStart) {
+            if (addPrefixSpace && !s.startsWith(" ")) {
+                s = " " + s;
+            }
+            List<String> pieces = useRegex
+                    ? new Split(GPT2_PATTERN, SplitBehavior.ISOLATED, false).preTokenize(s, atOriginalStart) : List.of(s);
+            List<String> out = new ArrayList<>(pieces.size());
+            for (String piece : pieces) {
+                byte[] utf8 = piece.getBytes(StandardCharsets.UTF_8);
+                char[] chars = new char[utf8.length];
+                for (int i = 0; i < utf8.length; i++) {
+                    chars[i] = ByteLevelBpe.BYTE_TO_CHAR[utf8[i] & 0xFF];
+                }
+                out.add(new String(chars));
+            }
+            return out;
+        }
+    }
+
+    /** Metaspace: spaces become the replacement, a prefix is prepended per the scheme, optionally split before it. */
+    record Metaspace(String replacement, PrependScheme scheme, boolean split) implements PreTokenizer {
+
+        @Override
+        public List<String> preTokenize(String s, boolean atOriginalStart) {
             s = s.replace(" ", replacement);
             boolean prepend = switch (scheme) {
                 case ALWAYS -> !s.startsWith(replacement);
@@ -140,21 +269,69 @@ final class HfComponents {
         }
     }
 
-    static Metaspace preTokenizer(JsonNode node, Path file, String path) {
+    static PreTokenizer preTokenizer(JsonNode node, Path file, String path) {
         if (node == null || node.isNull()) {
             return null;
         }
         String type = type(node, file, path);
-        if (type.equals("Sequence")) {
-            JsonNode items = array(node, "pretokenizers", file, path);
-            if (items.size() == 1) {
-                return preTokenizer(items.get(0), file, path + ".pretokenizers[0]");
+        return switch (type) {
+            case "Sequence" -> {
+                JsonNode items = array(node, "pretokenizers", file, path);
+                List<PreTokenizer> list = new ArrayList<>();
+                for (int i = 0; i < items.size(); i++) {
+                    list.add(preTokenizer(items.get(i), file, path + ".pretokenizers[" + i + "]"));
+                }
+                yield list.size() == 1 ? list.getFirst() : new PreTokenizerSequence(List.copyOf(list));
             }
-            throw unsupported(file, path, "Sequence of " + items.size(), "Metaspace or a Sequence holding only Metaspace");
+            case "Metaspace" -> metaspace(node, file, path);
+            case "ByteLevel" -> new ByteLevel(flag(node, "add_prefix_space", true, file, path),
+                    flag(node, "use_regex", true, file, path));
+            case "Split" -> split(node, file, path);
+            default -> throw unsupported(file, path, type, "Metaspace, ByteLevel, Split or a Sequence of them");
+        };
+    }
+
+    private static Split split(JsonNode node, Path file, String path) {
+        JsonNode pattern = node.get("pattern");
+        java.util.regex.Pattern compiled;
+        if (pattern != null && pattern.path("String").isTextual()) {
+            compiled = java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(pattern.get("String").asText()));
+        } else if (pattern != null && pattern.path("Regex").isTextual()) {
+            try {
+                compiled = java.util.regex.Pattern.compile(pattern.get("Regex").asText(),
+                        java.util.regex.Pattern.UNICODE_CHARACTER_CLASS);
+            } catch (java.util.regex.PatternSyntaxException e) {
+                throw new TokenizerException(file, "%s.pattern.Regex is not a regex Java can run: %s"
+                        .formatted(path, e.getDescription()));
+            }
+        } else {
+            throw new TokenizerException(file, "%s.pattern is %s, expected {\"String\": ...} or {\"Regex\": ...}"
+                    .formatted(path, pattern == null ? "missing" : TokenizerFiles.abbreviate(pattern)));
         }
-        if (!type.equals("Metaspace")) {
-            throw unsupported(file, path, type, "Metaspace (the pre-tokenizer of SentencePiece-style tokenizers)");
+        SplitBehavior behavior = switch (text(node, "behavior", file, path)) {
+            case "Removed" -> SplitBehavior.REMOVED;
+            case "Isolated" -> SplitBehavior.ISOLATED;
+            case "MergedWithPrevious" -> SplitBehavior.MERGED_WITH_PREVIOUS;
+            case "MergedWithNext" -> SplitBehavior.MERGED_WITH_NEXT;
+            case "Contiguous" -> SplitBehavior.CONTIGUOUS;
+            default -> throw new TokenizerException(file, ("%s.behavior is %s, expected Removed, Isolated, MergedWithPrevious, "
+                    + "MergedWithNext or Contiguous").formatted(path, node.get("behavior")));
+        };
+        return new Split(compiled, behavior, flag(node, "invert", false, file, path));
+    }
+
+    private static boolean flag(JsonNode node, String field, boolean dflt, Path file, String path) {
+        JsonNode value = node.get(field);
+        if (value == null || value.isNull()) {
+            return dflt;
         }
+        if (!value.isBoolean()) {
+            throw new TokenizerException(file, "%s.%s is %s, expected true or false".formatted(path, field, value));
+        }
+        return value.asBoolean();
+    }
+
+    private static Metaspace metaspace(JsonNode node, Path file, String path) {
         String replacement = text(node, "replacement", file, path);
         if (replacement.codePointCount(0, replacement.length()) != 1) {
             throw new TokenizerException(file, "%s.replacement is \"%s\", expected one character".formatted(path, replacement));
@@ -177,8 +354,35 @@ final class HfComponents {
 
     // ---------------------------------------------------------------------------------------------------- decoders
 
-    sealed interface Decoder permits DecoderSequence, DecodeReplace, ByteFallback, Fuse, DecodeStrip, DecodeMetaspace {
+    sealed interface Decoder permits DecoderSequence, DecodeReplace, ByteFallback, Fuse, DecodeStrip, DecodeMetaspace,
+            DecodeByteLevel {
         List<String> decodeChain(List<String> tokens);
+    }
+
+    /**
+     * ByteLevel decoder: every token's stand-in characters back to bytes (a token holding any other character
+     * contributes its own UTF-8 bytes), all of them decoded as one text, invalid sequences as U+FFFD
+     * (String::from_utf8_lossy).
+     */
+    record DecodeByteLevel() implements Decoder {
+        @Override
+        public List<String> decodeChain(List<String> tokens) {
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            for (String token : tokens) {
+                byte[] mapped = new byte[token.length()];
+                boolean all = true;
+                for (int i = 0; i < token.length() && all; i++) {
+                    char c = token.charAt(i);
+                    int b = c < ByteLevelBpe.CHAR_TO_BYTE.length ? ByteLevelBpe.CHAR_TO_BYTE[c] : -1;
+                    all = b >= 0;
+                    mapped[i] = (byte) b;
+                }
+                byte[] out = all ? mapped : token.getBytes(StandardCharsets.UTF_8);
+                bytes.write(out, 0, out.length);
+            }
+            byte[] all = bytes.toByteArray();
+            return List.of(Utf8Decoder.decode(all, all.length, Utf8Decoder.Errors.REPLACE));
+        }
     }
 
     record DecoderSequence(List<Decoder> decoders) implements Decoder {
@@ -330,10 +534,11 @@ final class HfComponents {
                 yield new DecodeStrip(content.codePointAt(0), node.path("start").asInt(0), node.path("stop").asInt(0));
             }
             case "Metaspace" -> {
-                Metaspace m = preTokenizer(node, file, path);
+                Metaspace m = metaspace(node, file, path);
                 yield new DecodeMetaspace(m.replacement().codePointAt(0), m.scheme());
             }
-            default -> throw unsupported(file, path, type, "Sequence, Replace, ByteFallback, Fuse, Strip or Metaspace");
+            case "ByteLevel" -> new DecodeByteLevel();
+            default -> throw unsupported(file, path, type, "Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace or ByteLevel");
         };
     }
 
@@ -348,8 +553,24 @@ final class HfComponents {
             return null;
         }
         String type = type(node, file, path);
+        if (type.equals("ByteLevel")) {
+            return null;                                  // offsets only: no ids added
+        }
+        if (type.equals("Sequence")) {
+            JsonNode items = array(node, "processors", file, path);
+            List<TemplateItem> found = null;
+            for (int i = 0; i < items.size(); i++) {
+                List<TemplateItem> t = template(items.get(i), file, path + ".processors[" + i + "]");
+                if (t != null && found != null) {
+                    throw new TokenizerException(file, "%s holds two TemplateProcessing processors, expected at most one"
+                            .formatted(path));
+                }
+                found = t != null ? t : found;
+            }
+            return found;
+        }
         if (!type.equals("TemplateProcessing")) {
-            throw unsupported(file, path, type, "TemplateProcessing or null");
+            throw unsupported(file, path, type, "TemplateProcessing, ByteLevel, a Sequence of them or null");
         }
         JsonNode single = array(node, "single", file, path);
         JsonNode specials = node.get("special_tokens");

@@ -32,7 +32,7 @@ public final class HfTokenizer implements TextTokenizer {
     private final Path folder;
     private final HfBpe model;
     private final HfComponents.Normalizer normalizer;
-    private final HfComponents.Metaspace preTokenizer;
+    private final HfComponents.PreTokenizer preTokenizer;
     private final HfComponents.Decoder decoder;
     private final List<HfComponents.TemplateItem> template;
     private final Map<String, Added> addedByContent = new LinkedHashMap<>();

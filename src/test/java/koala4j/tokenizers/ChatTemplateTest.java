@@ -55,7 +55,7 @@ class ChatTemplateTest {
             }
             checked++;
         }
-        assertEquals(70, checked);
+        assertEquals(98, checked);
     }
 
     static List<ChatMessage> messages(JsonNode conversation) {

@@ -85,6 +85,10 @@ final class ChatCommand implements Callable<Integer> {
             + "LLaVA conversation templates add their own (### for v0, </s> for v1).")
     List<String> stops = new ArrayList<>();
 
+    @Option(names = "--system", description = "System prompt: the conversation's first message, as the chat template "
+            + "renders a \"system\" role (for LLaVA conversation templates it replaces the built-in system text).")
+    String system;
+
     @Option(names = "--raw", description = "Send the prompt as given, without a chat template (BOS added as the "
             + "tokenizer does; with images, one <image> per image or frame where their features go). No history.")
     boolean raw;
@@ -152,13 +156,16 @@ final class ChatCommand implements Callable<Integer> {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
             boolean completion = raw;
             if (!raw && chat.promptFormat().isEmpty()) {
+                if (system != null) {
+                    throw new IllegalArgumentException("no chat template in " + folder + " to put --system into; name "
+                            + "one with --template");
+                }
                 err.println("no chat template in " + folder + ": completing the prompt as given (as --raw)");
                 completion = true;
             }
             SamplingParams params = params(chat, completion);
             if (prompt != null) {
-                answer(chat, completion ? null : Conversation.empty().user(prompt, visuals), prompt, visuals, params,
-                        out, err);
+                answer(chat, completion ? null : start().user(prompt, visuals), prompt, visuals, params, out, err);
             } else {
                 interactive(chat, completion, visuals, params, out, err);
             }
@@ -166,7 +173,15 @@ final class ChatCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** An empty conversation, or one holding the --system prompt. */
+    private Conversation start() {
+        return system == null ? Conversation.empty() : Conversation.empty().system(system);
+    }
+
     private void validate() {
+        if (system != null && raw) {
+            throw new IllegalArgumentException("--system goes into a chat template; --raw sends the prompt without one");
+        }
         if (frames < 1) {
             throw new IllegalArgumentException("--frames " + frames + ": expected at least 1");
         }
@@ -226,7 +241,7 @@ final class ChatCommand implements Callable<Integer> {
             err.println("chat with " + model + ": type a message and Enter; /image PATH, /video PATH, /reset, /exit");
         }
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        Conversation conversation = Conversation.empty();
+        Conversation conversation = start();
         List<Conversation.Visual> pending = new ArrayList<>(initial);
         while (true) {
             if (terminal) {
@@ -245,7 +260,7 @@ final class ChatCommand implements Callable<Integer> {
                 if (line.equals("/exit")) {
                     break;
                 } else if (line.equals("/reset")) {
-                    conversation = Conversation.empty();
+                    conversation = start();
                     pending.clear();
                     err.println("(history cleared)");
                 } else if (line.startsWith("/image ") || line.startsWith("/video ")) {

@@ -335,6 +335,34 @@ class ChatCommandTest {
     }
 
     @Test
+    void systemPromptGoesIntoTheTemplate() {
+        // llava_v0 (Ko-LLaVA): --system replaces the conversation template's built-in system text
+        String question = "What is in the image?";
+        JsonNode plain = ok("chat", "--model", TinyChatModels.kollava().toString(), "--image",
+                TinyChatModels.image("kollava_v0").toString(), "--prompt", question, "--max-new-tokens", "1", "--json").json();
+        JsonNode system = ok("chat", "--model", TinyChatModels.kollava().toString(), "--image",
+                TinyChatModels.image("kollava_v0").toString(), "--system", "Answer in Korean.", "--prompt", question,
+                "--max-new-tokens", "1", "--json").json();
+        TextTokenizer slow = Tokenizers.loadText(TinyChatModels.kollava(), Tokenizers.Kind.SLOW);
+        String withSystem = slow.decode(ints(system.get("prompt_ids")), false);
+        assertTrue(withSystem.contains("Answer in Korean.###Human:"), withSystem);
+        assertFalse(withSystem.contains("curious human"), withSystem);
+        assertTrue(slow.decode(ints(plain.get("prompt_ids")), false).contains("curious human"));
+        // the golden llava's chat template renders a system turn as its own text before USER:
+        JsonNode templated = ok("chat", "--model", llava.toString(), "--system", "Be brief.", "--prompt", "Hi",
+                "--max-new-tokens", "1", "--json").json();
+        String rendered = Tokenizers.loadText(llava, Tokenizers.Kind.AUTO).decode(ints(templated.get("prompt_ids")), false);
+        assertTrue(rendered.contains("Be brief.") && rendered.indexOf("Be brief.") < rendered.indexOf("USER:"), rendered);
+        Run raw = run("chat", "--model", llava.toString(), "--system", "x", "--raw", "--prompt", "hi");
+        assertEquals(1, raw.code());
+        assertTrue(raw.err().contains("--system") && raw.err().contains("--raw"), raw.err());
+        Run noTemplate = run("chat", "--model", TinyChatModels.llama().toString(), "--system", "x", "--prompt", "hi");
+        assertEquals(1, noTemplate.code());
+        assertTrue(noTemplate.err().contains("no chat template") && noTemplate.err().contains("--template"),
+                noTemplate.err());
+    }
+
+    @Test
     void oneLineErrors() throws IOException {
         String image = TinyChatModels.image("llava").toString();
         Path missing = work.resolve("nope.png");

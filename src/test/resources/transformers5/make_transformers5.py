@@ -115,5 +115,40 @@ for i, (name, (top, text_extra, proc_kwargs)) in enumerate(llavas.items()):
     expected[name] = dict(kind='LlavaForConditionalGeneration', image='golden e2e llava image.png', seed=seed,
                           runs=runs)
 
+# a LLaMA 3-style chat model: the byte-level BPE tokenizer of hf_tokenizer/byte_level/llama3 (PreTrainedTokenizerFast),
+# a Llama 3.1-style chat template (its date fixed), llama3 rope, eos <|end_of_text|> and <|eot_id|>
+from transformers import PreTrainedTokenizerFast
+bl = os.path.join(HERE, '..', 'hf_tokenizer', 'byte_level', 'llama3')
+chat_tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(bl, 'tokenizer.json'), bos_token='<|begin_of_text|>',
+                                   eos_token='<|end_of_text|>', clean_up_tokenization_spaces=False)
+chat_tok.chat_template = open(os.path.join(HERE, 'llama31_like.jinja')).read()
+eot = chat_tok.convert_tokens_to_ids('<|eot_id|>')
+for seed in range(200, 210):
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(**{**base, 'vocab_size': len(chat_tok), 'bos_token_id': chat_tok.bos_token_id,
+                         'eos_token_id': [chat_tok.eos_token_id, eot], 'tie_word_embeddings': True,
+                         'rope_parameters': dict(rope_type='llama3', rope_theta=500000.0, factor=8.0, low_freq_factor=1.0,
+                                                 high_freq_factor=4.0, original_max_position_embeddings=16)})
+    folder = fresh(f'{V}/llama3_chat')
+    LlamaForCausalLM(cfg).to(torch.bfloat16).save_pretrained(folder)
+    chat_tok.save_pretrained(folder)
+    model = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    tok3 = AutoTokenizer.from_pretrained(folder)
+    runs = []
+    for question in ['What do koalas eat?', '코알라는 무엇을 먹나요?']:
+        conv = [{'role': 'system', 'content': 'Answer briefly.'}, {'role': 'user', 'content': question}]
+        enc = tok3.apply_chat_template(conv, add_generation_prompt=True, return_tensors='pt', return_dict=True)
+        ids = enc['input_ids']
+        # the attention mask given: generate would otherwise take pad_token_id 0 (= <|begin_of_text|>) for padding
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=enc['attention_mask'], max_new_tokens=12, do_sample=False,
+                                 eos_token_id=None, pad_token_id=0, output_scores=True, return_dict_in_generate=True)
+        runs.append(dict(system='Answer briefly.', question=question, input_ids=ids[0].tolist(),
+                         new_ids=out.sequences[0, ids.shape[1]:].tolist(), min_gap=gap(out.scores),
+                         new_text=tok3.decode(out.sequences[0, ids.shape[1]:])))
+    if min(r['min_gap'] for r in runs) >= MIN_GAP:
+        break
+expected['llama3_chat'] = dict(kind='LlamaForCausalLM + PreTrainedTokenizerFast (byte-level BPE)', seed=seed, runs=runs)
+
 with open(f'{V}/expected.json', 'w') as f:
     json.dump(expected, f, indent=1, ensure_ascii=False)

@@ -144,4 +144,19 @@ class Transformers5FoldersTest {
         }
         assertEquals(17, images, "image tokens in the full-strategy prompt");
     }
+
+    @Test
+    void llama3StyleChatModelWithByteLevelTokenizerAndSystemPrompt() throws IOException {
+        // PreTrainedTokenizerFast saved by 5.x as TokenizersBackend (byte-level BPE), a Llama 3.1-style chat template,
+        // llama3 rope, tied embeddings, eos_token_id [<|end_of_text|>, <|eot_id|>]
+        JsonNode expected = JSON.readTree(resource("transformers5/variants/expected.json").toFile());
+        Path model = resource("transformers5/variants/llama3_chat");
+        for (JsonNode r : expected.at("/llama3_chat/runs")) {
+            JsonNode got = ok("chat", "--model", model.toString(), "--system", r.get("system").asText(), "--prompt",
+                    r.get("question").asText(), "--max-new-tokens", Integer.toString(r.get("new_ids").size()),
+                    "--ignore-eos", "--json");
+            check(got, r.get("input_ids"), r.get("new_ids"), r.get("question").asText());
+            assertEquals(r.get("new_text").asText(), got.get("text").asText());
+        }
+    }
 }

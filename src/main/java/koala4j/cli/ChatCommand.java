@@ -151,7 +151,7 @@ final class ChatCommand implements Callable<Integer> {
             visuals.add(readVideo(video, frames, "--video"));
         }
         long loadStart = System.nanoTime();
-        var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, !noPromptCache);
+        var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, noPromptCache ? 0 : 1);
         try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
             boolean completion = raw;

@@ -59,8 +59,13 @@ final class ServeCommand implements Callable<Integer> {
     String imageUrls;
 
     @Option(names = "--no-prompt-cache", description = "Chat models compute every request's whole prompt instead of "
-            + "resuming after the part it shares with the model's previous request.")
+            + "resuming after the part it shares with an earlier request.")
     boolean noPromptCache;
+
+    @Option(names = "--chat-cache-slots", defaultValue = "1", description = "Conversations per chat model whose KV "
+            + "cache is kept for their next request (default 1); each holds one KV cache (LLaMA-13B: 1.6 MB per "
+            + "token), so memory grows with it.")
+    int chatCacheSlots;
 
     @Option(names = "--db", description = "jdbc:sqlite:PATH or jdbc:postgresql://HOST/DB (default: SQLite in --data).")
     String db;
@@ -125,6 +130,10 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--port " + port + ": expected 0 to 65535");
         }
         b.port = port;
+        if (chatCacheSlots < 1) {
+            throw new IllegalArgumentException("--chat-cache-slots " + chatCacheSlots + ": expected at least 1 "
+                    + "(--no-prompt-cache turns the cache off)");
+        }
         b.dataDir = data;
         Files.createDirectories(data);
         b.dbUrl = db;
@@ -155,7 +164,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (!chatModels.isEmpty()) {
             var options = new VisionChat.Options(Quantization.parse(chatQuant), null, null,
-                    VisionChat.Options.defaults().frames(), hub, !noPromptCache);
+                    VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots);
             var ops = koala4j.backend.Backends.select(device).ops();
             for (String m : chatModels) {
                 b.chatModels.add(chatModel(m, hub, options, ops));

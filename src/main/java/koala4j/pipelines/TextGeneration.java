@@ -185,16 +185,36 @@ public final class TextGeneration {
     public static final class PromptCache {
         private KvCache kv;
         private float[][] rows = new float[0][];
+        private int promptLength;
 
         /** Positions a next prompt can reuse. */
         public int length() {
             return rows.length;
         }
 
+        /** How many of those positions were the last reply's prompt (the rest are its answer). */
+        int promptLength() {
+            return promptLength;
+        }
+
         /** Forgets the positions and frees the KV cache. */
         public void clear() {
             kv = null;
             rows = new float[0][];
+            promptLength = 0;
+        }
+
+        /**
+         * Holds the first {@code shared} positions of {@code source} (copied keys and values) in a KV cache with room
+         * for {@code capacity}, dropping what this held: another conversation's prefix (a system prompt) without
+         * taking over that conversation's cache.
+         */
+        void forkFrom(PromptCache source, int shared, LlamaForCausalLM model, int capacity) {
+            KvCache target = kv != null && kv.capacity() >= capacity ? kv : model.newCache(1, capacity);
+            target.copyPrefix(source.kv, shared);
+            kv = target;
+            rows = Arrays.copyOf(source.rows, shared);
+            promptLength = shared;
         }
 
         static float[][] rows(Tensor embeds) {
@@ -224,6 +244,7 @@ public final class TextGeneration {
          */
         KvCache take(LlamaForCausalLM model, int capacity, int reused) {
             rows = new float[0][];
+            promptLength = 0;
             if (kv != null && kv.capacity() >= capacity) {
                 kv.truncate(reused);
                 return kv;
@@ -248,6 +269,7 @@ public final class TextGeneration {
             }
             kv = cache;
             rows = all;
+            promptLength = prompt.length;
         }
     }
 

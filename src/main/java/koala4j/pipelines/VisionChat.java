@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
-import java.util.concurrent.locks.ReentrantLock;
 
 import koala4j.io.hub.HubClient;
 import koala4j.io.json.Json;
@@ -82,11 +81,12 @@ public final class VisionChat implements AutoCloseable {
      *                    configured
      * @param frames      frames sampled per video ({@link #readVideo})
      * @param hub         resolves a vision tower given as a hub id; null: only local folders
-     * @param promptCache keep the last reply's KV cache and image features for the next prompt (see
-     *                    {@link TextGeneration.PromptCache}); false: every reply computes its whole prompt
+     * @param promptCacheSlots conversations whose KV caches are kept for their next prompt ({@link PromptCacheSlots}:
+     *                    a reply resumes from the slot sharing the longest prefix with it; image features are
+     *                    cached as well); 0: every reply computes its whole prompt
      */
     public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
-                          boolean promptCache) {
+                          int promptCacheSlots) {
 
         public Options {
             if (quantization == null) {
@@ -95,10 +95,13 @@ public final class VisionChat implements AutoCloseable {
             if (frames < 1) {
                 throw new IllegalArgumentException("frames per video " + frames + ": expected at least 1");
             }
+            if (promptCacheSlots < 0) {
+                throw new IllegalArgumentException("prompt cache slots " + promptCacheSlots + ": expected 0 (off) or more");
+            }
         }
 
         public static Options defaults() {
-            return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null, true);
+            return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null, 1);
         }
     }
 
@@ -129,9 +132,8 @@ public final class VisionChat implements AutoCloseable {
     private final TextGeneration generation;
     private final int frames;
     private final boolean promptCacheEnabled;
-    /** The last reply's keys and values, reused by a next prompt that starts the same way (a later turn). */
-    private final TextGeneration.PromptCache promptCache = new TextGeneration.PromptCache();
-    private final ReentrantLock promptCacheLock = new ReentrantLock();
+    /** Recent replies' keys and values, reused by a next prompt that starts the same way (a later turn); or null. */
+    private final PromptCacheSlots promptCaches;
     /**
      * Projected features of recently seen images by a digest of their pixels (not the pixels themselves, which
      * can be megabytes), so a later turn about the same picture skips the tower.
@@ -159,7 +161,8 @@ public final class VisionChat implements AutoCloseable {
         this.defaults = defaults;
         this.generation = new TextGeneration(languageModel, tokenizer);
         this.frames = options.frames();
-        this.promptCacheEnabled = options.promptCache();
+        this.promptCacheEnabled = options.promptCacheSlots() > 0;
+        this.promptCaches = promptCacheEnabled ? new PromptCacheSlots(options.promptCacheSlots()) : null;
     }
 
     /**
@@ -415,14 +418,15 @@ public final class VisionChat implements AutoCloseable {
                 penalized = new int[0];
             }
         }
-        // one reply at a time resumes from the previous one; a concurrent reply computes its whole prompt
-        boolean cached = promptCacheEnabled && promptCacheLock.tryLock();
+        // a reply resumes from what a free slot shares with it; with every slot busy it computes its whole prompt
+        PromptCacheSlots.Lease lease = promptCacheEnabled ? promptCaches.acquire(TextGeneration.PromptCache.rows(embeds),
+                languageModel, embeds.size(1) + Math.max(params.maxNewTokens(), 1)) : null;
         TextGeneration.Result r;
         try {
-            r = generation.generate(embeds, penalized, params, listener, cancel, cached ? promptCache : null);
+            r = generation.generate(embeds, penalized, params, listener, cancel, lease == null ? null : lease.cache());
         } finally {
-            if (cached) {
-                promptCacheLock.unlock();
+            if (lease != null) {
+                promptCaches.release(lease);
             }
         }
         return new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
@@ -468,13 +472,10 @@ public final class VisionChat implements AutoCloseable {
         }
     }
 
-    /** Forgets the previous reply's keys and values and the cached image features (frees their memory). */
+    /** Forgets the cached conversations' keys and values and the cached image features (frees their memory). */
     public void clearCaches() {
-        promptCacheLock.lock();
-        try {
-            promptCache.clear();
-        } finally {
-            promptCacheLock.unlock();
+        if (promptCaches != null) {
+            promptCaches.clear();
         }
         synchronized (imageFeatures) {
             imageFeatures.clear();

@@ -167,7 +167,7 @@ class VisionChatTest {
                     "generation_config.json sets no max_new_tokens");
         }
         try (VisionChat named = VisionChat.load(TinyChatModels.llama(), null,
-                new VisionChat.Options(null, "llava_v0", null, 8, null, true), OPS)) {
+                new VisionChat.Options(null, "llava_v0", null, 8, null, 1), OPS)) {
             VisionChat.Reply r = named.reply(Conversation.empty().user("Hi"), SamplingParams.greedy(3, List.of()),
                     TextGeneration.TokenListener.NONE, Cancel.NEVER);
             assertTrue(r.prompt().endsWith("###Human: Hi###Assistant:"), r.prompt());
@@ -239,6 +239,43 @@ class VisionChatTest {
             assertArrayEquals(threeFresh.outputIds(), three.outputIds());
             int imageStart = indexOf(three.promptIds(), chat.tokenizer().tokenId("<im_start>").orElseThrow());
             assertEquals(imageStart + 1, three.generation().reusedPromptTokens(), "up to <im_start>, not the patches");
+        }
+    }
+
+    @Test
+    void twoCacheSlotsKeepTwoConversations() throws IOException {
+        SamplingParams greedy = SamplingParams.greedy(4, List.of()).withIgnoreEos(true);
+        VisionChat.Options two = new VisionChat.Options(null, null, null, 8, null, 2);
+        try (VisionChat chat = VisionChat.load(TinyChatModels.kollava(), null, two, OPS);
+             VisionChat single = VisionChat.load(TinyChatModels.kollava(), null, VisionChat.Options.defaults(), OPS);
+             VisionChat fresh = VisionChat.load(TinyChatModels.kollava(), null,
+                     new VisionChat.Options(null, null, null, 8, null, 0), OPS)) {
+            Conversation a = Conversation.empty().user("What is this?", List.of(picture()));
+            Conversation b = Conversation.empty().user("Describe the colours in detail, please.");
+            VisionChat.Reply a1 = chat.reply(a, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            VisionChat.Reply b1 = chat.reply(b, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            single.reply(a, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            single.reply(b, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            // each follow-up resumes from its own conversation: all of its previous prompt and answer but the last
+            Conversation a2 = a.assistant(a1.text()).user("And its size?");
+            Conversation b2 = b.assistant(b1.text()).user("Thanks!");
+            VisionChat.Reply a2r = chat.reply(a2, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            VisionChat.Reply b2r = chat.reply(b2, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            assertTrue(a2r.generation().reusedPromptTokens() >= a1.promptIds().length,
+                    a2r.generation().reusedPromptTokens() + " reused of " + a1.promptIds().length);
+            assertTrue(b2r.generation().reusedPromptTokens() >= b1.promptIds().length,
+                    b2r.generation().reusedPromptTokens() + " reused of " + b1.promptIds().length);
+            assertArrayEquals(fresh.reply(a2, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds(),
+                    a2r.outputIds());
+            assertArrayEquals(fresh.reply(b2, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds(),
+                    b2r.outputIds());
+            // b started from a's system prompt, copied into the second slot
+            assertTrue(b1.generation().reusedPromptTokens() > 0);
+            // one slot: b replaced a's cache, so a's follow-up shares only the system prompt with it
+            VisionChat.Reply a2single = single.reply(a2, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            assertTrue(a2single.generation().reusedPromptTokens() < a1.promptIds().length,
+                    a2single.generation().reusedPromptTokens() + " reused of " + a1.promptIds().length);
+            assertArrayEquals(a2r.outputIds(), a2single.outputIds());
         }
     }
 

@@ -78,6 +78,14 @@ final class ChatCommand implements Callable<Integer> {
     @Option(names = "--repetition-penalty", description = "> 1 discourages repeats (default: the folder's, else 1).")
     Double repetitionPenalty;
 
+    @Option(names = "--frequency-penalty", description = "-2 to 2: subtracted from a token's logit once per time it "
+            + "occurs in the answer so far (OpenAI's frequency_penalty; default 0).")
+    Double frequencyPenalty;
+
+    @Option(names = "--presence-penalty", description = "-2 to 2: subtracted from the logit of every token the answer "
+            + "already holds (OpenAI's presence_penalty; default 0).")
+    Double presencePenalty;
+
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampling draws (default 0).")
     long seed;
 
@@ -173,6 +181,12 @@ final class ChatCommand implements Callable<Integer> {
         return 0;
     }
 
+    private static void checkPenalty(String option, Double value) {
+        if (value != null && !(value >= -2 && value <= 2)) {
+            throw new IllegalArgumentException(option + " " + value + ": expected -2 to 2");
+        }
+    }
+
     /** An empty conversation, or one holding the --system prompt. */
     private Conversation start() {
         return system == null ? Conversation.empty() : Conversation.empty().system(system);
@@ -197,6 +211,8 @@ final class ChatCommand implements Callable<Integer> {
         if (topP != null && !(topP > 0 && topP <= 1)) {
             throw new IllegalArgumentException("--top-p " + topP + ": expected a value in (0, 1]");
         }
+        checkPenalty("--frequency-penalty", frequencyPenalty);
+        checkPenalty("--presence-penalty", presencePenalty);
         if (repetitionPenalty != null && !(repetitionPenalty > 0)) {
             throw new IllegalArgumentException("--repetition-penalty " + repetitionPenalty + ": expected a value > 0");
         }
@@ -223,6 +239,10 @@ final class ChatCommand implements Callable<Integer> {
         }
         if (repetitionPenalty != null) {
             p = p.withRepetitionPenalty(repetitionPenalty);
+        }
+        if (frequencyPenalty != null || presencePenalty != null) {
+            p = p.withAdjustments(new SamplingParams.LogitAdjustments(frequencyPenalty != null ? frequencyPenalty : 0,
+                    presencePenalty != null ? presencePenalty : 0, Map.of()));
         }
         boolean sample = temperature != null ? temperature > 0 : topK != null || topP != null || p.doSample();
         if (sample) {

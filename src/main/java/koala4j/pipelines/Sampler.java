@@ -2,6 +2,8 @@ package koala4j.pipelines;
 
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -24,11 +26,17 @@ public final class Sampler {
         this.random = new SplittableRandom(params.seed());
     }
 
-    /** The next token given the logits of the last position and every token so far (prompt and output). */
-    public int next(float[] logits, int[] history, int historyLength) {
+    /**
+     * The next token given the logits of the last position and every token so far: {@code history[0, historyLength)},
+     * of which those from {@code outputStart} on were generated.
+     */
+    public int next(float[] logits, int[] history, int historyLength, int outputStart) {
         float[] scores = logits.clone();
         if (params.repetitionPenalty() != 1.0) {
             penalize(scores, history, historyLength, (float) params.repetitionPenalty());
+        }
+        if (!params.adjustments().none()) {
+            adjust(scores, history, outputStart, historyLength, params.adjustments());
         }
         if (!params.doSample()) {
             return argmax(scores);
@@ -59,6 +67,26 @@ public final class Sampler {
                 scores[id] = s < 0 ? s * penalty : s / penalty;
             }
         }
+    }
+
+    /** Frequency and presence penalties over history[from, to), then the logit bias (ids out of range ignored). */
+    static void adjust(float[] scores, int[] history, int from, int to, SamplingParams.LogitAdjustments a) {
+        if (a.frequencyPenalty() != 0 || a.presencePenalty() != 0) {
+            Map<Integer, Integer> counts = new HashMap<>();
+            for (int i = Math.max(from, 0); i < to; i++) {
+                counts.merge(history[i], 1, Integer::sum);
+            }
+            counts.forEach((id, count) -> {
+                if (id >= 0 && id < scores.length) {
+                    scores[id] -= (float) (a.frequencyPenalty() * count + a.presencePenalty());
+                }
+            });
+        }
+        a.logitBias().forEach((id, bias) -> {
+            if (id >= 0 && id < scores.length) {
+                scores[id] += bias;
+            }
+        });
     }
 
     /** torch.argmax: the first index of the maximum (NaN counts as the maximum, as in torch). */

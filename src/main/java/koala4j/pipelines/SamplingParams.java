@@ -2,6 +2,7 @@ package koala4j.pipelines;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import koala4j.io.json.Json;
 
@@ -21,10 +22,34 @@ import koala4j.io.json.Json;
  * @param ignoreEos         keep going past end-of-sequence tokens
  * @param eosTokenIds       ids that end the sequence (generation_config.json, else config.json)
  * @param seed              seed of the draw ({@link java.util.SplittableRandom}); the same seed gives the same tokens
+ * @param adjustments       OpenAI's frequency / presence penalties and logit bias, applied after the repetition
+ *                          penalty; {@link LogitAdjustments#NONE} for transformers' behaviour
  */
 public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
                              double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
-                             List<Integer> eosTokenIds, long seed) {
+                             List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments) {
+
+    /**
+     * The OpenAI API's logit adjustments, as vLLM applies them: {@code frequencyPenalty} times how often a token
+     * occurs in the output so far plus {@code presencePenalty} if it occurs at all are subtracted from its logit
+     * (the prompt does not count), then {@code logitBias} is added per token id.
+     */
+    public record LogitAdjustments(double frequencyPenalty, double presencePenalty, Map<Integer, Float> logitBias) {
+
+        public static final LogitAdjustments NONE = new LogitAdjustments(0, 0, Map.of());
+
+        public LogitAdjustments {
+            if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2) || !(presencePenalty >= -2 && presencePenalty <= 2)) {
+                throw new IllegalArgumentException("frequency penalty " + frequencyPenalty + ", presence penalty "
+                        + presencePenalty + ": expected -2 to 2");
+            }
+            logitBias = Map.copyOf(logitBias);
+        }
+
+        boolean none() {
+            return frequencyPenalty == 0 && presencePenalty == 0 && logitBias.isEmpty();
+        }
+    }
 
     public SamplingParams {
         if (maxNewTokens < 0) {
@@ -42,11 +67,15 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         }
         stopStrings = List.copyOf(stopStrings);
         eosTokenIds = List.copyOf(eosTokenIds);
+        if (adjustments == null) {
+            adjustments = LogitAdjustments.NONE;
+        }
     }
 
     /** Greedy decoding of up to {@code maxNewTokens}, stopping at {@code eosTokenIds}. */
     public static SamplingParams greedy(int maxNewTokens, List<Integer> eosTokenIds) {
-        return new SamplingParams(maxNewTokens, false, 1.0, 50, 1.0, 1.0, List.of(), false, eosTokenIds, 0);
+        return new SamplingParams(maxNewTokens, false, 1.0, 50, 1.0, 1.0, List.of(), false, eosTokenIds, 0,
+                LogitAdjustments.NONE);
     }
 
     /**
@@ -70,42 +99,47 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         }
         return new SamplingParams(maxNew, sample, temperature, g.intOpt("top_k").orElse(50),
                 g.doubleOpt("top_p").orElse(1.0),
-                g.doubleOpt("repetition_penalty").orElse(1.0), List.of(), false, eos, 0);
+                g.doubleOpt("repetition_penalty").orElse(1.0), List.of(), false, eos, 0, LogitAdjustments.NONE);
     }
 
     public SamplingParams withMaxNewTokens(int n) {
         return new SamplingParams(n, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos,
-                eosTokenIds, seed);
+                eosTokenIds, seed, adjustments);
     }
 
     /** Sampling on, with these warpers (top_k 0 and top_p 1 switch theirs off). */
     public SamplingParams withSampling(double temperature, int topK, double topP, long seed) {
         return new SamplingParams(maxNewTokens, true, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed);
+                ignoreEos, eosTokenIds, seed, adjustments);
     }
 
     public SamplingParams withGreedy() {
         return new SamplingParams(maxNewTokens, false, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed);
+                ignoreEos, eosTokenIds, seed, adjustments);
     }
 
     public SamplingParams withRepetitionPenalty(double penalty) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, penalty, stopStrings, ignoreEos,
-                eosTokenIds, seed);
+                eosTokenIds, seed, adjustments);
     }
 
     public SamplingParams withStopStrings(List<String> stops) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stops, ignoreEos,
-                eosTokenIds, seed);
+                eosTokenIds, seed, adjustments);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignore, eosTokenIds, seed);
+                ignore, eosTokenIds, seed, adjustments);
     }
 
     public SamplingParams withEosTokenIds(List<Integer> ids) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, new ArrayList<>(ids), seed);
+                ignoreEos, new ArrayList<>(ids), seed, adjustments);
+    }
+
+    public SamplingParams withAdjustments(LogitAdjustments a) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed, a);
     }
 }

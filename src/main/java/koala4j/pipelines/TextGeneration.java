@@ -132,7 +132,7 @@ public final class TextGeneration {
         int decodeSteps = 0;
         while (count < params.maxNewTokens()) {
             cancel.check();
-            int id = sampler.next(logits.toFloatArray(), history, historyLength);
+            int id = sampler.next(logits.toFloatArray(), history, historyLength, promptIds.length);
             out[count++] = id;
             history[historyLength++] = id;
             boolean isEos = eos.contains(id);

@@ -1,6 +1,8 @@
 package koala4j.server;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A chat model behind {@code POST /v1/chat/completions}: a vision-language model (text and image parts) or a
@@ -36,8 +38,36 @@ public interface ChatModel {
     record Message(String role, List<Part> content) {
     }
 
-    /** OpenAI sampling parameters; null for the model's defaults. */
-    record Params(Integer maxTokens, Double temperature, Double topP, Long seed) {
+    /**
+     * OpenAI sampling parameters; null for the model's defaults. {@code stop}: up to 4 strings the answer ends before;
+     * {@code frequencyPenalty}, {@code presencePenalty} (-2 to 2) and {@code logitBias} (token id to -100..100) as
+     * OpenAI defines them; empty / null when not given.
+     */
+    record Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
+                  Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias) {
+
+        public Params {
+            stop = stop == null ? List.of() : List.copyOf(stop);
+            logitBias = logitBias == null ? Map.of() : Map.copyOf(logitBias);
+        }
+
+        /** The parameters only some models take, by their OpenAI names, when given. */
+        List<String> adjustmentsGiven() {
+            List<String> given = new ArrayList<>();
+            if (!stop.isEmpty()) {
+                given.add("stop");
+            }
+            if (frequencyPenalty != null) {
+                given.add("frequency_penalty");
+            }
+            if (presencePenalty != null) {
+                given.add("presence_penalty");
+            }
+            if (!logitBias.isEmpty()) {
+                given.add("logit_bias");
+            }
+            return given;
+        }
     }
 
     /**

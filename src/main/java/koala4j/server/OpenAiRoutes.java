@@ -3,6 +3,7 @@ package koala4j.server;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -227,10 +228,14 @@ final class OpenAiRoutes {
                 maxTokens = ImageRequests.integer(body, field, 1, 1 << 20);
             }
         }
+        refuseUnsupported(body);
         ChatModel.Params params = new ChatModel.Params(maxTokens,
                 number(body, "temperature", 0, 2), number(body, "top_p", 0, 1),
-                body.hasNonNull("seed") && body.get("seed").canConvertToLong() ? body.get("seed").asLong() : null);
+                body.hasNonNull("seed") && body.get("seed").canConvertToLong() ? body.get("seed").asLong() : null,
+                stops(body), number(body, "frequency_penalty", -2, 2), number(body, "presence_penalty", -2, 2),
+                logitBias(body));
         boolean stream = body.path("stream").asBoolean(false);
+        boolean streamUsage = stream && body.path("stream_options").path("include_usage").asBoolean(false);
         String id = Generations.newId();
         BlockingQueue<String> deltas = new LinkedBlockingQueue<>();
         Job<ChatModel.Result> job = server.queue().submit(id, "chat", model.id(), false, false, new JobQueue.Work<>() {
@@ -255,10 +260,7 @@ final class OpenAiRoutes {
             choice.put("index", 0);
             choice.putObject("message").put("role", "assistant").put("content", result.text());
             choice.put("finish_reason", result.finishReason());
-            ObjectNode usage = out.putObject("usage").put("prompt_tokens", result.promptTokens())
-                    .put("completion_tokens", result.completionTokens())
-                    .put("total_tokens", result.promptTokens() + result.completionTokens());
-            usage.putObject("prompt_tokens_details").put("cached_tokens", result.cachedPromptTokens());
+            out.set("usage", usage(result));
             Http.json(ctx, 200, out);
             return;
         }
@@ -281,13 +283,115 @@ final class OpenAiRoutes {
                 ApiError error = job.error() != null ? job.error() : ApiError.internal("chat job " + id + " failed");
                 sse.data(Http.write(Http.errorBody(error)));
             } else {
+                ChatModel.Result result = job.result.join();
                 sse.data(Http.write(chunk(completionId, created, model.id(), Http.JSON.createObjectNode(),
-                        job.result.join().finishReason())));
+                        result.finishReason())));
+                if (streamUsage) {
+                    // stream_options.include_usage: one more chunk with no choices and the request's usage
+                    ObjectNode last = chunk(completionId, created, model.id(), null, null);
+                    last.putArray("choices");
+                    last.set("usage", usage(result));
+                    sse.data(Http.write(last));
+                }
             }
             sse.data("[DONE]");
         } catch (IOException | InterruptedException gone) {
             job.cancel("client disconnected");
         }
+    }
+
+    private static ObjectNode usage(ChatModel.Result result) {
+        ObjectNode usage = Http.JSON.createObjectNode().put("prompt_tokens", result.promptTokens())
+                .put("completion_tokens", result.completionTokens())
+                .put("total_tokens", result.promptTokens() + result.completionTokens());
+        usage.putObject("prompt_tokens_details").put("cached_tokens", result.cachedPromptTokens());
+        return usage;
+    }
+
+    /**
+     * OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: more than one
+     * choice, log probabilities, tool calling, JSON output modes.
+     */
+    private static void refuseUnsupported(JsonNode body) {
+        if (body.hasNonNull("n") && !(body.get("n").canConvertToInt() && body.get("n").asInt() == 1)) {
+            throw ApiError.invalid("n", "n " + body.get("n") + ": only one choice per request is supported");
+        }
+        if (body.path("logprobs").asBoolean(false) || body.hasNonNull("top_logprobs")) {
+            String field = body.path("logprobs").asBoolean(false) ? "logprobs" : "top_logprobs";
+            throw ApiError.invalid(field, field + ": log probabilities are not supported");
+        }
+        for (String field : List.of("tools", "functions")) {
+            JsonNode v = body.get(field);
+            if (v != null && !v.isNull() && !(v.isArray() && v.isEmpty())) {
+                throw ApiError.invalid(field, field + ": tool calling is not supported");
+            }
+        }
+        JsonNode format = body.get("response_format");
+        if (format != null && !format.isNull() && !"text".equals(format.path("type").asText())) {
+            throw ApiError.invalid("response_format", "response_format " + format.path("type")
+                    + ": only {\"type\": \"text\"} is supported");
+        }
+    }
+
+    /** {@code stop}: a string or an array of up to 4 non-empty strings. */
+    private static List<String> stops(JsonNode body) {
+        JsonNode v = body.get("stop");
+        if (v == null || v.isNull()) {
+            return List.of();
+        }
+        List<JsonNode> items = new ArrayList<>();
+        if (v.isArray()) {
+            v.forEach(items::add);
+        } else {
+            items.add(v);
+        }
+        if (items.size() > 4) {
+            throw ApiError.invalid("stop", "stop: " + items.size() + " strings, expected at most 4");
+        }
+        List<String> out = new ArrayList<>();
+        for (JsonNode item : items) {
+            if (!item.isTextual() || item.asText().isEmpty() || item.asText().length() > 256) {
+                throw ApiError.invalid("stop", "stop " + abbreviated(item) + ": expected a string of 1 to 256 "
+                        + "characters, or an array of up to 4 of them");
+            }
+            out.add(item.asText());
+        }
+        return out;
+    }
+
+    /** {@code logit_bias}: token ids (as JSON object keys) to a bias from -100 to 100; at most 300 entries. */
+    private static Map<Integer, Float> logitBias(JsonNode body) {
+        JsonNode v = body.get("logit_bias");
+        if (v == null || v.isNull()) {
+            return Map.of();
+        }
+        if (!v.isObject() || v.size() > 300) {
+            throw ApiError.invalid("logit_bias", "logit_bias: expected an object of at most 300 token ids to biases");
+        }
+        Map<Integer, Float> out = new HashMap<>();
+        for (var e : v.properties()) {
+            int id;
+            try {
+                id = Integer.parseInt(e.getKey());
+            } catch (NumberFormatException notInt) {
+                id = -1;
+            }
+            if (id < 0) {
+                throw ApiError.invalid("logit_bias", "logit_bias key " + abbreviated(Http.JSON.getNodeFactory()
+                        .textNode(e.getKey())) + ": expected a token id");
+            }
+            if (!e.getValue().isNumber() || !(Math.abs(e.getValue().asDouble()) <= 100)) {
+                throw ApiError.invalid("logit_bias", "logit_bias[" + id + "] " + abbreviated(e.getValue())
+                        + ": expected a number from -100 to 100");
+            }
+            out.put(id, (float) e.getValue().asDouble());
+        }
+        return out;
+    }
+
+    private static String abbreviated(JsonNode node) {
+        String text = node.toString();
+        return text.length() > 40 ? text.substring(0, 40) + "..." : text;
     }
 
     private static ObjectNode chunk(String id, long created, String model, ObjectNode delta, String finish) {
@@ -296,6 +400,9 @@ final class OpenAiRoutes {
         c.put("object", "chat.completion.chunk");
         c.put("created", created);
         c.put("model", model);
+        if (delta == null) {
+            return c;
+        }
         ObjectNode choice = c.putArray("choices").addObject();
         choice.put("index", 0);
         choice.set("delta", delta);

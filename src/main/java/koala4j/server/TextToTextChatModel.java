@@ -59,6 +59,11 @@ final class TextToTextChatModel implements ChatModel {
             throw ApiError.invalid("messages", "messages: no user message; the text-to-text model '" + id
                     + "' answers the last one");
         }
+        if (!params.adjustmentsGiven().isEmpty()) {
+            String field = params.adjustmentsGiven().getFirst();
+            throw ApiError.invalid(field, field + ": not supported by the text-to-text model '" + id + "' (T5 "
+                    + "generation takes max_tokens, temperature, top_p and seed)");
+        }
         Boolean sample = params.temperature() != null ? Boolean.valueOf(params.temperature() > 0)
                 : params.topP() != null ? Boolean.TRUE : null;
         Float temperature = params.temperature() != null && params.temperature() > 0

@@ -78,6 +78,16 @@ final class VisionChatModel implements ChatModel {
         if (params.maxTokens() != null) {
             p = p.withMaxNewTokens(params.maxTokens());
         }
+        if (!params.stop().isEmpty()) {
+            List<String> stops = new ArrayList<>(p.stopStrings());
+            stops.addAll(params.stop());
+            p = p.withStopStrings(stops);
+        }
+        if (params.frequencyPenalty() != null || params.presencePenalty() != null || !params.logitBias().isEmpty()) {
+            p = p.withAdjustments(new SamplingParams.LogitAdjustments(
+                    params.frequencyPenalty() != null ? params.frequencyPenalty() : 0,
+                    params.presencePenalty() != null ? params.presencePenalty() : 0, params.logitBias()));
+        }
         long seed = params.seed() != null ? params.seed() : 0;
         boolean sample = params.temperature() != null ? params.temperature() > 0
                 : params.topP() != null || p.doSample();

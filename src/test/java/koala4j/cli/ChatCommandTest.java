@@ -353,6 +353,19 @@ class ChatCommandTest {
                 "--max-new-tokens", "1", "--json").json();
         String rendered = Tokenizers.loadText(llava, Tokenizers.Kind.AUTO).decode(ints(templated.get("prompt_ids")), false);
         assertTrue(rendered.contains("Be brief.") && rendered.indexOf("Be brief.") < rendered.indexOf("USER:"), rendered);
+        Run penalty = run("chat", "--model", llava.toString(), "--frequency-penalty", "2.5", "--prompt", "hi");
+        assertEquals(1, penalty.code());
+        assertTrue(penalty.err().contains("--frequency-penalty 2.5: expected -2 to 2"), penalty.err());
+        // a repetition penalty below 1 makes this greedy answer one token repeated; a presence penalty breaks that
+        JsonNode plainRaw = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", "Q: 12 + 30 = ?",
+                "--max-new-tokens", "8", "--ignore-eos", "--repetition-penalty", "0.8", "--json").json();
+        JsonNode penalized = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt",
+                "Q: 12 + 30 = ?", "--max-new-tokens", "8", "--ignore-eos", "--repetition-penalty", "0.8",
+                "--presence-penalty", "2", "--json").json();
+        assertEquals(1, java.util.Arrays.stream(ints(plainRaw.get("output_ids"))).distinct().count(),
+                "this prompt repeats one token greedily: " + plainRaw.get("output_ids"));
+        assertTrue(java.util.Arrays.stream(ints(penalized.get("output_ids"))).distinct().count() > 1,
+                penalized.get("output_ids").toString());
         Run raw = run("chat", "--model", llava.toString(), "--system", "x", "--raw", "--prompt", "hi");
         assertEquals(1, raw.code());
         assertTrue(raw.err().contains("--system") && raw.err().contains("--raw"), raw.err());

@@ -52,7 +52,7 @@ class SamplerTest {
         int[] counts = new int[3];
         int n = 20_000;
         for (int i = 0; i < n; i++) {
-            counts[sampler.next(logits, new int[0], 0)]++;
+            counts[sampler.next(logits, new int[0], 0, 0)]++;
         }
         // binomial standard deviation at n=20000 is <= 0.0036; allow 4 of them
         assertEquals(0.5, counts[0] / (double) n, 0.015);
@@ -74,5 +74,20 @@ class SamplerTest {
         assertThrows(IllegalArgumentException.class,
                 () -> SamplingParams.greedy(1, List.of()).withSampling(0.0, 0, 1.0, 0));
         assertThrows(IllegalArgumentException.class, () -> SamplingParams.greedy(1, List.of()).withStopStrings(List.of("")));
+    }
+
+    @Test
+    void openAiPenaltiesCountTheOutputOnlyThenTheBiasIsAdded() {
+        float[] s = {1f, 1f, 1f, 1f};
+        // prompt [3, 3], output [0, 1, 1]: frequency 0.5 per occurrence, presence 0.25 once, bias +2 on id 3
+        var a = new SamplingParams.LogitAdjustments(0.5, 0.25, java.util.Map.of(3, 2f, 99, 5f));
+        Sampler.adjust(s, new int[] {3, 3, 0, 1, 1}, 2, 5, a);
+        assertArrayEquals(new float[] {1f - 0.5f - 0.25f, 1f - 1f - 0.25f, 1f, 3f}, s, 1e-6f);
+        assertThrows(IllegalArgumentException.class, () -> new SamplingParams.LogitAdjustments(2.5, 0, java.util.Map.of()));
+        // greedy through next(): the penalties steer away from the repeated output token
+        SamplingParams p = SamplingParams.greedy(4, java.util.List.of()).withAdjustments(
+                new SamplingParams.LogitAdjustments(2, 0, java.util.Map.of()));
+        assertEquals(1, new Sampler(p).next(new float[] {2f, 1f}, new int[] {0}, 1, 0));
+        assertEquals(0, new Sampler(p).next(new float[] {2f, 1f}, new int[] {0}, 1, 1), "the prompt does not count");
     }
 }

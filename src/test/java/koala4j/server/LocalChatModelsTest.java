@@ -144,6 +144,63 @@ class LocalChatModelsTest {
     }
 
     @Test
+    void openAiSamplingFieldsAndRefusals() throws Exception {
+        String cliText = cli(10).get("text").asText();
+        try (KoalaServer server = start()) {
+            Client client = Client.of(server);
+            // stop: the answer ends before the first occurrence of a stop string, finish_reason "stop"
+            int at = Math.max(1, cliText.length() / 2);
+            String stop = cliText.substring(at, at + 1);
+            ObjectNode body = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 10, QUESTION, true));
+            body.putArray("stop").add(stop).add("never in the text 123");
+            JsonNode stopped = json(client.post("/v1/chat/completions", body.toString()));
+            assertEquals(cliText.substring(0, cliText.indexOf(stop)).strip(),
+                    stopped.at("/choices/0/message/content").asText().strip(), stopped.toString());
+            assertEquals("stop", stopped.at("/choices/0/finish_reason").asText());
+
+            // logit_bias +100 on one token: greedy picks it every step
+            ObjectNode biased = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 3, QUESTION, true));
+            biased.putObject("logit_bias").put("300", 100);
+            JsonNode forced = json(client.post("/v1/chat/completions", biased.toString()));
+            String expected = koala4j.tokenizers.Tokenizers.loadText(TinyChatModels.llava(work),
+                    koala4j.tokenizers.Tokenizers.Kind.AUTO).decode(new int[] {300, 300, 300}, true);
+            assertEquals(expected.strip(), forced.at("/choices/0/message/content").asText().strip(), forced.toString());
+
+            // stream_options.include_usage: a last chunk with no choices and the usage
+            ObjectNode streamed = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", true, 4, QUESTION, true));
+            streamed.putObject("stream_options").put("include_usage", true);
+            List<String> events = new ArrayList<>();
+            for (String line : client.post("/v1/chat/completions", streamed.toString()).body().split("\n")) {
+                if (line.startsWith("data: ")) {
+                    events.add(line.substring(6));
+                }
+            }
+            JsonNode usageChunk = TestServers.JSON.readTree(events.get(events.size() - 2));
+            assertEquals(0, usageChunk.get("choices").size(), usageChunk.toString());
+            assertEquals(4, usageChunk.at("/usage/completion_tokens").asInt(), usageChunk.toString());
+
+            // what the server cannot honour is a 400 naming the field
+            String[][] refused = {{"n", "2"}, {"logprobs", "true"}, {"tools", "[{\"type\": \"function\"}]"},
+                    {"response_format", "{\"type\": \"json_object\"}"}, {"stop", "[\"a\",\"b\",\"c\",\"d\",\"e\"]"},
+                    {"stop", "\"\""}, {"logit_bias", "{\"x\": 1}"}, {"logit_bias", "{\"5\": 101}"},
+                    {"frequency_penalty", "3"}, {"presence_penalty", "\"high\""}};
+            for (String[] field : refused) {
+                ObjectNode bad = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 2, QUESTION, false));
+                bad.set(field[0], TestServers.JSON.readTree(field[1]));
+                HttpResponse<String> r = client.post("/v1/chat/completions", bad.toString());
+                assertEquals(400, r.statusCode(), field[0] + " " + r.body());
+                assertEquals(field[0], json(r).at("/error/param").asText(), r.body());
+            }
+            // the text-to-text model takes none of stop, penalties and bias
+            ObjectNode t5 = (ObjectNode) TestServers.JSON.readTree(request("tiny-t5", false, 2, "hello", false));
+            t5.put("stop", "x");
+            HttpResponse<String> r = client.post("/v1/chat/completions", t5.toString());
+            assertEquals(400, r.statusCode(), r.body());
+            assertTrue(json(r).at("/error/message").asText().contains("text-to-text"), r.body());
+        }
+    }
+
+    @Test
     void t5AnswersTheLastUserMessage() throws Exception {
         JsonNode expected = TestServers.JSON.readTree(TinyChatModels.t5().resolveSibling("expected.json").toFile())
                 .get("runs").get(0);

@@ -196,7 +196,7 @@ public final class VisionChat implements AutoCloseable {
                                 + " is a transformers LlavaForConditionalGeneration, whose tower is inside its checkpoint"
                                 + " (vision_tower.*); a separate tower applies to original-layout LLaVA folders only");
                     }
-                    vision = VisionEncoder.inCheckpoint(ckpt, lc.visionFeatureLayers());
+                    vision = VisionEncoder.inCheckpoint(ckpt, lc);
                     expansion = new ChatPrompts.Repeat(tok.idToToken(lc.imageTokenIndex()));
                 }
                 PromptFormat format = PromptFormat.select(folder, modelName, options.template());
@@ -248,7 +248,8 @@ public final class VisionChat implements AutoCloseable {
             return Architecture.LLAMA;
         }
         throw config.error("model_type", Json.quote(config.stringOr("model_type", "(none)")), "llava "
-                + "(LlavaForConditionalGeneration or LlavaLlamaForCausalLM) or llama (LlamaForCausalLM)");
+                + "(LlavaForConditionalGeneration, LlavaNextForConditionalGeneration or LlavaLlamaForCausalLM) or llama"
+                + " (LlamaForCausalLM)");
     }
 
     private static boolean isLlama(Json config) {

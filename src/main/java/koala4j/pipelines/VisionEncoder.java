@@ -8,12 +8,14 @@ import java.util.List;
 import koala4j.io.hub.HubCache;
 import koala4j.io.hub.HubClient;
 import koala4j.io.hub.ModelLocator;
+import koala4j.io.image.AnyResImageProcessor;
 import koala4j.io.image.ClipImageProcessor;
 import koala4j.io.image.Image;
 import koala4j.io.image.PixelValues;
 import koala4j.io.json.Json;
 import koala4j.models.Checkpoint;
 import koala4j.models.clip.ClipVisionModel;
+import koala4j.models.llava.AnyResGrid;
 import koala4j.models.llava.LlavaConfig;
 import koala4j.models.llava.LlavaModel;
 import koala4j.tensor.Ops;
@@ -31,17 +33,24 @@ final class VisionEncoder implements AutoCloseable {
     private static final int BATCH = 8;
 
     private final ClipVisionModel tower;
+    /** LLaVA and LLaVA-1.5: one CLIP image per picture; null for LLaVA-NeXT. */
     private final ClipImageProcessor processor;
+    /** LLaVA-NeXT: tiles per picture, and the model's own image_grid_pinpoints; null otherwise. */
+    private final AnyResImageProcessor anyres;
+    private final List<int[]> gridPinpoints;
     private final boolean padToSquare;
     private final int[] layers;
     private final Ops ops;
     private final Checkpoint towerCheckpoint;
     private final String description;
 
-    private VisionEncoder(ClipVisionModel tower, ClipImageProcessor processor, boolean padToSquare, int[] layers,
-                          Ops ops, Checkpoint towerCheckpoint, String description) {
+    private VisionEncoder(ClipVisionModel tower, ClipImageProcessor processor, AnyResImageProcessor anyres,
+                          List<int[]> gridPinpoints, boolean padToSquare, int[] layers, Ops ops,
+                          Checkpoint towerCheckpoint, String description) {
         this.tower = tower;
         this.processor = processor;
+        this.anyres = anyres;
+        this.gridPinpoints = gridPinpoints;
         this.padToSquare = padToSquare;
         this.layers = layers;
         this.ops = ops;
@@ -51,12 +60,19 @@ final class VisionEncoder implements AutoCloseable {
 
     /**
      * transformers layout: the tower inside the LLaVA checkpoint ({@code vision_tower.*}, or the newer
-     * {@code model.vision_tower.*}), the LlavaProcessor's image processor from the model folder.
+     * {@code model.vision_tower.*}), the LlavaProcessor's image processor from the model folder (LLaVA-NeXT: the
+     * LlavaNextProcessor's anyres tiling, the model's image_grid_pinpoints for the grid).
      */
-    static VisionEncoder inCheckpoint(Checkpoint checkpoint, List<Integer> layers) {
+    static VisionEncoder inCheckpoint(Checkpoint checkpoint, LlavaConfig c) {
         ClipVisionModel tower = ClipVisionModel.load(checkpoint);
-        return new VisionEncoder(tower, processor(checkpoint.folder(), "the LlavaProcessor's CLIPImageProcessor settings"), false,
-                toArray(layers), checkpoint.ops(), null, "vision tower in " + checkpoint.folder());
+        Json settings = processorConfig(checkpoint.folder(), c.anyres()
+                ? "the LlavaNextProcessor's LlavaNextImageProcessor settings"
+                : "the LlavaProcessor's CLIPImageProcessor settings");
+        AnyResImageProcessor anyres = c.anyres()
+                ? AnyResImageProcessor.from(settings, AnyResGrid.pinpoints(settings, "image_grid_pinpoints")) : null;
+        return new VisionEncoder(tower, c.anyres() ? null : ClipImageProcessor.from(settings), anyres,
+                c.imageGridPinpoints(), false, toArray(c.visionFeatureLayers()), checkpoint.ops(), null,
+                "vision tower in " + checkpoint.folder());
     }
 
     /**
@@ -74,8 +90,8 @@ final class VisionEncoder implements AutoCloseable {
     private static boolean padToSquare(Json config) {
         String ratio = config.stringOr("image_aspect_ratio", "square");
         if (ratio.startsWith("anyres")) {
-            throw config.error("image_aspect_ratio", Json.quote(ratio), "pad or square (LLaVA-NeXT's anyres tiling is "
-                    + "not implemented)");
+            throw config.error("image_aspect_ratio", Json.quote(ratio), "pad or square (anyres tiling is implemented "
+                    + "for LLaVA-NeXT in the transformers layout, LlavaNextForConditionalGeneration, not in this one)");
         }
         return ratio.equals("pad");
     }
@@ -112,9 +128,9 @@ final class VisionEncoder implements AutoCloseable {
         Checkpoint ckpt = Checkpoint.open(towerFolder, null, ops);
         try {
             ClipVisionModel tower = ClipVisionModel.load(ckpt);
-            ClipImageProcessor processor = processor(towerFolder,
-                    "the vision tower's CLIPImageProcessor settings (LLaVA loads them from mm_vision_tower)");
-            return new VisionEncoder(tower, processor, padToSquare, toArray(layers), ops, ckpt,
+            ClipImageProcessor processor = ClipImageProcessor.from(processorConfig(towerFolder,
+                    "the vision tower's CLIPImageProcessor settings (LLaVA loads them from mm_vision_tower)"));
+            return new VisionEncoder(tower, processor, null, null, padToSquare, toArray(layers), ops, ckpt,
                     "vision tower " + towerFolder);
         } catch (RuntimeException e) {
             ckpt.close();
@@ -127,12 +143,12 @@ final class VisionEncoder implements AutoCloseable {
      * {@code image_processor} object of processor_config.json (where 5.x saves a processor's image processor), else
      * preprocessor_config.json.
      */
-    private static ClipImageProcessor processor(Path folder, String what) {
+    private static Json processorConfig(Path folder, String what) {
         Path processorConfig = folder.resolve("processor_config.json");
         if (Files.isRegularFile(processorConfig)) {
             var nested = Json.read(processorConfig).objectOr("image_processor");
             if (nested.isPresent()) {
-                return ClipImageProcessor.from(nested.get());
+                return nested.get();
             }
         }
         Path config = folder.resolve("preprocessor_config.json");
@@ -140,7 +156,7 @@ final class VisionEncoder implements AutoCloseable {
             throw new IllegalArgumentException(config + ": missing file (and " + processorConfig.getFileName()
                     + " has no \"image_processor\"); expected " + what);
         }
-        return ClipImageProcessor.from(config);
+        return Json.read(config);
     }
 
     private static int[] toArray(List<Integer> layers) {
@@ -149,6 +165,9 @@ final class VisionEncoder implements AutoCloseable {
 
     /** The projected rows of each image, in order: one [P, C] per image. */
     List<Tensor> encode(List<Image> images, LlavaModel llava, Cancel cancel) {
+        if (anyres != null) {
+            return encodeTiles(images, llava, cancel);
+        }
         List<Tensor> out = new ArrayList<>(images.size());
         for (int from = 0; from < images.size(); from += BATCH) {
             cancel.check();
@@ -163,6 +182,33 @@ final class VisionEncoder implements AutoCloseable {
             for (int b = 0; b < batch.size(); b++) {
                 out.add(embeds.select(0, b));                                               // [P, C]
             }
+        }
+        return out;
+    }
+
+    /**
+     * LLaVA-NeXT: each image cut into tiles ({@link AnyResImageProcessor}), all of its tiles through the tower in one
+     * batch, projected, then packed into one grid of rows with image_newline ({@link LlavaModel#packImageFeatures}).
+     */
+    private List<Tensor> encodeTiles(List<Image> images, LlavaModel llava, Cancel cancel) {
+        List<Tensor> out = new ArrayList<>(images.size());
+        int tileSide = tower.config().imageSize();
+        for (Image image : images) {
+            cancel.check();
+            AnyResImageProcessor.Tiles tiles = anyres.preprocess(image);
+            int[] best = AnyResImageProcessor.selectBestResolution(tiles.imageHeight(), tiles.imageWidth(), gridPinpoints);
+            int rows = best[0] / tileSide;
+            int cols = best[1] / tileSide;
+            if (rows != tiles.rows() || cols != tiles.cols()) {
+                throw new IllegalArgumentException("the image processor cut a " + tiles.imageWidth() + "x"
+                        + tiles.imageHeight() + " image into " + tiles.rows() + "x" + tiles.cols() + " tiles, the model's"
+                        + " image_grid_pinpoints and vision image_size " + tileSide + " expect " + rows + "x" + cols
+                        + ": the processor's and the model's settings disagree");
+            }
+            Tensor features = tower.features(tiles.pixels().toTensor(ops), layers,
+                    ClipVisionModel.FeatureSelect.FULL);                                    // [1 + R*C, 1 + T, Cv * L]
+            Tensor embeds = llava.projectImageFeatures(features);                           // [1 + R*C, T, C]
+            out.add(llava.packImageFeatures(embeds, tiles.imageHeight(), tiles.imageWidth(), rows, cols));
         }
         return out;
     }

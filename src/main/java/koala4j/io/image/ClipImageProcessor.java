@@ -76,11 +76,16 @@ public record ClipImageProcessor(boolean doResize, Size size, Filter resample, b
      * given, must be a CLIP processor.
      */
     public static ClipImageProcessor from(Json j) {
+        return from(j, List.of("CLIPImageProcessor", "CLIPImageProcessorFast", "CLIPFeatureExtractor"));
+    }
+
+    /** {@link #from(Json)} for a config whose {@code image_processor_type} may be one of {@code types}. */
+    static ClipImageProcessor from(Json j, List<String> types) {
         for (String key : List.of("image_processor_type", "feature_extractor_type")) {
             if (j.kind(key) == Kind.STRING) {
                 String type = j.string(key);
-                if (!List.of("CLIPImageProcessor", "CLIPImageProcessorFast", "CLIPFeatureExtractor").contains(type)) {
-                    throw j.error(key, Json.quote(type), "CLIPImageProcessor (the only image processor koala4j"
+                if (!types.contains(type)) {
+                    throw j.error(key, Json.quote(type), String.join(" or ", types) + " (the image processors koala4j"
                             + " implements)");
                 }
             }

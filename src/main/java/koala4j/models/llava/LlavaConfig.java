@@ -17,7 +17,8 @@ import koala4j.tensor.Activation;
  * <li>{@link Layout#TRANSFORMERS}: transformers {@code LlavaConfig} (models/llava/configuration_llava.py) with
  * {@code text_config}, {@code vision_config}, {@code image_token_index}, {@code vision_feature_layer},
  * {@code vision_feature_select_strategy}, {@code projector_hidden_act}, {@code multimodal_projector_bias},
- * {@code image_seq_length} (llava-hf/llava-1.5-7b-hf).</li>
+ * {@code image_seq_length} (llava-hf/llava-1.5-7b-hf); and {@code LlavaNextConfig} (models/llava_next), the same
+ * fields plus {@code image_grid_pinpoints} (llava-hf/llava-v1.6-vicuna-7b-hf).</li>
  * <li>{@link Layout#ORIGINAL}: the LLaVA repository's {@code LlavaLlamaForCausalLM} (llava/model/llava_arch.py and
  * the v0 code Ko-LLaVA ships): the LLaMA fields at the top level plus {@code mm_vision_tower},
  * {@code mm_hidden_size}, {@code mm_projector_type} (default linear), {@code mm_vision_select_layer},
@@ -34,11 +35,14 @@ import koala4j.tensor.Activation;
  * @param visionConfig        TRANSFORMERS: vision_config (a CLIPVisionConfig); ORIGINAL: null
  * @param imageTokenIndex     TRANSFORMERS: image_token_index; ORIGINAL: -200, the placeholder id LLaVA's
  *                            tokenizer_image_token puts where "&lt;image&gt;" was (used unless patch tokens are)
+ * @param imageGridPinpoints  LLaVA-NeXT: the anyres resolutions {height, width} (image_grid_pinpoints); null for
+ *                            LLaVA and LLaVA-1.5, whose images are one tile
  */
 public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> visionFeatureLayers,
                           boolean dropClsToken, int projectorDepth, Activation projectorAct, boolean projectorBias,
                           int visionHiddenSize, String visionTower, Json visionConfig, int imageTokenIndex,
-                          int imageSeqLength, boolean useImStartEnd, boolean useImPatchToken) {
+                          int imageSeqLength, boolean useImStartEnd, boolean useImPatchToken,
+                          List<int[]> imageGridPinpoints) {
 
     /** Which code wrote the checkpoint; it decides the weight keys and the image-token convention. */
     public enum Layout { TRANSFORMERS, ORIGINAL }
@@ -50,13 +54,20 @@ public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> v
 
     public LlavaConfig {
         visionFeatureLayers = List.copyOf(visionFeatureLayers);
+        imageGridPinpoints = imageGridPinpoints == null ? null : List.copyOf(imageGridPinpoints);
+    }
+
+    /** LLaVA-NeXT: images are cut into tiles (anyres) and packed with an image_newline row. */
+    public boolean anyres() {
+        return imageGridPinpoints != null;
     }
 
     /** True when config.json is a LLaVA config of either layout. */
     public static boolean isLlava(Json j) {
         List<String> arch = j.has("architectures") && !j.isNull("architectures") ? j.stringList("architectures")
                 : List.of();
-        return arch.contains("LlavaForConditionalGeneration") || arch.contains("LlavaLlamaForCausalLM")
+        return arch.contains("LlavaForConditionalGeneration") || arch.contains("LlavaNextForConditionalGeneration")
+                || arch.contains("LlavaLlamaForCausalLM")
                 || j.has("mm_vision_tower") || j.has("text_config") && j.has("vision_config");
     }
 
@@ -66,11 +77,12 @@ public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> v
         if (arch.contains("LlavaLlamaForCausalLM") || j.has("mm_vision_tower")) {
             return original(j);
         }
-        if (arch.contains("LlavaForConditionalGeneration") || j.has("text_config")) {
+        if (arch.contains("LlavaForConditionalGeneration") || arch.contains("LlavaNextForConditionalGeneration")
+                || j.has("text_config")) {
             return transformers(j);
         }
-        throw j.error("architectures", arch.toString(),
-                "LlavaForConditionalGeneration or LlavaLlamaForCausalLM (or an mm_vision_tower field)");
+        throw j.error("architectures", arch.toString(), "LlavaForConditionalGeneration, "
+                + "LlavaNextForConditionalGeneration or LlavaLlamaForCausalLM (or an mm_vision_tower field)");
     }
 
     private static LlavaConfig transformers(Json j) {
@@ -94,10 +106,18 @@ public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> v
             throw j.error("vision_feature_select_strategy", "\"" + strategy + "\"", "\"default\" or \"full\"");
         }
         String act = j.stringOr("projector_hidden_act", "gelu");
+        List<String> arch = j.has("architectures") && !j.isNull("architectures") ? j.stringList("architectures")
+                : List.of();
+        boolean next = arch.contains("LlavaNextForConditionalGeneration") || j.stringOr("model_type", "").equals("llava_next");
+        if (next && !strategy.equals("default")) {
+            // pack_image_features lays the tiles' features out on a grid without the CLS row
+            throw j.error("vision_feature_select_strategy", "\"" + strategy + "\"", "\"default\" for LLaVA-NeXT");
+        }
         return new LlavaConfig(Layout.TRANSFORMERS, LlamaConfig.from(text), layers, strategy.equals("default"), 2,
                 activation(j, "projector_hidden_act", act), j.boolOr("multimodal_projector_bias", true),
                 vision.intOr("hidden_size", 768), null, vision, j.intOr("image_token_index", 32000),
-                j.intOr("image_seq_length", 576), false, false);
+                j.intOr("image_seq_length", 576), false, false,
+                next ? AnyResGrid.pinpoints(j, "image_grid_pinpoints") : null);
     }
 
     private static LlavaConfig original(Json j) {
@@ -120,7 +140,7 @@ public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> v
         return new LlavaConfig(Layout.ORIGINAL, LlamaConfig.from(j), List.of(j.intOr("mm_vision_select_layer", -1)),
                 select.equals("patch"), depth, Activation.GELU, true, j.intValue("mm_hidden_size"), tower, null,
                 ORIGINAL_IMAGE_PLACEHOLDER, 0, j.boolOr("mm_use_im_start_end", false),
-                j.boolOr("mm_use_im_patch_token", true));
+                j.boolOr("mm_use_im_patch_token", true), null);
     }
 
     private static Activation activation(Json j, String key, String name) {

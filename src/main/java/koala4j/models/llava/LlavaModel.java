@@ -12,6 +12,7 @@ import koala4j.models.Checkpoint;
 import koala4j.models.llama.LlamaForCausalLM;
 import koala4j.nn.Layer;
 import koala4j.nn.Module;
+import koala4j.nn.Parameter;
 import koala4j.nn.WeightException;
 import koala4j.nn.WeightSource;
 import koala4j.tensor.Tensor;
@@ -75,12 +76,15 @@ public final class LlavaModel {
     private final LlamaForCausalLM languageModel;
     private final Layer projector;
     private final ImageTokens tokens;
+    private final Parameter imageNewline;
 
-    private LlavaModel(LlavaConfig config, LlamaForCausalLM languageModel, Layer projector, ImageTokens tokens) {
+    private LlavaModel(LlavaConfig config, LlamaForCausalLM languageModel, Layer projector, ImageTokens tokens,
+                       Parameter imageNewline) {
         this.config = config;
         this.languageModel = languageModel;
         this.projector = projector;
         this.tokens = tokens;
+        this.imageNewline = imageNewline;
     }
 
     /** Loads from a LLaVA folder; image token ids from the config (and added_tokens.json). */
@@ -102,7 +106,7 @@ public final class LlavaModel {
             WeightSource source = transformersKeys(checkpoint);
             var root = new LlavaForConditionalGeneration(c);
             unexpected.addAll(root.load(source).unexpectedKeys());
-            model = new LlavaModel(c, root.languageModel, root.projector, tokens);
+            model = new LlavaModel(c, root.languageModel, root.projector, tokens, root.imageNewline);
         } else {
             LlamaForCausalLM lm = new LlamaForCausalLM(c.textConfig());
             Module projector = LlavaMultiModalProjector.original(c.projectorInputSize(), hidden, c.projectorDepth());
@@ -113,7 +117,7 @@ public final class LlavaModel {
                     unexpected.add(key);
                 }
             }
-            model = new LlavaModel(c, lm, (Layer) projector, tokens);
+            model = new LlavaModel(c, lm, (Layer) projector, tokens, null);
         }
         unexpected.removeIf(k -> k.startsWith("vision_tower.") || k.startsWith("model.vision_tower.")
                 || k.endsWith("rotary_emb.inv_freq"));
@@ -140,6 +144,9 @@ public final class LlavaModel {
     }
 
     private static String newKey(String legacy) {
+        if (legacy.equals("image_newline")) {
+            return "model.image_newline";
+        }
         if (legacy.startsWith("language_model.model.")) {
             return "model.language_model." + legacy.substring("language_model.model.".length());
         }
@@ -153,6 +160,9 @@ public final class LlavaModel {
     }
 
     private static String legacyKey(String key) {
+        if (key.equals("model.image_newline")) {
+            return "image_newline";
+        }
         if (key.startsWith("model.language_model.")) {
             return "language_model.model." + key.substring("model.language_model.".length());
         }
@@ -202,6 +212,45 @@ public final class LlavaModel {
      * (see the class comment for the two conventions). images: one [P, C] (or [1, P, C]) per image, in prompt order.
      * Returns [1, N', C]; N' = N unless -200 placeholders expand.
      */
+    /**
+     * LLaVA-NeXT's pack_image_features for one image: {@code projected} [1 + rows * cols, T, C] holds the base
+     * image's T feature rows, then each tile's (tiles row by row, T = side * side positions each, row by row). The
+     * tiles' positions are laid out as one (rows * side) x (cols * side) grid, the padding the image processor added
+     * is cut off again ({@link AnyResGrid#unpad}), and every grid row is followed by image_newline:
+     * [T + kept rows * (kept columns + 1), C], the base image's rows first.
+     */
+    public Tensor packImageFeatures(Tensor projected, int imageHeight, int imageWidth, int rows, int cols) {
+        if (imageNewline == null) {
+            throw new IllegalStateException("not a LLaVA-NeXT model: its image features are not packed");
+        }
+        int tiles = projected.size(0);
+        int t = projected.size(1);
+        int c = projected.size(2);
+        int side = (int) Math.round(Math.sqrt(t));
+        if (projected.rank() != 3 || side * side != t || tiles != 1 + rows * cols) {
+            throw new IllegalArgumentException("image features of shape " + java.util.Arrays.toString(projected.shape())
+                    + ", expected [1 + " + rows + " x " + cols + " tiles, a square number of positions, C]");
+        }
+        float[] all = projected.toFloatArray();
+        float[] newline = imageNewline.get().toFloatArray();
+        AnyResGrid.Unpadded u = AnyResGrid.unpad(imageHeight, imageWidth, rows * side, cols * side);
+        int keptRows = u.rowEnd() - u.rowStart();
+        int keptCols = u.colEnd() - u.colStart();
+        int n = t + keptRows * (keptCols + 1);
+        float[] out = new float[n * c];
+        System.arraycopy(all, 0, out, 0, t * c);
+        int pos = t;
+        for (int y = u.rowStart(); y < u.rowEnd(); y++) {
+            for (int x = u.colStart(); x < u.colEnd(); x++) {
+                int tile = 1 + (y / side) * cols + x / side;
+                int within = (y % side) * side + x % side;
+                System.arraycopy(all, (tile * t + within) * c, out, pos++ * c, c);
+            }
+            System.arraycopy(newline, 0, out, pos++ * c, c);
+        }
+        return projected.ops().fromArray(out, n, c);                               // [N, C]
+    }
+
     public Tensor inputEmbeds(int[] ids, List<Tensor> images) {
         List<Tensor> rows = new ArrayList<>(images.size());
         for (Tensor image : images) {
@@ -240,11 +289,14 @@ public final class LlavaModel {
     static final class LlavaForConditionalGeneration extends Module {
         final LlavaMultiModalProjector projector;
         final LlamaForCausalLM languageModel;
+        /** LLaVA-NeXT: the row appended after every row of an image's tile grid; null otherwise. */
+        final Parameter imageNewline;
 
         LlavaForConditionalGeneration(LlavaConfig c) {
             projector = child("multi_modal_projector", new LlavaMultiModalProjector(c.projectorInputSize(),
                     c.textConfig().hiddenSize(), c.projectorAct(), c.projectorBias()));
             languageModel = child("language_model", new LlamaForCausalLM(c.textConfig()));
+            imageNewline = c.anyres() ? parameter("image_newline", c.textConfig().hiddenSize()) : null;
         }
     }
 }

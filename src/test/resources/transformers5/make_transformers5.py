@@ -115,6 +115,34 @@ for i, (name, (top, text_extra, proc_kwargs)) in enumerate(llavas.items()):
     expected[name] = dict(kind='LlavaForConditionalGeneration', image='golden e2e llava image.png', seed=seed,
                           runs=runs)
 
+# a Mistral with a sliding window of 6 positions, shorter than two of the prompts (the window changes the answer)
+from transformers import MistralConfig, MistralForCausalLM
+for seed in range(300, 320):
+    torch.manual_seed(seed)
+    folder = fresh(f'{V}/mistral_window')
+    MistralForCausalLM(MistralConfig(hidden_size=64, intermediate_size=168, num_attention_heads=4, num_hidden_layers=2,
+                                     num_key_value_heads=2, vocab_size=500, max_position_embeddings=512,
+                                     initializer_range=0.3, sliding_window=6, rope_theta=1e6, head_dim=16)
+                       ).save_pretrained(folder)
+    model = MistralForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation='eager').eval()
+    runs = []
+    for prompt in ['The koala is', '코알라는 유칼립투스 잎을 먹어요. 그리고', 'Once upon a time, in a land far away']:
+        enc = tok(prompt, return_tensors='pt')
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0,
+                                 output_scores=True, return_dict_in_generate=True)
+        runs.append(dict(prompt=prompt, input_ids=enc.input_ids[0].tolist(),
+                         new_ids=out.sequences[0, enc.input_ids.shape[1]:].tolist(), min_gap=gap(out.scores)))
+    unwindowed = MistralForCausalLM.from_pretrained(folder, dtype=torch.float32, sliding_window=None).eval()
+    enc = tok(runs[2]['prompt'], return_tensors='pt')
+    with torch.no_grad():
+        plain = unwindowed.generate(**enc, max_new_tokens=12, do_sample=False, eos_token_id=None,
+                                    pad_token_id=0)[0, enc.input_ids.shape[1]:].tolist()
+    if min(r['min_gap'] for r in runs) >= MIN_GAP and plain != runs[2]['new_ids']:
+        break
+expected['mistral_window'] = dict(kind='MistralForCausalLM, sliding_window 6', tokenizer='../llama', seed=seed,
+                                  runs=runs, last_without_window=plain)
+
 # a LLaMA 3-style chat model: the byte-level BPE tokenizer of hf_tokenizer/byte_level/llama3 (PreTrainedTokenizerFast),
 # a Llama 3.1-style chat template (its date fixed), llama3 rope, eos <|end_of_text|> and <|eot_id|>
 from transformers import PreTrainedTokenizerFast

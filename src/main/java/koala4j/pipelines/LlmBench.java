@@ -44,10 +44,10 @@ public final class LlmBench {
     public static final Map<String, LlamaConfig> CONFIGS = Map.of(
             // etri-vilab/Ko-LLaVA-13b: LLaMA-13B shape, vocabulary + <im_patch>, <im_start>, <im_end>
             "ko-llava-13b", new LlamaConfig(32003, 5120, 13824, 40, 40, 40, 128, Activation.SILU, 1e-6f, 10000.0,
-                    null, 2048, false, false, false, 1, List.of(2)),
+                    null, 2048, false, false, false, 1, List.of(2), null),
             // liuhaotian/llava-v1.5-7b and llava-hf/llava-1.5-7b-hf: Vicuna-7B v1.5
             "llava-1.5-7b", new LlamaConfig(32000, 4096, 11008, 32, 32, 32, 128, Activation.SILU, 1e-5f, 10000.0,
-                    null, 4096, false, false, false, 1, List.of(2)));
+                    null, 4096, false, false, false, 1, List.of(2), null));
 
     public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,
                           long seed, long bandwidthBytes) {
@@ -88,7 +88,7 @@ public final class LlmBench {
         return new LlamaConfig(c.vocabSize(), c.hiddenSize(), c.intermediateSize(), layers, c.numAttentionHeads(),
                 c.numKeyValueHeads(), c.headDim(), c.hiddenAct(), c.rmsNormEps(), c.ropeTheta(), c.ropeScaling(),
                 c.maxPositionEmbeddings(), c.tieWordEmbeddings(), c.attentionBias(), c.mlpBias(), c.bosTokenId(),
-                c.eosTokenIds());
+                c.eosTokenIds(), c.slidingWindow());
     }
 
     /** Runs the benchmark and prints its report to {@code out}, line by line as results come in. */

@@ -249,13 +249,14 @@ public final class VisionChat implements AutoCloseable {
         }
         throw config.error("model_type", Json.quote(config.stringOr("model_type", "(none)")), "llava "
                 + "(LlavaForConditionalGeneration, LlavaNextForConditionalGeneration or LlavaLlamaForCausalLM) or llama"
-                + " (LlamaForCausalLM)");
+                + " (LlamaForCausalLM, MistralForCausalLM)");
     }
 
     private static boolean isLlama(Json config) {
         List<String> arch = config.has("architectures") && !config.isNull("architectures")
                 ? config.stringList("architectures") : List.of();
-        return arch.contains("LlamaForCausalLM") || arch.isEmpty() && config.stringOr("model_type", "").equals("llama");
+        return arch.contains("LlamaForCausalLM") || arch.contains("MistralForCausalLM")
+                || arch.isEmpty() && List.of("llama", "mistral").contains(config.stringOr("model_type", ""));
     }
 
     /** The ids LLaVA added to the tokenizer (builder.py / initialize_vision_tokenizer), as the tokenizer has them. */

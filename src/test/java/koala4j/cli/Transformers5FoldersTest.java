@@ -3,6 +3,7 @@ package koala4j.cli;
 import static koala4j.testing.Close.resource;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -29,7 +30,8 @@ import koala4j.testing.TinyPipelines;
  * processor_config.json, a CLIPVisionModel without its {@code vision_model.} level) give the golden ids; new tiny
  * models in variants/ (llama3 and linear rope, tied embeddings, one KV head, head_dim 24 with biases, bf16 and f16
  * weights; LLaVA with the "full" strategy on the last layer and no projector bias, and with two feature layers) give
- * the ids transformers 5.18 generated from their stored weights. Greedy, eos_token_id=None; ids exact.
+ * the ids transformers 5.18 generated from their stored weights (and a Mistral whose 6-position sliding window is
+ * shorter than two of the prompts). Greedy, eos_token_id=None; ids exact.
  */
 @Timeout(120)
 class Transformers5FoldersTest {
@@ -124,6 +126,23 @@ class Transformers5FoldersTest {
                 check(got, r.get("input_ids"), r.get("new_ids"), name + " " + r.get("prompt").asText());
             }
         }
+    }
+
+    @Test
+    void mistralWithASlidingWindowShorterThanThePrompt() throws IOException {
+        JsonNode expected = JSON.readTree(resource("transformers5/variants/expected.json").toFile());
+        Path model = work.resolve("mistral_window");
+        TinyPipelines.copyTree(resource("transformers5/variants/mistral_window"), model);
+        for (String file : List.of("tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(resource("transformers5/llama/" + file), model.resolve(file));
+        }
+        for (JsonNode r : expected.at("/mistral_window/runs")) {
+            JsonNode got = chat(model, null, r.get("prompt").asText(), r.get("new_ids").size());
+            check(got, r.get("input_ids"), r.get("new_ids"), "mistral " + r.get("prompt").asText());
+        }
+        // the window matters here: without it transformers answers the longest prompt differently
+        JsonNode last = expected.at("/mistral_window/runs/2/new_ids");
+        assertTrue(!last.equals(expected.at("/mistral_window/last_without_window")));
     }
 
     @Test

@@ -29,7 +29,7 @@ import koala4j.tensor.quant.Quantization;
 class LlmBenchTest {
 
     private static final LlamaConfig TINY = new LlamaConfig(96, 64, 128, 2, 4, 4, 16, Activation.SILU, 1e-6f,
-            10000.0, null, 256, false, false, false, null, List.of());
+            10000.0, null, 256, false, false, false, null, List.of(), null);
 
     @Test
     void readerSumsEveryByteOfEverySegment() throws InterruptedException {

@@ -8,19 +8,22 @@ import koala4j.tensor.Activation;
 
 /**
  * transformers {@code LlamaConfig} (models/llama/configuration_llama.py), read from a config.json (or the
- * {@code text_config} of a LLaVA config, or the top level of an original LLaVA config) with the reference defaults.
+ * {@code text_config} of a LLaVA config, or the top level of an original LLaVA config) with the reference defaults;
+ * also {@code MistralConfig} (models/mistral), the same architecture with a sliding attention window.
  *
  * @param headDim        {@code head_dim}, else hidden_size / num_attention_heads
  * @param ropeTheta      {@code rope_parameters.rope_theta} (transformers 5 configs), else {@code rope_theta}
  * @param ropeScaling    from {@code rope_parameters} (transformers 5) or {@code rope_scaling} (transformers 4); null
  *                       when the rope type is "default" or neither is given
  * @param eosTokenIds    {@code eos_token_id} as a list (a config may give one id, a list or null)
+ * @param slidingWindow  Mistral's {@code sliding_window}: a position attends to itself and the window - 1 before it;
+ *                       null for LLaMA (and a Mistral without one)
  */
 public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers,
                           int numAttentionHeads, int numKeyValueHeads, int headDim, Activation hiddenAct,
                           float rmsNormEps, double ropeTheta, RopeScaling ropeScaling, int maxPositionEmbeddings,
                           boolean tieWordEmbeddings, boolean attentionBias, boolean mlpBias, Integer bosTokenId,
-                          List<Integer> eosTokenIds) {
+                          List<Integer> eosTokenIds, Integer slidingWindow) {
 
     /** The {@code rope_scaling} variants transformers' LLaMA supports and this port implements. */
     public enum RopeType { DEFAULT, LINEAR, DYNAMIC, LLAMA3 }
@@ -38,6 +41,14 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     }
 
     public static LlamaConfig from(Json j) {
+        // MistralConfig is LlamaConfig plus sliding_window (callers decide which model types they accept)
+        Integer window = null;
+        if (j.stringOr("model_type", "llama").equals("mistral") && j.kind("sliding_window") == Json.Kind.NUMBER) {
+            window = j.intValue("sliding_window");
+            if (window < 1) {
+                throw j.error("sliding_window", Integer.toString(window), "a positive number of positions or null");
+            }
+        }
         int hidden = j.intOr("hidden_size", 4096);
         int heads = j.intOr("num_attention_heads", 32);
         int kvHeads = j.intOpt("num_key_value_heads").orElse(heads);
@@ -67,7 +78,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
                 j.floatOr("rms_norm_eps", 1e-6f), ropeTheta(j), ropeScaling(j, maxPositions),
                 maxPositions, j.boolOr("tie_word_embeddings", false), j.boolOr("attention_bias", false),
                 j.boolOr("mlp_bias", false), j.kind("bos_token_id") == Json.Kind.NUMBER ? j.intValue("bos_token_id") : null,
-                ids(j, "eos_token_id", List.of(2)));
+                ids(j, "eos_token_id", List.of(2)), window);
     }
 
     /** An id, a list of ids or null (empty list); {@code dflt} when the key is missing. */

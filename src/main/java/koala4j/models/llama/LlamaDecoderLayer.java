@@ -30,8 +30,9 @@ final class LlamaDecoderLayer extends Module {
     }
 
     /** x [B, N, C] at positions [cache.length(), +N) -> [B, N, C]; writes this layer's keys and values to the cache. */
-    Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache) {
-        Tensor h = x.add(selfAttn.forward(inputLayernorm.forward(x), cos, sin, cache, index));   // [B, N, C]
+    /** {@code mask}: an additive attention mask on top of the causal one (Mistral's sliding window), or null. */
+    Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor mask) {
+        Tensor h = x.add(selfAttn.forward(inputLayernorm.forward(x), cos, sin, cache, index, mask));   // [B, N, C]
         return h.add(mlp.forward(postAttentionLayernorm.forward(h)));                             // [B, N, C]
     }
 
@@ -60,7 +61,7 @@ final class LlamaDecoderLayer extends Module {
             oProj = child("o_proj", new Linear(heads * headDim, c.hiddenSize(), c.attentionBias()));
         }
 
-        Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer) {
+        Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, Tensor mask) {
             int b = x.size(0);
             int n = x.size(1);
             Tensor q = qProj.forward(x).reshape(b, n, heads, headDim).transpose(1, 2);      // [B, nH, N, D]
@@ -70,7 +71,7 @@ final class LlamaDecoderLayer extends Module {
             k = RotaryEmbedding.apply(k, cos, sin);
             Tensor[] kv = cache.append(layer, k, v);                                        // 2 x [B, nKV, L+N, D]
             // causal is bottom-right aligned: query i (position L+i) sees keys 0 .. L+i
-            Tensor o = x.ops().attention(q, kv[0], kv[1], null, true, (float) (1 / Math.sqrt(headDim))); // [B, nH, N, D]
+            Tensor o = x.ops().attention(q, kv[0], kv[1], mask, true, (float) (1 / Math.sqrt(headDim))); // [B, nH, N, D]
             return oProj.forward(o.transpose(1, 2).reshape(b, n, heads * headDim));          // [B, N, C]
         }
     }

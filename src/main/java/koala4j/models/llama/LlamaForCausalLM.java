@@ -151,6 +151,26 @@ public final class LlamaForCausalLM extends Module {
      * the cache and advances it by N. {@code lastOnly}: logits of the last position only (transformers'
      * logits_to_keep=1, what generate asks for), [B, 1, V]; else all, [B, N, V].
      */
+    /**
+     * Mistral's sliding window as an additive mask over the cached and new keys: query position p sees keys
+     * (p - window, p] (the causal part is left to attention's causal flag); null when every key is inside.
+     */
+    private Tensor slidingWindowMask(Ops ops, int past, int n) {
+        Integer w = config.slidingWindow();
+        if (w == null || past + n <= w) {
+            return null;
+        }
+        int keys = past + n;
+        float[] mask = new float[n * keys];
+        for (int i = 0; i < n; i++) {
+            int lastHidden = past + i - w;                                      // keys at or before this are out
+            for (int k = 0; k <= lastHidden && k < keys; k++) {
+                mask[i * keys + k] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        return ops.fromArray(mask, 1, 1, n, keys);
+    }
+
     public Output forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly, boolean hiddenStates) {
         if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.hiddenSize()) {
             throw new IllegalArgumentException("input embeddings of shape "
@@ -159,13 +179,14 @@ public final class LlamaForCausalLM extends Module {
         int n = inputsEmbeds.size(1);
         cache.reserve(n, inputsEmbeds.size(0));
         Tensor[] cosSin = rotary.cosSin(inputsEmbeds.ops(), cache.length(), n);             // 2 x [N, D]
+        Tensor window = slidingWindowMask(inputsEmbeds.ops(), cache.length(), n);           // [1, 1, N, L+N] or null
         List<Tensor> states = hiddenStates ? new ArrayList<>() : null;
         Tensor h = inputsEmbeds;                                                           // [B, N, C]
         for (LlamaDecoderLayer layer : model.layers) {
             if (states != null) {
                 states.add(h);
             }
-            h = layer.forward(h, cosSin[0], cosSin[1], cache);
+            h = layer.forward(h, cosSin[0], cosSin[1], cache, window);
         }
         cache.advance(n);
         if (lastOnly && states == null) {

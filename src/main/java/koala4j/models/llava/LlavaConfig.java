@@ -89,8 +89,9 @@ public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> v
         Json text = j.objectOr("text_config").orElseThrow(() -> j.error("text_config", "missing",
                 "the language model's config (a LlamaConfig)"));
         String textType = text.stringOr("model_type", "llama");
-        if (!textType.equals("llama")) {
-            throw text.error("model_type", "\"" + textType + "\"", "\"llama\" (the language models this port runs)");
+        if (!textType.equals("llama") && !textType.equals("mistral")) {
+            throw text.error("model_type", "\"" + textType + "\"", "\"llama\" or \"mistral\" (the language models this"
+                    + " port runs)");
         }
         Json vision = j.objectOr("vision_config").orElseThrow(() -> j.error("vision_config", "missing",
                 "the vision tower's config (a CLIPVisionConfig)"));

@@ -123,7 +123,7 @@ class LlamaGoldenTest {
         assertEquals(16, c.headDim());
         float[] inv = RotaryEmbedding.inverseFrequencies(c, 10);
         float[] plain = RotaryEmbedding.inverseFrequencies(new LlamaConfig(10, 64, 128, 1, 4, 4, 16,
-                koala4j.tensor.Activation.SILU, 1e-6f, 10000.0, null, 2048, false, false, false, 1, java.util.List.of(2)),
+                koala4j.tensor.Activation.SILU, 1e-6f, 10000.0, null, 2048, false, false, false, 1, java.util.List.of(2), null),
                 10);
         // llama3 keeps the high frequencies (short wavelengths) and divides the lowest by the factor
         assertEquals(plain[0], inv[0], 0f);

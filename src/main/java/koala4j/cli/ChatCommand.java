@@ -110,7 +110,8 @@ final class ChatCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--template", description = "Conversation template instead of the folder's chat template or the "
-            + "one inferred from the model name: llava_v0, llava_v1, v1, llama_2, mpt, ...")
+            + "one inferred from the model name: llava_v0, llava_v1, v1, llama_2, mpt, ..., or a Jinja chat template "
+            + "file (as a folder's chat_template.jinja).")
     String template;
 
     @Option(names = "--vision-tower", description = "Original-layout LLaVA: vision tower folder or hub id instead of "

@@ -123,8 +123,8 @@ public record LlavaConversation(String name, String system, List<String> roles, 
     public static LlavaConversation template(String name) {
         LlavaConversation t = TEMPLATES.get(name);
         if (t == null) {
-            throw new IllegalArgumentException("unknown conversation template '%s', expected one of %s"
-                    .formatted(name, TEMPLATES.keySet()));
+            throw new IllegalArgumentException("unknown conversation template '%s', expected one of %s or a Jinja chat"
+                    .formatted(name, TEMPLATES.keySet()) + " template file");
         }
         return t;
     }

@@ -30,6 +30,18 @@ public sealed interface PromptFormat permits ChatTemplate, LlavaConversation {
      */
     static PromptFormat select(java.nio.file.Path folder, String modelName, String override) {
         if (override != null && !override.isEmpty()) {
+            // a Jinja chat template file (llama.cpp's --chat-template-file), else a LLaVA conversation template name
+            java.nio.file.Path file = java.nio.file.Path.of(override);
+            if (java.nio.file.Files.isRegularFile(file)) {
+                try {
+                    return ChatTemplate.parse(java.nio.file.Files.readString(file), file.toString());
+                } catch (java.io.IOException e) {
+                    throw new IllegalArgumentException(file + ": cannot be read as a chat template: " + e.getMessage(), e);
+                }
+            }
+            if (!LlavaConversation.templateNames().contains(override) && override.endsWith(".jinja")) {
+                throw new IllegalArgumentException(file + ": no such chat template file");
+            }
             return LlavaConversation.template(override).describedAs("conversation template '%s' (--conv-mode)".formatted(override));
         }
         var shipped = ChatTemplate.fromFolder(folder);

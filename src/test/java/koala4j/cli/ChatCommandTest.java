@@ -335,6 +335,27 @@ class ChatCommandTest {
     }
 
     @Test
+    void aJinjaTemplateFileGivesTheFormat() throws IOException {
+        Path file = Files.writeString(work.resolve("qa.jinja"), "{{ bos_token }}{% for m in messages %}"
+                + "{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}");
+        JsonNode templated = ok("chat", "--model", TinyChatModels.llama().toString(), "--template", file.toString(),
+                "--system", "Be brief.", "--prompt", "Hi", "--max-new-tokens", "3", "--ignore-eos", "--json").json();
+        // as apply_chat_template(tokenize=True): the rendered text, tokenized without adding special tokens
+        TextTokenizer tok = Tokenizers.loadText(TinyChatModels.llama(), Tokenizers.Kind.AUTO);
+        assertArrayEquals(tok.encode("<s>system: Be brief.\nuser: Hi\nassistant:", false),
+                ints(templated.get("prompt_ids")));
+        Run missing = run("chat", "--model", TinyChatModels.llama().toString(), "--template",
+                work.resolve("none.jinja").toString(), "--prompt", "Hi");
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("none.jinja: no such chat template file"), missing.err());
+        Path broken = Files.writeString(work.resolve("broken.jinja"), "{% for m in messages %}{{ m }");
+        Run bad = run("chat", "--model", TinyChatModels.llama().toString(), "--template", broken.toString(), "--prompt",
+                "Hi");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("broken.jinja"), bad.err());
+    }
+
+    @Test
     void systemPromptGoesIntoTheTemplate() {
         // llava_v0 (Ko-LLaVA): --system replaces the conversation template's built-in system text
         String question = "What is in the image?";

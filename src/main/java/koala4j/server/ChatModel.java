@@ -5,7 +5,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A chat model behind {@code POST /v1/chat/completions}: a vision-language model (text and image parts) or a
+ * A chat model behind {@code POST /v1/chat/completions} and {@code POST /v1/completions}: a vision-language model
+ * (text and image parts) or a
  * text-to-text model. The server parses OpenAI messages into {@link Message}s (images from {@code data:} URLs only)
  * and streams whatever {@link #complete} hands to the callback as SSE chunks. Implementations are thread-safe.
  */
@@ -18,6 +19,9 @@ public interface ChatModel {
     /** Runs one completion; every piece of text goes to {@code stream} as it is produced (which may throw
      * {@link java.util.concurrent.CancellationException} when the client has gone: stop then). */
     Result complete(List<Message> messages, Params params, Stream stream) throws Exception;
+
+    /** {@code POST /v1/completions}: the prompt as given, without a chat template; streamed as {@link #complete}. */
+    Result completeText(String prompt, Params params, Stream stream) throws Exception;
 
     @FunctionalInterface
     interface Stream {

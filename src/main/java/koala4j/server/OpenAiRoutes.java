@@ -22,7 +22,8 @@ import io.javalin.http.Context;
 
 /**
  * The OpenAI-compatible routes: {@code POST /v1/images/generations}, {@code GET /v1/models},
- * {@code POST /v1/chat/completions} (with SSE streaming), and koala4j's job routes: {@code POST /v1/jobs} (the
+ * {@code POST /v1/chat/completions} and the legacy {@code POST /v1/completions} (both with SSE streaming), and
+ * koala4j's job routes: {@code POST /v1/jobs} (the
  * same body as a generation, answered 202 at once), {@code GET|DELETE /v1/jobs/{id}}, and progress events over SSE
  * at {@code /v1/jobs/{id}/events} (or several jobs on one stream at {@code /v1/jobs/events?ids=a,b}).
  */
@@ -41,6 +42,7 @@ final class OpenAiRoutes {
         r.post("/v1/images/generations", this::generate);
         r.get("/v1/models", this::models);
         r.post("/v1/chat/completions", this::chat);
+        r.post("/v1/completions", this::completions);
         r.post("/v1/jobs", this::submitJob);
         r.get("/v1/jobs/events", this::events);
         r.get("/v1/jobs/{id}", this::jobStatus);
@@ -209,6 +211,45 @@ final class OpenAiRoutes {
 
     private void chat(Context ctx) throws IOException {
         ObjectNode body = Http.readJson(ctx, server.config().limits().maxChatBodyBytes());
+        ChatModel model = chatModel(body);
+        List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
+        refuseUnsupported(body);
+        ChatModel.Params params = params(body, null);
+        respond(ctx, body, model, TextApi.CHAT, "", (stream) -> model.complete(messages, params, stream));
+    }
+
+    /**
+     * OpenAI's legacy {@code POST /v1/completions}: the prompt as given, no chat template (BOS added as the tokenizer
+     * does), {@code max_tokens} 16 unless given, {@code echo} puts the prompt in front of the answer.
+     */
+    private void completions(Context ctx) throws IOException {
+        ObjectNode body = Http.readJson(ctx, server.config().limits().maxChatBodyBytes());
+        ChatModel model = chatModel(body);
+        JsonNode p = body.get("prompt");
+        if (p != null && p.isArray() && p.size() == 1 && p.get(0).isTextual()) {
+            p = p.get(0);
+        }
+        if (p == null || !p.isTextual()) {
+            throw ApiError.invalid("prompt", "prompt: expected a string (or an array of one string; token arrays and "
+                    + "several prompts per request are not supported)");
+        }
+        String prompt = p.asText();
+        if (prompt.length() > server.config().limits().maxChatBodyBytes()) {
+            throw ApiError.invalid("prompt", "prompt: longer than the request body limit");
+        }
+        refuseUnsupported(body);
+        if (body.hasNonNull("best_of") && !(body.get("best_of").canConvertToInt() && body.get("best_of").asInt() == 1)) {
+            throw ApiError.invalid("best_of", "best_of " + body.get("best_of") + ": only 1 is supported");
+        }
+        if (body.hasNonNull("suffix") && !body.get("suffix").asText().isEmpty()) {
+            throw ApiError.invalid("suffix", "suffix: insertion (text after the completion) is not supported");
+        }
+        ChatModel.Params params = params(body, 16);
+        String echo = body.path("echo").asBoolean(false) ? prompt : "";
+        respond(ctx, body, model, TextApi.COMPLETION, echo, (stream) -> model.completeText(prompt, params, stream));
+    }
+
+    private ChatModel chatModel(JsonNode body) {
         String modelId = body.hasNonNull("model") ? ImageRequests.checkModelId(ImageRequests.string(body, "model", 200)) : null;
         if (modelId == null) {
             throw ApiError.invalid("model", "model: required");
@@ -221,19 +262,48 @@ final class OpenAiRoutes {
                     + " text-to-text model with --chat-model)"
                     : "the model '" + modelId + "' does not exist; chat models: " + String.join(", ", chats.keySet()));
         }
-        List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
-        Integer maxTokens = null;
-        for (String field : List.of("max_completion_tokens", "max_tokens")) {
-            if (maxTokens == null && body.hasNonNull(field)) {
+        return model;
+    }
+
+    /** The sampling fields both text APIs take; {@code defaultMaxTokens} when the request sets none (null: the model's). */
+    private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens) {
+        Integer maxTokens = defaultMaxTokens;
+        for (String field : List.of("max_tokens", "max_completion_tokens")) {
+            if (body.hasNonNull(field)) {
                 maxTokens = ImageRequests.integer(body, field, 1, 1 << 20);
             }
         }
-        refuseUnsupported(body);
-        ChatModel.Params params = new ChatModel.Params(maxTokens,
+        return new ChatModel.Params(maxTokens,
                 number(body, "temperature", 0, 2), number(body, "top_p", 0, 1),
                 body.hasNonNull("seed") && body.get("seed").canConvertToLong() ? body.get("seed").asLong() : null,
                 stops(body), number(body, "frequency_penalty", -2, 2), number(body, "presence_penalty", -2, 2),
                 logitBias(body));
+    }
+
+    /** The two OpenAI text APIs: object names and where a choice's text goes. */
+    private enum TextApi {
+        CHAT("chatcmpl-", "chat.completion", "chat.completion.chunk"),
+        COMPLETION("cmpl-", "text_completion", "text_completion");
+
+        final String idPrefix;
+        final String object;
+        final String chunkObject;
+
+        TextApi(String idPrefix, String object, String chunkObject) {
+            this.idPrefix = idPrefix;
+            this.object = object;
+            this.chunkObject = chunkObject;
+        }
+    }
+
+    @FunctionalInterface
+    private interface TextRun {
+        ChatModel.Result run(ChatModel.Stream stream) throws Exception;
+    }
+
+    /** Runs one text job on the queue and answers it as one JSON object or as SSE chunks ending in [DONE]. */
+    private void respond(Context ctx, JsonNode body, ChatModel model, TextApi api, String echo, TextRun work)
+            throws IOException {
         boolean stream = body.path("stream").asBoolean(false);
         boolean streamUsage = stream && body.path("stream_options").path("include_usage").asBoolean(false);
         String id = Generations.newId();
@@ -241,24 +311,29 @@ final class OpenAiRoutes {
         Job<ChatModel.Result> job = server.queue().submit(id, "chat", model.id(), false, false, new JobQueue.Work<>() {
             @Override
             public ChatModel.Result run(Job<ChatModel.Result> j) throws Exception {
-                return model.complete(messages, params, text -> {
+                return work.run(text -> {
                     j.cancel.check();
                     deltas.add(text);
                 });
             }
         }, r -> Http.JSON.createObjectNode().put("text", r.text()).put("finish_reason", r.finishReason()));
         long created = System.currentTimeMillis() / 1000;
-        String completionId = "chatcmpl-" + id;
+        String completionId = api.idPrefix + id;
         if (!stream) {
             ChatModel.Result result = Http.await(ctx, job);
             ObjectNode out = Http.JSON.createObjectNode();
             out.put("id", completionId);
-            out.put("object", "chat.completion");
+            out.put("object", api.object);
             out.put("created", created);
             out.put("model", model.id());
             ObjectNode choice = out.putArray("choices").addObject();
             choice.put("index", 0);
-            choice.putObject("message").put("role", "assistant").put("content", result.text());
+            if (api == TextApi.CHAT) {
+                choice.putObject("message").put("role", "assistant").put("content", result.text());
+            } else {
+                choice.put("text", echo + result.text());
+                choice.putNull("logprobs");
+            }
             choice.put("finish_reason", result.finishReason());
             out.set("usage", usage(result));
             Http.json(ctx, 200, out);
@@ -266,13 +341,15 @@ final class OpenAiRoutes {
         }
         Http.Sse sse = new Http.Sse(ctx);
         try {
-            sse.data(Http.write(chunk(completionId, created, model.id(),
-                    Http.JSON.createObjectNode().put("role", "assistant").put("content", ""), null)));
+            if (api == TextApi.CHAT) {
+                sse.data(Http.write(chunk(api, completionId, created, model.id(), "", null, true)));
+            } else if (!echo.isEmpty()) {
+                sse.data(Http.write(chunk(api, completionId, created, model.id(), echo, null, false)));
+            }
             while (true) {
                 String text = deltas.poll(1, TimeUnit.SECONDS);
                 if (text != null) {
-                    sse.data(Http.write(chunk(completionId, created, model.id(),
-                            Http.JSON.createObjectNode().put("content", text), null)));
+                    sse.data(Http.write(chunk(api, completionId, created, model.id(), text, null, false)));
                 } else if (job.result.isDone() && deltas.isEmpty()) {
                     break;
                 } else {
@@ -284,11 +361,10 @@ final class OpenAiRoutes {
                 sse.data(Http.write(Http.errorBody(error)));
             } else {
                 ChatModel.Result result = job.result.join();
-                sse.data(Http.write(chunk(completionId, created, model.id(), Http.JSON.createObjectNode(),
-                        result.finishReason())));
+                sse.data(Http.write(chunk(api, completionId, created, model.id(), null, result.finishReason(), false)));
                 if (streamUsage) {
                     // stream_options.include_usage: one more chunk with no choices and the request's usage
-                    ObjectNode last = chunk(completionId, created, model.id(), null, null);
+                    ObjectNode last = header(api, completionId, created, model.id());
                     last.putArray("choices");
                     last.set("usage", usage(result));
                     sse.data(Http.write(last));
@@ -394,18 +470,36 @@ final class OpenAiRoutes {
         return text.length() > 40 ? text.substring(0, 40) + "..." : text;
     }
 
-    private static ObjectNode chunk(String id, long created, String model, ObjectNode delta, String finish) {
+    private static ObjectNode header(TextApi api, String id, long created, String model) {
         ObjectNode c = Http.JSON.createObjectNode();
         c.put("id", id);
-        c.put("object", "chat.completion.chunk");
+        c.put("object", api.chunkObject);
         c.put("created", created);
         c.put("model", model);
-        if (delta == null) {
-            return c;
-        }
+        return c;
+    }
+
+    /**
+     * One streamed choice: chat puts {@code text} in {@code delta.content} ({@code role} too on the first chunk; an
+     * empty delta with the finish reason last), completions in {@code text}.
+     */
+    private static ObjectNode chunk(TextApi api, String id, long created, String model, String text, String finish,
+                                    boolean first) {
+        ObjectNode c = header(api, id, created, model);
         ObjectNode choice = c.putArray("choices").addObject();
         choice.put("index", 0);
-        choice.set("delta", delta);
+        if (api == TextApi.CHAT) {
+            ObjectNode delta = choice.putObject("delta");
+            if (first) {
+                delta.put("role", "assistant");
+            }
+            if (text != null) {
+                delta.put("content", text);
+            }
+        } else {
+            choice.put("text", text == null ? "" : text);
+            choice.putNull("logprobs");
+        }
         if (finish == null) {
             choice.putNull("finish_reason");
         } else {

@@ -55,18 +55,32 @@ final class VisionChatModel implements ChatModel {
         }
         boolean completion = c.promptFormat().isEmpty();
         SamplingParams p = samplingParams(completion ? c.rawDefaults() : c.defaults(), params);
-        TextGeneration.TokenListener listener = (token, delta) -> {
+        VisionChat.Reply reply;
+        if (completion) {
+            Conversation.Turn last = lastUser(conversation);
+            reply = c.complete(last.text(), last.visuals(), p, listener(stream), Cancel.NEVER);
+        } else {
+            reply = c.reply(conversation, p, listener(stream), Cancel.NEVER);
+        }
+        return result(reply);
+    }
+
+    @Override
+    public Result completeText(String prompt, Params params, Stream stream) {
+        VisionChat c = chat.get();
+        return result(c.complete(prompt, List.of(), samplingParams(c.rawDefaults(), params), listener(stream),
+                Cancel.NEVER));
+    }
+
+    private static TextGeneration.TokenListener listener(Stream stream) {
+        return (token, delta) -> {
             if (!delta.isEmpty()) {
                 stream.delta(delta);
             }
         };
-        VisionChat.Reply reply;
-        if (completion) {
-            Conversation.Turn last = lastUser(conversation);
-            reply = c.complete(last.text(), last.visuals(), p, listener, Cancel.NEVER);
-        } else {
-            reply = c.reply(conversation, p, listener, Cancel.NEVER);
-        }
+    }
+
+    private static Result result(VisionChat.Reply reply) {
         String finish = reply.stopReason() == TextGeneration.StopReason.MAX_NEW_TOKENS ? "length" : "stop";
         return new Result(reply.text(), finish, reply.generation().promptTokens(), reply.outputIds().length,
                 reply.generation().reusedPromptTokens());

@@ -201,6 +201,69 @@ class LocalChatModelsTest {
     }
 
     @Test
+    void legacyCompletionsRunThePromptAsGiven() throws Exception {
+        String prompt = "USER: What is a koala? ASSISTANT:";
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new String[] {"chat", "--model", TinyChatModels.llava(work).toString(), "--raw", "--prompt",
+                prompt, "--max-new-tokens", "6", "--json"}, new PrintWriter(out), new PrintWriter(err),
+                Map.of("HF_HUB_OFFLINE", "1", "HF_HOME", work.resolve("hf").toString()));
+        assertEquals(0, code, err.toString());
+        JsonNode cli = TestServers.JSON.readTree(out.toString());
+        try (KoalaServer server = start()) {
+            Client client = Client.of(server);
+            ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-llava").put("prompt", prompt)
+                    .put("max_tokens", 6);
+            JsonNode j = json(client.post("/v1/completions", body.toString()));
+            assertEquals("text_completion", j.get("object").asText(), j.toString());
+            assertTrue(j.get("id").asText().startsWith("cmpl-"), j.toString());
+            assertEquals(cli.get("text").asText(), j.at("/choices/0/text").asText());
+            assertEquals(cli.get("prompt_ids").size(), j.at("/usage/prompt_tokens").asInt());
+            assertEquals(cli.get("output_ids").size(), j.at("/usage/completion_tokens").asInt());
+            assertTrue(j.at("/choices/0/logprobs").isNull());
+
+            // echo: the prompt in front; stream: the same text in text_completion chunks
+            body.put("echo", true).put("stream", true);
+            StringBuilder streamed = new StringBuilder();
+            String finish = null;
+            for (String line : client.post("/v1/completions", body.toString()).body().split("\n")) {
+                if (line.startsWith("data: ") && !line.equals("data: [DONE]")) {
+                    JsonNode chunk = TestServers.JSON.readTree(line.substring(6));
+                    assertEquals("text_completion", chunk.get("object").asText(), chunk.toString());
+                    streamed.append(chunk.at("/choices/0/text").asText());
+                    if (!chunk.at("/choices/0/finish_reason").isNull()) {
+                        finish = chunk.at("/choices/0/finish_reason").asText();
+                    }
+                }
+            }
+            assertEquals(prompt + cli.get("text").asText(), streamed.toString());
+            assertTrue(finish != null, "a last chunk with the finish reason");
+
+            // OpenAI's default max_tokens for completions is 16
+            JsonNode dflt = json(client.post("/v1/completions", TestServers.JSON.createObjectNode()
+                    .put("model", "tiny-llava").put("prompt", prompt).toString()));
+            assertTrue(dflt.at("/usage/completion_tokens").asInt() <= 16, dflt.toString());
+
+            // the text-to-text model takes the prompt as its input
+            JsonNode t5 = json(client.post("/v1/completions", TestServers.JSON.createObjectNode()
+                    .put("model", "tiny-t5").put("prompt", "Good morning, koala!").put("max_tokens", 16).toString()));
+            JsonNode t5chat = json(client.post("/v1/chat/completions", request("tiny-t5", false, 16,
+                    "Good morning, koala!", false)));
+            assertEquals(t5chat.at("/choices/0/message/content").asText(), t5.at("/choices/0/text").asText());
+
+            String[][] refused = {{"suffix", "\"!\""}, {"best_of", "2"}, {"n", "3"}, {"prompt", "[\"a\", \"b\"]"},
+                    {"prompt", "[1, 2, 3]"}, {"logprobs", "5"}};
+            for (String[] field : refused) {
+                ObjectNode bad = TestServers.JSON.createObjectNode().put("model", "tiny-llava").put("prompt", "hi");
+                bad.set(field[0], TestServers.JSON.readTree(field[1]));
+                HttpResponse<String> r = client.post("/v1/completions", bad.toString());
+                assertEquals(400, r.statusCode(), field[0] + " " + r.body());
+                assertEquals(field[0], json(r).at("/error/param").asText(), r.body());
+            }
+        }
+    }
+
+    @Test
     void t5AnswersTheLastUserMessage() throws Exception {
         JsonNode expected = TestServers.JSON.readTree(TinyChatModels.t5().resolveSibling("expected.json").toFile())
                 .get("runs").get(0);

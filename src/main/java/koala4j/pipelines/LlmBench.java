@@ -47,7 +47,10 @@ public final class LlmBench {
                     null, 2048, false, false, false, 1, List.of(2), null),
             // liuhaotian/llava-v1.5-7b and llava-hf/llava-1.5-7b-hf: Vicuna-7B v1.5
             "llava-1.5-7b", new LlamaConfig(32000, 4096, 11008, 32, 32, 32, 128, Activation.SILU, 1e-5f, 10000.0,
-                    null, 4096, false, false, false, 1, List.of(2), null));
+                    null, 4096, false, false, false, 1, List.of(2), null),
+            // llava-hf/llava-v1.6-mistral-7b-hf: Mistral-7B-Instruct-v0.2 (8 KV heads, no sliding window)
+            "llava-v1.6-mistral-7b", new LlamaConfig(32064, 4096, 14336, 32, 32, 8, 128, Activation.SILU, 1e-5f,
+                    1000000.0, null, 32768, false, false, false, 1, List.of(2), null));
 
     public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,
                           long seed, long bandwidthBytes) {

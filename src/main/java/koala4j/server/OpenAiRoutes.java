@@ -234,9 +234,6 @@ final class OpenAiRoutes {
                     + "several prompts per request are not supported)");
         }
         String prompt = p.asText();
-        if (prompt.length() > server.config().limits().maxChatBodyBytes()) {
-            throw ApiError.invalid("prompt", "prompt: longer than the request body limit");
-        }
         refuseUnsupported(body);
         if (body.hasNonNull("best_of") && !(body.get("best_of").canConvertToInt() && body.get("best_of").asInt() == 1)) {
             throw ApiError.invalid("best_of", "best_of " + body.get("best_of") + ": only 1 is supported");

@@ -66,15 +66,6 @@ public final class Gemm {
         }
     }
 
-    /**
-     * Up to this many rows of A against a transposed B (a Linear's weight [n, k]) are separate matrix-vector
-     * products: the blocked path packs all of B once per call, which for a few rows costs more than streaming B once
-     * per row. Measured with an 11008 x 4096 weight (2 Zen 5 cores), rows 2 / 3 / 4 / 8: F16 weight 4.3 / 6.1 / 8.2 /
-     * 16 ms as row products against 10.2 for the blocked path at every m; F32 weight 5.7 / 8.5 / 11 / 21 against
-     * 18.7-19.
-     */
-    static final int GEMV_ROWS = 4;
-
     private Gemm() {
     }
 
@@ -92,14 +83,6 @@ public final class Gemm {
         }
         if (m == 1 && k > 0) {
             Gemv.run(batch, n, k, a, b, c, cOffset, cBatchStride, epilogue);
-            return;
-        }
-        if (m <= GEMV_ROWS && k > 0 && b.transposed() && !epilogue.biasPerRow()) {
-            for (int i = 0; i < m; i++) {
-                MatrixRef row = new MatrixRef(a.data(), a.offset() + (long) i * (a.transposed() ? 1 : a.ld()), a.ld(),
-                        a.transposed(), a.batchStride());
-                Gemv.run(batch, n, k, row, b, c, cOffset + i * ldc, cBatchStride, epilogue);
-            }
             return;
         }
         run(batch, m, n, k, new GemmPacking.RefA(a, 0), new GemmPacking.RefB(b, 0), c, cOffset, ldc, cBatchStride,

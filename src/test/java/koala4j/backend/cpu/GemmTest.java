@@ -173,25 +173,6 @@ class GemmTest {
         }
     }
 
-    /** Rows 2..GEMV_ROWS against a transposed B run as one matrix-vector product per row: every layout and epilogue. */
-    @Test
-    void fewRowsAgainstATransposedWeightAgreeWithScalar() {
-        Random rnd = new Random(4);
-        Activation[] acts = Activation.values();
-        for (int m = 2; m <= Gemm.GEMV_ROWS + 1; m++) {
-            for (DType dtype : new DType[] {null, DType.F16, DType.BF16}) {
-                for (boolean aT : new boolean[] {false, true}) {
-                    MatrixRef a = operand(rnd, m, 70, aT, 2, false, 1, 3, null);
-                    MatrixRef b = operand(rnd, 70, 37, true, 2, rnd.nextBoolean(), 2, 5, dtype);
-                    float[] bias = rnd.nextBoolean() ? random(rnd, 37) : null;
-                    Epilogue ep = new Epilogue(rnd.nextFloat() * 2, bias, false, acts[rnd.nextInt(acts.length)],
-                            rnd.nextBoolean());
-                    compare(2, m, 37, 70, a, b, 3, 2, 1, ep, rnd);
-                }
-            }
-        }
-    }
-
     @Test
     void halfAndBfloatAndMappedF32Sources() {
         Random rnd = new Random(2);

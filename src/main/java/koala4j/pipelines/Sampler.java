@@ -26,6 +26,11 @@ public final class Sampler {
         this.random = new SplittableRandom(params.seed());
     }
 
+    /** {@link #next(float[], int[], int, int)} with the whole history counted as prompt. */
+    public int next(float[] logits, int[] history, int historyLength) {
+        return next(logits, history, historyLength, historyLength);
+    }
+
     /**
      * The next token given the logits of the last position and every token so far: {@code history[0, historyLength)},
      * of which those from {@code outputStart} on were generated.

@@ -72,6 +72,14 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         }
     }
 
+    /** transformers' processors only (no OpenAI adjustments), the components before those were added. */
+    public SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
+                          double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
+                          List<Integer> eosTokenIds, long seed) {
+        this(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos, eosTokenIds,
+                seed, LogitAdjustments.NONE);
+    }
+
     /** Greedy decoding of up to {@code maxNewTokens}, stopping at {@code eosTokenIds}. */
     public static SamplingParams greedy(int maxNewTokens, List<Integer> eosTokenIds) {
         return new SamplingParams(maxNewTokens, false, 1.0, 50, 1.0, 1.0, List.of(), false, eosTokenIds, 0,

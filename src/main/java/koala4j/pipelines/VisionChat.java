@@ -100,6 +100,12 @@ public final class VisionChat implements AutoCloseable {
             }
         }
 
+        /** {@code promptCache}: one cached conversation, or none. */
+        public Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
+                       boolean promptCache) {
+            this(quantization, template, visionTower, frames, hub, promptCache ? 1 : 0);
+        }
+
         public static Options defaults() {
             return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null, 1);
         }

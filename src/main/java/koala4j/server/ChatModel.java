@@ -20,8 +20,13 @@ public interface ChatModel {
      * {@link java.util.concurrent.CancellationException} when the client has gone: stop then). */
     Result complete(List<Message> messages, Params params, Stream stream) throws Exception;
 
-    /** {@code POST /v1/completions}: the prompt as given, without a chat template; streamed as {@link #complete}. */
-    Result completeText(String prompt, Params params, Stream stream) throws Exception;
+    /**
+     * {@code POST /v1/completions}: the prompt as given, without a chat template; streamed as {@link #complete}. A
+     * model without a raw mode answers it as one user message.
+     */
+    default Result completeText(String prompt, Params params, Stream stream) throws Exception {
+        return complete(List.of(new Message("user", List.of(new TextPart(prompt)))), params, stream);
+    }
 
     @FunctionalInterface
     interface Stream {
@@ -53,6 +58,11 @@ public interface ChatModel {
         public Params {
             stop = stop == null ? List.of() : List.copyOf(stop);
             logitBias = logitBias == null ? Map.of() : Map.copyOf(logitBias);
+        }
+
+        /** Length, temperature, top_p and seed only. */
+        public Params(Integer maxTokens, Double temperature, Double topP, Long seed) {
+            this(maxTokens, temperature, topP, seed, List.of(), null, null, Map.of());
         }
 
         /** The parameters only some models take, by their OpenAI names, when given. */

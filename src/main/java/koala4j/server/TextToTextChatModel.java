@@ -38,12 +38,6 @@ final class TextToTextChatModel implements ChatModel {
         return displayName;
     }
 
-    /** The prompt is the input text, as a single user message would be. */
-    @Override
-    public Result completeText(String prompt, Params params, Stream stream) {
-        return complete(List.of(new Message("user", List.of(new TextPart(prompt)))), params, stream);
-    }
-
     @Override
     public Result complete(List<Message> messages, Params params, Stream stream) {
         String input = null;

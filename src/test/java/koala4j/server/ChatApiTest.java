@@ -61,11 +61,6 @@ class ChatApiTest {
         }
 
         @Override
-        public Result completeText(String prompt, Params params, Stream stream) throws Exception {
-            return complete(List.of(new Message("prompt", List.of(new TextPart(prompt)))), params, stream);
-        }
-
-        @Override
         public Result complete(List<Message> messages, Params params, Stream stream) throws Exception {
             List<String> words = new ArrayList<>();
             for (int r = 0; r < repeat; r++) {

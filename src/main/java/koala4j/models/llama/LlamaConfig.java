@@ -40,6 +40,16 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         eosTokenIds = List.copyOf(eosTokenIds);
     }
 
+    /** A LLaMA config (no sliding window), the components before Mistral's were added. */
+    public LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers, int numAttentionHeads,
+                       int numKeyValueHeads, int headDim, Activation hiddenAct, float rmsNormEps, double ropeTheta,
+                       RopeScaling ropeScaling, int maxPositionEmbeddings, boolean tieWordEmbeddings,
+                       boolean attentionBias, boolean mlpBias, Integer bosTokenId, List<Integer> eosTokenIds) {
+        this(vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim,
+                hiddenAct, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings, tieWordEmbeddings, attentionBias,
+                mlpBias, bosTokenId, eosTokenIds, null);
+    }
+
     public static LlamaConfig from(Json j) {
         // MistralConfig is LlamaConfig plus sliding_window (callers decide which model types they accept)
         Integer window = null;

@@ -57,6 +57,16 @@ public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> v
         imageGridPinpoints = imageGridPinpoints == null ? null : List.copyOf(imageGridPinpoints);
     }
 
+    /** A LLaVA / LLaVA-1.5 config (no anyres grid). */
+    public LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> visionFeatureLayers, boolean dropClsToken,
+                       int projectorDepth, Activation projectorAct, boolean projectorBias, int visionHiddenSize,
+                       String visionTower, Json visionConfig, int imageTokenIndex, int imageSeqLength,
+                       boolean useImStartEnd, boolean useImPatchToken) {
+        this(layout, textConfig, visionFeatureLayers, dropClsToken, projectorDepth, projectorAct, projectorBias,
+                visionHiddenSize, visionTower, visionConfig, imageTokenIndex, imageSeqLength, useImStartEnd,
+                useImPatchToken, null);
+    }
+
     /** LLaVA-NeXT: images are cut into tiles (anyres) and packed with an image_newline row. */
     public boolean anyres() {
         return imageGridPinpoints != null;

@@ -34,6 +34,16 @@ public record T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayer
         }
     }
 
+    /** transformers 4's meaning: the decoder output is rescaled exactly when the embeddings are tied. */
+    public T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayers, int numDecoderLayers, int numHeads,
+                    int relativeAttentionNumBuckets, int relativeAttentionMaxDistance, float layerNormEpsilon,
+                    Activation denseAct, boolean gatedAct, boolean tieWordEmbeddings, int padTokenId,
+                    List<Integer> eosTokenIds, int decoderStartTokenId, GbstConfig gbst) {
+        this(vocabSize, dModel, dKv, dFf, numLayers, numDecoderLayers, numHeads, relativeAttentionNumBuckets,
+                relativeAttentionMaxDistance, layerNormEpsilon, denseAct, gatedAct, tieWordEmbeddings, tieWordEmbeddings,
+                padTokenId, eosTokenIds, decoderStartTokenId, gbst);
+    }
+
     /**
      * Reads config.json. model_type t5 / mt5 builds a {@code T5ForConditionalGeneration}; gbswt5 builds
      * {@code GBSWT5ForConditionalGeneration} (the encoder's embedding is a GBST block). Defaults are T5Config's

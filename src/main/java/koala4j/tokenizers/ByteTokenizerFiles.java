@@ -1,5 +1,7 @@
 package koala4j.tokenizers;
 
+import static koala4j.tokenizers.TokenizerFiles.flag;
+
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -200,16 +202,6 @@ final class ByteTokenizerFiles {
         return out;
     }
 
-    private static boolean flag(JsonNode object, String name, boolean fallback, Path file, String field) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return fallback;
-        }
-        if (!node.isBoolean()) {
-            throw new TokenizerException(file, "%s.%s is %s, expected true or false".formatted(field, name, node));
-        }
-        return node.asBoolean();
-    }
 
     private static int parseId(String key, Path file) {
         try {

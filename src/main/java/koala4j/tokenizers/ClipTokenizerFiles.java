@@ -1,5 +1,7 @@
 package koala4j.tokenizers;
 
+import static koala4j.tokenizers.TokenizerFiles.flag;
+
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
@@ -410,16 +412,6 @@ final class ClipTokenizerFiles {
         return node.asBoolean();
     }
 
-    private static boolean flag(JsonNode object, String name, boolean fallback, Path file, String field) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return fallback;
-        }
-        if (!node.isBoolean()) {
-            throw new TokenizerException(file, "%s.%s is %s, expected true or false".formatted(field, name, node));
-        }
-        return node.asBoolean();
-    }
 
     private static String where(JsonLocation location) {
         return location == null ? "unknown position"

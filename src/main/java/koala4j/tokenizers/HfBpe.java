@@ -1,5 +1,7 @@
 package koala4j.tokenizers;
 
+import static koala4j.tokenizers.TokenizerFiles.flag;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -43,9 +45,9 @@ final class HfBpe {
         }
         continuingSubwordPrefix = text(model, "continuing_subword_prefix", file);
         endOfWordSuffix = text(model, "end_of_word_suffix", file);
-        fuseUnk = bool(model, "fuse_unk", false, file);
-        byteFallback = bool(model, "byte_fallback", false, file);
-        ignoreMerges = bool(model, "ignore_merges", false, file);
+        fuseUnk = flag(model, "fuse_unk", false, file, "model");
+        byteFallback = flag(model, "byte_fallback", false, file, "model");
+        ignoreMerges = flag(model, "ignore_merges", false, file, "model");
         String unk = text(model, "unk_token", file);
         if (unk != null && !vocab.containsKey(unk)) {
             throw new TokenizerException(file, "model.unk_token \"%s\" is not in model.vocab, expected one of its tokens"
@@ -262,14 +264,4 @@ final class HfBpe {
         return node.asText();
     }
 
-    private static boolean bool(JsonNode model, String field, boolean fallback, Path file) {
-        JsonNode node = model.get(field);
-        if (node == null || node.isNull()) {
-            return fallback;
-        }
-        if (!node.isBoolean()) {
-            throw new TokenizerException(file, "model.%s is %s, expected true or false".formatted(field, node));
-        }
-        return node.asBoolean();
-    }
 }

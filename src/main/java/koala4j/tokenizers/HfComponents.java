@@ -1,5 +1,7 @@
 package koala4j.tokenizers;
 
+import static koala4j.tokenizers.TokenizerFiles.flag;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -320,16 +322,6 @@ final class HfComponents {
         return new Split(compiled, behavior, flag(node, "invert", false, file, path));
     }
 
-    private static boolean flag(JsonNode node, String field, boolean dflt, Path file, String path) {
-        JsonNode value = node.get(field);
-        if (value == null || value.isNull()) {
-            return dflt;
-        }
-        if (!value.isBoolean()) {
-            throw new TokenizerException(file, "%s.%s is %s, expected true or false".formatted(path, field, value));
-        }
-        return value.asBoolean();
-    }
 
     private static Metaspace metaspace(JsonNode node, Path file, String path) {
         String replacement = text(node, "replacement", file, path);

@@ -139,12 +139,21 @@ record TokenizerFiles(Path folder, Path configFile, ObjectNode config, Map<Strin
     }
 
     boolean flag(String field, boolean fallback) {
-        JsonNode node = config.get(field);
+        return flag(config, field, fallback, configFile, null);
+    }
+
+    /**
+     * {@code object.name} as a boolean, {@code fallback} when it is missing or null; errors name the file and
+     * {@code path.name} ({@code name} alone when path is null).
+     */
+    static boolean flag(JsonNode object, String name, boolean fallback, Path file, String path) {
+        JsonNode node = object.get(name);
         if (node == null || node.isNull()) {
             return fallback;
         }
         if (!node.isBoolean()) {
-            throw new TokenizerException(configFile, "%s is %s, expected true or false".formatted(field, abbreviate(node)));
+            throw new TokenizerException(file, "%s is %s, expected true or false"
+                    .formatted(path == null ? name : path + "." + name, abbreviate(node)));
         }
         return node.asBoolean();
     }
@@ -226,17 +235,6 @@ record TokenizerFiles(Path folder, Path configFile, ObjectNode config, Map<Strin
             }
         }
         return out;
-    }
-
-    private static boolean flag(JsonNode object, String name, boolean fallback, Path file, String field) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return fallback;
-        }
-        if (!node.isBoolean()) {
-            throw new TokenizerException(file, "%s.%s is %s, expected true or false".formatted(field, name, abbreviate(node)));
-        }
-        return node.asBoolean();
     }
 
     private static int parseId(String key, Path file) {

@@ -96,6 +96,18 @@ public final class TextGeneration {
      */
     public Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
                            Cancel cancel, PromptCache promptCache) {
+        return generate(promptEmbeds, promptIds, params, listener, cancel, promptCache,
+                promptCache == null ? null : PromptCache.rows(promptEmbeds));
+    }
+
+    /** KV cache positions a generation needs: the prompt and every new token (at least one). */
+    static int cacheCapacity(int promptLength, SamplingParams params) {
+        return promptLength + Math.max(params.maxNewTokens(), 1);
+    }
+
+    /** The same with the prompt's embedding rows ({@link PromptCache#rows}) already taken out, for the cache. */
+    Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
+                    Cancel cancel, PromptCache promptCache, float[][] promptRows) {
         if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
             throw new IllegalArgumentException("prompt embeddings of shape "
                     + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
@@ -104,8 +116,7 @@ public final class TextGeneration {
             throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a tokenizer to decode");
         }
         int n = promptEmbeds.size(1);
-        int capacity = n + Math.max(params.maxNewTokens(), 1);
-        float[][] promptRows = promptCache == null ? null : PromptCache.rows(promptEmbeds);
+        int capacity = cacheCapacity(n, params);
         int reused = 0;
         KvCache cache;
         if (promptCache == null) {

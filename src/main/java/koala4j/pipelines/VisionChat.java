@@ -427,11 +427,13 @@ public final class VisionChat implements AutoCloseable {
             }
         }
         // a reply resumes from what a free slot shares with it; with every slot busy it computes its whole prompt
-        PromptCacheSlots.Lease lease = promptCacheEnabled ? promptCaches.acquire(TextGeneration.PromptCache.rows(embeds),
-                languageModel, embeds.size(1) + Math.max(params.maxNewTokens(), 1)) : null;
+        float[][] rowsOfPrompt = promptCacheEnabled ? TextGeneration.PromptCache.rows(embeds) : null;
+        PromptCacheSlots.Lease lease = promptCacheEnabled ? promptCaches.acquire(rowsOfPrompt, languageModel,
+                TextGeneration.cacheCapacity(embeds.size(1), params)) : null;
         TextGeneration.Result r;
         try {
-            r = generation.generate(embeds, penalized, params, listener, cancel, lease == null ? null : lease.cache());
+            r = lease == null ? generation.generate(embeds, penalized, params, listener, cancel)
+                    : generation.generate(embeds, penalized, params, listener, cancel, lease.cache(), rowsOfPrompt);
         } finally {
             if (lease != null) {
                 promptCaches.release(lease);

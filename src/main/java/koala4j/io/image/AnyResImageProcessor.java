@@ -56,7 +56,9 @@ public record AnyResImageProcessor(ClipImageProcessor tiles, List<int[]> pinpoin
         int[] best = selectBestResolution(h, w, pinpoints);
         int[] fitted = patchOutputSize(h, w, best[0], best[1]);
         Image resized = Images.resize(rgb, fitted[1], fitted[0], tiles.resample());
-        Image padded = padCentred(resized, best[0], best[1]);
+        // np.pad with zeros, the image offset (target - size) // 2 on each axis
+        Image padded = Images.window(resized, -(best[1] - resized.width()) / 2, -(best[0] - resized.height()) / 2,
+                best[1], best[0]);
         int side = tileSize();
         List<Image> all = new ArrayList<>();
         ClipImageProcessor.Size size = tiles.size();
@@ -65,7 +67,7 @@ public record AnyResImageProcessor(ClipImageProcessor tiles, List<int[]> pinpoin
         all.add(Images.resize(rgb, baseWidth, baseHeight, tiles.resample()));
         for (int y = 0; y < best[0]; y += side) {
             for (int x = 0; x < best[1]; x += side) {
-                all.add(crop(padded, x, y, Math.min(side, best[1] - x), Math.min(side, best[0] - y)));
+                all.add(Images.window(padded, x, y, Math.min(side, best[1] - x), Math.min(side, best[0] - y)));
             }
         }
         return new Tiles(tiles.preprocess(all), h, w, Math.ceilDiv(best[0], side), Math.ceilDiv(best[1], side));
@@ -109,26 +111,5 @@ public record AnyResImageProcessor(ClipImageProcessor tiles, List<int[]> pinpoin
         return new int[] {targetHeight, (int) Math.min(Math.ceil(width * scaleH), targetWidth)};
     }
 
-    /** The image on a black canvas, offset (target - size) // 2 on each axis, as np.pad with constant 0 does. */
-    static Image padCentred(Image image, int targetHeight, int targetWidth) {
-        int top = (targetHeight - image.height()) / 2;
-        int left = (targetWidth - image.width()) / 2;
-        int c = image.channels();
-        byte[] out = new byte[targetHeight * targetWidth * c];
-        for (int y = 0; y < image.height(); y++) {
-            System.arraycopy(image.pixels(), y * image.width() * c, out, ((top + y) * targetWidth + left) * c,
-                    image.width() * c);
-        }
-        return new Image(targetWidth, targetHeight, c, out);
-    }
-
-    private static Image crop(Image image, int x, int y, int width, int height) {
-        int c = image.channels();
-        byte[] out = new byte[width * height * c];
-        for (int row = 0; row < height; row++) {
-            System.arraycopy(image.pixels(), ((y + row) * image.width() + x) * c, out, row * width * c, width * c);
-        }
-        return new Image(width, height, c, out);
-    }
 
 }

@@ -155,9 +155,16 @@ public final class Images {
             throw new IllegalArgumentException("center crop %s to %dx%d: width and height must be >= 1"
                     .formatted(image, width, height));
         }
+        return window(image, Math.floorDiv(image.width() - width, 2), Math.floorDiv(image.height() - height, 2),
+                width, height);
+    }
+
+    /**
+     * The width x height part of {@code image} whose top-left corner is at (left, top) of the image; where it reaches
+     * past the image (negative offsets included) the pixels are 0: a crop, a zero padding, or both.
+     */
+    static Image window(Image image, int left, int top, int width, int height) {
         int ch = image.channels();
-        int top = Math.floorDiv(image.height() - height, 2);
-        int left = Math.floorDiv(image.width() - width, 2);
         byte[] src = image.pixels();
         byte[] dst = new byte[width * height * ch];
         // Source columns that land inside the crop: x in [x0, x1) of the output.

@@ -1,5 +1,6 @@
 package koala4j.cli;
 
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -98,13 +99,6 @@ class ChatCommandTest {
         }
     }
 
-    static int[] ints(JsonNode list) {
-        int[] out = new int[list.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = list.get(i).asInt();
-        }
-        return out;
-    }
 
     @Test
     void llamaRawPromptsGiveTheExpectedIds() throws IOException {

@@ -1,6 +1,7 @@
 package koala4j.cli;
 
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -41,13 +42,6 @@ class Transformers5FoldersTest {
     @TempDir
     Path work;
 
-    private static int[] ints(JsonNode list) {
-        int[] out = new int[list.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = list.get(i).asInt();
-        }
-        return out;
-    }
 
     private JsonNode ok(String... args) {
         StringWriter out = new StringWriter();

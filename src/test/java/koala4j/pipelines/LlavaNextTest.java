@@ -2,6 +2,7 @@ package koala4j.pipelines;
 
 import static koala4j.testing.Close.assertClose;
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -140,11 +141,4 @@ class LlavaNextTest {
                 err.toString());
     }
 
-    private static int[] ints(JsonNode list) {
-        int[] out = new int[list.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = list.get(i).asInt();
-        }
-        return out;
-    }
 }

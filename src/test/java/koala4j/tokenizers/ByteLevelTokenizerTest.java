@@ -1,6 +1,7 @@
 package koala4j.tokenizers;
 
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -40,13 +41,6 @@ class ByteLevelTokenizerTest {
         return JSON.readTree(resource("hf_tokenizer/byte_level/vectors.json").toFile());
     }
 
-    private static int[] ints(JsonNode list) {
-        int[] out = new int[list.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = list.get(i).asInt();
-        }
-        return out;
-    }
 
     @ParameterizedTest
     @ValueSource(strings = {"llama3", "gpt2"})

@@ -1,5 +1,6 @@
 package koala4j.tokenizers;
 
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -382,13 +383,6 @@ class ClipTokenizerTest {
         return folder;
     }
 
-    private static int[] ints(JsonNode array) {
-        int[] out = new int[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).intValue();
-        }
-        return out;
-    }
 
     private static List<String> strings(JsonNode array) {
         List<String> out = new ArrayList<>();

@@ -1,6 +1,7 @@
 package koala4j.tokenizers;
 
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -38,10 +39,10 @@ class HfTokenizerTest {
             int[] ids;
             if (row.has("text")) {
                 String text = row.get("text").asText();
-                ids = LlamaTokenizerTest.ints(row.get("ids"));
+                ids = ints(row.get("ids"));
                 assertArrayEquals(ids, tokenizer.encode(text, false), name + " encode " + JSON.writeValueAsString(text));
             } else {
-                ids = LlamaTokenizerTest.ints(row.get("decode_ids"));
+                ids = ints(row.get("decode_ids"));
             }
             assertEquals(row.get("decoded").asText(), tokenizer.decode(ids, false), name + " decode " + row);
             assertEquals(row.get("decoded_skip").asText(), tokenizer.decode(ids, true), name + " decode skip " + row);
@@ -57,10 +58,10 @@ class HfTokenizerTest {
         for (JsonNode row : JSON.readTree(llama.resolve("expected.json").toFile()).get("runs")) {
             JsonNode expected = row.get("expected");
             String prompt = row.get("prompt").asText();
-            assertArrayEquals(LlamaTokenizerTest.ints(expected.get("input_ids")), tokenizer.encode(prompt, true), prompt);
+            assertArrayEquals(ints(expected.get("input_ids")), tokenizer.encode(prompt, true), prompt);
             // Known slow/fast divergence: an invalid UTF-8 byte run decodes to U+FFFD per byte of the whole run in
             // tokenizers' ByteFallback, per invalid byte in SentencePiece. Valid runs agree with the slow text.
-            String fast = tokenizer.decode(LlamaTokenizerTest.ints(expected.get("new_ids")), true);
+            String fast = tokenizer.decode(ints(expected.get("new_ids")), true);
             assertEquals(fastTexts.get(runIndex++).asText(), fast, prompt);
             if (!expected.get("new_text").asText().contains("\uFFFD")) {
                 assertEquals(expected.get("new_text").asText(), fast, prompt);
@@ -72,7 +73,7 @@ class HfTokenizerTest {
             JsonNode expected = run.get("expected");
             String prompt = run.get("prompt").asText()
                     .replace("<image>", "<image>".repeat(expected.get("num_image_tokens_in_prompt").intValue()));
-            assertArrayEquals(LlamaTokenizerTest.ints(expected.get("input_ids")), fast.encode(prompt, true), prompt);
+            assertArrayEquals(ints(expected.get("input_ids")), fast.encode(prompt, true), prompt);
         }
         assertEquals(500, fast.tokenId("<image>").orElseThrow());
         assertEquals(501, fast.padId().orElseThrow());

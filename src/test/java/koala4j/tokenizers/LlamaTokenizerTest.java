@@ -1,6 +1,7 @@
 package koala4j.tokenizers;
 
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -20,13 +21,6 @@ class LlamaTokenizerTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    static int[] ints(JsonNode array) {
-        int[] out = new int[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).intValue();
-        }
-        return out;
-    }
 
     @Test
     void llamaPromptsEncodeAndDecodeAsTheSlowTokenizer() throws IOException {

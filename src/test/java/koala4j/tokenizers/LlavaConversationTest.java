@@ -1,6 +1,7 @@
 package koala4j.tokenizers;
 
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -40,7 +41,7 @@ class LlavaConversationTest {
                     new ChatMessage.ImagePart(), new ChatMessage.TextPart(run.get("question").asText()))), true, Map.of());
             prompt = LlavaConversation.expandImageTokens(prompt, LlavaConversation.IMAGE_PATCH_TOKEN, patches);
             assertEquals(run.get("prompt").asText(), prompt);
-            assertArrayEquals(LlamaTokenizerTest.ints(run.get("expected").get("input_ids")), tokenizer.encode(prompt, true));
+            assertArrayEquals(ints(run.get("expected").get("input_ids")), tokenizer.encode(prompt, true));
         }
         assertEquals("###", conv.stopString());
     }

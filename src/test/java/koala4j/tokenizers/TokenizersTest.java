@@ -1,6 +1,7 @@
 package koala4j.tokenizers;
 
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -56,7 +57,7 @@ class TokenizersTest {
         TextTokenizer tokenizer = Tokenizers.loadText(folder, Tokenizers.Kind.AUTO);
         assertTrue(((LlamaTokenizer) tokenizer).legacy());
         JsonNode run = JSON.readTree(src.resolve("expected.json").toFile()).get("runs").get(1);
-        assertArrayEquals(LlamaTokenizerTest.ints(run.get("expected").get("input_ids")),
+        assertArrayEquals(ints(run.get("expected").get("input_ids")),
                 tokenizer.encode(run.get("prompt").asText(), true));
         assertEquals(500, tokenizer.tokenId("<im_patch>").orElseThrow());
         assertEquals(503, tokenizer.size());

@@ -1,0 +1,19 @@
+package koala4j.testing;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+/** Golden JSON arrays as Java arrays. */
+public final class JsonArrays {
+
+    private JsonArrays() {
+    }
+
+    /** A JSON array of integers (token ids, shapes) as an int[]. */
+    public static int[] ints(JsonNode array) {
+        int[] out = new int[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = array.get(i).intValue();
+        }
+        return out;
+    }
+}

@@ -210,10 +210,10 @@ final class HfComponents {
         }
     }
 
-    /** GPT-2's pattern, which ByteLevel splits with when use_regex is true. */
-    static final java.util.regex.Pattern GPT2_PATTERN = java.util.regex.Pattern.compile(
+    /** GPT-2's pattern, each match and each run between matches a piece: ByteLevel's split when use_regex is true. */
+    static final Split GPT2_SPLIT = new Split(java.util.regex.Pattern.compile(
             "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
-            java.util.regex.Pattern.UNICODE_CHARACTER_CLASS);
+            java.util.regex.Pattern.UNICODE_CHARACTER_CLASS), SplitBehavior.ISOLATED, false);
 
     /**
      * ByteLevel: a space in front of every split that lacks one (add_prefix_space), GPT-2's split (use_regex), then
@@ -226,7 +226,7 @@ final class HfComponents {
                 s = " " + s;
             }
             List<String> pieces = useRegex
-                    ? new Split(GPT2_PATTERN, SplitBehavior.ISOLATED, false).preTokenize(s, atOriginalStart) : List.of(s);
+                    ? GPT2_SPLIT.preTokenize(s, atOriginalStart) : List.of(s);
             List<String> out = new ArrayList<>(pieces.size());
             for (String piece : pieces) {
                 byte[] utf8 = piece.getBytes(StandardCharsets.UTF_8);

@@ -5,6 +5,7 @@ import java.util.concurrent.Callable;
 
 import koala4j.backend.Backend;
 import koala4j.backend.Backends;
+import koala4j.models.llama.KvCache;
 import koala4j.pipelines.LlmBench;
 import koala4j.tensor.quant.Quantization;
 import picocli.CommandLine.Command;
@@ -25,6 +26,9 @@ final class BenchLlmCommand implements Callable<Integer> {
 
     @Option(names = "--quant", defaultValue = "none", description = "none (F16 weights) or q8 (Q8_0). Default: none.")
     String quant;
+
+    @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32 or f16. Default: f32.")
+    String kvCache;
 
     @Option(names = "--prompt-tokens", defaultValue = "64", description = "Prompt length. Default: 64.")
     int promptTokens;
@@ -54,7 +58,7 @@ final class BenchLlmCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Backend backend = Backends.select(device);
         LlmBench.run(new LlmBench.Options(config, Quantization.parse(quant), promptTokens, newTokens, layers, seed,
-                bandwidthMb * 1_000_000L), backend.ops(), backend.name() + " (" + backend.reason() + ")", out);
+                bandwidthMb * 1_000_000L, KvCache.parseType(kvCache)), backend.ops(), backend.name() + " (" + backend.reason() + ")", out);
         return 0;
     }
 }

@@ -22,11 +22,13 @@ import koala4j.io.hub.ConsoleProgress;
 import koala4j.io.hub.HubClient;
 import koala4j.io.hub.ModelLocator;
 import koala4j.io.image.Images;
+import koala4j.models.llama.KvCache;
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Conversation;
 import koala4j.pipelines.SamplingParams;
 import koala4j.pipelines.TextGeneration;
 import koala4j.pipelines.VisionChat;
+import koala4j.tensor.DType;
 import koala4j.tensor.quant.Quantization;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -122,6 +124,11 @@ final class ChatCommand implements Callable<Integer> {
             + "(Q8_0, 8.5 bits per weight).")
     String quant;
 
+    @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32 (default, as "
+            + "transformers) or f16 (half the memory and of the bytes each new token reads; keys and values rounded "
+            + "to F16, as llama.cpp's default).")
+    String kvCache;
+
     @Option(names = "--no-prompt-cache", description = "Compute every turn's whole prompt instead of resuming after the "
             + "part it shares with the previous turn (and re-encode its images).")
     boolean noPromptCache;
@@ -143,6 +150,7 @@ final class ChatCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         validate();
         Quantization quantization = Quantization.parse(quant);
+        DType kvCacheType = KvCache.parseType(kvCache);
         Backend backend = Backends.select(device);
         err.println("backend " + backend.name() + " (" + backend.reason() + ")");
         HubClient hub = new HubClient(HubClient.Options.fromEnvironment(parent.env), new ConsoleProgress(System.err));
@@ -160,7 +168,8 @@ final class ChatCommand implements Callable<Integer> {
             visuals.add(readVideo(video, frames, "--video"));
         }
         long loadStart = System.nanoTime();
-        var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, noPromptCache ? 0 : 1);
+        var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, noPromptCache ? 0 : 1,
+                kvCacheType);
         try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
             boolean completion = raw;

@@ -17,6 +17,7 @@ import java.util.concurrent.CountDownLatch;
 import koala4j.io.hub.ConsoleProgress;
 import koala4j.io.hub.HubClient;
 import koala4j.io.hub.ModelLocator;
+import koala4j.models.llama.KvCache;
 import koala4j.pipelines.PipelineFiles;
 import koala4j.pipelines.TextToText;
 import koala4j.pipelines.VisionChat;
@@ -54,6 +55,10 @@ final class ServeCommand implements Callable<Integer> {
             + "q8 (default none).")
     String chatQuant;
 
+    @Option(names = "--chat-kv-cache", defaultValue = "f32", description = "LLaVA / LLaMA KV cache element type: f32 "
+            + "(default) or f16 (half the memory per cached token).")
+    String chatKvCache;
+
     @Option(names = "--image-urls", defaultValue = "none", description = "Chat image_url parts the server may download:"
             + " none (data: URLs only, default), public (http(s) hosts with public addresses only) or all.")
     String imageUrls;
@@ -64,7 +69,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--chat-cache-slots", defaultValue = "1", description = "Conversations per chat model whose KV "
             + "cache is kept for their next request (default 1); each holds one KV cache (LLaMA-13B: 1.6 MB per "
-            + "token), so memory grows with it.")
+            + "token in F32, 0.8 MB in F16), so memory grows with it.")
     int chatCacheSlots;
 
     @Option(names = "--db", description = "jdbc:sqlite:PATH or jdbc:postgresql://HOST/DB (default: SQLite in --data).")
@@ -164,7 +169,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (!chatModels.isEmpty()) {
             var options = new VisionChat.Options(Quantization.parse(chatQuant), null, null,
-                    VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots);
+                    VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots,
+                    KvCache.parseType(chatKvCache));
             var ops = koala4j.backend.Backends.select(device).ops();
             for (String m : chatModels) {
                 b.chatModels.add(chatModel(m, hub, options, ops));

@@ -18,6 +18,7 @@ import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
+import koala4j.models.llama.KvCache;
 import koala4j.models.llama.LlamaConfig;
 import koala4j.models.llama.LlamaForCausalLM;
 import koala4j.nn.WeightSource;
@@ -52,8 +53,18 @@ public final class LlmBench {
             "llava-v1.6-mistral-7b", new LlamaConfig(32064, 4096, 14336, 32, 32, 8, 128, Activation.SILU, 1e-5f,
                     1000000.0, null, 32768, false, false, false, 1, List.of(2), null));
 
+    /** {@code kvCache}: the KV cache's element type, F32 or F16 (null: F32). */
     public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,
-                          long seed, long bandwidthBytes) {
+                          long seed, long bandwidthBytes, DType kvCache) {
+
+        public Options {
+            kvCache = KvCache.checkType(kvCache == null ? DType.F32 : kvCache);
+        }
+
+        public Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers, long seed,
+                       long bandwidthBytes) {
+            this(config, quantization, promptTokens, newTokens, layers, seed, bandwidthBytes, DType.F32);
+        }
     }
 
     private LlmBench() {
@@ -109,7 +120,7 @@ public final class LlmBench {
                     + ": expected at least 1 prompt token and 2 new tokens (the first comes from the prompt pass)");
         }
         int positions = o.promptTokens() + o.newTokens();
-        long kvBytes = 2L * layers * c.numKeyValueHeads() * positions * c.headDim() * 4;
+        long kvBytes = KvCache.bytesPerPosition(c, o.kvCache()) * positions;
         long need = weightBytesInMemory(c, o.quantization()) + kvBytes;
         long fullNeed = weightBytesInMemory(full, o.quantization());
         Optional<Long> available = memAvailable();
@@ -117,6 +128,7 @@ public final class LlmBench {
                         + " weights %s, random (seed %d)%n", o.config(), full.hiddenSize(), full.intermediateSize(),
                 full.numHiddenLayers(), full.numAttentionHeads(), full.numKeyValueHeads(), full.vocabSize(),
                 o.quantization() == Quantization.Q8_0 ? "Q8_0 (34 bytes per 32)" : "F16", o.seed());
+        out.printf(Locale.ROOT, "KV cache %s%n", o.kvCache());
         out.printf(Locale.ROOT, "backend %s%n", backend);
         out.printf(Locale.ROOT, "memory: the full model's weights take %s; this run uses %d of %d layers: %s weights"
                         + " + %s KV cache; %s available%n", gb(fullNeed), layers, full.numHiddenLayers(),
@@ -141,6 +153,7 @@ public final class LlmBench {
         long t0 = System.nanoTime();
         LlamaForCausalLM lm = new LlamaForCausalLM(c);
         lm.load(new RandomWeights(ops, lm.namedParameters().keySet(), o.quantization(), o.seed(), lm));
+        lm.kvCacheType(o.kvCache());
         long t1 = System.nanoTime();
         long bytesPerToken = lm.weightBytesPerToken();
         if (bytesPerToken != weightBytesPerToken(c, o.quantization())) {
@@ -172,7 +185,7 @@ public final class LlmBench {
         double readGBs = Math.max(bw.readGBs(), after.readGBs());
         double promptRate = result.promptTokensPerSecond();
         double decodeRate = result.decodeTokensPerSecond();
-        long kvRead = kvBytesReadPerToken(c, layers, o.promptTokens(), o.newTokens());
+        long kvRead = kvBytesReadPerToken(c, o.kvCache(), o.promptTokens(), o.newTokens());
         double bound = readGBs * 1e9 / (bytesPerToken + kvRead);
         out.printf(Locale.ROOT, "prompt: %d tokens in %.2f s = %.1f tokens/s%n", result.promptTokens(),
                 result.promptTime().toNanos() / 1e9, promptRate);
@@ -184,7 +197,7 @@ public final class LlmBench {
         out.printf(Locale.ROOT, "peak memory during prompt and generation: resident %s (VmHWM: weights, KV"
                         + " cache, committed heap), Java heap high-water %s (uncollected garbage included)%n",
                 peakRss.map(LlmBench::gb).orElse("unknown"), gb(peakHeap));
-        paired(lm, gen, rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray(), o.newTokens(), bytesPerToken, layers,
+        paired(lm, gen, rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray(), o.newTokens(), bytesPerToken,
                 c, out);
         if (layers < full.numHiddenLayers()) {
             long fullBytes = weightBytesPerToken(full, o.quantization());
@@ -208,7 +221,7 @@ public final class LlmBench {
      * after a run can come from a quieter moment than the run itself had.
      */
     private static void paired(LlamaForCausalLM lm, TextGeneration gen, int[] prompt, int newTokens,
-                               long bytesPerToken, int layers, LlamaConfig c, java.io.PrintWriter out)
+                               long bytesPerToken, LlamaConfig c, java.io.PrintWriter out)
             throws InterruptedException {
         Optional<List<MemorySegment>> weights = weightSegments(lm);
         if (weights.isEmpty()) {
@@ -242,7 +255,7 @@ public final class LlmBench {
                 out.printf(Locale.ROOT, "paired bound: no decode step to pair (generation stopped after the prompt)%n");
                 return;
             }
-            long kvRead = kvBytesReadPerToken(c, layers, prompt.length, newTokens);
+            long kvRead = kvBytesReadPerToken(c, lm.kvCacheType(), prompt.length, newTokens);
             double readGBs = reader.bytes() * (double) steps[0] / readS[0] / 1e9;
             double bound = readGBs * 1e9 / (bytesPerToken + kvRead);
             double rate = steps[0] / (decodeNs[0] / 1e9);
@@ -274,9 +287,9 @@ public final class LlmBench {
         return Optional.of(out);
     }
 
-    /** F32 keys and values one decode step reads, on average over a run (the cache about half way filled). */
-    private static long kvBytesReadPerToken(LlamaConfig c, int layers, int promptTokens, int newTokens) {
-        return 2L * layers * c.numKeyValueHeads() * (promptTokens + newTokens / 2) * c.headDim() * 4;
+    /** Keys and values one decode step reads, on average over a run (the cache about half way filled). */
+    private static long kvBytesReadPerToken(LlamaConfig c, DType kvCache, int promptTokens, int newTokens) {
+        return KvCache.bytesPerPosition(c, kvCache) * (promptTokens + newTokens / 2);
     }
 
     /** Decode steps before the timed run: at least 16, and at least 512 decoder-layer steps in all. */

@@ -16,9 +16,11 @@ import koala4j.io.json.Json;
 import koala4j.io.video.SampledVideo;
 import koala4j.io.video.VideoReader;
 import koala4j.models.Checkpoint;
+import koala4j.models.llama.KvCache;
 import koala4j.models.llama.LlamaForCausalLM;
 import koala4j.models.llava.LlavaConfig;
 import koala4j.models.llava.LlavaModel;
+import koala4j.tensor.DType;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
 import koala4j.tensor.quant.Quantization;
@@ -84,20 +86,29 @@ public final class VisionChat implements AutoCloseable {
      * @param promptCacheSlots conversations whose KV caches are kept for their next prompt ({@link PromptCacheSlots}:
      *                    a reply resumes from the slot sharing the longest prefix with it; image features are
      *                    cached as well); 0: every reply computes its whole prompt
+     * @param kvCache     the language model's KV cache element type: F32 (as transformers) or F16 (half the memory,
+     *                    keys and values rounded to F16); null: F32
      */
     public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
-                          int promptCacheSlots) {
+                          int promptCacheSlots, DType kvCache) {
 
         public Options {
             if (quantization == null) {
                 quantization = Quantization.NONE;
             }
+            kvCache = KvCache.checkType(kvCache == null ? DType.F32 : kvCache);
             if (frames < 1) {
                 throw new IllegalArgumentException("frames per video " + frames + ": expected at least 1");
             }
             if (promptCacheSlots < 0) {
                 throw new IllegalArgumentException("prompt cache slots " + promptCacheSlots + ": expected 0 (off) or more");
             }
+        }
+
+        /** An F32 KV cache. */
+        public Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
+                       int promptCacheSlots) {
+            this(quantization, template, visionTower, frames, hub, promptCacheSlots, DType.F32);
         }
 
         /** {@code promptCache}: one cached conversation, or none. */
@@ -107,7 +118,7 @@ public final class VisionChat implements AutoCloseable {
         }
 
         public static Options defaults() {
-            return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null, 1);
+            return new Options(Quantization.NONE, null, null, VideoReader.DEFAULT_FRAMES, null, 1, DType.F32);
         }
     }
 
@@ -159,6 +170,7 @@ public final class VisionChat implements AutoCloseable {
         this.architecture = architecture;
         this.checkpoint = checkpoint;
         this.languageModel = languageModel;
+        languageModel.kvCacheType(options.kvCache());
         this.llava = llava;
         this.vision = vision;
         this.tokenizer = tokenizer;

@@ -27,7 +27,8 @@ class BenchLlmCommandTest {
     void helpListsTheOptions() {
         String[] r = run("bench", "llm", "--help");
         assertEquals("0", r[0]);
-        for (String option : new String[] {"--config", "--quant", "--prompt-tokens", "--new-tokens", "--layers"}) {
+        for (String option : new String[] {"--config", "--quant", "--kv-cache", "--prompt-tokens", "--new-tokens",
+                "--layers"}) {
             assertTrue(r[1].contains(option), r[1]);
         }
     }
@@ -41,6 +42,9 @@ class BenchLlmCommandTest {
         r = run("bench", "llm", "--config", "ko-llava-13b", "--quant", "q4");
         assertEquals("1", r[0]);
         assertTrue(r[2].contains("expected none or q8"), r[2]);
+        r = run("bench", "llm", "--config", "ko-llava-13b", "--kv-cache", "q8");
+        assertEquals("1", r[0]);
+        assertTrue(r[2].contains("KV cache type 'q8': expected f32 or f16"), r[2]);
     }
 
     @Test

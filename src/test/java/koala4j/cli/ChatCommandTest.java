@@ -160,6 +160,11 @@ class ChatCommandTest {
                 "--max-new-tokens", "10", "--ignore-eos", "--json").json();
         assertArrayEquals(ints(r0.at("/expected/input_ids")), ints(named.get("prompt_ids")));
         assertArrayEquals(ints(r0.at("/expected/new_ids")), ints(named.get("output_ids")));
+        // an F16 KV cache answers the same here (keys and values rounded to F16 move these logits by ~1e-4)
+        JsonNode half = ok("chat", "--model", TinyChatModels.kollava().toString(), "--image",
+                TinyChatModels.image("kollava_v0").toString(), "--prompt", r0.get("question").asText(),
+                "--kv-cache", "f16", "--max-new-tokens", "10", "--ignore-eos", "--json").json();
+        assertArrayEquals(ints(r0.at("/expected/new_ids")), ints(half.get("output_ids")));
         // Q8_0 needs rows in blocks of 32 (ggml's rule); this tiny model's MLP width 168 is not: a one-line error
         Run q8 = run("chat", "--model", TinyChatModels.kollava().toString(), "--prompt", "hi", "--quant", "q8");
         assertEquals(1, q8.code());
@@ -421,6 +426,8 @@ class ChatCommandTest {
         assertTrue(run("chat", "--model", llava.toString(), "--temperature", "-1", "--prompt", "hi").err()
                 .contains("--temperature -1.0"));
         assertTrue(run("chat", "--model", llava.toString(), "--quant", "q4", "--prompt", "hi").err().contains("q4"));
+        assertTrue(run("chat", "--model", llava.toString(), "--kv-cache", "bf16", "--prompt", "hi").err()
+                .contains("KV cache type 'bf16': expected f32 or f16"));
         assertTrue(run("chat", "--model", llava.toString(), "--device", "cuda", "--prompt", "hi").err()
                 .contains("--device cuda"));
         assertEquals(2, run("chat", "--prompt", "hi").code(), "--model is required");

@@ -16,9 +16,11 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 import koala4j.backend.cpu.CpuOps;
+import koala4j.models.llama.KvCache;
 import koala4j.models.llama.LlamaConfig;
 import koala4j.models.llama.LlamaForCausalLM;
 import koala4j.tensor.Activation;
+import koala4j.tensor.DType;
 import koala4j.tensor.quant.Q8;
 import koala4j.tensor.quant.Quantization;
 
@@ -100,6 +102,7 @@ class LlmBenchTest {
             LlmBench.run(TINY, new LlmBench.Options("tiny", q, 4, 5, 0, 1, 8_000_000), new CpuOps(), "cpu",
                     new PrintWriter(text, true));
             String out = text.toString();
+            assertTrue(out.contains("KV cache F32"), out);
             assertTrue(out.contains("generation: 4 decode steps"), out);
             assertTrue(out.contains("bandwidth bound: "), out);
             Matcher paired = Pattern.compile("paired bound: (\\d+) decode steps, .* read ([0-9.]+) GB/s = ([0-9.]+)"
@@ -110,5 +113,20 @@ class LlmBenchTest {
                 assertTrue(Double.parseDouble(paired.group(g)) > 0, out);
             }
         }
+    }
+
+    @Test
+    void anF16KvCacheHalvesTheCacheBytes() throws InterruptedException {
+        // 2 layers x 4 KV heads x 16 dims x 2 (K and V) = 256 values per position: 1024 bytes in F32, 512 in F16
+        assertEquals(1024, KvCache.bytesPerPosition(TINY, DType.F32));
+        assertEquals(512, KvCache.bytesPerPosition(TINY, DType.F16));
+        StringWriter text = new StringWriter();
+        LlmBench.run(TINY, new LlmBench.Options("tiny", Quantization.NONE, 4, 5, 0, 1, 8_000_000, DType.F16),
+                new CpuOps(), "cpu", new PrintWriter(text, true));
+        String out = text.toString();
+        assertTrue(out.contains("KV cache F16") && out.contains("generation: 4 decode steps"), out);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> new LlmBench.Options("tiny", Quantization.NONE, 4, 5, 0, 1, 8_000_000, DType.BF16));
+        assertTrue(e.getMessage().contains("KV cache type BF16"), e.getMessage());
     }
 }

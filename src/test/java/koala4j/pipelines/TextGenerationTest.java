@@ -20,7 +20,10 @@ import org.junit.jupiter.api.Test;
 import koala4j.backend.cpu.CpuOps;
 import koala4j.io.json.Json;
 import koala4j.models.Checkpoint;
+import koala4j.models.llama.KvCache;
 import koala4j.models.llama.LlamaForCausalLM;
+import koala4j.tensor.DType;
+import koala4j.tensor.Tensor;
 import koala4j.tensor.quant.Quantization;
 import koala4j.testing.GoldenFile;
 import koala4j.tokenizers.Tokenizer;
@@ -102,6 +105,58 @@ class TextGenerationTest {
                 assertArrayEquals(want, result.tokenIds(), run.get("prompt").asText());
             }
         }
+    }
+
+    /**
+     * An F16 KV cache: keys and values rounded to F16 are the only difference, so the logits of a prompt pass and of
+     * 12 single-token steps stay within 2e-3 * max |logit| of the F32 cache's (measured: about 1e-4), and the e2e
+     * llama runs give their expected ids, through the prompt cache too.
+     */
+    @Test
+    void f16KvCacheStaysCloseToTheF32One() throws Exception {
+        int[] ids = prompt();
+        KvCache f32 = lm.newCache(1, ids.length + 12);
+        KvCache f16 = lm.newCache(1, ids.length + 12, DType.F16);
+        assertEquals(DType.F32, f32.dtype());
+        assertEquals(DType.F16, f16.dtype());
+        var ops = lm.ops();
+        int[] next = ids;
+        for (int step = 0; step <= 12; step++) {
+            Tensor input = ops.fromArray(next, 1, next.length);
+            float[] want = lm.forwardIds(input, f32, true).toFloatArray();
+            float[] got = lm.forwardIds(input, f16, true).toFloatArray();
+            double max = 0;
+            double diff = 0;
+            int argmax = 0;
+            for (int i = 0; i < want.length; i++) {
+                max = Math.max(max, Math.abs(want[i]));
+                diff = Math.max(diff, Math.abs(got[i] - want[i]));
+                argmax = want[i] > want[argmax] ? i : argmax;
+            }
+            assertTrue(diff <= 2e-3 * max, "step " + step + ": max |diff| " + diff + " of max |logit| " + max);
+            next = new int[] {argmax};
+        }
+
+        JsonNode expected = new ObjectMapper().readTree(resource("golden/e2e/llama/expected.json").toFile());
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/e2e/llama/model"), null, new CpuOps())) {
+            LlamaForCausalLM model = LlamaForCausalLM.load(ckpt, Quantization.NONE);
+            model.kvCacheType(DType.F16);
+            TextGeneration gen = new TextGeneration(model, null);
+            TextGeneration.PromptCache cache = new TextGeneration.PromptCache();
+            for (JsonNode run : expected.get("runs")) {
+                int[] prompt = toInts(run.at("/expected/input_ids"));
+                SamplingParams p = SamplingParams.greedy(run.get("max_new_tokens").asInt(), List.of());
+                assertArrayEquals(toInts(run.at("/expected/new_ids")),
+                        gen.generate(prompt, p, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds());
+                var cached = gen.generate(TextGeneration.embedIds(model, prompt), prompt, p,
+                        TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
+                assertArrayEquals(toInts(run.at("/expected/new_ids")), cached.tokenIds());
+            }
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> lm.kvCacheType(DType.BF16));
+        assertTrue(e.getMessage().contains("KV cache type BF16: expected F32 or F16"), e.getMessage());
+        var parse = assertThrows(IllegalArgumentException.class, () -> KvCache.parseType("q8"));
+        assertTrue(parse.getMessage().contains("'q8': expected f32 or f16"), parse.getMessage());
     }
 
     private static int[] toInts(JsonNode list) {

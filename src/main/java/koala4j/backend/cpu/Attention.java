@@ -49,14 +49,43 @@ public final class Attention {
      * One [B, H, N, D] operand in a float[]: element (b, h, i, d) at
      * {@code offset + b*strideB + h*strideH + i*strideN + d} (last dim contiguous).
      */
-    public record Operand(float[] data, int offset, long strideB, long strideH, long strideN) {
+    public record Operand(float[] data, int offset, long strideB, long strideH, long strideN) implements Layout {
+        @Override
+        public int length() {
+            return data == null ? -1 : data.length;
+        }
+    }
+
+    /** An operand laid out as {@link Operand} whose elements are F16 bit patterns (a half-precision KV cache). */
+    public record HalfOperand(short[] data, int offset, long strideB, long strideH, long strideN) implements Layout {
+        @Override
+        public int length() {
+            return data == null ? -1 : data.length;
+        }
+    }
+
+    /** What the range checks read of an operand or mask: its array's length (-1 when missing) and its strides. */
+    interface Layout {
+        int length();
+
+        int offset();
+
+        long strideB();
+
+        long strideH();
+
+        long strideN();
     }
 
     /**
      * Optional additive mask, broadcast like torch: value added to score (b, h, i, j) at
      * {@code offset + b*strideB + h*strideH + i*strideN + j} (strides may be 0); -infinity hides a key.
      */
-    public record Mask(float[] data, int offset, long strideB, long strideH, long strideN) {
+    public record Mask(float[] data, int offset, long strideB, long strideH, long strideN) implements Layout {
+        @Override
+        public int length() {
+            return data == null ? -1 : data.length;
+        }
     }
 
     /**
@@ -78,16 +107,44 @@ public final class Attention {
         if (b == 0 || heads == 0 || nq == 0) {
             return;
         }
+        boolean packed = heads / kvHeads * nq >= MIN_PACKED_ROWS;
+        int nkb = (nk + BK - 1) / BK;
+        float[] kt = packed ? packKeys(b, kvHeads, nk, d, nkb, k) : null;   // [b, kvHeads, nkb, d, BK]
+        Operand vv = dv % L == 0 ? v : packValues(b, kvHeads, nk, dv, roundUp(dv, L), v); // rows padded to dvPad
+        run(b, heads, kvHeads, nq, nk, d, dv, q, k, vv, null, null, mask, causal, scale, out, outOffset, kt);
+    }
+
+    /**
+     * {@link #attention} with keys and values in F16, as a half-precision KV cache holds them: same semantics, with
+     * each key and value the float value of its F16 bits. Decoding (fewer than {@value #MIN_PACKED_ROWS} query rows
+     * per kv head) reads the cache once at two bytes per element: each task turns a block of keys and values into
+     * floats in its own scratch when it reaches the block. Longer queries convert K and V to float first (once per
+     * call, shared by every query block) and take the packed path.
+     */
+    public static void attention(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                 Operand q, HalfOperand k, HalfOperand v, Mask mask, boolean causal, float scale,
+                                 float[] out, int outOffset) {
+        checkShapes(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, out, outOffset);
+        if (b == 0 || heads == 0 || nq == 0) {
+            return;
+        }
+        if (heads / kvHeads * nq >= MIN_PACKED_ROWS) {
+            attention(b, heads, kvHeads, nq, nk, d, dv, q, widen(b, kvHeads, nk, d, k), widen(b, kvHeads, nk, dv, v),
+                    mask, causal, scale, out, outOffset);
+            return;
+        }
+        run(b, heads, kvHeads, nq, nk, d, dv, q, null, null, k, v, mask, causal, scale, out, outOffset, null);
+    }
+
+    /** Keys and values come from k and v (float, read in place; keys packed in kt when it is not null) or kh and vh. */
+    private static void run(int b, int heads, int kvHeads, int nq, int nk, int d, int dv, Operand q, Operand k,
+                            Operand v, HalfOperand kh, HalfOperand vh, Mask mask, boolean causal, float scale,
+                            float[] out, int outOffset, float[] kt) {
         int group = heads / kvHeads;
         int rowsPerKv = group * nq;                       // query rows of all heads that share one kv head
-        boolean packed = rowsPerKv >= MIN_PACKED_ROWS;
         int nkb = (nk + BK - 1) / BK;
-        int dPad = roundUp(d, L);
-        int dvPad = roundUp(dv, L);
-        float[] kt = packed ? packKeys(b, kvHeads, nk, d, nkb, k) : null;   // [b, kvHeads, nkb, d, BK]
-        Operand vv = dv % L == 0 ? v : packValues(b, kvHeads, nk, dv, dvPad, v); // rows padded to dvPad
-        var job = new Job(heads, kvHeads, group, nq, nk, d, dPad, dv, dvPad, q, k, vv, mask, causal,
-                scale * LOG2E, out, outOffset, kt, nkb);
+        var job = new Job(heads, kvHeads, group, nq, nk, d, roundUp(d, L), dv, roundUp(dv, L), q, k, v, kh, vh,
+                mask, causal, scale * LOG2E, out, outOffset, kt, nkb);
         int rowBlocks = (rowsPerKv + BQ - 1) / BQ;
         int tasks = b * kvHeads * rowBlocks;
         Parallel.forRange(tasks, 1, (from, to) -> {
@@ -103,8 +160,8 @@ public final class Attention {
 
     /** Everything a task needs; {@code c} is scale * log2(e), folded into the packed queries. */
     private record Job(int heads, int kvHeads, int group, int nq, int nk, int d, int dPad, int dv, int dvPad,
-                       Operand q, Operand k, Operand v, Mask mask, boolean causal, float c,
-                       float[] out, int outOffset, float[] kt, int nkb) {
+                       Operand q, Operand k, Operand v, HalfOperand kh, HalfOperand vh, Mask mask, boolean causal,
+                       float c, float[] out, int outOffset, float[] kt, int nkb) {
     }
 
     /** Per-thread scratch, grown on demand and kept for the thread's life. */
@@ -118,6 +175,22 @@ public final class Attention {
         int[] head = new int[0];
         int[] qi = new int[0];
         int[] lim = new int[0];         // last key index the row may see
+        float[] kb = new float[0];      // [BK, d] keys of one block, from F16
+        float[] vb = new float[0];      // [BK, dvPad] values of one block, from F16, zero past dv
+
+        float[] keyBlock(int len) {
+            if (kb.length < len) {
+                kb = new float[len];
+            }
+            return kb;
+        }
+
+        float[] valueBlock(int len) {
+            if (vb.length < len) {
+                vb = new float[len];
+            }
+            return vb;
+        }
 
         void ensure(int qLen, int oLen, int rows) {
             if (q.length < qLen) {
@@ -169,16 +242,37 @@ public final class Attention {
         }
         // Key blocks past every row's causal limit are skipped outright.
         int kEnd = Math.min(jb.nk, maxLim + 1);
-        Operand k = jb.k;
-        Operand v = jb.v;
-        int kBase = (int) (k.offset() + bi * k.strideB() + kvh * k.strideH());
-        int vBase = (int) (v.offset() + bi * v.strideB() + kvh * v.strideH());
-        int ks = (int) k.strideN();
-        int vs = (int) v.strideN();
+        boolean half = jb.kh != null;
+        float[] kData;
+        float[] vData;
+        int kBase;
+        int vBase;
+        int ks;
+        int vs;
+        if (half) {
+            // each block is converted into scratch below and read from there
+            kData = w.keyBlock(BK * jb.d);
+            vData = w.valueBlock(BK * jb.dvPad);
+            kBase = 0;
+            vBase = 0;
+            ks = jb.d;
+            vs = jb.dvPad;
+        } else {
+            kData = jb.k.data();
+            vData = jb.v.data();
+            kBase = (int) (jb.k.offset() + bi * jb.k.strideB() + kvh * jb.k.strideH());
+            vBase = (int) (jb.v.offset() + bi * jb.v.strideB() + kvh * jb.v.strideH());
+            ks = (int) jb.k.strideN();
+            vs = (int) jb.v.strideN();
+        }
         for (int j0 = 0; j0 < kEnd; j0 += BK) {
             int jn = Math.min(BK, jb.nk - j0);
-            int kRow = kBase + j0 * ks;                        // key j0 of this block, read in place
-            int vRow = vBase + j0 * vs;
+            int kRow = half ? 0 : kBase + j0 * ks;             // key j0 of this block, read in place
+            int vRow = half ? 0 : vBase + j0 * vs;
+            if (half) {
+                halfRows(jb.kh, bi, kvh, j0, jn, jb.d, kData, 0, jb.d);
+                halfRows(jb.vh, bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
+            }
             int ktBase = ((bi * jb.kvHeads + kvh) * jb.nkb + j0 / BK) * jb.d * BK;
             for (int rg = 0; rg < rowsPad; rg += MR) {
                 int groupLim = Math.max(Math.max(w.lim[rg], w.lim[rg + 1]), Math.max(w.lim[rg + 2], w.lim[rg + 3]));
@@ -188,24 +282,24 @@ public final class Attention {
                 if (jb.kt == null && rows - rg == 1) {
                     // A lone row (decode without GQA): padding it to MR rows would do 4x the work of a pass that
                     // is bound by reading K and V anyway.
-                    AttentionKernels.scoresDot1(qb, rg * qs, k.data(), kRow, ks, jn, jb.d, w.s);
+                    AttentionKernels.scoresDot1(qb, rg * qs, kData, kRow, ks, jn, jb.d, w.s);
                     int vis = softmaxRow(jb, w, bi, rg, 0, j0, jn);
                     if (vis > 0) {
-                        AttentionKernels.accumulateRow(w.o, w.s, w.alpha, rg, os, vis, v.data(), vRow, vs);
+                        AttentionKernels.accumulateRow(w.o, w.s, w.alpha, rg, os, vis, vData, vRow, vs);
                     }
                     continue;
                 }
                 if (jb.kt != null) {
                     AttentionKernels.scoresPacked(qb, qs, rg, jb.kt, ktBase, jb.d, w.s);
                 } else {
-                    AttentionKernels.scoresDot(qb, qs, rg, k.data(), kRow, ks, jn, jb.d, w.s);
+                    AttentionKernels.scoresDot(qb, qs, rg, kData, kRow, ks, jn, jb.d, w.s);
                 }
                 int jmax = 0;
                 for (int rr = 0; rr < MR; rr++) {
                     jmax = Math.max(jmax, softmaxRow(jb, w, bi, rg + rr, rr, j0, jn));
                 }
                 if (jmax > 0) {
-                    AttentionKernels.accumulate(w.o, w.s, w.alpha, rg, os, jmax, v.data(), vRow, vs);
+                    AttentionKernels.accumulate(w.o, w.s, w.alpha, rg, os, jmax, vData, vRow, vs);
                 }
             }
         }
@@ -346,12 +440,49 @@ public final class Attention {
         return new Operand(vp, 0, (long) kvHeads * nk * dvPad, (long) nk * dvPad, dvPad);
     }
 
+    /**
+     * Rows [j0, j0+jn) of head kvh of batch bi of an F16 operand as floats, {@code width} values per row at a row
+     * stride of {@code stride} in dst, zero from width to stride.
+     */
+    private static void halfRows(HalfOperand h, int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff,
+                                 int stride) {
+        short[] src = h.data();
+        long row = h.offset() + bi * h.strideB() + kvh * h.strideH() + j0 * h.strideN();
+        if (h.strideN() == width && stride == width) {
+            halfToFloat(src, (int) row, dst, dstOff, jn * width); // one run: the rows of a KV cache head are adjacent
+            return;
+        }
+        for (int jj = 0; jj < jn; jj++, row += h.strideN()) {
+            int at = dstOff + jj * stride;
+            halfToFloat(src, (int) row, dst, at, width);
+            Arrays.fill(dst, at + width, at + stride, 0f);
+        }
+    }
+
+    /** A plain loop, which C2 turns into the CPU's vector half-to-float conversion. */
+    private static void halfToFloat(short[] src, int from, float[] dst, int to, int n) {
+        for (int i = 0; i < n; i++) {
+            dst[to + i] = Float.float16ToFloat(src[from + i]);
+        }
+    }
+
+    /** A whole F16 operand [b, heads, n, width] as a contiguous float operand. */
+    private static Operand widen(int b, int heads, int n, int width, HalfOperand h) {
+        float[] dst = new float[Math.multiplyExact(Math.multiplyExact(b * heads, n), width)];
+        Parallel.forRange(b * heads, 1, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                halfRows(h, t / heads, t % heads, 0, n, width, dst, t * n * width, width);
+            }
+        });
+        return new Operand(dst, 0, (long) heads * n * width, (long) n * width, width);
+    }
+
     private static int roundUp(int x, int m) {
         return (x + m - 1) / m * m;
     }
 
     private static void checkShapes(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
-                                    Operand q, Operand k, Operand v, Mask mask, float[] out, int outOffset) {
+                                    Layout q, Layout k, Layout v, Mask mask, float[] out, int outOffset) {
         if (b < 0 || heads < 0 || nq < 0) {
             throw new IllegalArgumentException("attention: b=%d heads=%d nq=%d, expected all >= 0"
                     .formatted(b, heads, nq));
@@ -364,12 +495,11 @@ public final class Attention {
             throw new IllegalArgumentException("attention: heads=%d is not a multiple of kvHeads=%d"
                     .formatted(heads, kvHeads));
         }
-        checkRange("q", q.data(), q.offset(), b, heads, nq, d, q.strideB(), q.strideH(), q.strideN());
-        checkRange("k", k.data(), k.offset(), b, kvHeads, nk, d, k.strideB(), k.strideH(), k.strideN());
-        checkRange("v", v.data(), v.offset(), b, kvHeads, nk, dv, v.strideB(), v.strideH(), v.strideN());
+        checkRange("q", q, b, heads, nq, d);
+        checkRange("k", k, b, kvHeads, nk, d);
+        checkRange("v", v, b, kvHeads, nk, dv);
         if (mask != null) {
-            checkRange("mask", mask.data(), mask.offset(), b, heads, nq, nk,
-                    mask.strideB(), mask.strideH(), mask.strideN());
+            checkRange("mask", mask, b, heads, nq, nk);
         }
         long outLen = (long) b * heads * nq * dv;
         if (out == null || outOffset < 0 || outOffset + outLen > out.length) {
@@ -380,9 +510,13 @@ public final class Attention {
         }
     }
 
-    private static void checkRange(String name, float[] data, int offset, int n0, int n1, int n2, int n3,
-                                   long s0, long s1, long s2) {
-        if (data == null) {
+    private static void checkRange(String name, Layout at, int n0, int n1, int n2, int n3) {
+        int length = at.length();
+        int offset = at.offset();
+        long s0 = at.strideB();
+        long s1 = at.strideH();
+        long s2 = at.strideN();
+        if (length < 0) {
             throw new IllegalArgumentException("attention: " + name + " data is null");
         }
         if (offset < 0 || s0 < 0 || s1 < 0 || s2 < 0) {
@@ -393,10 +527,10 @@ public final class Attention {
             return;
         }
         long last = offset + (n0 - 1) * s0 + (n1 - 1) * s1 + (n2 - 1) * s2 + (n3 - 1);
-        if (last >= data.length) {
+        if (last >= length) {
             throw new IllegalArgumentException(
                     ("attention: %s [%d, %d, %d, %d] with offset %d strides (%d, %d, %d, 1) reaches index %d,"
-                            + " array has %d").formatted(name, n0, n1, n2, n3, offset, s0, s1, s2, last, data.length));
+                            + " array has %d").formatted(name, n0, n1, n2, n3, offset, s0, s1, s2, last, length));
         }
     }
 }

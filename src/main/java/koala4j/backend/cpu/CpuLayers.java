@@ -3,6 +3,7 @@ package koala4j.backend.cpu;
 import java.util.Arrays;
 
 import koala4j.tensor.Activation;
+import koala4j.tensor.DType;
 import koala4j.tensor.ResizeMode;
 import koala4j.tensor.Tensor;
 
@@ -105,10 +106,22 @@ final class CpuLayers {
         return v.stride(-1) == 1 || v.size(-1) == 1 ? v : v.contiguous();
     }
 
+    /** An F16 operand in a short[] with its last dim contiguous (a half-precision KV cache), or null. */
+    private static Tensor halfOperand(Tensor t) {
+        if (t.rank() != 4 || t.dtype() != DType.F16 || !(CpuOps.host(t).array() instanceof short[])) {
+            return null;
+        }
+        Tensor c = t.stride(-1) == 1 || t.size(-1) == 1 ? t : t.contiguous();
+        return CpuOps.host(c).array() instanceof short[] ? c : null;
+    }
+
     static Tensor attention(CpuOps ops, Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, float scale) {
         Tensor qv = attentionOperand(q, "query");
-        Tensor kv = attentionOperand(k, "key");
-        Tensor vv = attentionOperand(v, "value");
+        Tensor kh = halfOperand(k);
+        Tensor vh = kh == null ? null : halfOperand(v);
+        boolean half = kh != null && vh != null;
+        Tensor kv = half ? kh : attentionOperand(k, "key");
+        Tensor vv = half ? vh : attentionOperand(v, "value");
         int b = qv.size(0);
         int heads = qv.size(1);
         int nq = qv.size(2);
@@ -138,13 +151,23 @@ final class CpuLayers {
             maskRef = new Attention.Mask(CpuOps.array(mv), Math.toIntExact(mv.offset()), st[0], st[1], st[2]);
         }
         float[] out = new float[Math.toIntExact((long) b * heads * nq * dv)];
-        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), operand(kv), operand(vv), maskRef, causal,
-                scale, out, 0);
+        if (half) {
+            Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), halfOperandRef(kv), halfOperandRef(vv),
+                    maskRef, causal, scale, out, 0);
+        } else {
+            Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), operand(kv), operand(vv), maskRef,
+                    causal, scale, out, 0);
+        }
         return ops.dense(out, b, heads, nq, dv);
     }
 
     private static Attention.Operand operand(Tensor t) {
         return new Attention.Operand(CpuOps.array(t), Math.toIntExact(t.offset()), t.stride(0), t.stride(1), t.stride(2));
+    }
+
+    private static Attention.HalfOperand halfOperandRef(Tensor t) {
+        return new Attention.HalfOperand((short[]) CpuOps.host(t).array(), Math.toIntExact(t.offset()), t.stride(0),
+                t.stride(1), t.stride(2));
     }
 
     static Tensor geglu(CpuOps ops, Tensor x) {

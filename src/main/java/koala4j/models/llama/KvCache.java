@@ -6,33 +6,68 @@ import koala4j.tensor.Tensor;
 
 /**
  * The keys and values of every layer for one batch of sequences, preallocated to a capacity: per layer K and V of
- * [B, nKV, capacity, D] float32, written in place ({@link Tensor#copyFrom}) at the positions a forward pass adds.
- * Attention then reads the filled prefix [0, length) as a view, with no copy. Memory: 2 * layers * B * nKV * capacity
- * * D * 4 bytes (LLaMA-13B at 2048 positions: 3.4 GB; 7B at 4096: 4.3 GB).
+ * [B, nKV, capacity, D] in F32 (as transformers keeps them for a float32 model) or F16 (half the memory and half
+ * the bytes a decoding step reads, as llama.cpp's default cache), written in place ({@link Tensor#copyFrom},
+ * rounding to F16 there) at the positions a forward pass adds. Attention then reads the filled prefix
+ * [0, length) as a view, with no copy. Memory: 2 * layers * B * nKV * capacity * D * 4 bytes in F32 (LLaMA-13B at
+ * 2048 positions: 3.4 GB; 7B at 4096: 4.3 GB), half that in F16.
  *
  * <p>One cache belongs to one generation at a time and is not thread-safe; the model itself is.
  */
 public final class KvCache {
 
+    private final DType dtype;
     private final Tensor[] keys;
     private final Tensor[] values;
     private final int batch;
     private final int capacity;
     private int length;
 
-    KvCache(Ops ops, LlamaConfig c, int batch, int capacity) {
+    KvCache(Ops ops, LlamaConfig c, int batch, int capacity, DType dtype) {
         if (batch < 1 || capacity < 1) {
             throw new IllegalArgumentException("KV cache for batch " + batch + " and capacity " + capacity
                     + ", expected both >= 1");
         }
+        this.dtype = checkType(dtype);
         this.batch = batch;
         this.capacity = capacity;
         this.keys = new Tensor[c.numHiddenLayers()];
         this.values = new Tensor[c.numHiddenLayers()];
         for (int i = 0; i < keys.length; i++) {
-            keys[i] = ops.empty(DType.F32, batch, c.numKeyValueHeads(), capacity, c.headDim());
-            values[i] = ops.empty(DType.F32, batch, c.numKeyValueHeads(), capacity, c.headDim());
+            keys[i] = ops.empty(dtype, batch, c.numKeyValueHeads(), capacity, c.headDim());
+            values[i] = ops.empty(dtype, batch, c.numKeyValueHeads(), capacity, c.headDim());
         }
+    }
+
+    /** The element types a cache can hold: F32 and F16. */
+    public static DType checkType(DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F16) {
+            throw new IllegalArgumentException("KV cache type " + dtype + ": expected F32 or F16");
+        }
+        return dtype;
+    }
+
+    /**
+     * Parses a KV cache type as the command line and API give it: {@code f32} or {@code f16} (any case; null: F32).
+     */
+    public static DType parseType(String name) {
+        if (name == null) {
+            return DType.F32;
+        }
+        return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "f32", "float32" -> DType.F32;
+            case "f16", "float16" -> DType.F16;
+            default -> throw new IllegalArgumentException("KV cache type '" + name + "': expected f32 or f16");
+        };
+    }
+
+    /** Bytes one position takes in every layer's keys and values. */
+    public static long bytesPerPosition(LlamaConfig c, DType dtype) {
+        return 2L * c.numHiddenLayers() * c.numKeyValueHeads() * c.headDim() * checkType(dtype).byteSize();
+    }
+
+    public DType dtype() {
+        return dtype;
     }
 
     /** Positions filled so far (the next token's position). */
@@ -58,11 +93,13 @@ public final class KvCache {
 
     /** Takes the first {@code n} positions of {@code from} (same model, same batch), dropping what this held. */
     public void copyPrefix(KvCache from, int n) {
-        boolean same = from.keys.length == keys.length && from.batch == batch && (keys.length == 0
-                || from.keys[0].size(1) == keys[0].size(1) && from.keys[0].size(3) == keys[0].size(3));
+        boolean same = from.keys.length == keys.length && from.batch == batch && from.dtype == dtype
+                && (keys.length == 0 || from.keys[0].size(1) == keys[0].size(1)
+                        && from.keys[0].size(3) == keys[0].size(3));
         if (!same) {
             throw new IllegalArgumentException("copying a KV cache of " + from.keys.length + " layers, batch "
-                    + from.batch + " into one of " + keys.length + " layers, batch " + batch + " (or other heads)");
+                    + from.batch + ", " + from.dtype + " into one of " + keys.length + " layers, batch " + batch + ", "
+                    + dtype + " (or other heads)");
         }
         if (n < 0 || n > from.length || n > capacity) {
             throw new IllegalArgumentException("copy " + n + " positions of a cache holding " + from.length

@@ -36,6 +36,7 @@ public final class LlamaForCausalLM extends Module {
     private final RotaryEmbedding rotary;
     /** lm_head weight when it is the (tied) embedding table quantised separately; null otherwise. */
     private volatile Tensor tiedHead;
+    private volatile DType kvCacheType = DType.F32;
 
     public LlamaForCausalLM(LlamaConfig config) {
         this.config = config;
@@ -126,9 +127,30 @@ public final class LlamaForCausalLM extends Module {
         return model.embedTokens.weight().get().ops();
     }
 
-    /** A cache for {@code batch} sequences of up to {@code capacity} positions (prompt + new tokens). */
+    /**
+     * A cache for {@code batch} sequences of up to {@code capacity} positions (prompt + new tokens), of this model's
+     * {@link #kvCacheType}.
+     */
     public KvCache newCache(int batch, int capacity) {
-        return new KvCache(ops(), config, batch, capacity);
+        return newCache(batch, capacity, kvCacheType);
+    }
+
+    public KvCache newCache(int batch, int capacity, DType dtype) {
+        return new KvCache(ops(), config, batch, capacity, dtype);
+    }
+
+    /** The element type of the caches {@link #newCache(int, int)} makes: F32 (the default) or F16. */
+    public DType kvCacheType() {
+        return kvCacheType;
+    }
+
+    /**
+     * Sets the element type of the caches made from now on (F16: half the memory and half the bytes each decoding
+     * step reads of them; keys and values rounded to F16, as llama.cpp's default cache). A load-time choice: caches
+     * made before keep theirs.
+     */
+    public void kvCacheType(DType dtype) {
+        kvCacheType = KvCache.checkType(dtype);
     }
 
     /** embed_tokens: ids [B, N] (I32/I64) -> [B, N, C]. */

@@ -1,0 +1,145 @@
+package koala4j.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import java.util.stream.Stream;
+
+import koala4j.backend.cpu.Attention.HalfOperand;
+import koala4j.backend.cpu.Attention.Mask;
+import koala4j.backend.cpu.Attention.Operand;
+import koala4j.tensor.DType;
+import koala4j.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * {@link Attention} with F16 keys and values (a half-precision KV cache) against the float kernel given the same
+ * values as floats. Both paths run the same kernels in the same order on the same numbers (the F16 one converts each
+ * block into scratch first, or the whole operand for long queries), so the outputs must be equal bit for bit.
+ */
+class HalfKvAttentionTest {
+
+    static Stream<Arguments> shapes() {
+        // b, heads, kvHeads, nq, nk, d, dv, causal
+        return Stream.of(
+                Arguments.of(1, 4, 4, 1, 1, 64, 64, false),
+                Arguments.of(1, 4, 4, 1, 257, 64, 64, true),         // decode, lone rows, several key blocks
+                Arguments.of(2, 8, 2, 1, 300, 128, 128, false),      // GQA decode, 4 rows per kv head
+                Arguments.of(2, 5, 1, 1, 70, 24, 24, true),          // one tile + a lone row
+                Arguments.of(1, 3, 3, 1, 40, 5, 7, true),            // d and dv tails: values padded in scratch
+                Arguments.of(1, 8, 2, 3, 150, 40, 72, true),         // 12 rows per kv head (a few-token step)
+                Arguments.of(1, 8, 2, 9, 150, 64, 64, true),         // 36 rows per kv head: widened, packed path
+                Arguments.of(1, 2, 2, 40, 40, 32, 32, true));        // a prompt: packed path
+    }
+
+    @ParameterizedTest
+    @MethodSource("shapes")
+    void halfOperandsEqualTheirFloatValues(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                           boolean causal) {
+        var rnd = new Random(17L * nk + d + nq);
+        Operand q = floats(rnd, b * heads * nq * d, (long) heads * nq * d, (long) nq * d, d);
+        // keys and values inside a larger cache: capacity nk + 9 positions, 2 elements of offset
+        int cap = nk + 9;
+        HalfOperand k = halves(rnd, 2 + b * kvHeads * cap * d, 2, (long) kvHeads * cap * d, (long) cap * d, d);
+        HalfOperand v = halves(rnd, b * kvHeads * cap * dv, 0, (long) kvHeads * cap * dv, (long) cap * dv, dv);
+        assertSame(b, heads, kvHeads, nq, nk, d, dv, q, k, v, null, causal);
+    }
+
+    @Test
+    void rowsWithGapsAndAMask() {
+        var rnd = new Random(5);
+        int b = 1, heads = 4, kvHeads = 2, nq = 2, nk = 150, d = 32;
+        Operand q = floats(rnd, b * heads * nq * d, (long) heads * nq * d, (long) nq * d, d);
+        // rows 48 elements apart (not adjacent), so each row is converted on its own
+        HalfOperand k = halves(rnd, b * kvHeads * nk * 48, 0, (long) kvHeads * nk * 48, 48, d);
+        HalfOperand v = halves(rnd, b * kvHeads * nk * 48, 5, (long) kvHeads * nk * 48, 48, d);
+        float[] m = new float[heads * nq * nk];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = i % 7 == 0 ? Float.NEGATIVE_INFINITY : (float) rnd.nextGaussian();
+        }
+        assertSame(b, heads, kvHeads, nq, nk, d, d, q, k, v, new Mask(m, 0, 0, (long) nq * nk, nk), true);
+    }
+
+    @Test
+    void everyKeyMaskedGivesZero() {
+        var rnd = new Random(9);
+        int nk = 20, d = 16;
+        Operand q = floats(rnd, d, d, d, d);
+        HalfOperand k = halves(rnd, nk * d, 0, (long) nk * d, (long) nk * d, d);
+        float[] m = new float[nk];
+        java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
+        float[] out = new float[d];
+        java.util.Arrays.fill(out, 7f);
+        Attention.attention(1, 1, 1, 1, nk, d, d, q, k, k, new Mask(m, 0, 0, 0, 0), false, 1f, out, 0);
+        assertArrayEquals(new float[d], out);
+    }
+
+    @Test
+    void ops_attentionReadsAnF16CacheInPlace() {
+        var ops = new CpuOps();
+        var rnd = new Random(3);
+        int heads = 4, nk = 33, cap = 40, d = 16;
+        Tensor q = ops.fromArray(gaussian(rnd, heads * d), 1, heads, 1, d);
+        Tensor k = ops.fromArray(gaussian(rnd, heads * cap * d), 1, heads, cap, d).to(DType.F16);
+        Tensor v = ops.fromArray(gaussian(rnd, heads * cap * d), 1, heads, cap, d).to(DType.F16);
+        Tensor kView = k.slice(2, 0, nk);
+        Tensor vView = v.slice(2, 0, nk);
+        float[] got = ops.attention(q, kView, vView, null, true, 0.25f).toFloatArray();
+        float[] want = ops.attention(q, kView.to(DType.F32), vView.to(DType.F32), null, true, 0.25f).toFloatArray();
+        assertArrayEquals(want, got);
+    }
+
+    @Test
+    void rejectsAnF16OperandTooShortForItsShape() {
+        var rnd = new Random(1);
+        Operand q = floats(rnd, 16, 16, 16, 16);
+        HalfOperand k = halves(rnd, 15 * 16, 0, 16L * 16, 16, 16);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> Attention.attention(1, 1, 1, 1, 16, 16, 16, q, k, k, null, false, 1f, new float[16], 0));
+        assertTrue(e.getMessage().contains("k [1, 1, 16, 16]"), e.getMessage());
+    }
+
+    private static void assertSame(int b, int heads, int kvHeads, int nq, int nk, int d, int dv, Operand q,
+                                   HalfOperand k, HalfOperand v, Mask mask, boolean causal) {
+        float scale = (float) (1 / Math.sqrt(d));
+        float[] want = new float[b * heads * nq * dv];
+        float[] got = new float[want.length];
+        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, asFloat(k), asFloat(v), mask, causal, scale, want, 0);
+        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, got, 0);
+        assertArrayEquals(want, got, "b=%d heads=%d kvHeads=%d nq=%d nk=%d d=%d dv=%d causal=%b"
+                .formatted(b, heads, kvHeads, nq, nk, d, dv, causal));
+    }
+
+    private static Operand asFloat(HalfOperand h) {
+        float[] f = new float[h.data().length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = Float.float16ToFloat(h.data()[i]);
+        }
+        return new Operand(f, h.offset(), h.strideB(), h.strideH(), h.strideN());
+    }
+
+    private static Operand floats(Random rnd, int n, long sb, long sh, long sn) {
+        return new Operand(gaussian(rnd, n), 0, sb, sh, sn);
+    }
+
+    private static HalfOperand halves(Random rnd, int n, int offset, long sb, long sh, long sn) {
+        short[] h = new short[n + offset];
+        for (int i = 0; i < h.length; i++) {
+            h[i] = Float.floatToFloat16((float) rnd.nextGaussian());
+        }
+        return new HalfOperand(h, offset, sb, sh, sn);
+    }
+
+    private static float[] gaussian(Random rnd, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        return x;
+    }
+}

@@ -124,7 +124,28 @@ final class AttentionKernels {
     /** {@link #scoresDot} for a single query row, written to s[0, jn). */
     static void scoresDot1(float[] qb, int q0, float[] k, int kBase, int ks, int jn, int d, float[] s) {
         int dFull = d - d % L;
-        for (int j = 0; j < jn; j++) {
+        int j = 0;
+        // four keys per pass: four independent FMA chains instead of one that waits on each FMA's latency; each
+        // key's sum is formed in the same order as below, so the scores are the same
+        for (; j + 4 <= jn && dFull == d; j += 4) {
+            int ko = kBase + j * ks;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            for (int dd = 0; dd < d; dd += L) {
+                FloatVector qv = FloatVector.fromArray(F, qb, q0 + dd);
+                a0 = qv.fma(FloatVector.fromArray(F, k, ko + dd), a0);
+                a1 = qv.fma(FloatVector.fromArray(F, k, ko + ks + dd), a1);
+                a2 = qv.fma(FloatVector.fromArray(F, k, ko + 2 * ks + dd), a2);
+                a3 = qv.fma(FloatVector.fromArray(F, k, ko + 3 * ks + dd), a3);
+            }
+            s[j] = a0.reduceLanes(VectorOperators.ADD);
+            s[j + 1] = a1.reduceLanes(VectorOperators.ADD);
+            s[j + 2] = a2.reduceLanes(VectorOperators.ADD);
+            s[j + 3] = a3.reduceLanes(VectorOperators.ADD);
+        }
+        for (; j < jn; j++) {
             int ko = kBase + j * ks;
             FloatVector a0 = FloatVector.zero(F);
             for (int dd = 0; dd < dFull; dd += L) {

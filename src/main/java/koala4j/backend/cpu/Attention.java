@@ -177,6 +177,17 @@ public final class Attention {
         int[] lim = new int[0];         // last key index the row may see
         float[] kb = new float[0];      // [BK, d] keys of one block, from F16
         float[] vb = new float[0];      // [BK, dvPad] values of one block, from F16, zero past dv
+        float[] qh = new float[0];      // a lone row's scaled query times 2^112, for F16 keys read in place
+        float[] keep = new float[0];    // a lone row's output accumulator before an F16 block (see HalfAttentionKernels)
+
+        void ensureHalf(int d, int dv) {
+            if (qh.length < d) {
+                qh = new float[d];
+            }
+            if (keep.length < dv) {
+                keep = new float[dv];
+            }
+        }
 
         float[] keyBlock(int len) {
             if (kb.length < len) {
@@ -265,19 +276,28 @@ public final class Attention {
             ks = (int) jb.k.strideN();
             vs = (int) jb.v.strideN();
         }
+        // a lone row over F16 keys and values reads them in place (HalfAttentionKernels) when its scaled query
+        // allows; other rows, and blocks holding an Inf or NaN, use the block converted to floats
+        boolean inPlace = half && (rows % MR == 1) && HalfAttentionKernels.applies(jb.d, jb.dv)
+                && scaleQuery(w, qb, (rowsPad - MR) * qs, jb.d);
         for (int j0 = 0; j0 < kEnd; j0 += BK) {
             int jn = Math.min(BK, jb.nk - j0);
             int kRow = half ? 0 : kBase + j0 * ks;             // key j0 of this block, read in place
             int vRow = half ? 0 : vBase + j0 * vs;
-            if (half) {
-                halfRows(jb.kh, bi, kvh, j0, jn, jb.d, kData, 0, jb.d);
-                halfRows(jb.vh, bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
-            }
+            boolean converted = !half;
             int ktBase = ((bi * jb.kvHeads + kvh) * jb.nkb + j0 / BK) * jb.d * BK;
             for (int rg = 0; rg < rowsPad; rg += MR) {
                 int groupLim = Math.max(Math.max(w.lim[rg], w.lim[rg + 1]), Math.max(w.lim[rg + 2], w.lim[rg + 3]));
                 if (groupLim < j0) {
                     continue;                                  // no row of this tile sees any key of the block
+                }
+                if (inPlace && rows - rg == 1 && lonelyHalfRow(jb, w, bi, kvh, rg, os, j0, jn)) {
+                    continue;
+                }
+                if (!converted) {
+                    halfRows(jb.kh, bi, kvh, j0, jn, jb.d, kData, 0, jb.d);
+                    halfRows(jb.vh, bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
+                    converted = true;
                 }
                 if (jb.kt == null && rows - rg == 1) {
                     // A lone row (decode without GQA): padding it to MR rows would do 4x the work of a pass that
@@ -313,6 +333,49 @@ public final class Attention {
                 FloatVector.fromArray(F, w.o, src + c).mul(inv).intoArray(out, dst + c, in);
             }
         }
+    }
+
+    /**
+     * The lone row's scaled query times 2^112 into {@code w.qh}, for {@link HalfAttentionKernels}; false when some
+     * |value| is 2^15 or more, or not finite (the product would overflow).
+     */
+    private static boolean scaleQuery(Work w, float[] qb, int from, int d) {
+        w.ensureHalf(d, 0);
+        for (int dd = 0; dd < d; dd++) {
+            float x = qb[from + dd];
+            if (!(Math.abs(x) < HalfAttentionKernels.SCALABLE)) {
+                return false;
+            }
+            w.qh[dd] = x * HalfAttentionKernels.SCALE;
+        }
+        return true;
+    }
+
+    /**
+     * Keys [j0, j0+jn) for the lone row r read from the F16 operands in place: scores, softmax, P·V. False, with
+     * nothing changed, when a key of the block is Inf or NaN (the caller then runs the block converted); an Inf or
+     * NaN value is handled here, by redoing this block's P·V from exactly converted values.
+     */
+    private static boolean lonelyHalfRow(Job jb, Work w, int bi, int kvh, int r, int os, int j0, int jn) {
+        HalfOperand k = jb.kh;
+        HalfOperand v = jb.vh;
+        int kRow = (int) (k.offset() + bi * k.strideB() + kvh * k.strideH() + j0 * k.strideN());
+        int vRow = (int) (v.offset() + bi * v.strideB() + kvh * v.strideH() + j0 * v.strideN());
+        if (!HalfAttentionKernels.scoresDot1(w.qh, 0, k.data(), kRow, (int) k.strideN(), jn, jb.d, w.s)) {
+            return false;
+        }
+        int vis = softmaxRow(jb, w, bi, r, 0, j0, jn);
+        if (vis > 0) {
+            w.ensureHalf(jb.d, os);
+            if (!HalfAttentionKernels.accumulateRow(w.o, w.s, w.alpha, r, os, vis, v.data(), vRow,
+                    (int) v.strideN(), w.keep)) {
+                // an Inf or NaN value: this block's P·V from exactly converted values (the softmax state is kept)
+                float[] vData = w.valueBlock(BK * jb.dvPad);
+                halfRows(v, bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
+                AttentionKernels.accumulateRow(w.o, w.s, w.alpha, r, os, vis, vData, 0, jb.dvPad);
+            }
+        }
+        return true;
     }
 
     /**

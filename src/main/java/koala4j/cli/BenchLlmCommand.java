@@ -58,7 +58,7 @@ final class BenchLlmCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Backend backend = Backends.select(device);
         LlmBench.run(new LlmBench.Options(config, Quantization.parse(quant), promptTokens, newTokens, layers, seed,
-                bandwidthMb * 1_000_000L, KvCache.parseType(kvCache)), backend.ops(), backend.name() + " (" + backend.reason() + ")", out);
+                bandwidthMb * 1_000_000L, KvCache.parseType("--kv-cache", kvCache)), backend.ops(), backend.name() + " (" + backend.reason() + ")", out);
         return 0;
     }
 }

@@ -150,7 +150,7 @@ final class ChatCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         validate();
         Quantization quantization = Quantization.parse(quant);
-        DType kvCacheType = KvCache.parseType(kvCache);
+        DType kvCacheType = KvCache.parseType("--kv-cache", kvCache);
         Backend backend = Backends.select(device);
         err.println("backend " + backend.name() + " (" + backend.reason() + ")");
         HubClient hub = new HubClient(HubClient.Options.fromEnvironment(parent.env), new ConsoleProgress(System.err));

@@ -25,6 +25,7 @@ import koala4j.server.ChatModel;
 import koala4j.server.KoalaServer;
 import koala4j.server.LocalChatModels;
 import koala4j.server.ServerConfig;
+import koala4j.tensor.DType;
 import koala4j.tensor.quant.Quantization;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -139,6 +140,8 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--chat-cache-slots " + chatCacheSlots + ": expected at least 1 "
                     + "(--no-prompt-cache turns the cache off)");
         }
+        Quantization chatQuantization = Quantization.parse(chatQuant);
+        DType chatKvType = KvCache.parseType("--chat-kv-cache", chatKvCache);
         b.dataDir = data;
         Files.createDirectories(data);
         b.dbUrl = db;
@@ -168,9 +171,8 @@ final class ServeCommand implements Callable<Integer> {
             b.models.add(locate(m, hub, err));
         }
         if (!chatModels.isEmpty()) {
-            var options = new VisionChat.Options(Quantization.parse(chatQuant), null, null,
-                    VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots,
-                    KvCache.parseType(chatKvCache));
+            var options = new VisionChat.Options(chatQuantization, null, null,
+                    VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots, chatKvType);
             var ops = koala4j.backend.Backends.select(device).ops();
             for (String m : chatModels) {
                 b.chatModels.add(chatModel(m, hub, options, ops));

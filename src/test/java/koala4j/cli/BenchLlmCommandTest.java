@@ -44,7 +44,7 @@ class BenchLlmCommandTest {
         assertTrue(r[2].contains("expected none or q8"), r[2]);
         r = run("bench", "llm", "--config", "ko-llava-13b", "--kv-cache", "q8");
         assertEquals("1", r[0]);
-        assertTrue(r[2].contains("KV cache type 'q8': expected f32 or f16"), r[2]);
+        assertTrue(r[2].contains("--kv-cache 'q8': expected f32 or f16"), r[2]);
     }
 
     @Test

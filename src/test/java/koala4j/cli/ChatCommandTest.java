@@ -427,7 +427,7 @@ class ChatCommandTest {
                 .contains("--temperature -1.0"));
         assertTrue(run("chat", "--model", llava.toString(), "--quant", "q4", "--prompt", "hi").err().contains("q4"));
         assertTrue(run("chat", "--model", llava.toString(), "--kv-cache", "bf16", "--prompt", "hi").err()
-                .contains("KV cache type 'bf16': expected f32 or f16"));
+                .contains("--kv-cache 'bf16': expected f32 or f16"));
         assertTrue(run("chat", "--model", llava.toString(), "--device", "cuda", "--prompt", "hi").err()
                 .contains("--device cuda"));
         assertEquals(2, run("chat", "--prompt", "hi").code(), "--model is required");

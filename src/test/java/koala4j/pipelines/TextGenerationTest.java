@@ -155,8 +155,8 @@ class TextGenerationTest {
         }
         var e = assertThrows(IllegalArgumentException.class, () -> lm.kvCacheType(DType.BF16));
         assertTrue(e.getMessage().contains("KV cache type BF16: expected F32 or F16"), e.getMessage());
-        var parse = assertThrows(IllegalArgumentException.class, () -> KvCache.parseType("q8"));
-        assertTrue(parse.getMessage().contains("'q8': expected f32 or f16"), parse.getMessage());
+        var parse = assertThrows(IllegalArgumentException.class, () -> KvCache.parseType("--kv-cache", "q8"));
+        assertTrue(parse.getMessage().contains("--kv-cache 'q8': expected f32 or f16"), parse.getMessage());
     }
 
     private static int[] toInts(JsonNode list) {

@@ -48,16 +48,18 @@ public final class KvCache {
     }
 
     /**
-     * Parses a KV cache type as the command line and API give it: {@code f32} or {@code f16} (any case; null: F32).
+     * Parses a KV cache type as the command line gives it: {@code f32} or {@code f16} (any case; null: F32); an
+     * error names {@code option} and the value.
      */
-    public static DType parseType(String name) {
+    public static DType parseType(String option, String name) {
         if (name == null) {
             return DType.F32;
         }
         return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "f32", "float32" -> DType.F32;
             case "f16", "float16" -> DType.F16;
-            default -> throw new IllegalArgumentException("KV cache type '" + name + "': expected f32 or f16");
+            default -> throw new IllegalArgumentException(option + " '" + name + "': expected f32 or f16 (KV cache "
+                    + "element type)");
         };
     }
 

@@ -117,8 +117,9 @@ public final class Attention {
     /**
      * {@link #attention} with keys and values in F16, as a half-precision KV cache holds them: same semantics, with
      * each key and value the float value of its F16 bits. Decoding (fewer than {@value #MIN_PACKED_ROWS} query rows
-     * per kv head) reads the cache once at two bytes per element: each task turns a block of keys and values into
-     * floats in its own scratch when it reaches the block. Longer queries convert K and V to float first (once per
+     * per kv head) reads the cache once at two bytes per element: a lone query row reads the F16 bits in place
+     * ({@link HalfAttentionKernels}), other tiles (and blocks holding an Inf or NaN) turn a block of keys and values
+     * into floats in per-thread scratch when they reach it. Longer queries convert K and V to float first (once per
      * call, shared by every query block) and take the packed path.
      */
     public static void attention(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,

@@ -107,7 +107,7 @@ public final class Attention {
         if (b == 0 || heads == 0 || nq == 0) {
             return;
         }
-        boolean packed = heads / kvHeads * nq >= MIN_PACKED_ROWS;
+        boolean packed = packed(heads, kvHeads, nq);
         int nkb = (nk + BK - 1) / BK;
         float[] kt = packed ? packKeys(b, kvHeads, nk, d, nkb, k) : null;   // [b, kvHeads, nkb, d, BK]
         Operand vv = dv % L == 0 ? v : packValues(b, kvHeads, nk, dv, roundUp(dv, L), v); // rows padded to dvPad
@@ -129,12 +129,17 @@ public final class Attention {
         if (b == 0 || heads == 0 || nq == 0) {
             return;
         }
-        if (heads / kvHeads * nq >= MIN_PACKED_ROWS) {
+        if (packed(heads, kvHeads, nq)) {
             attention(b, heads, kvHeads, nq, nk, d, dv, q, widen(b, kvHeads, nk, d, k), widen(b, kvHeads, nk, dv, v),
                     mask, causal, scale, out, outOffset);
             return;
         }
         run(b, heads, kvHeads, nq, nk, d, dv, q, null, null, k, v, mask, causal, scale, out, outOffset, null);
+    }
+
+    /** Whether the query rows that share a kv head are enough to pay for packing the keys. */
+    private static boolean packed(int heads, int kvHeads, int nq) {
+        return heads / kvHeads * nq >= MIN_PACKED_ROWS;
     }
 
     /** Keys and values come from k and v (float, read in place; keys packed in kt when it is not null) or kh and vh. */
@@ -280,7 +285,7 @@ public final class Attention {
         // a lone row over F16 keys and values reads them in place (HalfAttentionKernels) when its scaled query
         // allows; other rows, and blocks holding an Inf or NaN, use the block converted to floats
         boolean inPlace = half && (rows % MR == 1) && HalfAttentionKernels.applies(jb.d, jb.dv)
-                && scaleQuery(w, qb, (rowsPad - MR) * qs, jb.d);
+                && scaleQuery(w, qb, (rowsPad - MR) * qs, jb.d, os);
         for (int j0 = 0; j0 < kEnd; j0 += BK) {
             int jn = Math.min(BK, jb.nk - j0);
             int kRow = half ? 0 : kBase + j0 * ks;             // key j0 of this block, read in place
@@ -338,10 +343,10 @@ public final class Attention {
 
     /**
      * The lone row's scaled query times 2^112 into {@code w.qh}, for {@link HalfAttentionKernels}; false when some
-     * |value| is 2^15 or more, or not finite (the product would overflow).
+     * |value| is 2^15 or more, or not finite (the product would overflow). Sizes the row's F16 scratch (os).
      */
-    private static boolean scaleQuery(Work w, float[] qb, int from, int d) {
-        w.ensureHalf(d, 0);
+    private static boolean scaleQuery(Work w, float[] qb, int from, int d, int os) {
+        w.ensureHalf(d, os);
         for (int dd = 0; dd < d; dd++) {
             float x = qb[from + dd];
             if (!(Math.abs(x) < HalfAttentionKernels.SCALABLE)) {
@@ -367,7 +372,6 @@ public final class Attention {
         }
         int vis = softmaxRow(jb, w, bi, r, 0, j0, jn);
         if (vis > 0) {
-            w.ensureHalf(jb.d, os);
             if (!HalfAttentionKernels.accumulateRow(w.o, w.s, w.alpha, r, os, vis, v.data(), vRow,
                     (int) v.strideN(), w.keep)) {
                 // an Inf or NaN value: this block's P·V from exactly converted values (the softmax state is kept)

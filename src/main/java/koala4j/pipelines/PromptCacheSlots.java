@@ -41,8 +41,6 @@ final class PromptCacheSlots {
      * (prompt plus new tokens) size the KV cache when another slot's prefix is copied in.
      */
     synchronized Lease acquire(float[][] promptRows, LlamaForCausalLM model, int capacity) {
-        // generation always computes the last prompt position, so at most n - 1 are reusable
-        int limit = Math.max(promptRows.length - 1, 0);
         int[] shared = new int[caches.length];
         int continued = -1;
         int source = -1;
@@ -50,7 +48,7 @@ final class PromptCacheSlots {
             if (busy[i]) {
                 continue;
             }
-            shared[i] = caches[i].sharedPrefix(promptRows, limit);
+            shared[i] = caches[i].sharedPrefix(promptRows, caches[i].reusable(model, promptRows.length));
             if (caches[i].length() > 0 && shared[i] >= caches[i].promptLength()
                     && (continued < 0 || shared[i] > shared[continued])) {
                 continued = i;

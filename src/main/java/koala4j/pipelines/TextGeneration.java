@@ -118,12 +118,13 @@ public final class TextGeneration {
         int n = promptEmbeds.size(1);
         int capacity = cacheCapacity(n, params);
         int reused = 0;
+        int widest = n;
         KvCache cache;
         if (promptCache == null) {
             cache = model.newCache(1, capacity);
         } else {
-            // the last prompt position is always computed: its logits choose the first new token
-            reused = promptCache.sharedPrefix(promptRows, n - 1);
+            reused = promptCache.sharedPrefix(promptRows, promptCache.reusable(model, n));
+            widest = reused == 0 ? n : Math.max(n, promptCache.widestCall);
             cache = promptCache.take(model, capacity, reused);
         }
         Sampler sampler = new Sampler(params);
@@ -171,7 +172,7 @@ public final class TextGeneration {
         }
         long t2 = System.nanoTime();
         if (promptCache != null && params.maxNewTokens() > 0) {
-            promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, decodeSteps));
+            promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, decodeSteps), widest);
         }
         String text = "";
         if (tokenizer != null) {
@@ -197,6 +198,8 @@ public final class TextGeneration {
         private KvCache kv;
         private float[][] rows = new float[0][];
         private int promptLength;
+        /** The longest prompt computed in one forward call among those that computed the held positions. */
+        private int widestCall;
 
         /** Positions a next prompt can reuse. */
         public int length() {
@@ -213,6 +216,21 @@ public final class TextGeneration {
             kv = null;
             rows = new float[0][];
             promptLength = 0;
+            widestCall = 0;
+        }
+
+        /**
+         * How many leading positions of an n-position prompt may come from this cache: n - 1 (the last position is
+         * always computed, its logits choose the first new token), or none when the model's rope frequencies depend
+         * on the sequence length (dynamic NTK, LongRoPE) and this prompt or the call that computed the cached keys
+         * reaches past the length where they start to: one call over the whole prompt, as the reference makes,
+         * would rotate every position differently.
+         */
+        int reusable(LlamaForCausalLM model, int n) {
+            if (rows.length == 0 || n <= 1) {
+                return 0;
+            }
+            return Math.max(n, widestCall) > model.ropeLengthDependentAbove() ? 0 : n - 1;
         }
 
         /**
@@ -226,6 +244,7 @@ public final class TextGeneration {
             kv = target;
             rows = Arrays.copyOf(source.rows, shared);
             promptLength = shared;
+            widestCall = source.widestCall;
         }
 
         static float[][] rows(Tensor embeds) {
@@ -268,8 +287,11 @@ public final class TextGeneration {
             return fresh;
         }
 
-        /** After a generation: the cache holds the prompt and the {@code fed} tokens after it. */
-        void keep(KvCache cache, float[][] prompt, LlamaForCausalLM model, int[] fed) {
+        /**
+         * After a generation: the cache holds the prompt and the {@code fed} tokens after it; {@code widest} is the
+         * longest prompt computed in one call among those that made its positions.
+         */
+        void keep(KvCache cache, float[][] prompt, LlamaForCausalLM model, int[] fed, int widest) {
             float[][] all = Arrays.copyOf(prompt, prompt.length + fed.length);
             if (fed.length > 0) {
                 System.arraycopy(rows(embedIds(model, fed)), 0, all, prompt.length, fed.length);
@@ -281,6 +303,7 @@ public final class TextGeneration {
             kv = cache;
             rows = all;
             promptLength = prompt.length;
+            widestCall = widest;
         }
     }
 

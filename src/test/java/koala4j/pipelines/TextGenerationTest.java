@@ -159,6 +159,52 @@ class TextGenerationTest {
         assertTrue(parse.getMessage().contains("--kv-cache 'q8': expected f32 or f16"), parse.getMessage());
     }
 
+    /**
+     * LongRoPE switches every position's frequencies once one forward call reaches past the original length (24 in
+     * golden/rope_scaling/v4/longrope_model), so cached keys computed by shorter calls are not what the reference's
+     * single call over a longer prompt computes: the prompt cache reuses nothing then, and still reuses prefixes of
+     * prompts within the original length.
+     */
+    @Test
+    void thePromptCacheReusesNothingWhereLongRopeChangesTheFrequencies() throws Exception {
+        JsonNode expected = new ObjectMapper().readTree(resource("golden/rope_scaling/v4/expected.json").toFile())
+                .at("/models/longrope_model/runs/0");
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/rope_scaling/v4/longrope_model"), null,
+                new CpuOps())) {
+            LlamaForCausalLM model = LlamaForCausalLM.load(ckpt, Quantization.NONE);
+            assertEquals(24, model.ropeLengthDependentAbove());
+            TextGeneration gen = new TextGeneration(model, null);
+            int[] twelve = toInts(expected.get("input_ids"));
+            int[] answer = toInts(expected.get("new_ids"));
+            SamplingParams greedy = SamplingParams.greedy(answer.length, List.of());
+            TextGeneration.PromptCache cache = new TextGeneration.PromptCache();
+            var shortTurn = gen.generate(TextGeneration.embedIds(model, Arrays.copyOf(twelve, 8)),
+                    Arrays.copyOf(twelve, 8), SamplingParams.greedy(4, List.of()), TextGeneration.TokenListener.NONE,
+                    Cancel.NEVER, cache);
+            assertEquals(0, shortTurn.reusedPromptTokens());
+            var first = gen.generate(TextGeneration.embedIds(model, twelve), twelve, greedy,
+                    TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
+            assertEquals(8, first.reusedPromptTokens(), "12 positions are within the original length");
+            assertArrayEquals(answer, first.tokenIds(), "crossing position 24 while decoding, as transformers");
+
+            int[] longer = new int[25];
+            System.arraycopy(twelve, 0, longer, 0, 12);
+            System.arraycopy(answer, 0, longer, 12, 11);
+            longer[23] = 5;
+            longer[24] = 6;
+            SamplingParams few = SamplingParams.greedy(6, List.of());
+            int[] uncached = gen.generate(longer, few, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds();
+            var next = gen.generate(TextGeneration.embedIds(model, longer), longer, few,
+                    TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
+            assertEquals(0, next.reusedPromptTokens(), "a 25-position prompt rotates every position by long factors");
+            assertArrayEquals(uncached, next.tokenIds());
+            var back = gen.generate(TextGeneration.embedIds(model, twelve), twelve, greedy,
+                    TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
+            assertEquals(0, back.reusedPromptTokens(), "the cached keys came from a 25-position call");
+            assertArrayEquals(answer, back.tokenIds());
+        }
+    }
+
     private static int[] toInts(JsonNode list) {
         int[] out = new int[list.size()];
         for (int i = 0; i < out.length; i++) {

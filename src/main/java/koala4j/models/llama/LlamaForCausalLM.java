@@ -69,6 +69,15 @@ public final class LlamaForCausalLM extends Module {
     }
 
     /**
+     * The longest sequence whose positions all rotate by the same frequencies (dynamic NTK and LongRoPE change them
+     * for a forward call reaching beyond it; {@link Integer#MAX_VALUE} for the other rope types). A prompt cache may
+     * reuse keys only when neither the call that computed them nor the new prompt is longer.
+     */
+    public int ropeLengthDependentAbove() {
+        return RotaryEmbedding.lengthDependentAbove(config);
+    }
+
+    /**
      * Casts every Linear weight (q/k/v/o, gate/up/down, lm_head) to the quantised dtype; embeddings and norms keep
      * their format. With tied embeddings lm_head gets its own quantised copy of the table. A no-op for
      * {@link Quantization#NONE} and for weights already in the format. Call once, before serving.

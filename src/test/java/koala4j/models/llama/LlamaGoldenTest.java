@@ -129,8 +129,9 @@ class LlamaGoldenTest {
         assertEquals(plain[0], inv[0], 0f);
         assertEquals(plain[7] / 8f, inv[7], 1e-12f);
         var bad = assertThrows(koala4j.io.json.JsonException.class, () -> LlamaConfig.from(koala4j.io.json.Json.parse(
-                "{\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}}", "config.json")));
-        assertTrue(bad.getMessage().contains("yarn"), bad.getMessage());
+                "{\"rope_scaling\": {\"type\": \"su\", \"factor\": 2.0}}", "config.json")));
+        assertTrue(bad.getMessage().contains("\"su\"") && bad.getMessage().contains("yarn or longrope"),
+                bad.getMessage());
     }
 
     @Test

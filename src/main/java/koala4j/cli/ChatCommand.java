@@ -26,6 +26,7 @@ import koala4j.models.llama.KvCache;
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Conversation;
 import koala4j.pipelines.SamplingParams;
+import koala4j.pipelines.TextGenerationConfig;
 import koala4j.pipelines.TextGeneration;
 import koala4j.pipelines.VisionChat;
 import koala4j.tensor.DType;
@@ -90,6 +91,18 @@ final class ChatCommand implements Callable<Integer> {
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampling draws (default 0).")
     long seed;
+
+    @Option(names = "--num-beams", description = "Beam search with this many beams, as transformers' generate "
+            + "(default: the folder's num_beams, else 1); the answer prints when the search ends.")
+    Integer numBeams;
+
+    @Option(names = "--length-penalty", description = "Beam search: a hypothesis scores its log-probability / "
+            + "length^penalty (default: the folder's, else 1; > 1 favours longer answers).")
+    Float lengthPenalty;
+
+    @Option(names = "--early-stopping", arity = "0..1", fallbackValue = "true",
+            description = "Beam search stopping: true, false or never (default: the folder's, else false).")
+    String earlyStopping;
 
     @Option(names = "--stop", description = "Stop when the output contains this text (cut before it); repeatable. "
             + "LLaVA conversation templates add their own (### for v0, </s> for v1).")
@@ -231,6 +244,16 @@ final class ChatCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--stop: an empty stop string would stop before the first token");
             }
         }
+        if (numBeams != null && numBeams < 1) {
+            throw new IllegalArgumentException("--num-beams " + numBeams + ": expected at least 1");
+        }
+        if (lengthPenalty != null && !Float.isFinite(lengthPenalty)) {
+            throw new IllegalArgumentException("--length-penalty " + lengthPenalty + ": expected a finite number");
+        }
+        if (earlyStopping != null && !List.of("true", "false", "never")
+                .contains(earlyStopping.toLowerCase(java.util.Locale.ROOT))) {
+            throw new IllegalArgumentException("--early-stopping '" + earlyStopping + "': expected true, false or never");
+        }
     }
 
     /** The folder's defaults with the options on top (see each option's description). */
@@ -249,6 +272,13 @@ final class ChatCommand implements Callable<Integer> {
         }
         if (repetitionPenalty != null) {
             p = p.withRepetitionPenalty(repetitionPenalty);
+        }
+        if (numBeams != null || lengthPenalty != null || earlyStopping != null) {
+            SamplingParams.Beams b = p.beams();
+            p = p.withBeams(new SamplingParams.Beams(numBeams != null ? numBeams : b.numBeams(),
+                    lengthPenalty != null ? lengthPenalty : b.lengthPenalty(),
+                    earlyStopping != null ? TextGenerationConfig.parseEarlyStopping(earlyStopping)
+                            : b.earlyStopping()));
         }
         if (frequencyPenalty != null || presencePenalty != null) {
             p = p.withAdjustments(new SamplingParams.LogitAdjustments(frequencyPenalty != null ? frequencyPenalty : 0,

@@ -70,6 +70,8 @@ final class BeamSearch {
         int maxLength = cfg.maxLength();
         int prompt = prompts[0].length;
         int keep = Math.max(2, 1 + cfg.eosTokenIds().size()) * beams;
+        // _get_logits_processor: beam warpers keep 1 + #eos tokens so that a non-eos one survives; 2 without eos
+        int minTokensToKeep = cfg.eosTokenIds().isEmpty() ? 2 : cfg.eosTokenIds().size() + 1;
         long fill = cfg.fill();
         TorchGenerator rng = new TorchGenerator(cfg.seed());
 
@@ -111,7 +113,7 @@ final class BeamSearch {
                 for (int k = 0; k < beams; k++) {
                     int r = b * beams + k;
                     float[] logProbs = LogitsProcessing.logSoftmax(Arrays.copyOfRange(logits, r * vocab, (r + 1) * vocab));
-                    processor.process(logProbs, running[b][k], length, cfg.eosTokenIds().size() + 1);
+                    processor.process(logProbs, running[b][k], length, minTokensToKeep);
                     for (int v = 0; v < vocab; v++) {
                         accumulated[k * vocab + v] = logProbs[v] + runningScores[b][k];
                     }

@@ -24,10 +24,29 @@ import koala4j.io.json.Json;
  * @param seed              seed of the draw ({@link java.util.SplittableRandom}); the same seed gives the same tokens
  * @param adjustments       OpenAI's frequency / presence penalties and logit bias, applied after the repetition
  *                          penalty; {@link LogitAdjustments#NONE} for transformers' behaviour
+ * @param beams             beam search settings; {@link Beams#NONE} (one beam) for greedy decoding or sampling
  */
 public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
                              double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
-                             List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments) {
+                             List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams) {
+
+    /**
+     * transformers' beam search settings (num_beams, length_penalty, early_stopping): the best finished hypothesis
+     * by sum of log-probabilities / generated length^length_penalty; with {@code doSample}, beam sampling (the
+     * continuations drawn from torch's stream for {@code seed}, as {@code torch.manual_seed(seed)} would).
+     */
+    public record Beams(int numBeams, float lengthPenalty, TextGenerationConfig.EarlyStopping earlyStopping) {
+
+        public static final Beams NONE = new Beams(1, 1f, TextGenerationConfig.EarlyStopping.FALSE);
+
+        public Beams {
+            if (numBeams < 1 || !Float.isFinite(lengthPenalty) || earlyStopping == null) {
+                throw new IllegalArgumentException("num_beams " + numBeams + ", length_penalty " + lengthPenalty
+                        + ", early_stopping " + earlyStopping + ": expected at least 1 beam, a finite length penalty "
+                        + "and true, false or never");
+            }
+        }
+    }
 
     /**
      * The OpenAI API's logit adjustments, as vLLM applies them: {@code frequencyPenalty} times how often a token
@@ -70,6 +89,17 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         if (adjustments == null) {
             adjustments = LogitAdjustments.NONE;
         }
+        if (beams == null) {
+            beams = Beams.NONE;
+        }
+    }
+
+    /** transformers' processors and OpenAI adjustments, one beam: the components before beam search was added. */
+    public SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
+                          double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
+                          List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments) {
+        this(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos, eosTokenIds,
+                seed, adjustments, Beams.NONE);
     }
 
     /** transformers' processors only (no OpenAI adjustments), the components before those were added. */
@@ -88,7 +118,8 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
 
     /**
      * The defaults a model folder's generation_config.json sets (do_sample, temperature, top_k, top_p,
-     * repetition_penalty, max_new_tokens, eos_token_id), each with transformers' own default when absent;
+     * repetition_penalty, max_new_tokens, eos_token_id, num_beams, length_penalty, early_stopping), each with
+     * transformers' own default when absent;
      * {@code fallbackEos} (config.json's eos_token_id) when the file names none.
      */
     public static SamplingParams fromGenerationConfig(Json g, List<Integer> fallbackEos) {
@@ -107,47 +138,54 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         }
         return new SamplingParams(maxNew, sample, temperature, g.intOpt("top_k").orElse(50),
                 g.doubleOpt("top_p").orElse(1.0),
-                g.doubleOpt("repetition_penalty").orElse(1.0), List.of(), false, eos, 0, LogitAdjustments.NONE);
+                g.doubleOpt("repetition_penalty").orElse(1.0), List.of(), false, eos, 0, LogitAdjustments.NONE,
+                new Beams(g.intOpt("num_beams").orElse(1), g.doubleOpt("length_penalty").orElse(1.0).floatValue(),
+                        TextGenerationConfig.earlyStopping(g)));
     }
 
     public SamplingParams withMaxNewTokens(int n) {
         return new SamplingParams(n, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments);
+                eosTokenIds, seed, adjustments, beams);
     }
 
     /** Sampling on, with these warpers (top_k 0 and top_p 1 switch theirs off). */
     public SamplingParams withSampling(double temperature, int topK, double topP, long seed) {
         return new SamplingParams(maxNewTokens, true, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments);
+                ignoreEos, eosTokenIds, seed, adjustments, beams);
     }
 
     public SamplingParams withGreedy() {
         return new SamplingParams(maxNewTokens, false, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments);
+                ignoreEos, eosTokenIds, seed, adjustments, beams);
     }
 
     public SamplingParams withRepetitionPenalty(double penalty) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, penalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments);
+                eosTokenIds, seed, adjustments, beams);
     }
 
     public SamplingParams withStopStrings(List<String> stops) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stops, ignoreEos,
-                eosTokenIds, seed, adjustments);
+                eosTokenIds, seed, adjustments, beams);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignore, eosTokenIds, seed, adjustments);
+                ignore, eosTokenIds, seed, adjustments, beams);
     }
 
     public SamplingParams withEosTokenIds(List<Integer> ids) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, new ArrayList<>(ids), seed, adjustments);
+                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams);
+    }
+
+    public SamplingParams withBeams(Beams b) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed, adjustments, b);
     }
 
     public SamplingParams withAdjustments(LogitAdjustments a) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, a);
+                ignoreEos, eosTokenIds, seed, a, beams);
     }
 }

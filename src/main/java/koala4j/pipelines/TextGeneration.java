@@ -3,6 +3,7 @@ package koala4j.pipelines;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 import koala4j.models.llama.KvCache;
@@ -115,6 +116,9 @@ public final class TextGeneration {
         if (!params.stopStrings().isEmpty() && tokenizer == null) {
             throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a tokenizer to decode");
         }
+        if (params.beams().numBeams() > 1 && params.maxNewTokens() > 0) {
+            return beamSearch(promptEmbeds, promptIds, params, listener, cancel);
+        }
         int n = promptEmbeds.size(1);
         int capacity = cacheCapacity(n, params);
         int reused = 0;
@@ -147,22 +151,10 @@ public final class TextGeneration {
             int id = sampler.next(logits.toFloatArray(), history, historyLength, promptIds.length);
             out[count++] = id;
             history[historyLength++] = id;
-            boolean isEos = eos.contains(id);
-            if (isEos && !params.ignoreEos()) {
-                listener.onToken(id, "");
-                reason = StopReason.EOS;
+            StopReason stop = emit(id, eos, params, streamer, listener);
+            if (stop != null) {
+                reason = stop;
                 break;
-            }
-            if (tokenizer != null && !isEos) {
-                streamer.add(id);
-                String delta = streamer.advance(tokenizer, false);
-                listener.onToken(id, delta);
-                if (streamer.stopped()) {
-                    reason = StopReason.STOP_STRING;
-                    break;
-                }
-            } else {
-                listener.onToken(id, "");
             }
             if (count == params.maxNewTokens()) {
                 break;
@@ -174,16 +166,137 @@ public final class TextGeneration {
         if (promptCache != null && params.maxNewTokens() > 0) {
             promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, decodeSteps), widest);
         }
-        String text = "";
-        if (tokenizer != null) {
-            String rest = streamer.advance(tokenizer, true);
-            if (!rest.isEmpty()) {
-                listener.onToken(-1, rest);
-            }
-            text = streamer.text();
+        return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, Duration.ofNanos(t1 - t0),
+                decodeSteps, Duration.ofNanos(t2 - t1), reused);
+    }
+
+    /** Hands one new token to the listener (its text through the streamer); why to stop after it, or null. */
+    private StopReason emit(int id, Set<Integer> eos, SamplingParams params, Streamer streamer,
+                            TokenListener listener) {
+        boolean isEos = eos.contains(id);
+        if (isEos && !params.ignoreEos()) {
+            listener.onToken(id, "");
+            return StopReason.EOS;
         }
-        return new Result(Arrays.copyOf(out, count), text, reason, n, Duration.ofNanos(t1 - t0), decodeSteps,
-                Duration.ofNanos(t2 - t1), reused);
+        if (tokenizer != null && !isEos) {
+            streamer.add(id);
+            listener.onToken(id, streamer.advance(tokenizer, false));
+            return streamer.stopped() ? StopReason.STOP_STRING : null;
+        }
+        listener.onToken(id, "");
+        return null;
+    }
+
+    /** The text held back for a possible stop string, then the whole output text ("" without a tokenizer). */
+    private String finish(Streamer streamer, TokenListener listener) {
+        if (tokenizer == null) {
+            return "";
+        }
+        String rest = streamer.advance(tokenizer, true);
+        if (!rest.isEmpty()) {
+            listener.onToken(-1, rest);
+        }
+        return streamer.text();
+    }
+
+    /**
+     * transformers' beam search ({@link BeamSearch}) after the prompt: the prompt is computed once and its keys and
+     * values copied to every beam (the reference computes it per beam, to the same values); the processors work on
+     * each beam's log-probabilities with {@code promptIds} + the beam's tokens as its sequence, and the search ends
+     * at eos or max_new_tokens as there. The best hypothesis then goes to the listener token by token at the end
+     * (nothing streams while beams compete), where stop strings cut it as they cut a greedy reply.
+     */
+    private Result beamSearch(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
+                              Cancel cancel) {
+        int beams = params.beams().numBeams();
+        int n = promptEmbeds.size(1);
+        int capacity = cacheCapacity(n, params);
+        long t0 = System.nanoTime();
+        KvCache prompt = model.newCache(1, capacity);
+        float[] first = model.forward(promptEmbeds, prompt, true).toFloatArray();                 // [V]
+        KvCache cache = model.newCache(beams, capacity);
+        cache.broadcastFrom(prompt);
+        long t1 = System.nanoTime();
+        int vocab = first.length;
+        int[] decodeSteps = {0};
+        BeamSearch.Decoder decoder = new BeamSearch.Decoder() {
+            private boolean started;
+
+            @Override
+            public float[] step(long[] last) {
+                if (!started) {
+                    started = true;
+                    float[] all = new float[beams * vocab];
+                    for (int b = 0; b < beams; b++) {
+                        System.arraycopy(first, 0, all, b * vocab, vocab);
+                    }
+                    return all;
+                }
+                decodeSteps[0]++;
+                return model.forwardIds(model.ops().fromArray(last, beams, 1), cache, true).toFloatArray();
+            }
+
+            @Override
+            public void reorder(long[] rows) {
+                cache.reorder(rows);
+            }
+        };
+        List<Integer> eosIds = params.ignoreEos() ? List.of() : params.eosTokenIds();
+        var settings = new BeamSearch.Settings(beams, promptIds.length + params.maxNewTokens(),
+                params.beams().lengthPenalty(), params.beams().earlyStopping(), eosIds,
+                eosIds.isEmpty() ? -1 : eosIds.getFirst(), params.doSample(), params.seed());
+        long[] promptLong = Arrays.stream(promptIds).asLongStream().toArray();
+        long[] best = BeamSearch.run(decoder, new long[][] {promptLong}, vocab, settings,
+                (scores, sequence, length, keep) -> process(scores, sequence, length, promptIds.length, params, keep),
+                Progress.NONE, cancel)[0];
+        long t2 = System.nanoTime();
+
+        Set<Integer> eos = new HashSet<>(params.eosTokenIds());
+        Streamer streamer = new Streamer(new StopStrings(params.stopStrings()));
+        int[] out = new int[best.length - promptIds.length];
+        int count = 0;
+        StopReason reason = StopReason.MAX_NEW_TOKENS;
+        for (int i = promptIds.length; i < best.length; i++) {
+            int id = (int) best[i];
+            out[count++] = id;
+            StopReason stop = emit(id, eos, params, streamer, listener);
+            if (stop != null) {
+                reason = stop;
+                break;
+            }
+        }
+        return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, Duration.ofNanos(t1 - t0),
+                decodeSteps[0], Duration.ofNanos(t2 - t1), 0);
+    }
+
+    /**
+     * The processors of one beam's log-probabilities, in generate()'s order: repetition penalty over the sequence,
+     * the OpenAI adjustments over its generated part, then (beam sampling) temperature, top-k and top-p keeping at
+     * least {@code minTokensToKeep}.
+     */
+    private static void process(float[] scores, long[] sequence, int length, int promptLength, SamplingParams params,
+                                int minTokensToKeep) {
+        int[] history = new int[length];
+        for (int i = 0; i < length; i++) {
+            history[i] = (int) sequence[i];
+        }
+        if (params.repetitionPenalty() != 1.0) {
+            Sampler.penalize(scores, history, length, (float) params.repetitionPenalty());
+        }
+        if (!params.adjustments().none()) {
+            Sampler.adjust(scores, history, promptLength, length, params.adjustments());
+        }
+        if (params.doSample()) {
+            if (params.temperature() != 1.0) {
+                LogitsProcessing.temperature(scores, (float) params.temperature());
+            }
+            if (params.topK() != 0) {
+                LogitsProcessing.topK(scores, params.topK(), minTokensToKeep);
+            }
+            if (params.topP() < 1.0) {
+                LogitsProcessing.topP(scores, (float) params.topP(), minTokensToKeep);
+            }
+        }
     }
 
     /**

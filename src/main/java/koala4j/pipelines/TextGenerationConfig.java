@@ -127,7 +127,7 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
         };
     }
 
-    private static EarlyStopping earlyStopping(Json g) {
+    static EarlyStopping earlyStopping(Json g) {
         return switch (g.kind("early_stopping")) {
             case MISSING, NULL -> EarlyStopping.FALSE;
             case BOOLEAN -> g.boolValue("early_stopping") ? EarlyStopping.TRUE : EarlyStopping.FALSE;

@@ -1,5 +1,6 @@
 package koala4j.cli;
 
+import static koala4j.testing.Close.resource;
 import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -121,6 +122,29 @@ class ChatCommandTest {
         assertTrue(r.err().contains("no chat template"), r.err());
         assertEquals(Tokenizers.loadText(TinyChatModels.llama(), Tokenizers.Kind.AUTO)
                 .decode(ints(first.at("/expected/new_ids")), false), r.json().get("text").asText());
+    }
+
+    /** golden/beam_search (transformers 4.57.6 generate with num_beams) through the command line. */
+    @Test
+    void beamSearchFromTheCommandLine() throws IOException {
+        for (JsonNode r : JSON.readTree(resource("golden/beam_search/expected.json").toFile()).get("runs")) {
+            JsonNode s = r.get("settings");
+            // the runs without eos; the others name eos ids other than the folder's, which only the library API takes
+            if (!r.get("model").asText().equals("llama") || !s.get("eos_token_id").isNull()) {
+                continue;
+            }
+            JsonNode got = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt",
+                    r.get("prompt").asText(), "--num-beams", s.get("num_beams").asText(), "--max-new-tokens",
+                    s.get("max_new_tokens").asText(), "--ignore-eos", "--json").json();
+            assertArrayEquals(ints(r.get("input_ids")), ints(got.get("prompt_ids")));
+            assertArrayEquals(ints(r.get("new_ids")), ints(got.get("output_ids")), r.get("prompt").asText());
+        }
+        // length penalty and early stopping reach the search: with the folder's eos (2) the tiny model never ends,
+        // so they change nothing here but must parse
+        JsonNode got = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", "The koala is",
+                "--num-beams", "2", "--length-penalty", "0.5", "--early-stopping", "never", "--max-new-tokens", "4",
+                "--json").json();
+        assertEquals(4, got.get("output_ids").size());
     }
 
     @Test
@@ -430,6 +454,10 @@ class ChatCommandTest {
                 .contains("--kv-cache 'bf16': expected f32 or f16"));
         assertTrue(run("chat", "--model", llava.toString(), "--device", "cuda", "--prompt", "hi").err()
                 .contains("--device cuda"));
+        assertTrue(run("chat", "--model", llava.toString(), "--num-beams", "0", "--prompt", "hi").err()
+                .contains("--num-beams 0: expected at least 1"));
+        assertTrue(run("chat", "--model", llava.toString(), "--early-stopping", "soon", "--prompt", "hi").err()
+                .contains("--early-stopping 'soon': expected true, false or never"));
         assertEquals(2, run("chat", "--prompt", "hi").code(), "--model is required");
         assertTrue(ok("help", "chat").out().contains("--ignore-eos"));
     }

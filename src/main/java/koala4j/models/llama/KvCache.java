@@ -114,6 +114,68 @@ public final class KvCache {
         length = n;
     }
 
+    /**
+     * Every row takes the filled positions of {@code from}'s only row (a cache of the same model with batch 1): a
+     * prompt computed once, for several beams, as transformers' beams would each compute it.
+     */
+    public void broadcastFrom(KvCache from) {
+        boolean same = from.batch == 1 && from.keys.length == keys.length && from.dtype == dtype
+                && (keys.length == 0 || from.keys[0].size(1) == keys[0].size(1)
+                        && from.keys[0].size(3) == keys[0].size(3));
+        if (!same || from.length > capacity) {
+            throw new IllegalArgumentException("broadcasting a KV cache of batch " + from.batch + ", " + from.length
+                    + " positions, " + from.dtype + " into one of batch " + batch + ", capacity " + capacity + ", "
+                    + dtype + " (expected batch 1 of the same model, fitting)");
+        }
+        int n = from.length;
+        for (int i = 0; i < keys.length; i++) {
+            for (int b = 0; b < batch; b++) {
+                keys[i].slice(0, b, b + 1).slice(2, 0, n).copyFrom(from.keys[i].slice(2, 0, n));
+                values[i].slice(0, b, b + 1).slice(2, 0, n).copyFrom(from.values[i].slice(2, 0, n));
+            }
+        }
+        length = n;
+    }
+
+    /**
+     * Row r takes what row {@code rows[r]} held (beam search moves the caches with their beams, as the reference's
+     * {@code _reorder_cache}); rows that keep their own are not copied.
+     */
+    public void reorder(long[] rows) {
+        if (rows.length != batch) {
+            throw new IllegalArgumentException("reorder of " + rows.length + " rows for a KV cache of batch " + batch);
+        }
+        for (long r : rows) {
+            if (r < 0 || r >= batch) {
+                throw new IllegalArgumentException("reorder row " + r + " of a KV cache of batch " + batch);
+            }
+        }
+        for (int i = 0; i < keys.length; i++) {
+            reorder(keys[i], rows);
+            reorder(values[i], rows);
+        }
+    }
+
+    private void reorder(Tensor layer, long[] rows) {
+        java.util.Map<Integer, Tensor> sources = new java.util.HashMap<>();
+        for (int r = 0; r < rows.length; r++) {
+            int from = (int) rows[r];
+            if (from != r) {
+                sources.computeIfAbsent(from, f -> {
+                    Tensor view = layer.slice(0, f, f + 1).slice(2, 0, length);
+                    Tensor copy = view.ops().empty(view.dtype(), view.shape());
+                    copy.copyFrom(view);
+                    return copy;
+                });
+            }
+        }
+        for (int r = 0; r < rows.length; r++) {
+            if (rows[r] != r) {
+                layer.slice(0, r, r + 1).slice(2, 0, length).copyFrom(sources.get((int) rows[r]));
+            }
+        }
+    }
+
     /** Checks that {@code n} more positions fit, before any layer writes. */
     void reserve(int n, int batchOfInput) {
         if (batchOfInput != batch) {

@@ -133,9 +133,16 @@ class ChatCommandTest {
             if (!r.get("model").asText().equals("llama") || !s.get("eos_token_id").isNull()) {
                 continue;
             }
-            JsonNode got = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt",
-                    r.get("prompt").asText(), "--num-beams", s.get("num_beams").asText(), "--max-new-tokens",
-                    s.get("max_new_tokens").asText(), "--ignore-eos", "--json").json();
+            List<String> args = new ArrayList<>(List.of("chat", "--model", TinyChatModels.llama().toString(), "--raw",
+                    "--prompt", r.get("prompt").asText(), "--num-beams", s.get("num_beams").asText(),
+                    "--max-new-tokens", s.get("max_new_tokens").asText(), "--ignore-eos", "--json"));
+            if (s.path("do_sample").asBoolean()) {
+                // beam sampling: transformers' warper defaults, torch's generator seeded as --seed
+                args.addAll(List.of("--temperature", s.path("temperature").asText("1.0"), "--top-k",
+                        s.path("top_k").asText("50"), "--top-p", s.path("top_p").asText("1.0"), "--seed",
+                        s.get("seed").asText()));
+            }
+            JsonNode got = ok(args.toArray(String[]::new)).json();
             assertArrayEquals(ints(r.get("input_ids")), ints(got.get("prompt_ids")));
             assertArrayEquals(ints(r.get("new_ids")), ints(got.get("output_ids")), r.get("prompt").asText());
         }

@@ -93,7 +93,8 @@ public final class TextGeneration {
     /**
      * {@link #generate(Tensor, int[], SamplingParams, TokenListener, Cancel)} that resumes from {@code cache} (may be
      * null): the prompt positions whose embeddings equal the cached ones, from the start, are not computed again, and
-     * the cache is left holding this prompt and the tokens generated after it for the next call.
+     * the cache is left holding this prompt and the tokens generated after it for the next call. Beam search
+     * ({@link SamplingParams#beams}) neither reads nor changes it.
      */
     public Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
                            Cancel cancel, PromptCache promptCache) {
@@ -212,7 +213,7 @@ public final class TextGeneration {
         int n = promptEmbeds.size(1);
         int capacity = cacheCapacity(n, params);
         long t0 = System.nanoTime();
-        KvCache prompt = model.newCache(1, capacity);
+        KvCache prompt = model.newCache(1, n);
         float[] first = model.forward(promptEmbeds, prompt, true).toFloatArray();                 // [V]
         KvCache cache = model.newCache(beams, capacity);
         cache.broadcastFrom(prompt);

@@ -469,6 +469,19 @@ public final class TextGeneration {
             }
             int end = text.length();
             if (!flush) {
+                int run = count;
+                while (run > 0 && tokenizer.openEnded(ids[run - 1])) {
+                    run--;
+                }
+                if (run < count && !stopped) {
+                    // a trailing run of byte tokens may still turn into U+FFFDs: only what precedes it is final
+                    String before = tokenizer.decode(Arrays.copyOf(ids, run));
+                    int common = 0;
+                    while (common < Math.min(before.length(), end) && before.charAt(common) == text.charAt(common)) {
+                        common++;
+                    }
+                    end = common;
+                }
                 while (end > emitted && text.charAt(end - 1) == '\uFFFD') {
                     end--;
                 }

@@ -394,15 +394,29 @@ final class HfComponents {
         }
     }
 
-    /** {@code <0xNN>} runs become their UTF-8 text; a run that is not valid UTF-8 becomes one U+FFFD per byte. */
+    /** Whether the decoder, or one in its sequence, is {@link ByteFallback}. */
+    static boolean hasByteFallback(Decoder d) {
+        return d instanceof ByteFallback
+                || d instanceof DecoderSequence seq && seq.decoders().stream().anyMatch(HfComponents::hasByteFallback);
+    }
+
+    /** A {@code <0xNN>} token's byte, else -1. */
+    static int byteToken(String token) {
+        return token.length() == 6 && token.startsWith("<0x") && token.endsWith(">")
+                ? ByteFallback.parseHexByte(token.substring(3, 5)) : -1;
+    }
+
+    /**
+     * {@code <0xNN>} runs become their UTF-8 text; a run that is not valid UTF-8 becomes one U+FFFD per byte (so a
+     * byte that joins a run can turn the text of the bytes before it into U+FFFD).
+     */
     record ByteFallback() implements Decoder {
         @Override
         public List<String> decodeChain(List<String> tokens) {
             List<String> out = new ArrayList<>();
             java.io.ByteArrayOutputStream run = new java.io.ByteArrayOutputStream();
             for (String token : tokens) {
-                int b = token.length() == 6 && token.startsWith("<0x") && token.endsWith(">")
-                        ? parseHexByte(token.substring(3, 5)) : -1;
+                int b = byteToken(token);
                 if (b >= 0) {
                     run.write(b);
                 } else {

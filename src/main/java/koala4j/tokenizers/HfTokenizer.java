@@ -309,6 +309,13 @@ public final class HfTokenizer implements TextTokenizer {
         return cleanUpTokenizationSpaces ? ClipTokenizer.cleanUpTokenization(text) : text;
     }
 
+    /** A {@code <0xNN>} vocab token under a ByteFallback decoder: a later byte may turn its run into U+FFFDs. */
+    @Override
+    public boolean openEnded(int id) {
+        return decoder != null && HfComponents.hasByteFallback(decoder) && !addedById.containsKey(id)
+                && model.idToToken(id) != null && HfComponents.byteToken(model.idToToken(id)) >= 0;
+    }
+
     // ---------------------------------------------------------------------------------------------------- lookups
 
     @Override

@@ -60,6 +60,15 @@ public interface ChatModel {
             logitBias = logitBias == null ? Map.of() : Map.copyOf(logitBias);
         }
 
+        /** The same with seed + offset (the seed 0 when none was given): the offset-th of several choices. */
+        public Params withSeedOffset(int offset) {
+            if (offset == 0) {
+                return this;
+            }
+            return new Params(maxTokens, temperature, topP, (seed == null ? 0 : seed) + offset, stop, frequencyPenalty,
+                    presencePenalty, logitBias);
+        }
+
         /** Length, temperature, top_p and seed only. */
         public Params(Integer maxTokens, Double temperature, Double topP, Long seed) {
             this(maxTokens, temperature, topP, seed, List.of(), null, null, Map.of());

@@ -215,7 +215,7 @@ final class OpenAiRoutes {
         List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
         refuseUnsupported(body);
         ChatModel.Params params = params(body, null);
-        respond(ctx, body, model, TextApi.CHAT, "", (stream) -> model.complete(messages, params, stream));
+        respond(ctx, body, model, TextApi.CHAT, "", params, (p, stream) -> model.complete(messages, p, stream));
     }
 
     /**
@@ -243,7 +243,8 @@ final class OpenAiRoutes {
         }
         ChatModel.Params params = params(body, 16);
         String echo = body.path("echo").asBoolean(false) ? prompt : "";
-        respond(ctx, body, model, TextApi.COMPLETION, echo, (stream) -> model.completeText(prompt, params, stream));
+        respond(ctx, body, model, TextApi.COMPLETION, echo, params,
+                (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
     }
 
     private ChatModel chatModel(JsonNode body) {
@@ -295,58 +296,87 @@ final class OpenAiRoutes {
 
     @FunctionalInterface
     private interface TextRun {
-        ChatModel.Result run(ChatModel.Stream stream) throws Exception;
+        ChatModel.Result run(ChatModel.Params params, ChatModel.Stream stream) throws Exception;
     }
 
-    /** Runs one text job on the queue and answers it as one JSON object or as SSE chunks ending in [DONE]. */
-    private void respond(Context ctx, JsonNode body, ChatModel model, TextApi api, String echo, TextRun work)
-            throws IOException {
+    /** Text of one choice as it is produced, or (text null) that choice's end with its finish reason. */
+    private record Delta(int choice, String text, String finish) {
+    }
+
+    /** OpenAI's {@code n}: choices per request, each a separate generation. */
+    static final int MAX_CHOICES = 16;
+
+    /**
+     * Runs one text job on the queue and answers it as one JSON object or as SSE chunks ending in [DONE]. With
+     * {@code n} > 1 the job generates the choices one after another, choice i with seed + i (the request's seed,
+     * else 0), so that sampled choices differ and each is reproducible; greedy choices are equal, as OpenAI's are at
+     * temperature 0. Later choices reuse the first one's prompt through the prompt cache.
+     */
+    private void respond(Context ctx, JsonNode body, ChatModel model, TextApi api, String echo,
+                         ChatModel.Params params, TextRun work) throws IOException {
+        int n = body.hasNonNull("n") ? ImageRequests.integer(body, "n", 1, MAX_CHOICES) : 1;
         boolean stream = body.path("stream").asBoolean(false);
         boolean streamUsage = stream && body.path("stream_options").path("include_usage").asBoolean(false);
         String id = Generations.newId();
-        BlockingQueue<String> deltas = new LinkedBlockingQueue<>();
-        Job<ChatModel.Result> job = server.queue().submit(id, "chat", model.id(), false, false, new JobQueue.Work<>() {
-            @Override
-            public ChatModel.Result run(Job<ChatModel.Result> j) throws Exception {
-                return work.run(text -> {
-                    j.cancel.check();
-                    deltas.add(text);
-                });
-            }
-        }, r -> Http.JSON.createObjectNode().put("text", r.text()).put("finish_reason", r.finishReason()));
+        BlockingQueue<Delta> deltas = new LinkedBlockingQueue<>();
+        Job<List<ChatModel.Result>> job = server.queue().submit(id, "chat", model.id(), false, false,
+                new JobQueue.Work<>() {
+                    @Override
+                    public List<ChatModel.Result> run(Job<List<ChatModel.Result>> j) throws Exception {
+                        List<ChatModel.Result> results = new ArrayList<>();
+                        for (int i = 0; i < n; i++) {
+                            int choice = i;
+                            ChatModel.Result r = work.run(params.withSeedOffset(i), text -> {
+                                j.cancel.check();
+                                deltas.add(new Delta(choice, text, null));
+                            });
+                            results.add(r);
+                            deltas.add(new Delta(choice, null, r.finishReason()));
+                        }
+                        return results;
+                    }
+                }, r -> Http.JSON.createObjectNode().put("text", r.getFirst().text())
+                        .put("finish_reason", r.getFirst().finishReason()).put("choices", r.size()));
         long created = System.currentTimeMillis() / 1000;
         String completionId = api.idPrefix + id;
         if (!stream) {
-            ChatModel.Result result = Http.await(ctx, job);
+            List<ChatModel.Result> results = Http.await(ctx, job);
             ObjectNode out = Http.JSON.createObjectNode();
             out.put("id", completionId);
             out.put("object", api.object);
             out.put("created", created);
             out.put("model", model.id());
-            ObjectNode choice = out.putArray("choices").addObject();
-            choice.put("index", 0);
-            if (api == TextApi.CHAT) {
-                choice.putObject("message").put("role", "assistant").put("content", result.text());
-            } else {
-                choice.put("text", echo + result.text());
-                choice.putNull("logprobs");
+            var choices = out.putArray("choices");
+            for (int i = 0; i < results.size(); i++) {
+                ChatModel.Result result = results.get(i);
+                ObjectNode choice = choices.addObject();
+                choice.put("index", i);
+                if (api == TextApi.CHAT) {
+                    choice.putObject("message").put("role", "assistant").put("content", result.text());
+                } else {
+                    choice.put("text", echo + result.text());
+                    choice.putNull("logprobs");
+                }
+                choice.put("finish_reason", result.finishReason());
             }
-            choice.put("finish_reason", result.finishReason());
-            out.set("usage", usage(result));
+            out.set("usage", usage(results));
             Http.json(ctx, 200, out);
             return;
         }
         Http.Sse sse = new Http.Sse(ctx);
         try {
-            if (api == TextApi.CHAT) {
-                sse.data(Http.write(chunk(api, completionId, created, model.id(), "", null, true)));
-            } else if (!echo.isEmpty()) {
-                sse.data(Http.write(chunk(api, completionId, created, model.id(), echo, null, false)));
+            for (int i = 0; i < n; i++) {
+                if (api == TextApi.CHAT) {
+                    sse.data(Http.write(chunk(api, completionId, created, model.id(), i, "", null, true)));
+                } else if (!echo.isEmpty()) {
+                    sse.data(Http.write(chunk(api, completionId, created, model.id(), i, echo, null, false)));
+                }
             }
             while (true) {
-                String text = deltas.poll(1, TimeUnit.SECONDS);
-                if (text != null) {
-                    sse.data(Http.write(chunk(api, completionId, created, model.id(), text, null, false)));
+                Delta d = deltas.poll(1, TimeUnit.SECONDS);
+                if (d != null) {
+                    sse.data(Http.write(chunk(api, completionId, created, model.id(), d.choice(), d.text(), d.finish(),
+                            false)));
                 } else if (job.result.isDone() && deltas.isEmpty()) {
                     break;
                 } else {
@@ -356,16 +386,12 @@ final class OpenAiRoutes {
             if (job.result.isCompletedExceptionally()) {
                 ApiError error = job.error() != null ? job.error() : ApiError.internal("chat job " + id + " failed");
                 sse.data(Http.write(Http.errorBody(error)));
-            } else {
-                ChatModel.Result result = job.result.join();
-                sse.data(Http.write(chunk(api, completionId, created, model.id(), null, result.finishReason(), false)));
-                if (streamUsage) {
-                    // stream_options.include_usage: one more chunk with no choices and the request's usage
-                    ObjectNode last = header(api, completionId, created, model.id());
-                    last.putArray("choices");
-                    last.set("usage", usage(result));
-                    sse.data(Http.write(last));
-                }
+            } else if (streamUsage) {
+                // stream_options.include_usage: one more chunk with no choices and the request's usage
+                ObjectNode last = header(api, completionId, created, model.id());
+                last.putArray("choices");
+                last.set("usage", usage(job.result.join()));
+                sse.data(Http.write(last));
             }
             sse.data("[DONE]");
         } catch (IOException | InterruptedException gone) {
@@ -373,22 +399,22 @@ final class OpenAiRoutes {
         }
     }
 
-    private static ObjectNode usage(ChatModel.Result result) {
-        ObjectNode usage = Http.JSON.createObjectNode().put("prompt_tokens", result.promptTokens())
-                .put("completion_tokens", result.completionTokens())
-                .put("total_tokens", result.promptTokens() + result.completionTokens());
-        usage.putObject("prompt_tokens_details").put("cached_tokens", result.cachedPromptTokens());
+    /** The prompt counted once (as OpenAI does for n choices), the completions of every choice. */
+    private static ObjectNode usage(List<ChatModel.Result> results) {
+        ChatModel.Result first = results.getFirst();
+        int completion = results.stream().mapToInt(ChatModel.Result::completionTokens).sum();
+        ObjectNode usage = Http.JSON.createObjectNode().put("prompt_tokens", first.promptTokens())
+                .put("completion_tokens", completion)
+                .put("total_tokens", first.promptTokens() + completion);
+        usage.putObject("prompt_tokens_details").put("cached_tokens", first.cachedPromptTokens());
         return usage;
     }
 
     /**
-     * OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: more than one
-     * choice, log probabilities, tool calling, JSON output modes.
+     * OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: log probabilities,
+     * tool calling, JSON output modes.
      */
     private static void refuseUnsupported(JsonNode body) {
-        if (body.hasNonNull("n") && !(body.get("n").canConvertToInt() && body.get("n").asInt() == 1)) {
-            throw ApiError.invalid("n", "n " + body.get("n") + ": only one choice per request is supported");
-        }
         if (body.path("logprobs").asBoolean(false) || body.hasNonNull("top_logprobs")) {
             String field = body.path("logprobs").asBoolean(false) ? "logprobs" : "top_logprobs";
             throw ApiError.invalid(field, field + ": log probabilities are not supported");
@@ -480,11 +506,11 @@ final class OpenAiRoutes {
      * One streamed choice: chat puts {@code text} in {@code delta.content} ({@code role} too on the first chunk; an
      * empty delta with the finish reason last), completions in {@code text}.
      */
-    private static ObjectNode chunk(TextApi api, String id, long created, String model, String text, String finish,
-                                    boolean first) {
+    private static ObjectNode chunk(TextApi api, String id, long created, String model, int index, String text,
+                                    String finish, boolean first) {
         ObjectNode c = header(api, id, created, model);
         ObjectNode choice = c.putArray("choices").addObject();
-        choice.put("index", 0);
+        choice.put("index", index);
         if (api == TextApi.CHAT) {
             ObjectNode delta = choice.putObject("delta");
             if (first) {

@@ -180,7 +180,8 @@ class LocalChatModelsTest {
             assertEquals(4, usageChunk.at("/usage/completion_tokens").asInt(), usageChunk.toString());
 
             // what the server cannot honour is a 400 naming the field
-            String[][] refused = {{"n", "2"}, {"logprobs", "true"}, {"tools", "[{\"type\": \"function\"}]"},
+            String[][] refused = {{"n", "0"}, {"n", "17"}, {"n", "\"2\""}, {"logprobs", "true"},
+                    {"tools", "[{\"type\": \"function\"}]"},
                     {"response_format", "{\"type\": \"json_object\"}"}, {"stop", "[\"a\",\"b\",\"c\",\"d\",\"e\"]"},
                     {"stop", "\"\""}, {"logit_bias", "{\"x\": 1}"}, {"logit_bias", "{\"5\": 101}"},
                     {"frequency_penalty", "3"}, {"presence_penalty", "\"high\""}};
@@ -197,6 +198,86 @@ class LocalChatModelsTest {
             HttpResponse<String> r = client.post("/v1/chat/completions", t5.toString());
             assertEquals(400, r.statusCode(), r.body());
             assertTrue(json(r).at("/error/message").asText().contains("text-to-text"), r.body());
+        }
+    }
+
+    /** The text of each choice index in a stream of chunks, and which indices got a finish reason. */
+    private static Map<Integer, String> streamedChoices(String sse, List<Integer> finished) throws Exception {
+        Map<Integer, String> text = new java.util.TreeMap<>();
+        for (String line : sse.split("\n")) {
+            if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+                continue;
+            }
+            for (JsonNode c : TestServers.JSON.readTree(line.substring(6)).get("choices")) {
+                int index = c.get("index").asInt();
+                String piece = c.has("delta") ? c.get("delta").path("content").asText("") : c.get("text").asText();
+                text.merge(index, piece, String::concat);
+                if (!c.get("finish_reason").isNull()) {
+                    finished.add(index);
+                }
+            }
+        }
+        return text;
+    }
+
+    /**
+     * OpenAI's n: choice i is what one request with seed + i gives (sampled choices differ, each reproducible);
+     * greedy choices are equal; streamed choices carry their index; usage counts the prompt once.
+     */
+    @Test
+    void severalChoicesPerRequest() throws Exception {
+        try (KoalaServer server = start()) {
+            Client client = Client.of(server);
+            ObjectNode body = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 6, QUESTION, true));
+            body.put("temperature", 1.5).put("seed", 5).put("n", 3);
+            JsonNode three = json(client.post("/v1/chat/completions", body.toString()));
+            assertEquals(3, three.get("choices").size(), three.toString());
+            int completion = 0;
+            for (int i = 0; i < 3; i++) {
+                ObjectNode one = body.deepCopy().put("n", 1).put("seed", 5 + i);
+                JsonNode single = json(client.post("/v1/chat/completions", one.toString()));
+                assertEquals(i, three.at("/choices/" + i + "/index").asInt());
+                assertEquals(single.at("/choices/0/message/content").asText(),
+                        three.at("/choices/" + i + "/message/content").asText(), "choice " + i);
+                assertEquals(single.at("/usage/prompt_tokens").asInt(), three.at("/usage/prompt_tokens").asInt());
+                completion += single.at("/usage/completion_tokens").asInt();
+            }
+            assertEquals(completion, three.at("/usage/completion_tokens").asInt());
+            assertTrue(!three.at("/choices/0/message/content").asText()
+                    .equals(three.at("/choices/1/message/content").asText())
+                    || !three.at("/choices/1/message/content").asText()
+                    .equals(three.at("/choices/2/message/content").asText()), "sampled choices differ: " + three);
+
+            ObjectNode greedy = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 6, QUESTION, true));
+            greedy.put("n", 2);
+            JsonNode two = json(client.post("/v1/chat/completions", greedy.toString()));
+            assertEquals(two.at("/choices/0/message/content").asText(), two.at("/choices/1/message/content").asText());
+
+            body.put("stream", true);
+            List<Integer> finished = new ArrayList<>();
+            Map<Integer, String> streamed = streamedChoices(client.post("/v1/chat/completions", body.toString()).body(),
+                    finished);
+            assertEquals(List.of(0, 1, 2), List.copyOf(streamed.keySet()));
+            for (int i = 0; i < 3; i++) {
+                assertEquals(three.at("/choices/" + i + "/message/content").asText(), streamed.get(i), "streamed " + i);
+            }
+            assertEquals(List.of(0, 1, 2), finished, "one finish chunk per choice, in order");
+
+            String prompt = "USER: What is a koala? ASSISTANT:";
+            ObjectNode completions = TestServers.JSON.createObjectNode().put("model", "tiny-llava").put("prompt", prompt)
+                    .put("max_tokens", 4).put("n", 2).put("echo", true).put("temperature", 1.5);
+            JsonNode texts = json(client.post("/v1/completions", completions.toString()));
+            assertEquals(2, texts.get("choices").size(), texts.toString());
+            for (JsonNode c : texts.get("choices")) {
+                assertTrue(c.get("text").asText().startsWith(prompt), texts.toString());
+            }
+            completions.put("stream", true);
+            List<Integer> done = new ArrayList<>();
+            Map<Integer, String> echoed = streamedChoices(
+                    client.post("/v1/completions", completions.toString()).body(), done);
+            assertEquals(texts.at("/choices/0/text").asText(), echoed.get(0));
+            assertEquals(texts.at("/choices/1/text").asText(), echoed.get(1));
+            assertEquals(List.of(0, 1), done);
         }
     }
 
@@ -251,7 +332,7 @@ class LocalChatModelsTest {
                     "Good morning, koala!", false)));
             assertEquals(t5chat.at("/choices/0/message/content").asText(), t5.at("/choices/0/text").asText());
 
-            String[][] refused = {{"suffix", "\"!\""}, {"best_of", "2"}, {"n", "3"}, {"prompt", "[\"a\", \"b\"]"},
+            String[][] refused = {{"suffix", "\"!\""}, {"best_of", "2"}, {"n", "0"}, {"prompt", "[\"a\", \"b\"]"},
                     {"prompt", "[1, 2, 3]"}, {"logprobs", "5"}};
             for (String[] field : refused) {
                 ObjectNode bad = TestServers.JSON.createObjectNode().put("model", "tiny-llava").put("prompt", "hi");

@@ -212,6 +212,7 @@ public final class TextGeneration {
         int beams = params.beams().numBeams();
         int n = promptEmbeds.size(1);
         int capacity = cacheCapacity(n, params);
+        checkBeamMemory(beams, capacity);
         long t0 = System.nanoTime();
         KvCache prompt = model.newCache(1, n);
         float[] first = model.forward(promptEmbeds, prompt, true).toFloatArray();                 // [V]
@@ -268,6 +269,23 @@ public final class TextGeneration {
         }
         return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, Duration.ofNanos(t1 - t0),
                 decodeSteps[0], Duration.ofNanos(t2 - t1), 0);
+    }
+
+    /**
+     * A clear error, before anything is allocated, when the beams' KV caches (one per beam) and per-step scores
+     * (logits, log-probabilities, accumulated scores: beams x vocab floats each) cannot fit in the free heap.
+     */
+    private void checkBeamMemory(int beams, int capacity) {
+        var c = model.config();
+        double cache = (double) KvCache.bytesPerPosition(c, model.kvCacheType()) * capacity * beams;
+        double scores = 3.0 * beams * c.vocabSize() * Float.BYTES;
+        Runtime rt = Runtime.getRuntime();
+        double free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        if (cache + scores > free) {
+            throw new IllegalArgumentException(("num_beams %d: the beams' KV caches (%d positions each) and scores need "
+                    + "%.2f GB, the Java heap has %.2f GB free (fewer beams, fewer new tokens or a larger -Xmx)")
+                    .formatted(beams, capacity, (cache + scores) / 1e9, free / 1e9));
+        }
     }
 
     /**

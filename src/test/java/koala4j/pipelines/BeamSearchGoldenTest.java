@@ -135,6 +135,14 @@ class BeamSearchGoldenTest {
         var bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> new SamplingParams.Beams(0, 1f, TextGenerationConfig.EarlyStopping.FALSE));
         assertTrue(bad.getMessage().contains("num_beams 0"), bad.getMessage());
+        // more beams than the heap holds: an error before anything is allocated
+        TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
+        SamplingParams huge = SamplingParams.greedy(8, List.of(2))
+                .withBeams(new SamplingParams.Beams(Integer.MAX_VALUE, 1f, TextGenerationConfig.EarlyStopping.FALSE));
+        var tooMany = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> gen.generate(new int[] {1, 310}, huge, TextGeneration.TokenListener.NONE, Cancel.NEVER));
+        assertTrue(tooMany.getMessage().contains("num_beams " + Integer.MAX_VALUE)
+                && tooMany.getMessage().contains("GB"), tooMany.getMessage());
     }
 
     @Test

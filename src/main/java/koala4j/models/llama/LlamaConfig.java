@@ -233,9 +233,16 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
             }
             return yarnMscale(factor, 1);
         });
-        return new RopeScaling(RopeType.YARN, factor, 0, 0, original, attention,
-                truthy(s, "beta_fast").orElse(32.0), truthy(s, "beta_slow").orElse(1.0), s.boolOr("truncate", true),
-                List.of(), List.of());
+        double betaFast = truthy(s, "beta_fast").orElse(32.0);
+        double betaSlow = truthy(s, "beta_slow").orElse(1.0);
+        for (var field : List.of(java.util.Map.entry("attention_factor", attention),
+                java.util.Map.entry("beta_fast", betaFast), java.util.Map.entry("beta_slow", betaSlow))) {
+            if (!(field.getValue() > 0 && field.getValue() < Double.POSITIVE_INFINITY)) {
+                throw s.error(field.getKey(), Double.toString(field.getValue()), "a positive finite number");
+            }
+        }
+        return new RopeScaling(RopeType.YARN, factor, 0, 0, original, attention, betaFast, betaSlow,
+                s.boolOr("truncate", true), List.of(), List.of());
     }
 
     private static double yarnMscale(double scale, double mscale) {
@@ -247,6 +254,11 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         if (factors.size() != headDim / 2) {
             throw s.error(key, factors.size() + " numbers",
                     headDim / 2 + ", one per rotary frequency (head_dim " + headDim + " / 2)");
+        }
+        for (double f : factors) {
+            if (!(f > 0 && f < Double.POSITIVE_INFINITY)) {
+                throw s.error(key, "an entry " + f, "positive finite divisors of the frequencies");
+            }
         }
         return factors;
     }
@@ -264,7 +276,8 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
             // 4.57 reads the original length only at the top level and then derives the factor from it
             var topLevel = truthy(j, "original_max_position_embeddings");
             original = topLevel.map(Double::intValue).orElse(maxPositions);
-            factor = topLevel.isPresent() ? (double) maxPositions / original : s.doubleOpt("factor").orElse(null);
+            factor = topLevel.isPresent() ? Double.valueOf((double) maxPositions / original)
+                    : s.doubleOpt("factor").orElse(null);
         }
         if (original < 1) {
             throw j.error("original_max_position_embeddings", Integer.toString(original), "a positive length");
@@ -276,6 +289,9 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         }
         double attention = given.orElseGet(() -> factor <= 1.0 ? 1.0
                 : Math.sqrt(1 + Math.log(factor) / Math.log(original)));
+        if (!(attention > 0 && attention < Double.POSITIVE_INFINITY)) {
+            throw s.error("attention_factor", Double.toString(attention), "a positive finite number");
+        }
         return new RopeScaling(RopeType.LONGROPE, factor == null ? Double.NaN : factor, 0, 0, original, attention, 32,
                 1, true, shortFactor, longFactor);
     }

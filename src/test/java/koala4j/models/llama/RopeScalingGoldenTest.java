@@ -161,6 +161,26 @@ class RopeScalingGoldenTest {
         var missing = assertThrows(JsonException.class, () -> LlamaConfig.from(Json.parse(
                 "{\"rope_scaling\": {\"rope_type\": \"yarn\"}}", "config.json")));
         assertTrue(missing.getMessage().contains("factor"), missing.getMessage());
+        for (String[] hostile : new String[][] {
+                {"{\"rope_type\": \"yarn\", \"factor\": 2, \"beta_fast\": -4}", "beta_fast"},
+                {"{\"rope_type\": \"yarn\", \"factor\": 2, \"attention_factor\": 0}", "attention_factor"},
+                {"{\"rope_type\": \"longrope\", \"factor\": 2, \"short_factor\": [1, 0],"
+                        + " \"long_factor\": [1, 2]}", "short_factor"},
+                {"{\"rope_type\": \"longrope\", \"attention_factor\": -1, \"short_factor\": [1, 1],"
+                        + " \"long_factor\": [1, 2]}", "attention_factor"}}) {
+            var e = assertThrows(JsonException.class, () -> LlamaConfig.from(Json.parse(
+                    "{\"hidden_size\": 16, \"num_attention_heads\": 4, \"rope_scaling\": " + hostile[0] + "}",
+                    "config.json")));
+            assertTrue(e.getMessage().contains(hostile[1]), hostile[0] + ": " + e.getMessage());
+        }
+        // 4.57 needs no factor when the attention factor is given (the unboxing of a missing one once threw here)
+        var given = LlamaConfig.from(Json.parse("""
+                {"hidden_size": 16, "num_attention_heads": 4, "rope_scaling": {"rope_type": "longrope",
+                 "attention_factor": 0.9, "short_factor": [1, 1], "long_factor": [1, 2]}}""", "config.json"))
+                .ropeScaling();
+        assertEquals(0.9, given.attentionFactor());
+        assertEquals(2048, given.originalMaxPositionEmbeddings());
+        assertTrue(Double.isNaN(given.factor()));
         var partial = assertThrows(JsonException.class, () -> LlamaConfig.from(Json.parse(
                 "{\"rope_parameters\": {\"rope_type\": \"default\", \"partial_rotary_factor\": 0.5}}",
                 "config.json")));

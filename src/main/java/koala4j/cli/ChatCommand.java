@@ -92,6 +92,18 @@ final class ChatCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampling draws (default 0).")
     long seed;
 
+    @Option(names = "--no-repeat-ngram-size", description = "Never repeat an n-gram of this size (default: the "
+            + "folder's, else 0 = off).")
+    Integer noRepeatNgramSize;
+
+    @Option(names = "--min-new-tokens", description = "No end of sequence before this many new tokens (default: the "
+            + "folder's, else 0).")
+    Integer minNewTokens;
+
+    @Option(names = "--min-p", description = "Sampling: drop tokens less than this fraction as likely as the likeliest "
+            + "(0 to 1; default: the folder's, else 0 = off).")
+    Double minP;
+
     @Option(names = "--num-beams", description = "Beam search with this many beams, as transformers' generate "
             + "(default: the folder's num_beams, else 1); the answer prints when the search ends.")
     Integer numBeams;
@@ -244,6 +256,15 @@ final class ChatCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--stop: an empty stop string would stop before the first token");
             }
         }
+        if (noRepeatNgramSize != null && noRepeatNgramSize < 0) {
+            throw new IllegalArgumentException("--no-repeat-ngram-size " + noRepeatNgramSize + ": expected 0 (off) or more");
+        }
+        if (minNewTokens != null && minNewTokens < 0) {
+            throw new IllegalArgumentException("--min-new-tokens " + minNewTokens + ": expected 0 or more");
+        }
+        if (minP != null && !(minP >= 0 && minP <= 1)) {
+            throw new IllegalArgumentException("--min-p " + minP + ": expected a value from 0 to 1");
+        }
         if (numBeams != null && numBeams < 1) {
             throw new IllegalArgumentException("--num-beams " + numBeams + ": expected at least 1");
         }
@@ -272,6 +293,12 @@ final class ChatCommand implements Callable<Integer> {
         }
         if (repetitionPenalty != null) {
             p = p.withRepetitionPenalty(repetitionPenalty);
+        }
+        if (noRepeatNgramSize != null || minNewTokens != null || minP != null) {
+            SamplingParams.Constraints c = p.constraints();
+            p = p.withConstraints(new SamplingParams.Constraints(
+                    noRepeatNgramSize != null ? noRepeatNgramSize : c.noRepeatNgramSize(), c.minLength(),
+                    minNewTokens != null ? minNewTokens : c.minNewTokens(), minP != null ? minP : c.minP()));
         }
         if (numBeams != null || lengthPenalty != null || earlyStopping != null) {
             SamplingParams.Beams b = p.beams();

@@ -118,6 +118,45 @@ final class LogitsProcessing {
         }
     }
 
+    /**
+     * {@code MinPLogitsWarper}: tokens whose probability is below min_p times the largest one become -inf, except
+     * the {@code minTokensToKeep} highest scores.
+     */
+    static void minP(float[] row, float minP, int minTokensToKeep) {
+        float[] probs = softmax(row);
+        float top = 0;
+        for (float q : probs) {
+            top = Math.max(top, q);
+        }
+        float threshold = minP * top;
+        Integer[] order = IntStream.range(0, row.length).boxed().toArray(Integer[]::new);
+        Arrays.sort(order, (a, b) -> Float.compare(row[b], row[a]));
+        boolean[] keep = new boolean[row.length];
+        for (int r = 0; r < Math.min(minTokensToKeep, row.length); r++) {
+            keep[order[r]] = true;
+        }
+        for (int i = 0; i < row.length; i++) {
+            if (probs[i] < threshold && !keep[i]) {
+                row[i] = Float.NEGATIVE_INFINITY;
+            }
+        }
+    }
+
+    /**
+     * {@code MinLengthLogitsProcessor} and {@code MinNewTokensLengthLogitsProcessor}: the eos ids get -inf while the
+     * sequence is shorter than {@code minLength} or fewer than {@code minNewTokens} of it are new.
+     */
+    static void minLength(float[] row, int length, int newTokens, int minLength, int minNewTokens,
+                          java.util.List<Integer> eos) {
+        if (length < minLength || newTokens < minNewTokens) {
+            for (int id : eos) {
+                if (id >= 0 && id < row.length) {
+                    row[id] = Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+    }
+
     /** torch.argmax: the first maximum. */
     static int argmax(float[] row) {
         int best = 0;

@@ -8,9 +8,10 @@ import java.util.SplittableRandom;
 
 /**
  * Picks the next token from one row of logits as transformers' generate does (generation/utils.py,
- * logits_process.py), in this order: repetition penalty (RepetitionPenaltyLogitsProcessor); then for greedy the
- * first argmax; for sampling temperature (TemperatureLogitsWarper), top-k (TopKLogitsWarper), top-p
- * (TopPLogitsWarper), softmax and one draw. The draw uses {@link SplittableRandom} seeded with
+ * logits_process.py), in this order: repetition penalty (RepetitionPenaltyLogitsProcessor), no repeated n-gram,
+ * minimum length (see {@link SamplingParams.Constraints}); then for greedy the first argmax; for sampling
+ * temperature (TemperatureLogitsWarper), top-k (TopKLogitsWarper), top-p (TopPLogitsWarper), min-p, softmax and one
+ * draw. The draw uses {@link SplittableRandom} seeded with
  * {@link SamplingParams#seed()} (one {@code nextDouble} per token, inverse CDF in double); it is reproducible in
  * Java but does not replay torch.multinomial's stream.
  *
@@ -40,6 +41,7 @@ public final class Sampler {
         if (params.repetitionPenalty() != 1.0) {
             penalize(scores, history, historyLength, (float) params.repetitionPenalty());
         }
+        constrain(scores, history, historyLength, outputStart, params);
         if (!params.adjustments().none()) {
             adjust(scores, history, outputStart, historyLength, params.adjustments());
         }
@@ -58,7 +60,30 @@ public final class Sampler {
         if (params.topP() < 1.0) {
             topP(scores, params.topP());
         }
+        if (params.constraints().minP() > 0) {
+            LogitsProcessing.minP(scores, (float) params.constraints().minP(), 1);
+        }
         return draw(scores, random.nextDouble());
+    }
+
+    /**
+     * NoRepeatNGramLogitsProcessor, then MinLength / MinNewTokensLength (eos ids barred while the sequence, or its
+     * new part from {@code outputStart}, is too short; not with ignoreEos, as transformers adds them only with an
+     * eos), on history[0, length) as generate()'s input_ids.
+     */
+    static void constrain(float[] scores, int[] history, int length, int outputStart, SamplingParams params) {
+        SamplingParams.Constraints c = params.constraints();
+        if (c.noRepeatNgramSize() > 0) {
+            long[] sequence = new long[length];
+            for (int i = 0; i < length; i++) {
+                sequence[i] = history[i];
+            }
+            LogitsProcessing.noRepeatNgram(sequence, length, c.noRepeatNgramSize(), scores);
+        }
+        if ((c.minLength() > 0 || c.minNewTokens() > 0) && !params.ignoreEos()) {
+            LogitsProcessing.minLength(scores, length, length - outputStart, c.minLength(), c.minNewTokens(),
+                    params.eosTokenIds());
+        }
     }
 
     /** score < 0 ? score * penalty : score / penalty, once per distinct token of the history (gather, then scatter). */

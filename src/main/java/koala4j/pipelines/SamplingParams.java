@@ -25,10 +25,32 @@ import koala4j.io.json.Json;
  * @param adjustments       OpenAI's frequency / presence penalties and logit bias, applied after the repetition
  *                          penalty; {@link LogitAdjustments#NONE} for transformers' behaviour
  * @param beams             beam search settings; {@link Beams#NONE} (one beam) for greedy decoding or sampling
+ * @param constraints       transformers' no_repeat_ngram_size, min_length, min_new_tokens and min_p;
+ *                          {@link Constraints#NONE} for none
  */
 public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
                              double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
-                             List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams) {
+                             List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams,
+                             Constraints constraints) {
+
+    /**
+     * More of generate()'s processors: no n-gram of {@code noRepeatNgramSize} tokens twice in the sequence
+     * (NoRepeatNGramLogitsProcessor), no eos before the sequence holds {@code minLength} tokens (prompt included,
+     * MinLengthLogitsProcessor) or {@code minNewTokens} new ones, and when sampling, only tokens at least {@code minP}
+     * times as likely as the likeliest (MinPLogitsWarper, after top-p). 0 switches each off.
+     */
+    public record Constraints(int noRepeatNgramSize, int minLength, int minNewTokens, double minP) {
+
+        public static final Constraints NONE = new Constraints(0, 0, 0, 0);
+
+        public Constraints {
+            if (noRepeatNgramSize < 0 || minLength < 0 || minNewTokens < 0 || !(minP >= 0 && minP <= 1)) {
+                throw new IllegalArgumentException(("no_repeat_ngram_size %d, min_length %d, min_new_tokens %d, min_p "
+                        + "%s: expected sizes >= 0 and 0 <= min_p <= 1")
+                        .formatted(noRepeatNgramSize, minLength, minNewTokens, minP));
+            }
+        }
+    }
 
     /**
      * transformers' beam search settings (num_beams, length_penalty, early_stopping): the best finished hypothesis
@@ -92,6 +114,9 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         if (beams == null) {
             beams = Beams.NONE;
         }
+        if (constraints == null) {
+            constraints = Constraints.NONE;
+        }
     }
 
     /** transformers' processors and OpenAI adjustments, one beam: the components before beam search was added. */
@@ -99,7 +124,7 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
                           double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
                           List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments) {
         this(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos, eosTokenIds,
-                seed, adjustments, Beams.NONE);
+                seed, adjustments, Beams.NONE, Constraints.NONE);
     }
 
     /** transformers' processors only (no OpenAI adjustments), the components before those were added. */
@@ -118,8 +143,8 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
 
     /**
      * The defaults a model folder's generation_config.json sets (do_sample, temperature, top_k, top_p,
-     * repetition_penalty, max_new_tokens, eos_token_id, num_beams, length_penalty, early_stopping), each with
-     * transformers' own default when absent;
+     * repetition_penalty, max_new_tokens, eos_token_id, num_beams, length_penalty, early_stopping,
+     * no_repeat_ngram_size, min_length, min_new_tokens, min_p), each with transformers' own default when absent;
      * {@code fallbackEos} (config.json's eos_token_id) when the file names none.
      */
     public static SamplingParams fromGenerationConfig(Json g, List<Integer> fallbackEos) {
@@ -140,52 +165,59 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
                 g.doubleOpt("top_p").orElse(1.0),
                 g.doubleOpt("repetition_penalty").orElse(1.0), List.of(), false, eos, 0, LogitAdjustments.NONE,
                 new Beams(g.intOpt("num_beams").orElse(1), g.doubleOpt("length_penalty").orElse(1.0).floatValue(),
-                        TextGenerationConfig.earlyStopping(g)));
+                        TextGenerationConfig.earlyStopping(g)),
+                new Constraints(g.intOpt("no_repeat_ngram_size").orElse(0), g.intOpt("min_length").orElse(0),
+                        g.intOpt("min_new_tokens").orElse(0), g.doubleOpt("min_p").orElse(0.0)));
     }
 
     public SamplingParams withMaxNewTokens(int n) {
         return new SamplingParams(n, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams);
+                eosTokenIds, seed, adjustments, beams, constraints);
     }
 
     /** Sampling on, with these warpers (top_k 0 and top_p 1 switch theirs off). */
     public SamplingParams withSampling(double temperature, int topK, double topP, long seed) {
         return new SamplingParams(maxNewTokens, true, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints);
     }
 
     public SamplingParams withGreedy() {
         return new SamplingParams(maxNewTokens, false, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints);
     }
 
     public SamplingParams withRepetitionPenalty(double penalty) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, penalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams);
+                eosTokenIds, seed, adjustments, beams, constraints);
     }
 
     public SamplingParams withStopStrings(List<String> stops) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stops, ignoreEos,
-                eosTokenIds, seed, adjustments, beams);
+                eosTokenIds, seed, adjustments, beams, constraints);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignore, eosTokenIds, seed, adjustments, beams);
+                ignore, eosTokenIds, seed, adjustments, beams, constraints);
     }
 
     public SamplingParams withEosTokenIds(List<Integer> ids) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams);
+                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams, constraints);
+    }
+
+    public SamplingParams withConstraints(Constraints c) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed, adjustments, beams, c);
     }
 
     public SamplingParams withBeams(Beams b) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, b);
+                ignoreEos, eosTokenIds, seed, adjustments, b, constraints);
     }
 
     public SamplingParams withAdjustments(LogitAdjustments a) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, a, beams);
+                ignoreEos, eosTokenIds, seed, a, beams, constraints);
     }
 }

@@ -290,8 +290,8 @@ public final class TextGeneration {
 
     /**
      * The processors of one beam's log-probabilities, in generate()'s order: repetition penalty over the sequence,
-     * the OpenAI adjustments over its generated part, then (beam sampling) temperature, top-k and top-p keeping at
-     * least {@code minTokensToKeep}.
+     * no repeated n-gram and minimum lengths, the OpenAI adjustments over its generated part, then (beam sampling)
+     * temperature, top-k, top-p and min-p keeping at least {@code minTokensToKeep}.
      */
     private static void process(float[] scores, long[] sequence, int length, int promptLength, SamplingParams params,
                                 int minTokensToKeep) {
@@ -302,6 +302,7 @@ public final class TextGeneration {
         if (params.repetitionPenalty() != 1.0) {
             Sampler.penalize(scores, history, length, (float) params.repetitionPenalty());
         }
+        Sampler.constrain(scores, history, length, promptLength, params);
         if (!params.adjustments().none()) {
             Sampler.adjust(scores, history, promptLength, length, params.adjustments());
         }
@@ -314,6 +315,9 @@ public final class TextGeneration {
             }
             if (params.topP() < 1.0) {
                 LogitsProcessing.topP(scores, (float) params.topP(), minTokensToKeep);
+            }
+            if (params.constraints().minP() > 0) {
+                LogitsProcessing.minP(scores, (float) params.constraints().minP(), minTokensToKeep);
             }
         }
     }

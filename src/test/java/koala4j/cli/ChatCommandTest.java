@@ -133,6 +133,12 @@ class ChatCommandTest {
             if (!r.get("model").asText().equals("llama") || !s.get("eos_token_id").isNull()) {
                 continue;
             }
+            List<String> processors = new ArrayList<>();
+            for (String key : List.of("no_repeat_ngram_size", "min_new_tokens", "min_p")) {
+                if (s.has(key)) {
+                    processors.addAll(List.of("--" + key.replace('_', '-'), s.get(key).asText()));
+                }
+            }
             List<String> args = new ArrayList<>(List.of("chat", "--model", TinyChatModels.llama().toString(), "--raw",
                     "--prompt", r.get("prompt").asText(), "--num-beams", s.get("num_beams").asText(),
                     "--max-new-tokens", s.get("max_new_tokens").asText(), "--ignore-eos", "--json"));
@@ -142,6 +148,7 @@ class ChatCommandTest {
                         s.path("top_k").asText("50"), "--top-p", s.path("top_p").asText("1.0"), "--seed",
                         s.get("seed").asText()));
             }
+            args.addAll(processors);
             JsonNode got = ok(args.toArray(String[]::new)).json();
             assertArrayEquals(ints(r.get("input_ids")), ints(got.get("prompt_ids")));
             assertArrayEquals(ints(r.get("new_ids")), ints(got.get("output_ids")), r.get("prompt").asText());
@@ -465,6 +472,10 @@ class ChatCommandTest {
                 .contains("--num-beams 0: expected at least 1"));
         assertTrue(run("chat", "--model", llava.toString(), "--early-stopping", "soon", "--prompt", "hi").err()
                 .contains("--early-stopping 'soon': expected true, false or never"));
+        assertTrue(run("chat", "--model", llava.toString(), "--min-p", "1.5", "--prompt", "hi").err()
+                .contains("--min-p 1.5: expected a value from 0 to 1"));
+        assertTrue(run("chat", "--model", llava.toString(), "--no-repeat-ngram-size", "-1", "--prompt", "hi").err()
+                .contains("--no-repeat-ngram-size -1"));
         assertEquals(2, run("chat", "--prompt", "hi").code(), "--model is required");
         assertTrue(ok("help", "chat").out().contains("--ignore-eos"));
     }

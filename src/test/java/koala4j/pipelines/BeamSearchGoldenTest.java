@@ -25,8 +25,9 @@ import koala4j.testing.TinyChatModels;
  * LLaMA and LLaVA beam search against golden/beam_search (made by its make_beam_search.py with transformers 4.57.6,
  * torch 2.13 CPU fp32, from the golden e2e llama and llava folders): the new ids of generate(num_beams=...) with
  * length_penalty, early_stopping (true, false, "never"), one or two eos ids that the model produces (so that
- * hypotheses finish early) or none, a repetition penalty, and beam sampling (draws from torch's generator seeded
- * right before, as SamplingParams' seed gives them). Ids exact.
+ * hypotheses finish early) or none, a repetition penalty, beam sampling (draws from torch's generator seeded
+ * right before, as SamplingParams' seed gives them), and no_repeat_ngram_size, min_length, min_new_tokens and min_p,
+ * greedy (one beam) and with beams. Ids exact.
  */
 class BeamSearchGoldenTest {
 
@@ -51,7 +52,10 @@ class BeamSearchGoldenTest {
         llava.close();
     }
 
-    /** generate()'s settings as SamplingParams: beams, eos as given (null: none), beam sampling when do_sample. */
+    /**
+     * generate()'s settings as SamplingParams: beams, eos as given (null: none), the other processors, beam sampling
+     * when do_sample.
+     */
     private static SamplingParams params(JsonNode s, List<Integer> folderEos) {
         List<Integer> eos = folderEos;
         if (s.has("eos_token_id")) {
@@ -74,6 +78,8 @@ class BeamSearchGoldenTest {
                 .withRepetitionPenalty(s.has("repetition_penalty") ? s.get("repetition_penalty").asDouble() : 1.0)
                 .withBeams(new SamplingParams.Beams(s.get("num_beams").asInt(),
                         s.has("length_penalty") ? (float) s.get("length_penalty").asDouble() : 1f, early));
+        p = p.withConstraints(new SamplingParams.Constraints(s.path("no_repeat_ngram_size").asInt(0),
+                s.path("min_length").asInt(0), s.path("min_new_tokens").asInt(0), s.path("min_p").asDouble(0)));
         if (s.path("do_sample").asBoolean()) {
             // transformers' defaults: temperature 1, top_k 50, top_p 1
             p = p.withSampling(s.path("temperature").asDouble(1.0), s.path("top_k").asInt(50),
@@ -83,7 +89,7 @@ class BeamSearchGoldenTest {
     }
 
     @Test
-    void llamaBeamsFromPromptIdsMatchTransformers() {
+    void llamaGenerateFromPromptIdsMatchesTransformers() {
         TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
         int checked = 0;
         for (JsonNode run : runs) {
@@ -100,7 +106,7 @@ class BeamSearchGoldenTest {
                     result.stopReason(), what);
             checked++;
         }
-        assertEquals(24, checked);
+        assertEquals(42, checked);
     }
 
     @Test

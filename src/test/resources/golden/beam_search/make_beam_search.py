@@ -51,7 +51,16 @@ for prompt in ['The koala is', '한국어 문장을 만들어 보자', 'Once upo
                           top_k=0, seed=11),
                      # without eos the warpers keep at least 2 tokens per beam (1 + #eos with eos)
                      dict(num_beams=2, max_new_tokens=10, eos_token_id=None, do_sample=True, top_p=0.01, top_k=0,
-                          seed=3)]:
+                          seed=3),
+                     # more processors, greedy and with beams
+                     dict(num_beams=1, max_new_tokens=16, eos_token_id=None, no_repeat_ngram_size=2),
+                     dict(num_beams=1, max_new_tokens=10, eos_token_id=greedy[2], min_new_tokens=6),
+                     dict(num_beams=1, max_new_tokens=10, eos_token_id=greedy[1],
+                          min_length=inputs['input_ids'].shape[1] + 4),
+                     dict(num_beams=3, max_new_tokens=12, eos_token_id=None, no_repeat_ngram_size=3),
+                     dict(num_beams=2, max_new_tokens=10, eos_token_id=greedy[2], min_new_tokens=5),
+                     dict(num_beams=2, max_new_tokens=10, eos_token_id=None, do_sample=True, min_p=0.3, top_k=0,
+                          seed=13)]:
         runs.append(dict(model='llama', prompt=prompt, input_ids=inputs['input_ids'][0].tolist(), settings=settings,
                          new_ids=new_ids(llama, inputs, **settings)))
 

@@ -50,14 +50,25 @@ public interface ChatModel {
     /**
      * OpenAI sampling parameters; null for the model's defaults. {@code stop}: up to 4 strings the answer ends before;
      * {@code frequencyPenalty}, {@code presencePenalty} (-2 to 2) and {@code logitBias} (token id to -100..100) as
-     * OpenAI defines them; empty / null when not given.
+     * OpenAI defines them; empty / null when not given. The extensions vLLM and llama.cpp's server take under the
+     * same names: {@code topK} ({@code top_k}, 0 = off), {@code minP} ({@code min_p}), {@code repetitionPenalty}
+     * ({@code repetition_penalty}, transformers' meaning) and {@code minTokens} ({@code min_tokens}: no end of
+     * sequence before that many tokens).
      */
     record Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
-                  Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias) {
+                  Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
+                  Double minP, Double repetitionPenalty, Integer minTokens) {
 
         public Params {
             stop = stop == null ? List.of() : List.copyOf(stop);
             logitBias = logitBias == null ? Map.of() : Map.copyOf(logitBias);
+        }
+
+        /** OpenAI's own fields only. */
+        public Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
+                      Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias) {
+            this(maxTokens, temperature, topP, seed, stop, frequencyPenalty, presencePenalty, logitBias, null, null,
+                    null, null);
         }
 
         /** The same with seed + offset (the seed 0 when none was given): the offset-th of several choices. */
@@ -66,7 +77,7 @@ public interface ChatModel {
                 return this;
             }
             return new Params(maxTokens, temperature, topP, (seed == null ? 0 : seed) + offset, stop, frequencyPenalty,
-                    presencePenalty, logitBias);
+                    presencePenalty, logitBias, topK, minP, repetitionPenalty, minTokens);
         }
 
         /** Length, temperature, top_p and seed only. */
@@ -88,6 +99,18 @@ public interface ChatModel {
             }
             if (!logitBias.isEmpty()) {
                 given.add("logit_bias");
+            }
+            if (topK != null) {
+                given.add("top_k");
+            }
+            if (minP != null) {
+                given.add("min_p");
+            }
+            if (repetitionPenalty != null) {
+                given.add("repetition_penalty");
+            }
+            if (minTokens != null) {
+                given.add("min_tokens");
             }
             return given;
         }

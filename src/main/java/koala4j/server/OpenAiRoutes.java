@@ -271,11 +271,24 @@ final class OpenAiRoutes {
                 maxTokens = ImageRequests.integer(body, field, 1, 1 << 20);
             }
         }
+        Double repetition = number(body, "repetition_penalty", 0, 100);
+        if (repetition != null && repetition == 0) {
+            throw ApiError.invalid("repetition_penalty", "repetition_penalty 0: expected a number above 0 (1 = off)");
+        }
         return new ChatModel.Params(maxTokens,
                 number(body, "temperature", 0, 2), number(body, "top_p", 0, 1),
                 body.hasNonNull("seed") && body.get("seed").canConvertToLong() ? body.get("seed").asLong() : null,
                 stops(body), number(body, "frequency_penalty", -2, 2), number(body, "presence_penalty", -2, 2),
-                logitBias(body));
+                logitBias(body), topK(body), number(body, "min_p", 0, 1), repetition,
+                body.hasNonNull("min_tokens") ? ImageRequests.integer(body, "min_tokens", 0, 1 << 20) : null);
+    }
+
+    /** {@code top_k}: a count, or -1 / 0 for off (vLLM's and llama.cpp's spellings). */
+    private static Integer topK(JsonNode body) {
+        if (!body.hasNonNull("top_k")) {
+            return null;
+        }
+        return Math.max(0, ImageRequests.integer(body, "top_k", -1, 1 << 20));
     }
 
     /** The two OpenAI text APIs: object names and where a choice's text goes. */

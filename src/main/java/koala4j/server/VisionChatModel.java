@@ -86,7 +86,10 @@ final class VisionChatModel implements ChatModel {
                 reply.generation().reusedPromptTokens());
     }
 
-    /** OpenAI's parameters over the folder's defaults: temperature 0 is greedy, > 0 samples; top_p samples too. */
+    /**
+     * OpenAI's parameters over the folder's defaults: temperature 0 is greedy, > 0 samples; top_p and top_k sample
+     * too; repetition_penalty, min_p and min_tokens as transformers' processors.
+     */
     static SamplingParams samplingParams(SamplingParams defaults, Params params) {
         SamplingParams p = defaults;
         if (params.maxTokens() != null) {
@@ -102,14 +105,24 @@ final class VisionChatModel implements ChatModel {
                     params.frequencyPenalty() != null ? params.frequencyPenalty() : 0,
                     params.presencePenalty() != null ? params.presencePenalty() : 0, params.logitBias()));
         }
+        if (params.repetitionPenalty() != null) {
+            p = p.withRepetitionPenalty(params.repetitionPenalty());
+        }
+        if (params.minP() != null || params.minTokens() != null) {
+            SamplingParams.Constraints c = p.constraints();
+            p = p.withConstraints(new SamplingParams.Constraints(c.noRepeatNgramSize(), c.minLength(),
+                    params.minTokens() != null ? params.minTokens() : c.minNewTokens(),
+                    params.minP() != null ? params.minP() : c.minP()));
+        }
         long seed = params.seed() != null ? params.seed() : 0;
         boolean sample = params.temperature() != null ? params.temperature() > 0
-                : params.topP() != null || p.doSample();
+                : params.topP() != null || params.topK() != null || p.doSample();
         if (!sample) {
             return p.withGreedy();
         }
-        return p.withSampling(params.temperature() != null ? params.temperature() : p.temperature(), p.topK(),
-                params.topP() != null ? params.topP() : p.topP(), seed);
+        return p.withSampling(params.temperature() != null ? params.temperature() : p.temperature(),
+                params.topK() != null ? params.topK() : p.topK(), params.topP() != null ? params.topP() : p.topP(),
+                seed);
     }
 
     private static Conversation.Turn lastUser(Conversation c) {

@@ -71,12 +71,14 @@ class LocalChatModelsTest {
     }
 
     /** {@code koala4j chat --json} with the same question, image and length. */
-    private static JsonNode cli(int maxTokens) throws Exception {
+    private static JsonNode cli(int maxTokens, String... options) throws Exception {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        int code = Main.run(new String[] {"chat", "--model", TinyChatModels.llava(work).toString(), "--image",
+        List<String> args = new ArrayList<>(List.of("chat", "--model", TinyChatModels.llava(work).toString(), "--image",
                 TinyChatModels.image("llava").toString(), "--prompt", QUESTION, "--max-new-tokens",
-                Integer.toString(maxTokens), "--json"}, new PrintWriter(out), new PrintWriter(err),
+                Integer.toString(maxTokens), "--json"));
+        args.addAll(List.of(options));
+        int code = Main.run(args.toArray(String[]::new), new PrintWriter(out), new PrintWriter(err),
                 Map.of("HF_HUB_OFFLINE", "1", "HF_HOME", work.resolve("hf").toString()));
         assertEquals(0, code, err.toString());
         return TestServers.JSON.readTree(out.toString());
@@ -166,6 +168,21 @@ class LocalChatModelsTest {
                     koala4j.tokenizers.Tokenizers.Kind.AUTO).decode(new int[] {300, 300, 300}, true);
             assertEquals(expected.strip(), forced.at("/choices/0/message/content").asText().strip(), forced.toString());
 
+            // vLLM's / llama.cpp's extensions: top_k 1 and min_p 1 keep only the likeliest token (greedy, however hot);
+            // repetition_penalty as the CLI's
+            for (String[] extension : new String[][] {{"top_k", "1"}, {"min_p", "1.0"}}) {
+                ObjectNode hot = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 10, QUESTION, true));
+                hot.put("temperature", 1.5).put("seed", 3).set(extension[0], TestServers.JSON.readTree(extension[1]));
+                assertEquals(cliText, json(client.post("/v1/chat/completions", hot.toString()))
+                        .at("/choices/0/message/content").asText(), extension[0]);
+            }
+            ObjectNode penalised = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 10, QUESTION,
+                    true));
+            penalised.put("repetition_penalty", 1.8);
+            assertEquals(cli(10, "--repetition-penalty", "1.8").get("text").asText(),
+                    json(client.post("/v1/chat/completions", penalised.toString())).at("/choices/0/message/content")
+                            .asText());
+
             // stream_options.include_usage: a last chunk with no choices and the usage
             ObjectNode streamed = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", true, 4, QUESTION, true));
             streamed.putObject("stream_options").put("include_usage", true);
@@ -184,7 +201,8 @@ class LocalChatModelsTest {
                     {"tools", "[{\"type\": \"function\"}]"},
                     {"response_format", "{\"type\": \"json_object\"}"}, {"stop", "[\"a\",\"b\",\"c\",\"d\",\"e\"]"},
                     {"stop", "\"\""}, {"logit_bias", "{\"x\": 1}"}, {"logit_bias", "{\"5\": 101}"},
-                    {"frequency_penalty", "3"}, {"presence_penalty", "\"high\""}};
+                    {"frequency_penalty", "3"}, {"presence_penalty", "\"high\""}, {"top_k", "-2"}, {"top_k", "\"x\""},
+                    {"min_p", "2"}, {"repetition_penalty", "0"}, {"min_tokens", "-1"}};
             for (String[] field : refused) {
                 ObjectNode bad = (ObjectNode) TestServers.JSON.readTree(request("tiny-llava", false, 2, QUESTION, false));
                 bad.set(field[0], TestServers.JSON.readTree(field[1]));
@@ -193,11 +211,14 @@ class LocalChatModelsTest {
                 assertEquals(field[0], json(r).at("/error/param").asText(), r.body());
             }
             // the text-to-text model takes none of stop, penalties and bias
-            ObjectNode t5 = (ObjectNode) TestServers.JSON.readTree(request("tiny-t5", false, 2, "hello", false));
-            t5.put("stop", "x");
-            HttpResponse<String> r = client.post("/v1/chat/completions", t5.toString());
-            assertEquals(400, r.statusCode(), r.body());
-            assertTrue(json(r).at("/error/message").asText().contains("text-to-text"), r.body());
+            for (String field : List.of("stop", "top_k")) {
+                ObjectNode t5 = (ObjectNode) TestServers.JSON.readTree(request("tiny-t5", false, 2, "hello", false));
+                t5.set(field, TestServers.JSON.readTree(field.equals("stop") ? "\"x\"" : "5"));
+                HttpResponse<String> r = client.post("/v1/chat/completions", t5.toString());
+                assertEquals(400, r.statusCode(), r.body());
+                assertTrue(json(r).at("/error/message").asText().contains("text-to-text")
+                        && json(r).at("/error/message").asText().contains(field), r.body());
+            }
         }
     }
 

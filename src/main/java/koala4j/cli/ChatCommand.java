@@ -294,12 +294,7 @@ final class ChatCommand implements Callable<Integer> {
         if (repetitionPenalty != null) {
             p = p.withRepetitionPenalty(repetitionPenalty);
         }
-        if (noRepeatNgramSize != null || minNewTokens != null || minP != null) {
-            SamplingParams.Constraints c = p.constraints();
-            p = p.withConstraints(new SamplingParams.Constraints(
-                    noRepeatNgramSize != null ? noRepeatNgramSize : c.noRepeatNgramSize(), c.minLength(),
-                    minNewTokens != null ? minNewTokens : c.minNewTokens(), minP != null ? minP : c.minP()));
-        }
+        p = p.withConstraints(p.constraints().overriddenBy(noRepeatNgramSize, minNewTokens, minP));
         if (numBeams != null || lengthPenalty != null || earlyStopping != null) {
             SamplingParams.Beams b = p.beams();
             p = p.withBeams(new SamplingParams.Beams(numBeams != null ? numBeams : b.numBeams(),

@@ -38,13 +38,7 @@ public final class Sampler {
      */
     public int next(float[] logits, int[] history, int historyLength, int outputStart) {
         float[] scores = logits.clone();
-        if (params.repetitionPenalty() != 1.0) {
-            penalize(scores, history, historyLength, (float) params.repetitionPenalty());
-        }
-        constrain(scores, history, historyLength, outputStart, params);
-        if (!params.adjustments().none()) {
-            adjust(scores, history, outputStart, historyLength, params.adjustments());
-        }
+        process(scores, history, historyLength, outputStart, params);
         if (!params.doSample()) {
             return argmax(scores);
         }
@@ -64,6 +58,21 @@ public final class Sampler {
             LogitsProcessing.minP(scores, (float) params.constraints().minP(), 1);
         }
         return draw(scores, random.nextDouble());
+    }
+
+    /**
+     * The processors before the warpers, in order: repetition penalty over history[0, length), {@link #constrain},
+     * then the OpenAI adjustments over the generated part (from {@code outputStart}). Greedy decoding, sampling and
+     * each beam of a beam search run these.
+     */
+    static void process(float[] scores, int[] history, int length, int outputStart, SamplingParams params) {
+        if (params.repetitionPenalty() != 1.0) {
+            penalize(scores, history, length, (float) params.repetitionPenalty());
+        }
+        constrain(scores, history, length, outputStart, params);
+        if (!params.adjustments().none()) {
+            adjust(scores, history, outputStart, length, params.adjustments());
+        }
     }
 
     /**

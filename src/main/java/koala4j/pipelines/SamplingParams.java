@@ -43,6 +43,12 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
 
         public static final Constraints NONE = new Constraints(0, 0, 0, 0);
 
+        /** These with each non-null argument in place of its field. */
+        public Constraints overriddenBy(Integer noRepeatNgramSize, Integer minNewTokens, Double minP) {
+            return new Constraints(noRepeatNgramSize != null ? noRepeatNgramSize : this.noRepeatNgramSize, minLength,
+                    minNewTokens != null ? minNewTokens : this.minNewTokens, minP != null ? minP : this.minP);
+        }
+
         public Constraints {
             if (noRepeatNgramSize < 0 || minLength < 0 || minNewTokens < 0 || !(minP >= 0 && minP <= 1)) {
                 throw new IllegalArgumentException(("no_repeat_ngram_size %d, min_length %d, min_new_tokens %d, min_p "

@@ -299,13 +299,7 @@ public final class TextGeneration {
         for (int i = 0; i < length; i++) {
             history[i] = (int) sequence[i];
         }
-        if (params.repetitionPenalty() != 1.0) {
-            Sampler.penalize(scores, history, length, (float) params.repetitionPenalty());
-        }
-        Sampler.constrain(scores, history, length, promptLength, params);
-        if (!params.adjustments().none()) {
-            Sampler.adjust(scores, history, promptLength, length, params.adjustments());
-        }
+        Sampler.process(scores, history, length, promptLength, params);
         if (params.doSample()) {
             if (params.temperature() != 1.0) {
                 LogitsProcessing.temperature(scores, (float) params.temperature());

@@ -108,12 +108,7 @@ final class VisionChatModel implements ChatModel {
         if (params.repetitionPenalty() != null) {
             p = p.withRepetitionPenalty(params.repetitionPenalty());
         }
-        if (params.minP() != null || params.minTokens() != null) {
-            SamplingParams.Constraints c = p.constraints();
-            p = p.withConstraints(new SamplingParams.Constraints(c.noRepeatNgramSize(), c.minLength(),
-                    params.minTokens() != null ? params.minTokens() : c.minNewTokens(),
-                    params.minP() != null ? params.minP() : c.minP()));
-        }
+        p = p.withConstraints(p.constraints().overriddenBy(null, params.minTokens(), params.minP()));
         long seed = params.seed() != null ? params.seed() : 0;
         boolean sample = params.temperature() != null ? params.temperature() > 0
                 : params.topP() != null || params.topK() != null || p.doSample();

@@ -95,10 +95,7 @@ public final class KvCache {
 
     /** Takes the first {@code n} positions of {@code from} (same model, same batch), dropping what this held. */
     public void copyPrefix(KvCache from, int n) {
-        boolean same = from.keys.length == keys.length && from.batch == batch && from.dtype == dtype
-                && (keys.length == 0 || from.keys[0].size(1) == keys[0].size(1)
-                        && from.keys[0].size(3) == keys[0].size(3));
-        if (!same) {
+        if (!sameLayers(from) || from.batch != batch) {
             throw new IllegalArgumentException("copying a KV cache of " + from.keys.length + " layers, batch "
                     + from.batch + ", " + from.dtype + " into one of " + keys.length + " layers, batch " + batch + ", "
                     + dtype + " (or other heads)");
@@ -119,10 +116,7 @@ public final class KvCache {
      * prompt computed once, for several beams, as transformers' beams would each compute it.
      */
     public void broadcastFrom(KvCache from) {
-        boolean same = from.batch == 1 && from.keys.length == keys.length && from.dtype == dtype
-                && (keys.length == 0 || from.keys[0].size(1) == keys[0].size(1)
-                        && from.keys[0].size(3) == keys[0].size(3));
-        if (!same || from.length > capacity) {
+        if (!sameLayers(from) || from.batch != 1 || from.length > capacity) {
             throw new IllegalArgumentException("broadcasting a KV cache of batch " + from.batch + ", " + from.length
                     + " positions, " + from.dtype + " into one of batch " + batch + ", capacity " + capacity + ", "
                     + dtype + " (expected batch 1 of the same model, fitting)");
@@ -174,6 +168,12 @@ public final class KvCache {
                 layer.slice(0, r, r + 1).slice(2, 0, length).copyFrom(sources.get((int) rows[r]));
             }
         }
+    }
+
+    /** Whether {@code from} holds the same layers, KV heads, head size and element type (batch aside). */
+    private boolean sameLayers(KvCache from) {
+        return from.keys.length == keys.length && from.dtype == dtype && (keys.length == 0
+                || from.keys[0].size(1) == keys[0].size(1) && from.keys[0].size(3) == keys[0].size(3));
     }
 
     /** Checks that {@code n} more positions fit, before any layer writes. */

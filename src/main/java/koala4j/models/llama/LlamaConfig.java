@@ -233,16 +233,18 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
             }
             return yarnMscale(factor, 1);
         });
-        double betaFast = truthy(s, "beta_fast").orElse(32.0);
-        double betaSlow = truthy(s, "beta_slow").orElse(1.0);
-        for (var field : List.of(java.util.Map.entry("attention_factor", attention),
-                java.util.Map.entry("beta_fast", betaFast), java.util.Map.entry("beta_slow", betaSlow))) {
-            if (!(field.getValue() > 0 && field.getValue() < Double.POSITIVE_INFINITY)) {
-                throw s.error(field.getKey(), Double.toString(field.getValue()), "a positive finite number");
-            }
+        return new RopeScaling(RopeType.YARN, factor, 0, 0, original, positiveFinite(s, "attention_factor", attention),
+                positiveFinite(s, "beta_fast", truthy(s, "beta_fast").orElse(32.0)),
+                positiveFinite(s, "beta_slow", truthy(s, "beta_slow").orElse(1.0)), s.boolOr("truncate", true),
+                List.of(), List.of());
+    }
+
+    /** {@code value} (the resolved {@code key} of {@code s}), or an error naming it when not positive and finite. */
+    private static double positiveFinite(Json s, String key, double value) {
+        if (!(value > 0 && value < Double.POSITIVE_INFINITY)) {
+            throw s.error(key, Double.toString(value), "a positive finite number");
         }
-        return new RopeScaling(RopeType.YARN, factor, 0, 0, original, attention, betaFast, betaSlow,
-                s.boolOr("truncate", true), List.of(), List.of());
+        return value;
     }
 
     private static double yarnMscale(double scale, double mscale) {
@@ -287,11 +289,8 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
             throw s.error("factor", "nothing", "a factor (or an attention_factor, or a top-level "
                     + "original_max_position_embeddings) for the LongRoPE attention factor");
         }
-        double attention = given.orElseGet(() -> factor <= 1.0 ? 1.0
-                : Math.sqrt(1 + Math.log(factor) / Math.log(original)));
-        if (!(attention > 0 && attention < Double.POSITIVE_INFINITY)) {
-            throw s.error("attention_factor", Double.toString(attention), "a positive finite number");
-        }
+        double attention = positiveFinite(s, "attention_factor", given.orElseGet(() -> factor <= 1.0 ? 1.0
+                : Math.sqrt(1 + Math.log(factor) / Math.log(original))));
         return new RopeScaling(RopeType.LONGROPE, factor == null ? Double.NaN : factor, 0, 0, original, attention, 32,
                 1, true, shortFactor, longFactor);
     }

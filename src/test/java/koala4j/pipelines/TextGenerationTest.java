@@ -1,6 +1,7 @@
 package koala4j.pipelines;
 
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -97,8 +98,8 @@ class TextGenerationTest {
             assertEquals(List.of(2), defaults.eosTokenIds());
             assertFalse(defaults.doSample());
             for (JsonNode run : expected.get("runs")) {
-                int[] ids = toInts(run.at("/expected/input_ids"));
-                int[] want = toInts(run.at("/expected/new_ids"));
+                int[] ids = ints(run.at("/expected/input_ids"));
+                int[] want = ints(run.at("/expected/new_ids"));
                 var result = new TextGeneration(model, null).generate(ids,
                         defaults.withMaxNewTokens(run.get("max_new_tokens").asInt()).withEosTokenIds(List.of()),
                         TextGeneration.TokenListener.NONE, Cancel.NEVER);
@@ -144,13 +145,13 @@ class TextGenerationTest {
             TextGeneration gen = new TextGeneration(model, null);
             TextGeneration.PromptCache cache = new TextGeneration.PromptCache();
             for (JsonNode run : expected.get("runs")) {
-                int[] prompt = toInts(run.at("/expected/input_ids"));
+                int[] prompt = ints(run.at("/expected/input_ids"));
                 SamplingParams p = SamplingParams.greedy(run.get("max_new_tokens").asInt(), List.of());
-                assertArrayEquals(toInts(run.at("/expected/new_ids")),
+                assertArrayEquals(ints(run.at("/expected/new_ids")),
                         gen.generate(prompt, p, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds());
                 var cached = gen.generate(TextGeneration.embedIds(model, prompt), prompt, p,
                         TextGeneration.TokenListener.NONE, Cancel.NEVER, cache);
-                assertArrayEquals(toInts(run.at("/expected/new_ids")), cached.tokenIds());
+                assertArrayEquals(ints(run.at("/expected/new_ids")), cached.tokenIds());
             }
         }
         var e = assertThrows(IllegalArgumentException.class, () -> lm.kvCacheType(DType.BF16));
@@ -174,8 +175,8 @@ class TextGenerationTest {
             LlamaForCausalLM model = LlamaForCausalLM.load(ckpt, Quantization.NONE);
             assertEquals(24, model.ropeLengthDependentAbove());
             TextGeneration gen = new TextGeneration(model, null);
-            int[] twelve = toInts(expected.get("input_ids"));
-            int[] answer = toInts(expected.get("new_ids"));
+            int[] twelve = ints(expected.get("input_ids"));
+            int[] answer = ints(expected.get("new_ids"));
             SamplingParams greedy = SamplingParams.greedy(answer.length, List.of());
             TextGeneration.PromptCache cache = new TextGeneration.PromptCache();
             var shortTurn = gen.generate(TextGeneration.embedIds(model, Arrays.copyOf(twelve, 8)),
@@ -224,14 +225,6 @@ class TextGenerationTest {
                 assertEquals(r.text(), streamed.toString(), "seed " + seed + ", ids " + Arrays.toString(r.tokenIds()));
             }
         }
-    }
-
-    private static int[] toInts(JsonNode list) {
-        int[] out = new int[list.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = list.get(i).asInt();
-        }
-        return out;
     }
 
     @Test

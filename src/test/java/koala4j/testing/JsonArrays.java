@@ -16,4 +16,22 @@ public final class JsonArrays {
         }
         return out;
     }
+
+    /** A JSON array of integers (ids, positions, seeds) as a long[]. */
+    public static long[] longs(JsonNode array) {
+        long[] out = new long[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = array.get(i).asLong();
+        }
+        return out;
+    }
+
+    /** A JSON array of numbers as float32. */
+    public static float[] floats(JsonNode array) {
+        float[] out = new float[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) array.get(i).asDouble();
+        }
+        return out;
+    }
 }

@@ -1,5 +1,6 @@
 package koala4j.backend.cpu;
 
+import static koala4j.testing.JsonArrays.floats;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -248,14 +249,6 @@ class ResampleTest {
         float[] shared = Arrays.copyOf(x, Math.max(x.length, off + ref.length));
         Resample.resize(shared, off, planes, h, w, oh, ow, mode, ac, aa, shared, off);
         assertAllClose(ref, Arrays.copyOfRange(shared, off, off + ref.length), TWIN_TOL, what + " in place");
-    }
-
-    private static float[] floats(JsonNode array) {
-        float[] f = new float[array.size()];
-        for (int i = 0; i < f.length; i++) {
-            f[i] = (float) array.get(i).asDouble();
-        }
-        return f;
     }
 
     private static void assertAllClose(float[] ref, float[] got, double tol, String what) {

@@ -2,6 +2,8 @@ package koala4j.models.llama;
 
 import static koala4j.testing.Close.assertClose;
 import static koala4j.testing.Close.resource;
+import static koala4j.testing.JsonArrays.floats;
+import static koala4j.testing.JsonArrays.longs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -37,22 +39,6 @@ class RopeScalingGoldenTest {
 
     private static JsonNode json(Path file) throws IOException {
         return new ObjectMapper().readTree(file.toFile());
-    }
-
-    private static float[] floats(JsonNode list) {
-        float[] out = new float[list.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) list.get(i).asDouble();
-        }
-        return out;
-    }
-
-    private static long[] longs(JsonNode list) {
-        long[] out = new long[list.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = list.get(i).asLong();
-        }
-        return out;
     }
 
     private static LlamaConfig config(Path folder) {

@@ -2,6 +2,9 @@ package koala4j.pipelines;
 
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.stream.IntStream;
 
 import koala4j.tensor.rng.TorchGenerator;
@@ -153,6 +156,170 @@ final class LogitsProcessing {
                 if (id >= 0 && id < row.length) {
                     row[id] = Float.NEGATIVE_INFINITY;
                 }
+            }
+        }
+    }
+
+    /**
+     * {@code SequenceBiasLogitsProcessor} (and {@code NoBadWordsLogitsProcessor}, whose biases are -inf): a
+     * one-token sequence's bias always goes to its token; a longer one's to its last token when the sequence so far,
+     * {@code history[0, length)}, ends with the tokens before it. The biases are summed per token first, as there.
+     *
+     * @throws IllegalArgumentException naming {@code field} for a token id outside the vocabulary
+     */
+    static void sequenceBias(float[] row, int[] history, int length, Map<List<Integer>, Float> biases, String field) {
+        Map<Integer, Float> total = new LinkedHashMap<>();
+        for (var e : biases.entrySet()) {
+            for (int id : e.getKey()) {
+                if (id >= row.length) {
+                    throw new IllegalArgumentException(field + " " + e.getKey() + ": token id " + id
+                            + " is outside the model's vocabulary of " + row.length);
+                }
+            }
+            if (e.getKey().size() == 1) {
+                total.put(e.getKey().getFirst(), e.getValue());
+            }
+        }
+        for (var e : biases.entrySet()) {
+            List<Integer> ids = e.getKey();
+            int prefix = ids.size() - 1;
+            if (prefix == 0 || ids.size() > length) {
+                continue;
+            }
+            boolean matches = true;
+            for (int i = 0; i < prefix && matches; i++) {
+                matches = history[length - prefix + i] == ids.get(i);
+            }
+            if (matches) {
+                total.merge(ids.getLast(), e.getValue(), Float::sum);
+            }
+        }
+        total.forEach((id, bias) -> row[id] += bias);
+    }
+
+    /** Every listed id (those inside the vocabulary, as torch.isin over arange(V)) gets -inf. */
+    static void suppress(float[] row, List<Integer> ids) {
+        for (int id : ids) {
+            if (id < row.length) {
+                row[id] = Float.NEGATIVE_INFINITY;
+            }
+        }
+    }
+
+    /** {@code ForcedBOSTokenLogitsProcessor} / {@code ForcedEOSTokenLogitsProcessor}: -inf everywhere, 0 at the ids. */
+    static void force(float[] row, List<Integer> ids) {
+        Arrays.fill(row, Float.NEGATIVE_INFINITY);
+        for (int id : ids) {
+            if (id >= row.length) {
+                throw new IllegalArgumentException("forced token id " + id + " is outside the model's vocabulary of "
+                        + row.length);
+            }
+            row[id] = 0;
+        }
+    }
+
+    /**
+     * {@code ExponentialDecayLengthPenalty}: once the sequence is longer than {@code start} (prompt included), each
+     * eos score s becomes s + |s| * (factor^(length - start) - 1), the factor raised in double and the product in
+     * float as there.
+     */
+    static void lengthDecay(float[] row, int length, int start, double factor, List<Integer> eos) {
+        if (length <= start) {
+            return;
+        }
+        float grow = (float) (Math.pow(factor, length - start) - 1);
+        float[] penalties = new float[eos.size()];
+        for (int i = 0; i < eos.size(); i++) {
+            penalties[i] = Math.abs(row[eos.get(i)]) * grow;
+        }
+        for (int i = 0; i < eos.size(); i++) {
+            row[eos.get(i)] += penalties[i];
+        }
+    }
+
+    /** {@code InfNanRemoveLogitsProcessor}: NaN -> 0, +-inf -> +-the largest finite float. */
+    static void removeInvalid(float[] row) {
+        for (int i = 0; i < row.length; i++) {
+            float v = row[i];
+            row[i] = Float.isNaN(v) ? 0 : v == Float.POSITIVE_INFINITY ? Float.MAX_VALUE
+                    : v == Float.NEGATIVE_INFINITY ? -Float.MAX_VALUE : v;
+        }
+    }
+
+    /**
+     * {@code TypicalLogitsWarper}: tokens sorted by how far their information -log p is from the entropy; the ones
+     * after the smallest prefix whose probability reaches {@code mass} become -inf (the first
+     * {@code minTokensToKeep} of that order always stay).
+     */
+    static void typical(float[] row, float mass, int minTokensToKeep) {
+        float[] logp = logSoftmax(row);
+        double entropy = 0;
+        for (float l : logp) {
+            float term = l * (float) Math.exp(l);
+            if (!Float.isNaN(term)) {                    // nansum: -inf * 0
+                entropy += term;
+            }
+        }
+        float ent = (float) -entropy;
+        float[] shifted = new float[row.length];
+        for (int i = 0; i < row.length; i++) {
+            shifted[i] = Math.abs(-logp[i] - ent);
+        }
+        Integer[] order = IntStream.range(0, row.length).boxed().toArray(Integer[]::new);
+        Arrays.sort(order, Comparator.comparingDouble(i -> shifted[i]));
+        float[] sortedLogits = new float[row.length];
+        for (int i = 0; i < row.length; i++) {
+            sortedLogits[i] = row[order[i]];
+        }
+        float[] probs = softmax(sortedLogits);
+        double cumulative = 0;                           // torch's CPU cumsum accumulates in double
+        int lastIndex = 0;
+        for (float q : probs) {
+            cumulative += q;
+            if ((float) cumulative < mass) {
+                lastIndex++;
+            }
+        }
+        float limit = shifted[order[Math.min(lastIndex, row.length - 1)]];
+        for (int r = Math.min(minTokensToKeep, row.length); r < row.length; r++) {
+            if (shifted[order[r]] > limit) {
+                row[order[r]] = Float.NEGATIVE_INFINITY;
+            }
+        }
+    }
+
+    /**
+     * {@code EpsilonLogitsWarper}: tokens with probability below {@code epsilon} become -inf unless they score at
+     * least the {@code minTokensToKeep}-th highest.
+     */
+    static void epsilon(float[] row, float epsilon, int minTokensToKeep) {
+        cutBelow(row, softmax(row), epsilon, minTokensToKeep);
+    }
+
+    /**
+     * {@code EtaLogitsWarper}: {@link #epsilon} with the cut-off min(epsilon, sqrt(epsilon) * e^-entropy), the
+     * entropy of the distribution as torch.distributions.Categorical computes it (log-probabilities clamped to the
+     * lowest float so that impossible tokens add 0), all in float.
+     */
+    static void eta(float[] row, float epsilon, int minTokensToKeep) {
+        float[] probs = softmax(row);
+        float[] logp = logSoftmax(row);
+        double sum = 0;
+        for (int i = 0; i < row.length; i++) {
+            sum += Math.max(logp[i], -Float.MAX_VALUE) * probs[i];
+        }
+        float entropy = (float) -sum;
+        float eta = Math.min(epsilon, (float) Math.sqrt(epsilon) * (float) Math.exp(-entropy));
+        cutBelow(row, probs, eta, minTokensToKeep);
+    }
+
+    private static void cutBelow(float[] row, float[] probs, float cutoff, int minTokensToKeep) {
+        float[] sorted = row.clone();
+        Arrays.sort(sorted);
+        float kth = sorted[row.length - Math.min(minTokensToKeep, row.length)];
+        for (int i = 0; i < row.length; i++) {
+            if (probs[i] < cutoff && row[i] < kth) {
+                row[i] = Float.NEGATIVE_INFINITY;
             }
         }
     }

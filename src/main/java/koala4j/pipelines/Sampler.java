@@ -1,19 +1,18 @@
 package koala4j.pipelines;
 
-import java.util.Arrays;
 import java.util.BitSet;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
  * Picks the next token from one row of logits as transformers' generate does (generation/utils.py,
- * logits_process.py), in this order: repetition penalty (RepetitionPenaltyLogitsProcessor), no repeated n-gram,
- * minimum length (see {@link SamplingParams.Constraints}); then for greedy the first argmax; for sampling
- * temperature (TemperatureLogitsWarper), top-k (TopKLogitsWarper), top-p (TopPLogitsWarper), min-p, softmax and one
- * draw. The draw uses {@link SplittableRandom} seeded with
- * {@link SamplingParams#seed()} (one {@code nextDouble} per token, inverse CDF in double); it is reproducible in
- * Java but does not replay torch.multinomial's stream.
+ * logits_process.py): the processors of {@link #process} in generate()'s order; then for greedy the first argmax; for
+ * sampling the warpers of {@link #warp} (temperature, top-k, top-p, min-p, typical, epsilon, eta), softmax and one
+ * draw. The draw uses {@link SplittableRandom} seeded with {@link SamplingParams#seed()} (one {@code nextDouble} per
+ * token, inverse CDF in double); it is reproducible in Java but does not replay torch.multinomial's stream.
  *
  * <p>One sampler per generation (it holds the random state); not thread-safe.
  */
@@ -42,45 +41,25 @@ public final class Sampler {
         if (!params.doSample()) {
             return argmax(scores);
         }
-        if (params.temperature() != 1.0) {
-            float temperature = (float) params.temperature();
-            for (int i = 0; i < scores.length; i++) {
-                scores[i] = scores[i] / temperature;
-            }
-        }
-        if (params.topK() > 0) {
-            topK(scores, params.topK());
-        }
-        if (params.topP() < 1.0) {
-            topP(scores, params.topP());
-        }
-        if (params.constraints().minP() > 0) {
-            LogitsProcessing.minP(scores, (float) params.constraints().minP(), 1);
-        }
+        warp(scores, params, 1);
         return draw(scores, random.nextDouble());
     }
 
     /**
-     * The processors before the warpers, in order: repetition penalty over history[0, length), {@link #constrain},
-     * then the OpenAI adjustments over the generated part (from {@code outputStart}). Greedy decoding, sampling and
-     * each beam of a beam search run these.
+     * The processors before the warpers, in generate()'s order (generation/utils.py, _get_logits_processor): sequence
+     * bias, repetition penalty over history[0, length), no repeated n-gram, bad words, minimum lengths, forced BOS /
+     * EOS, invalid values removed, the length decay of the eos scores, suppressed tokens; then the OpenAI adjustments
+     * over the generated part (from {@code outputStart}). Greedy decoding, sampling and each beam of a beam search run
+     * these.
      */
     static void process(float[] scores, int[] history, int length, int outputStart, SamplingParams params) {
+        SamplingParams.Processors x = params.processors();
+        if (!x.sequenceBias().isEmpty()) {
+            LogitsProcessing.sequenceBias(scores, history, length, x.sequenceBias(), "sequence_bias");
+        }
         if (params.repetitionPenalty() != 1.0) {
             penalize(scores, history, length, (float) params.repetitionPenalty());
         }
-        constrain(scores, history, length, outputStart, params);
-        if (!params.adjustments().none()) {
-            adjust(scores, history, outputStart, length, params.adjustments());
-        }
-    }
-
-    /**
-     * NoRepeatNGramLogitsProcessor, then MinLength / MinNewTokensLength (eos ids barred while the sequence, or its
-     * new part from {@code outputStart}, is too short; not with ignoreEos, as transformers adds them only with an
-     * eos), on history[0, length) as generate()'s input_ids.
-     */
-    static void constrain(float[] scores, int[] history, int length, int outputStart, SamplingParams params) {
         SamplingParams.Constraints c = params.constraints();
         if (c.noRepeatNgramSize() > 0) {
             long[] sequence = new long[length];
@@ -89,9 +68,77 @@ public final class Sampler {
             }
             LogitsProcessing.noRepeatNgram(sequence, length, c.noRepeatNgramSize(), scores);
         }
-        if ((c.minLength() > 0 || c.minNewTokens() > 0) && !params.ignoreEos()) {
-            LogitsProcessing.minLength(scores, length, length - outputStart, c.minLength(), c.minNewTokens(),
-                    params.eosTokenIds());
+        if (!x.badWordsIds().isEmpty()) {
+            LogitsProcessing.sequenceBias(scores, history, length, badWords(x.badWordsIds(), params.eosTokenIds()),
+                    "bad_words_ids");
+        }
+        // transformers adds the eos-dependent processors only with an eos, which ignoreEos takes away
+        List<Integer> eos = params.ignoreEos() ? List.of() : params.eosTokenIds();
+        if ((c.minLength() > 0 || c.minNewTokens() > 0) && !eos.isEmpty()) {
+            LogitsProcessing.minLength(scores, length, length - outputStart, c.minLength(), c.minNewTokens(), eos);
+        }
+        if (x.anyProcessor()) {
+            if (x.forcedBosTokenId() >= 0 && length == 1) {
+                LogitsProcessing.force(scores, List.of(x.forcedBosTokenId()));
+            }
+            if (!x.forcedEosTokenIds().isEmpty() && length == outputStart + params.maxNewTokens() - 1) {
+                LogitsProcessing.force(scores, x.forcedEosTokenIds());
+            }
+            if (x.removeInvalidValues()) {
+                LogitsProcessing.removeInvalid(scores);
+            }
+            if (x.lengthDecay() != null && !eos.isEmpty()) {
+                LogitsProcessing.lengthDecay(scores, length, x.lengthDecay().start() + outputStart,
+                        x.lengthDecay().factor(), eos);
+            }
+            LogitsProcessing.suppress(scores, x.suppressTokens());
+            int begin = outputStart > 1 || x.forcedBosTokenId() < 0 ? outputStart : outputStart + 1;
+            if (length == begin) {
+                LogitsProcessing.suppress(scores, x.beginSuppressTokens());
+            }
+        }
+        if (!params.adjustments().none()) {
+            adjust(scores, history, outputStart, length, params.adjustments());
+        }
+    }
+
+    /** NoBadWordsLogitsProcessor's biases: -inf for each sequence, without the one-token ones that are eos ids. */
+    private static Map<List<Integer>, Float> badWords(List<List<Integer>> words, List<Integer> eos) {
+        Map<List<Integer>, Float> bias = new LinkedHashMap<>();
+        for (List<Integer> w : words) {
+            if (!(w.size() == 1 && eos.contains(w.getFirst()))) {
+                bias.put(w, Float.NEGATIVE_INFINITY);
+            }
+        }
+        return bias;
+    }
+
+    /**
+     * The sampling warpers in generate()'s order: temperature, top-k, top-p, min-p, typical, epsilon and eta, each
+     * keeping at least {@code minTokensToKeep} tokens.
+     */
+    static void warp(float[] scores, SamplingParams params, int minTokensToKeep) {
+        if (params.temperature() != 1.0) {
+            LogitsProcessing.temperature(scores, (float) params.temperature());
+        }
+        if (params.topK() != 0) {
+            LogitsProcessing.topK(scores, params.topK(), minTokensToKeep);
+        }
+        if (params.topP() < 1.0) {
+            LogitsProcessing.topP(scores, (float) params.topP(), minTokensToKeep);
+        }
+        if (params.constraints().minP() > 0) {
+            LogitsProcessing.minP(scores, (float) params.constraints().minP(), minTokensToKeep);
+        }
+        SamplingParams.Processors x = params.processors();
+        if (x.typicalP() < 1.0) {
+            LogitsProcessing.typical(scores, (float) x.typicalP(), minTokensToKeep);
+        }
+        if (x.epsilonCutoff() > 0) {
+            LogitsProcessing.epsilon(scores, (float) x.epsilonCutoff(), minTokensToKeep);
+        }
+        if (x.etaCutoff() > 0) {
+            LogitsProcessing.eta(scores, (float) x.etaCutoff(), minTokensToKeep);
         }
     }
 
@@ -137,44 +184,6 @@ public final class Sampler {
             }
         }
         return best;
-    }
-
-    /** Sets to -inf every score below the k-th highest (so ties with it stay). */
-    static void topK(float[] scores, int k) {
-        if (k >= scores.length) {
-            return;
-        }
-        float[] sorted = scores.clone();
-        Arrays.sort(sorted);
-        float kth = sorted[sorted.length - k];
-        for (int i = 0; i < scores.length; i++) {
-            if (scores[i] < kth) {
-                scores[i] = Float.NEGATIVE_INFINITY;
-            }
-        }
-    }
-
-    /**
-     * TopPLogitsWarper: sort ascending, cumulative softmax; drop the tokens whose cumulative mass is <= 1 - top_p,
-     * always keeping the highest one.
-     */
-    static void topP(float[] scores, double topP) {
-        Integer[] order = new Integer[scores.length];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        // stable ascending sort, like torch.sort on CPU for equal keys in practice
-        Arrays.sort(order, (a, b) -> Float.compare(scores[a], scores[b]));
-        // torch: float32 probabilities summed in order, compared with (1 - top_p) as a float32 scalar
-        double[] probs = softmax(scores);
-        float cumulative = 0;
-        float threshold = (float) (1.0 - topP);
-        for (int r = 0; r < order.length - 1; r++) {
-            cumulative += (float) probs[order[r]];
-            if (cumulative <= threshold) {
-                scores[order[r]] = Float.NEGATIVE_INFINITY;
-            }
-        }
     }
 
     static double[] softmax(float[] scores) {

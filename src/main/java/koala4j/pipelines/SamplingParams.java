@@ -27,11 +27,103 @@ import koala4j.io.json.Json;
  * @param beams             beam search settings; {@link Beams#NONE} (one beam) for greedy decoding or sampling
  * @param constraints       transformers' no_repeat_ngram_size, min_length, min_new_tokens and min_p;
  *                          {@link Constraints#NONE} for none
+ * @param processors        generate()'s less common processors and warpers (sequence bias, bad words, suppressed and
+ *                          forced tokens, typical / epsilon / eta sampling, ...); {@link Processors#NONE} for none
  */
 public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
                              double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
                              List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams,
-                             Constraints constraints) {
+                             Constraints constraints, Processors processors) {
+
+    /**
+     * generate()'s less common logits processors and warpers, with the generation_config.json fields of the same
+     * names (transformers' generation/logits_process.py):
+     *
+     * @param sequenceBias        SequenceBiasLogitsProcessor: the bias is added to the last token of each sequence
+     *                            whenever the tokens before it end the sequence so far (a one-token sequence: always)
+     * @param badWordsIds         NoBadWordsLogitsProcessor: the same with -inf; one-token entries that are eos ids are
+     *                            dropped, as there
+     * @param suppressTokens      always -inf (SuppressTokensLogitsProcessor)
+     * @param beginSuppressTokens -inf for the first new token (one later when a one-token prompt has a forced BOS)
+     * @param forcedBosTokenId    the token after a one-token prompt; -1 = off
+     * @param forcedEosTokenIds   the last of {@code maxNewTokens} new tokens is one of these (ForcedEOSTokenLogitsProcessor)
+     * @param lengthDecay         ExponentialDecayLengthPenalty; null = off
+     * @param removeInvalidValues NaN -> 0 and infinities -> the largest finite floats (InfNanRemoveLogitsProcessor)
+     * @param renormalizeLogits   log-softmax after all processors (LogitNormalization); changes beam scores only
+     * @param typicalP            sampling: TypicalLogitsWarper's mass; 1 = off
+     * @param epsilonCutoff       sampling: drop tokens less likely than this (EpsilonLogitsWarper); 0 = off
+     * @param etaCutoff           sampling: EtaLogitsWarper's epsilon (cut-off min(eta, sqrt(eta) e^-entropy)); 0 = off
+     */
+    public record Processors(Map<List<Integer>, Float> sequenceBias, List<List<Integer>> badWordsIds,
+                             List<Integer> suppressTokens, List<Integer> beginSuppressTokens, int forcedBosTokenId,
+                             List<Integer> forcedEosTokenIds, LengthDecay lengthDecay, boolean removeInvalidValues,
+                             boolean renormalizeLogits, double typicalP, double epsilonCutoff, double etaCutoff) {
+
+        public static final Processors NONE = new Processors(Map.of(), List.of(), List.of(), List.of(), -1, List.of(),
+                null, false, false, 1, 0, 0);
+
+        /**
+         * exponential_decay_length_penalty = (start, factor): once {@code start} new tokens are out, the eos scores
+         * grow by |score| * (factor^(tokens past start) - 1) per step.
+         */
+        public record LengthDecay(int start, double factor) {
+        }
+
+        public Processors {
+            sequenceBias = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(sequenceBias));
+            badWordsIds = List.copyOf(badWordsIds);
+            suppressTokens = List.copyOf(suppressTokens);
+            beginSuppressTokens = List.copyOf(beginSuppressTokens);
+            forcedEosTokenIds = List.copyOf(forcedEosTokenIds);
+            for (var e : sequenceBias.entrySet()) {
+                checkIds("sequence_bias", e.getKey(), true);
+                if (Float.isNaN(e.getValue())) {
+                    throw new IllegalArgumentException("sequence_bias of " + e.getKey() + " is NaN: expected a number");
+                }
+            }
+            for (List<Integer> words : badWordsIds) {
+                checkIds("bad_words_ids", words, true);
+            }
+            checkIds("suppress_tokens", suppressTokens, false);
+            checkIds("begin_suppress_tokens", beginSuppressTokens, false);
+            checkIds("forced_eos_token_id", forcedEosTokenIds, false);
+            if (forcedBosTokenId < -1) {
+                throw new IllegalArgumentException("forced_bos_token_id " + forcedBosTokenId + ": expected a token id");
+            }
+            if (!(typicalP > 0 && typicalP <= 1) || !(epsilonCutoff >= 0 && epsilonCutoff < 1)
+                    || !(etaCutoff >= 0 && etaCutoff < 1)) {
+                throw new IllegalArgumentException(("typical_p %s, epsilon_cutoff %s, eta_cutoff %s: expected "
+                        + "0 < typical_p <= 1 and cut-offs from 0 (off) to below 1")
+                        .formatted(typicalP, epsilonCutoff, etaCutoff));
+            }
+            if (lengthDecay != null && (lengthDecay.start() < 0 || !Double.isFinite(lengthDecay.factor()))) {
+                throw new IllegalArgumentException("exponential_decay_length_penalty " + lengthDecay
+                        + ": expected a start >= 0 and a finite factor");
+            }
+        }
+
+        private static void checkIds(String field, List<Integer> ids, boolean nonEmpty) {
+            if (nonEmpty && ids.isEmpty() || ids.stream().anyMatch(id -> id == null || id < 0)) {
+                throw new IllegalArgumentException(field + " " + ids + ": expected " + (nonEmpty ? "a non-empty list of "
+                        : "") + "token ids >= 0");
+            }
+        }
+
+        /** Whether any processor before the warpers is on. */
+        boolean anyProcessor() {
+            return !sequenceBias.isEmpty() || !badWordsIds.isEmpty() || !suppressTokens.isEmpty()
+                    || !beginSuppressTokens.isEmpty() || forcedBosTokenId >= 0 || !forcedEosTokenIds.isEmpty()
+                    || lengthDecay != null || removeInvalidValues;
+        }
+
+        /** These with typical_p, epsilon_cutoff and eta_cutoff replaced by each non-null argument. */
+        public Processors withWarpers(Double typicalP, Double epsilonCutoff, Double etaCutoff) {
+            return new Processors(sequenceBias, badWordsIds, suppressTokens, beginSuppressTokens, forcedBosTokenId,
+                    forcedEosTokenIds, lengthDecay, removeInvalidValues, renormalizeLogits,
+                    typicalP != null ? typicalP : this.typicalP, epsilonCutoff != null ? epsilonCutoff : this.epsilonCutoff,
+                    etaCutoff != null ? etaCutoff : this.etaCutoff);
+        }
+    }
 
     /**
      * More of generate()'s processors: no n-gram of {@code noRepeatNgramSize} tokens twice in the sequence
@@ -123,6 +215,18 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         if (constraints == null) {
             constraints = Constraints.NONE;
         }
+        if (processors == null) {
+            processors = Processors.NONE;
+        }
+    }
+
+    /** The components before the less common processors were added. */
+    public SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
+                          double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
+                          List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams,
+                          Constraints constraints) {
+        this(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos, eosTokenIds,
+                seed, adjustments, beams, constraints, Processors.NONE);
     }
 
     /** transformers' processors and OpenAI adjustments, one beam: the components before beam search was added. */
@@ -148,82 +252,179 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
     }
 
     /**
+     * Settings of generation_config.json that change decoding and that this implementation does not have
+     * (constrained, diverse, contrastive and guided search, encoder-side processors, watermarks).
+     */
+    private static final List<String> UNSUPPORTED = List.of("force_words_ids", "constraints", "num_beam_groups",
+            "diversity_penalty", "penalty_alpha", "guidance_scale", "encoder_repetition_penalty",
+            "encoder_no_repeat_ngram_size", "watermarking_config", "forced_decoder_ids");
+
+    /**
      * The defaults a model folder's generation_config.json sets (do_sample, temperature, top_k, top_p,
-     * repetition_penalty, max_new_tokens, eos_token_id, num_beams, length_penalty, early_stopping,
-     * no_repeat_ngram_size, min_length, min_new_tokens, min_p), each with transformers' own default when absent;
-     * {@code fallbackEos} (config.json's eos_token_id) when the file names none.
+     * repetition_penalty, max_new_tokens, eos_token_id, stop_strings, num_beams, length_penalty, early_stopping,
+     * no_repeat_ngram_size, min_length, min_new_tokens, min_p and the fields of {@link Processors}), each with
+     * transformers' own default when absent; {@code fallbackEos} (config.json's eos_token_id) when the file names none.
+     *
+     * @throws koala4j.io.json.JsonException naming the file and field for a malformed value or a decoding setting
+     *                                       this implementation does not have
      */
     public static SamplingParams fromGenerationConfig(Json g, List<Integer> fallbackEos) {
-        List<Integer> eos = switch (g.kind("eos_token_id")) {
-            case MISSING -> fallbackEos;
-            case NULL -> List.of();
-            case NUMBER -> List.of(g.intValue("eos_token_id"));
-            case LIST -> g.intList("eos_token_id");
-            default -> throw g.error("eos_token_id", g.kind("eos_token_id").toString(), "a token id or a list of ids");
-        };
+        for (String key : UNSUPPORTED) {
+            if (g.has(key) && !g.isNull(key) && !TextGenerationConfig.isNeutral(g, key)) {
+                throw g.error(key, g.node().get(key).toString(), "absent or neutral: koala4j's LLaMA generation does "
+                        + "greedy, sampling and beam search with the processors listed in the README only");
+            }
+        }
+        List<Integer> eos = tokenIds(g, "eos_token_id", fallbackEos);
         int maxNew = g.intOpt("max_new_tokens").orElse(20);
         boolean sample = g.boolOr("do_sample", false);
         double temperature = g.doubleOpt("temperature").orElse(1.0);
         if (!sample && !(temperature > 0)) {
             temperature = 1.0;   // transformers ignores (and warns about) the temperature of greedy decoding
         }
+        List<String> stops = switch (g.kind("stop_strings")) {
+            case MISSING, NULL -> List.of();
+            case STRING -> List.of(g.string("stop_strings"));
+            default -> g.stringList("stop_strings");
+        };
         return new SamplingParams(maxNew, sample, temperature, g.intOpt("top_k").orElse(50),
                 g.doubleOpt("top_p").orElse(1.0),
-                g.doubleOpt("repetition_penalty").orElse(1.0), List.of(), false, eos, 0, LogitAdjustments.NONE,
+                g.doubleOpt("repetition_penalty").orElse(1.0), stops, false, eos, 0, LogitAdjustments.NONE,
                 new Beams(g.intOpt("num_beams").orElse(1), g.doubleOpt("length_penalty").orElse(1.0).floatValue(),
                         TextGenerationConfig.earlyStopping(g)),
                 new Constraints(g.intOpt("no_repeat_ngram_size").orElse(0), g.intOpt("min_length").orElse(0),
-                        g.intOpt("min_new_tokens").orElse(0), g.doubleOpt("min_p").orElse(0.0)));
+                        g.intOpt("min_new_tokens").orElse(0), g.doubleOpt("min_p").orElse(0.0)),
+                processors(g));
+    }
+
+    /** Missing or null: generate()'s "not set". */
+    private static boolean absent(Json g, String key) {
+        return !g.has(key) || g.isNull(key);
+    }
+
+    /** A token-id field that may be one id, a list of ids, null (none) or missing ({@code missing}). */
+    private static List<Integer> tokenIds(Json g, String key, List<Integer> missing) {
+        return switch (g.kind(key)) {
+            case MISSING -> missing;
+            case NULL -> List.of();
+            case NUMBER -> List.of(g.intValue(key));
+            case LIST -> g.intList(key);
+            default -> throw g.error(key, g.kind(key).toString(), "a token id or a list of ids");
+        };
+    }
+
+    /**
+     * The {@link Processors} fields of a generation_config.json. As generate() does, typical_p >= 1 and cut-offs
+     * outside (0, 1) switch their warper off; typical_p <= 0 is an error there and here.
+     */
+    private static Processors processors(Json g) {
+        Map<List<Integer>, Float> bias = new java.util.LinkedHashMap<>();
+        if (!absent(g, "sequence_bias")) {
+            var list = g.node().get("sequence_bias");
+            String expected = "a list of [[token ids], bias] pairs";
+            if (!list.isArray()) {
+                throw g.error("sequence_bias", list.toString(), expected);
+            }
+            for (var pair : list) {
+                if (!pair.isArray() || pair.size() != 2 || !pair.get(0).isArray() || pair.get(0).isEmpty()
+                        || !pair.get(1).isNumber()) {
+                    throw g.error("sequence_bias", pair.toString(), expected);
+                }
+                List<Integer> ids = new ArrayList<>();
+                for (var id : pair.get(0)) {
+                    if (!id.canConvertToInt() || !id.isIntegralNumber() || id.intValue() < 0) {
+                        throw g.error("sequence_bias", pair.toString(), expected + " with ids >= 0");
+                    }
+                    ids.add(id.intValue());
+                }
+                bias.put(List.copyOf(ids), pair.get(1).floatValue());
+            }
+        }
+        List<List<Integer>> bad = absent(g, "bad_words_ids") ? List.of() : g.intLists("bad_words_ids");
+        Processors.LengthDecay decay = null;
+        if (!absent(g, "exponential_decay_length_penalty")) {
+            List<Double> pair = g.doubleList("exponential_decay_length_penalty");
+            if (pair.size() != 2 || pair.getFirst() != Math.rint(pair.getFirst())) {
+                throw g.error("exponential_decay_length_penalty", pair.toString(), "[start index, decay factor]");
+            }
+            decay = new Processors.LengthDecay(pair.getFirst().intValue(), pair.get(1));
+        }
+        double typical = g.doubleOpt("typical_p").orElse(1.0);
+        if (!(typical > 0)) {
+            throw g.error("typical_p", Double.toString(typical), "a mass > 0 (1 or more: off)");
+        }
+        double epsilon = g.doubleOpt("epsilon_cutoff").orElse(0.0);
+        double eta = g.doubleOpt("eta_cutoff").orElse(0.0);
+        try {
+            return new Processors(bias, bad, absent(g, "suppress_tokens") ? List.of() : g.intList("suppress_tokens"),
+                    absent(g, "begin_suppress_tokens") ? List.of() : g.intList("begin_suppress_tokens"),
+                    g.intOpt("forced_bos_token_id").orElse(-1), tokenIds(g, "forced_eos_token_id", List.of()), decay,
+                    !absent(g, "remove_invalid_values") && g.boolValue("remove_invalid_values"),
+                    !absent(g, "renormalize_logits") && g.boolValue("renormalize_logits"), Math.min(typical, 1.0),
+                    epsilon > 0 && epsilon < 1 ? epsilon : 0, eta > 0 && eta < 1 ? eta : 0);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(g.file() + ": " + e.getMessage(), e);
+        }
     }
 
     public SamplingParams withMaxNewTokens(int n) {
         return new SamplingParams(n, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints);
+                eosTokenIds, seed, adjustments, beams, constraints, processors);
     }
 
     /** Sampling on, with these warpers (top_k 0 and top_p 1 switch theirs off). */
     public SamplingParams withSampling(double temperature, int topK, double topP, long seed) {
         return new SamplingParams(maxNewTokens, true, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors);
     }
 
     public SamplingParams withGreedy() {
         return new SamplingParams(maxNewTokens, false, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors);
     }
 
     public SamplingParams withRepetitionPenalty(double penalty) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, penalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints);
+                eosTokenIds, seed, adjustments, beams, constraints, processors);
     }
 
     public SamplingParams withStopStrings(List<String> stops) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stops, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints);
+                eosTokenIds, seed, adjustments, beams, constraints, processors);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignore, eosTokenIds, seed, adjustments, beams, constraints);
+                ignore, eosTokenIds, seed, adjustments, beams, constraints, processors);
     }
 
     public SamplingParams withEosTokenIds(List<Integer> ids) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams, constraints);
+                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams, constraints, processors);
     }
 
     public SamplingParams withConstraints(Constraints c) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, c);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, c, processors);
     }
 
     public SamplingParams withBeams(Beams b) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, b, constraints);
+                ignoreEos, eosTokenIds, seed, adjustments, b, constraints, processors);
+    }
+
+    public SamplingParams withProcessors(Processors p) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, p);
+    }
+
+    public SamplingParams withSeed(long s) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, s, adjustments, beams, constraints, processors);
     }
 
     public SamplingParams withAdjustments(LogitAdjustments a) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, a, beams, constraints);
+                ignoreEos, eosTokenIds, seed, a, beams, constraints, processors);
     }
 }

@@ -289,9 +289,9 @@ public final class TextGeneration {
     }
 
     /**
-     * The processors of one beam's log-probabilities, in generate()'s order: repetition penalty over the sequence,
-     * no repeated n-gram and minimum lengths, the OpenAI adjustments over its generated part, then (beam sampling)
-     * temperature, top-k, top-p and min-p keeping at least {@code minTokensToKeep}.
+     * The processors of one beam's log-probabilities, in generate()'s order: those of {@link Sampler#process} with
+     * the prompt + the beam's tokens as the sequence, then (beam sampling) the warpers keeping at least
+     * {@code minTokensToKeep}, then renormalize_logits' log-softmax, which changes the beams' scores.
      */
     private static void process(float[] scores, long[] sequence, int length, int promptLength, SamplingParams params,
                                 int minTokensToKeep) {
@@ -301,18 +301,10 @@ public final class TextGeneration {
         }
         Sampler.process(scores, history, length, promptLength, params);
         if (params.doSample()) {
-            if (params.temperature() != 1.0) {
-                LogitsProcessing.temperature(scores, (float) params.temperature());
-            }
-            if (params.topK() != 0) {
-                LogitsProcessing.topK(scores, params.topK(), minTokensToKeep);
-            }
-            if (params.topP() < 1.0) {
-                LogitsProcessing.topP(scores, (float) params.topP(), minTokensToKeep);
-            }
-            if (params.constraints().minP() > 0) {
-                LogitsProcessing.minP(scores, (float) params.constraints().minP(), minTokensToKeep);
-            }
+            Sampler.warp(scores, params, minTokensToKeep);
+        }
+        if (params.processors().renormalizeLogits()) {
+            System.arraycopy(LogitsProcessing.logSoftmax(scores), 0, scores, 0, scores.length);
         }
     }
 

@@ -117,7 +117,7 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
         return g.has(key) && !g.isNull(key) ? g.intValue(key) : dflt;
     }
 
-    private static boolean isNeutral(Json g, String key) {
+    static boolean isNeutral(Json g, String key) {
         return switch (key) {
             case "repetition_penalty", "encoder_repetition_penalty", "num_beam_groups", "typical_p", "guidance_scale",
                  "num_return_sequences" -> g.doubleValue(key) == 1.0;

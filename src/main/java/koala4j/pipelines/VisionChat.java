@@ -338,12 +338,14 @@ public final class VisionChat implements AutoCloseable {
      */
     public SamplingParams defaults() {
         if (format instanceof LlavaConversation conv) {
-            return defaults.withStopStrings(List.of(conv.stopString()));
+            List<String> stops = new ArrayList<>(defaults.stopStrings());
+            stops.add(conv.stopString());
+            return defaults.withStopStrings(stops);
         }
         return defaults;
     }
 
-    /** The defaults without any stop string (for raw completion). */
+    /** The defaults without the template's stop string (for raw completion); generation_config.json's stay. */
     public SamplingParams rawDefaults() {
         return defaults;
     }

@@ -28,7 +28,7 @@ class SamplerTest {
     @Test
     void topKKeepsTiesWithTheKth() {
         float[] s = {1f, 3f, 2f, 2f, 0f};
-        Sampler.topK(s, 2);
+        LogitsProcessing.topK(s, 2, 1);
         assertArrayEquals(new float[] {NEG, 3f, 2f, 2f, NEG}, s);
     }
 
@@ -37,10 +37,10 @@ class SamplerTest {
         // probabilities 0.5, 0.3, 0.15, 0.05: ascending cumulative 0.05, 0.2, 0.5, 1; with top_p 0.75 those <= 0.25 go
         float[] s = {(float) Math.log(0.5), (float) Math.log(0.3), (float) Math.log(0.15), (float) Math.log(0.05)};
         float[] kept = s.clone();
-        Sampler.topP(kept, 0.75);
+        LogitsProcessing.topP(kept, 0.75f, 1);
         assertArrayEquals(new float[] {s[0], s[1], NEG, NEG}, kept);
         float[] one = s.clone();
-        Sampler.topP(one, 0.01);
+        LogitsProcessing.topP(one, 0.01f, 1);
         assertArrayEquals(new float[] {s[0], NEG, NEG, NEG}, one, "the most likely token always stays");
     }
 

@@ -104,6 +104,18 @@ final class ChatCommand implements Callable<Integer> {
             + "(0 to 1; default: the folder's, else 0 = off).")
     Double minP;
 
+    @Option(names = "--typical-p", description = "Typical sampling: keep the tokens whose information is closest to the "
+            + "entropy, up to this probability mass (0 < p <= 1; 1 = off; default: the folder's); switches sampling on.")
+    Double typicalP;
+
+    @Option(names = "--epsilon-cutoff", description = "Epsilon sampling: drop tokens less likely than this (0 = off, "
+            + "below 1; default: the folder's); switches sampling on.")
+    Double epsilonCutoff;
+
+    @Option(names = "--eta-cutoff", description = "Eta sampling: drop tokens less likely than min(eta, sqrt(eta) * "
+            + "e^-entropy) (0 = off, below 1; default: the folder's); switches sampling on.")
+    Double etaCutoff;
+
     @Option(names = "--num-beams", description = "Beam search with this many beams, as transformers' generate "
             + "(default: the folder's num_beams, else 1); the answer prints when the search ends.")
     Integer numBeams;
@@ -265,6 +277,15 @@ final class ChatCommand implements Callable<Integer> {
         if (minP != null && !(minP >= 0 && minP <= 1)) {
             throw new IllegalArgumentException("--min-p " + minP + ": expected a value from 0 to 1");
         }
+        if (typicalP != null && !(typicalP > 0 && typicalP <= 1)) {
+            throw new IllegalArgumentException("--typical-p " + typicalP + ": expected a value in (0, 1]");
+        }
+        if (epsilonCutoff != null && !(epsilonCutoff >= 0 && epsilonCutoff < 1)) {
+            throw new IllegalArgumentException("--epsilon-cutoff " + epsilonCutoff + ": expected 0 (off) up to below 1");
+        }
+        if (etaCutoff != null && !(etaCutoff >= 0 && etaCutoff < 1)) {
+            throw new IllegalArgumentException("--eta-cutoff " + etaCutoff + ": expected 0 (off) up to below 1");
+        }
         if (numBeams != null && numBeams < 1) {
             throw new IllegalArgumentException("--num-beams " + numBeams + ": expected at least 1");
         }
@@ -306,7 +327,10 @@ final class ChatCommand implements Callable<Integer> {
             p = p.withAdjustments(new SamplingParams.LogitAdjustments(frequencyPenalty != null ? frequencyPenalty : 0,
                     presencePenalty != null ? presencePenalty : 0, Map.of()));
         }
-        boolean sample = temperature != null ? temperature > 0 : topK != null || topP != null || p.doSample();
+        p = p.withProcessors(p.processors().withWarpers(typicalP, epsilonCutoff, etaCutoff));
+        boolean sample = temperature != null ? temperature > 0
+                : topK != null || topP != null || typicalP != null || epsilonCutoff != null || etaCutoff != null
+                        || p.doSample();
         if (sample) {
             p = p.withSampling(temperature != null ? temperature : p.temperature(), topK != null ? topK : p.topK(),
                     topP != null ? topP : p.topP(), seed);

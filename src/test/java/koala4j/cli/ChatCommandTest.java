@@ -161,6 +161,28 @@ class ChatCommandTest {
         assertEquals(4, got.get("output_ids").size());
     }
 
+    /** golden/logits_processors' beam sampling runs with typical, epsilon and eta sampling, through the options. */
+    @Test
+    void typicalEpsilonAndEtaSamplingFromTheCommandLine() throws IOException {
+        int checked = 0;
+        for (JsonNode r : JSON.readTree(resource("golden/logits_processors/runs.json").toFile()).get("runs")) {
+            JsonNode g = r.get("generation_config");
+            String warper = g.has("typical_p") ? "typical_p" : g.has("epsilon_cutoff") ? "epsilon_cutoff"
+                    : g.has("eta_cutoff") ? "eta_cutoff" : null;
+            if (warper == null || !g.path("do_sample").asBoolean() || !g.get("eos_token_id").isNull()) {
+                continue;
+            }
+            JsonNode got = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt",
+                    r.get("prompt").asText(), "--num-beams", g.get("num_beams").asText(), "--max-new-tokens",
+                    g.get("max_new_tokens").asText(), "--ignore-eos", "--json", "--top-k", g.get("top_k").asText(),
+                    "--" + warper.replace('_', '-'), g.get(warper).asText(), "--seed", r.get("seed").asText()).json();
+            assertArrayEquals(ints(r.get("input_ids")), ints(got.get("prompt_ids")));
+            assertArrayEquals(ints(r.get("new_ids")), ints(got.get("output_ids")), r.get("prompt") + " " + g);
+            checked++;
+        }
+        assertEquals(9, checked);
+    }
+
     @Test
     void llavaQuestionsThroughTheChatTemplate() throws IOException {
         JsonNode expected = JSON.readTree(TinyChatModels.expected("llava").toFile());
@@ -474,6 +496,12 @@ class ChatCommandTest {
                 .contains("--early-stopping 'soon': expected true, false or never"));
         assertTrue(run("chat", "--model", llava.toString(), "--min-p", "1.5", "--prompt", "hi").err()
                 .contains("--min-p 1.5: expected a value from 0 to 1"));
+        assertTrue(run("chat", "--model", llava.toString(), "--typical-p", "0", "--prompt", "hi").err()
+                .contains("--typical-p 0.0: expected a value in (0, 1]"));
+        assertTrue(run("chat", "--model", llava.toString(), "--epsilon-cutoff", "1", "--prompt", "hi").err()
+                .contains("--epsilon-cutoff 1.0"));
+        assertTrue(run("chat", "--model", llava.toString(), "--eta-cutoff", "-0.1", "--prompt", "hi").err()
+                .contains("--eta-cutoff -0.1"));
         assertTrue(run("chat", "--model", llava.toString(), "--no-repeat-ngram-size", "-1", "--prompt", "hi").err()
                 .contains("--no-repeat-ngram-size -1"));
         assertEquals(2, run("chat", "--prompt", "hi").code(), "--model is required");

@@ -1,6 +1,7 @@
 package koala4j.pipelines;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -34,8 +35,65 @@ public final class TextGeneration {
          */
         void onToken(int id, String textDelta);
 
+        /**
+         * How many most likely tokens {@link #onLogprobs} lists besides the chosen one; -1 (the default): no
+         * log-probabilities are computed.
+         */
+        default int topLogprobs() {
+            return -1;
+        }
+
+        /** Whether {@link #onPromptLogprobs} gets the prompt's tokens' log-probabilities (needs topLogprobs >= 0). */
+        default boolean promptLogprobs() {
+            return false;
+        }
+
+        /** The log-probabilities of the token {@link #onToken} gets next (each generated token, eos included). */
+        default void onLogprobs(TokenLogprobs token) {
+        }
+
+        /**
+         * Once before the first new token: one per prompt token, each given the ones before it; the first has
+         * none (NaN, no alternatives).
+         */
+        default void onPromptLogprobs(List<TokenLogprobs> prompt) {
+        }
+
         TokenListener NONE = (id, delta) -> {
         };
+    }
+
+    /**
+     * A token's log-probability under the model's distribution at its position (log-softmax of the raw logits, before
+     * any processor, temperature or warper: vLLM's default), and the {@code topIds.length} most likely tokens with
+     * theirs, most likely first (equal ones by id).
+     */
+    public record TokenLogprobs(int id, float logprob, int[] topIds, float[] topLogprobs) {
+
+        /** From one position's logits. */
+        static TokenLogprobs of(float[] logits, int from, int vocab, int id, int top) {
+            float[] row = from == 0 && logits.length == vocab ? logits : Arrays.copyOfRange(logits, from, from + vocab);
+            float[] logp = LogitsProcessing.logSoftmax(row);
+            int k = Math.min(top, vocab);
+            int[] ids = new int[k];
+            int size = 0;
+            for (int i = 0; i < vocab && k > 0; i++) {
+                // insertion into the k best so far (k <= 20): strictly greater moves up, so equal ones keep id order
+                if (size < k || logp[i] > logp[ids[size - 1]]) {
+                    int at = size < k ? size++ : size - 1;
+                    while (at > 0 && logp[i] > logp[ids[at - 1]]) {
+                        ids[at] = ids[at - 1];
+                        at--;
+                    }
+                    ids[at] = i;
+                }
+            }
+            float[] values = new float[k];
+            for (int i = 0; i < k; i++) {
+                values[i] = logp[ids[i]];
+            }
+            return new TokenLogprobs(id, logp[id], ids, values);
+        }
     }
 
     public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS }
@@ -99,7 +157,8 @@ public final class TextGeneration {
     public Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
                            Cancel cancel, PromptCache promptCache) {
         return generate(promptEmbeds, promptIds, params, listener, cancel, promptCache,
-                promptCache == null ? null : PromptCache.rows(promptEmbeds));
+                promptCache == null ? null : PromptCache.rows(promptEmbeds),
+                promptIds.length == promptEmbeds.size(1) ? promptIds : null);
     }
 
     /** KV cache positions a generation needs: the prompt and every new token (at least one). */
@@ -107,9 +166,13 @@ public final class TextGeneration {
         return promptLength + Math.max(params.maxNewTokens(), 1);
     }
 
-    /** The same with the prompt's embedding rows ({@link PromptCache#rows}) already taken out, for the cache. */
+    /**
+     * The same with the prompt's embedding rows ({@link PromptCache#rows}) already taken out, for the cache, and
+     * {@code rowIds}, the token id of each embedding row (null when images stand among them), which the prompt's
+     * log-probabilities need.
+     */
     Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
-                    Cancel cancel, PromptCache promptCache, float[][] promptRows) {
+                    Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds) {
         if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
             throw new IllegalArgumentException("prompt embeddings of shape "
                     + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
@@ -117,8 +180,18 @@ public final class TextGeneration {
         if (!params.stopStrings().isEmpty() && tokenizer == null) {
             throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a tokenizer to decode");
         }
+        int top = listener.topLogprobs();
+        boolean promptLogprobs = top >= 0 && listener.promptLogprobs();
         if (params.beams().numBeams() > 1 && params.maxNewTokens() > 0) {
+            if (top >= 0) {
+                throw new IllegalArgumentException("log-probabilities with num_beams " + params.beams().numBeams()
+                        + ": not supported (beam search scores whole hypotheses; use one beam)");
+            }
             return beamSearch(promptEmbeds, promptIds, params, listener, cancel);
+        }
+        if (promptLogprobs && rowIds == null) {
+            throw new IllegalArgumentException("prompt log-probabilities need a prompt of tokens only (one token per "
+                    + "position; images stand among these " + promptEmbeds.size(1) + " positions)");
         }
         int n = promptEmbeds.size(1);
         int capacity = cacheCapacity(n, params);
@@ -128,7 +201,8 @@ public final class TextGeneration {
         if (promptCache == null) {
             cache = model.newCache(1, capacity);
         } else {
-            reused = promptCache.sharedPrefix(promptRows, promptCache.reusable(model, n));
+            // positions taken from the cache have no logits: scoring the prompt computes all of it
+            reused = promptLogprobs ? 0 : promptCache.sharedPrefix(promptRows, promptCache.reusable(model, n));
             widest = reused == 0 ? n : Math.max(n, promptCache.widestCall);
             cache = promptCache.take(model, capacity, reused);
         }
@@ -144,12 +218,28 @@ public final class TextGeneration {
 
         long t0 = System.nanoTime();
         Tensor uncached = reused == 0 ? promptEmbeds : promptEmbeds.slice(1, reused, n);
-        Tensor logits = params.maxNewTokens() == 0 ? null : model.forward(uncached, cache, true);      // [1, 1, V]
+        float[] logits = null;                                                               // [V]
+        if (promptLogprobs) {
+            float[] all = model.forward(uncached, cache, false).toFloatArray();               // [1, N, V]
+            int vocab = all.length / n;
+            List<TokenLogprobs> scored = new ArrayList<>(n);
+            scored.add(new TokenLogprobs(rowIds[0], Float.NaN, new int[0], new float[0]));
+            for (int i = 1; i < n; i++) {
+                scored.add(TokenLogprobs.of(all, (i - 1) * vocab, vocab, rowIds[i], top));
+            }
+            listener.onPromptLogprobs(scored);
+            logits = Arrays.copyOfRange(all, (n - 1) * vocab, n * vocab);
+        } else if (params.maxNewTokens() > 0) {
+            logits = model.forward(uncached, cache, true).toFloatArray();                      // [1, 1, V]
+        }
         long t1 = System.nanoTime();
         int decodeSteps = 0;
         while (count < params.maxNewTokens()) {
             cancel.check();
-            int id = sampler.next(logits.toFloatArray(), history, historyLength, promptIds.length);
+            int id = sampler.next(logits, history, historyLength, promptIds.length);
+            if (top >= 0) {
+                listener.onLogprobs(TokenLogprobs.of(logits, 0, logits.length, id, top));
+            }
             out[count++] = id;
             history[historyLength++] = id;
             StopReason stop = emit(id, eos, params, streamer, listener);
@@ -160,7 +250,7 @@ public final class TextGeneration {
             if (count == params.maxNewTokens()) {
                 break;
             }
-            logits = model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true);
+            logits = model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
             decodeSteps++;
         }
         long t2 = System.nanoTime();

@@ -318,6 +318,16 @@ public final class VisionChat implements AutoCloseable {
         return tokenizer;
     }
 
+    /** The bytes token {@code id} stands for ({@link TextTokenizer#tokenBytes}), as log-probabilities show tokens. */
+    public byte[] tokenBytes(int id) {
+        return tokenizer.tokenBytes(id);
+    }
+
+    /** {@link TextTokenizer#tokenText}: a token's bytes as text, {@code bytes:\\xNN...} when they are not UTF-8. */
+    public static String tokenText(byte[] bytes) {
+        return TextTokenizer.tokenText(bytes);
+    }
+
     public LlamaForCausalLM languageModel() {
         return languageModel;
     }
@@ -446,8 +456,8 @@ public final class VisionChat implements AutoCloseable {
                 TextGeneration.cacheCapacity(embeds.size(1), params)) : null;
         TextGeneration.Result r;
         try {
-            r = lease == null ? generation.generate(embeds, penalized, params, listener, cancel)
-                    : generation.generate(embeds, penalized, params, listener, cancel, lease.cache(), rowsOfPrompt);
+            r = generation.generate(embeds, penalized, params, listener, cancel, lease == null ? null : lease.cache(),
+                    lease == null ? null : rowsOfPrompt, images.isEmpty() && ids.length == embeds.size(1) ? ids : null);
         } finally {
             if (lease != null) {
                 promptCaches.release(lease);

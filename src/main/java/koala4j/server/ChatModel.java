@@ -31,6 +31,28 @@ public interface ChatModel {
     @FunctionalInterface
     interface Stream {
         void delta(String text);
+
+        /**
+         * With {@link Params#logprobs}: each new token's log-probabilities, in order, before the text it completes
+         * reaches {@link #delta} (text may be held back for several tokens).
+         */
+        default void logprobs(TokenLogprob token) {
+        }
+
+        /** With {@link Params#promptLogprobs}: the prompt's tokens, once, before any new token. */
+        default void promptLogprobs(List<TokenLogprob> prompt) {
+        }
+    }
+
+    /**
+     * One token as OpenAI's and llama.cpp's log-probabilities show it: its text ({@code bytes:\\xNN...} when its bytes
+     * are not UTF-8 on their own), its bytes, its log-probability under the model's raw distribution (null for a
+     * prompt's first token, which nothing predicts) and the most likely tokens at its position.
+     */
+    record TokenLogprob(String token, byte[] bytes, Float logprob, List<TopLogprob> top) {
+    }
+
+    record TopLogprob(String token, byte[] bytes, float logprob) {
     }
 
     /** One part of a message's content. */
@@ -53,15 +75,27 @@ public interface ChatModel {
      * OpenAI defines them; empty / null when not given. The extensions vLLM and llama.cpp's server take under the
      * same names: {@code topK} ({@code top_k}, 0 = off), {@code minP} ({@code min_p}), {@code repetitionPenalty}
      * ({@code repetition_penalty}, transformers' meaning) and {@code minTokens} ({@code min_tokens}: no end of
-     * sequence before that many tokens).
+     * sequence before that many tokens). {@code logprobs}: each token's log-probability and this many alternatives
+     * to the {@link Stream} (null: none); {@code promptLogprobs}: the prompt's too (legacy completions' echo).
      */
     record Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
                   Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
-                  Double minP, Double repetitionPenalty, Integer minTokens) {
+                  Double minP, Double repetitionPenalty, Integer minTokens, Integer logprobs, boolean promptLogprobs) {
 
         public Params {
             stop = stop == null ? List.of() : List.copyOf(stop);
             logitBias = logitBias == null ? Map.of() : Map.copyOf(logitBias);
+            if (promptLogprobs && logprobs == null) {
+                throw new IllegalArgumentException("prompt log-probabilities without logprobs");
+            }
+        }
+
+        /** Without log-probabilities: the fields before those were added. */
+        public Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
+                      Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
+                      Double minP, Double repetitionPenalty, Integer minTokens) {
+            this(maxTokens, temperature, topP, seed, stop, frequencyPenalty, presencePenalty, logitBias, topK, minP,
+                    repetitionPenalty, minTokens, null, false);
         }
 
         /** OpenAI's own fields only. */
@@ -77,7 +111,7 @@ public interface ChatModel {
                 return this;
             }
             return new Params(maxTokens, temperature, topP, (seed == null ? 0 : seed) + offset, stop, frequencyPenalty,
-                    presencePenalty, logitBias, topK, minP, repetitionPenalty, minTokens);
+                    presencePenalty, logitBias, topK, minP, repetitionPenalty, minTokens, logprobs, promptLogprobs);
         }
 
         /** Length, temperature, top_p and seed only. */
@@ -111,6 +145,9 @@ public interface ChatModel {
             }
             if (minTokens != null) {
                 given.add("min_tokens");
+            }
+            if (logprobs != null) {
+                given.add("logprobs");
             }
             return given;
         }

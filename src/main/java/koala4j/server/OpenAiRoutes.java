@@ -214,7 +214,7 @@ final class OpenAiRoutes {
         ChatModel model = chatModel(body);
         List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
         refuseUnsupported(body);
-        ChatModel.Params params = params(body, null);
+        ChatModel.Params params = withLogprobs(params(body, null), chatLogprobs(body), false);
         respond(ctx, body, model, TextApi.CHAT, "", params, (p, stream) -> model.complete(messages, p, stream));
     }
 
@@ -241,8 +241,10 @@ final class OpenAiRoutes {
         if (body.hasNonNull("suffix") && !body.get("suffix").asText().isEmpty()) {
             throw ApiError.invalid("suffix", "suffix: insertion (text after the completion) is not supported");
         }
-        ChatModel.Params params = params(body, 16);
-        String echo = body.path("echo").asBoolean(false) ? prompt : "";
+        boolean echoed = echo(body);
+        Integer logprobs = body.hasNonNull("logprobs") ? alternatives(body, "logprobs", MAX_LOGPROBS) : null;
+        ChatModel.Params params = withLogprobs(params(body, 16, 0), logprobs, echoed && logprobs != null);
+        String echo = echoed ? prompt : "";
         respond(ctx, body, model, TextApi.COMPLETION, echo, params,
                 (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
     }
@@ -263,12 +265,65 @@ final class OpenAiRoutes {
         return model;
     }
 
-    /** The sampling fields both text APIs take; {@code defaultMaxTokens} when the request sets none (null: the model's). */
+    /** Alternatives per token OpenAI's {@code top_logprobs} allows (legacy completions' {@code logprobs}: 5; vLLM 20). */
+    static final int MAX_LOGPROBS = 20;
+
+    /** Chat's {@code logprobs} (true / false) and {@code top_logprobs} (0-20, only with logprobs true). */
+    private static Integer chatLogprobs(JsonNode body) {
+        boolean on = false;
+        if (body.hasNonNull("logprobs")) {
+            if (!body.get("logprobs").isBoolean()) {
+                throw ApiError.invalid("logprobs", "logprobs " + abbreviated(body.get("logprobs"))
+                        + ": expected true or false (top_logprobs sets how many alternatives)");
+            }
+            on = body.get("logprobs").asBoolean();
+        }
+        if (body.hasNonNull("top_logprobs")) {
+            int top = ImageRequests.integer(body, "top_logprobs", 0, MAX_LOGPROBS);
+            if (!on) {
+                throw ApiError.invalid("top_logprobs", "top_logprobs: needs logprobs set to true");
+            }
+            return top;
+        }
+        return on ? 0 : null;
+    }
+
+    /** Legacy completions' {@code logprobs}: a count of alternatives, 0 to {@code max}. */
+    private static int alternatives(JsonNode body, String field, int max) {
+        if (!body.get(field).isIntegralNumber()) {
+            throw ApiError.invalid(field, field + " " + abbreviated(body.get(field)) + ": expected a number of "
+                    + "alternatives per token from 0 to " + max);
+        }
+        return ImageRequests.integer(body, field, 0, max);
+    }
+
+    private static boolean echo(JsonNode body) {
+        JsonNode v = body.get("echo");
+        if (v != null && !v.isNull() && !v.isBoolean()) {
+            throw ApiError.invalid("echo", "echo " + abbreviated(v) + ": expected true or false");
+        }
+        return v != null && v.asBoolean(false);
+    }
+
+    private static ChatModel.Params withLogprobs(ChatModel.Params p, Integer logprobs, boolean prompt) {
+        return new ChatModel.Params(p.maxTokens(), p.temperature(), p.topP(), p.seed(), p.stop(), p.frequencyPenalty(),
+                p.presencePenalty(), p.logitBias(), p.topK(), p.minP(), p.repetitionPenalty(), p.minTokens(), logprobs,
+                prompt);
+    }
+
     private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens) {
+        return params(body, defaultMaxTokens, 1);
+    }
+
+    /**
+     * The sampling fields both text APIs take; {@code defaultMaxTokens} when the request sets none (null: the
+     * model's); at least {@code minMaxTokens} (legacy completions take 0: only the echoed prompt is scored).
+     */
+    private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens, int minMaxTokens) {
         Integer maxTokens = defaultMaxTokens;
         for (String field : List.of("max_tokens", "max_completion_tokens")) {
             if (body.hasNonNull(field)) {
-                maxTokens = ImageRequests.integer(body, field, 1, 1 << 20);
+                maxTokens = ImageRequests.integer(body, field, minMaxTokens, 1 << 20);
             }
         }
         Double repetition = number(body, "repetition_penalty", 0, 100);
@@ -312,8 +367,73 @@ final class OpenAiRoutes {
         ChatModel.Result run(ChatModel.Params params, ChatModel.Stream stream) throws Exception;
     }
 
-    /** Text of one choice as it is produced, or (text null) that choice's end with its finish reason. */
-    private record Delta(int choice, String text, String finish) {
+    /**
+     * Text of one choice as it is produced, or (text null) that choice's end with its finish reason; with the
+     * log-probabilities of the tokens since the last delta (empty without logprobs).
+     */
+    private record Delta(int choice, String text, String finish, List<ChatModel.TokenLogprob> logprobs) {
+    }
+
+    /**
+     * One choice's log-probabilities: all of them for the whole answer, and those not yet sent with a delta. The
+     * echoed prompt (legacy completions) goes out as the choice's first delta, with the prompt's log-probabilities
+     * when they were asked for.
+     */
+    private static final class ChoiceLog implements ChatModel.Stream {
+        final int choice;
+        final String echo;
+        final boolean waitForPrompt;
+        final BlockingQueue<Delta> deltas;
+        final Job<?> job;
+        final List<ChatModel.TokenLogprob> all = new ArrayList<>();
+        private List<ChatModel.TokenLogprob> pending = new ArrayList<>();
+        private boolean echoSent;
+
+        ChoiceLog(int choice, String echo, boolean waitForPrompt, BlockingQueue<Delta> deltas, Job<?> job) {
+            this.choice = choice;
+            this.echo = echo;
+            this.waitForPrompt = waitForPrompt;
+            this.deltas = deltas;
+            this.job = job;
+            if (!waitForPrompt && !echo.isEmpty()) {
+                sendEcho(List.of());
+            }
+        }
+
+        private void sendEcho(List<ChatModel.TokenLogprob> prompt) {
+            echoSent = true;
+            all.addAll(prompt);
+            deltas.add(new Delta(choice, echo, null, prompt));
+        }
+
+        @Override
+        public void delta(String text) {
+            job.cancel.check();
+            deltas.add(new Delta(choice, text, null, drain()));
+        }
+
+        @Override
+        public void logprobs(ChatModel.TokenLogprob token) {
+            all.add(token);
+            pending.add(token);
+        }
+
+        @Override
+        public void promptLogprobs(List<ChatModel.TokenLogprob> prompt) {
+            if (!echoSent) {
+                sendEcho(prompt);
+            }
+        }
+
+        void finish(String reason) {
+            deltas.add(new Delta(choice, null, reason, drain()));
+        }
+
+        private List<ChatModel.TokenLogprob> drain() {
+            List<ChatModel.TokenLogprob> out = pending;
+            pending = new ArrayList<>();
+            return out;
+        }
     }
 
     /** OpenAI's {@code n}: choices per request, each a separate generation. */
@@ -332,19 +452,18 @@ final class OpenAiRoutes {
         boolean streamUsage = stream && body.path("stream_options").path("include_usage").asBoolean(false);
         String id = Generations.newId();
         BlockingQueue<Delta> deltas = new LinkedBlockingQueue<>();
+        List<ChoiceLog> logs = new java.util.concurrent.CopyOnWriteArrayList<>();
         Job<List<ChatModel.Result>> job = server.queue().submit(id, "chat", model.id(), false, false,
                 new JobQueue.Work<>() {
                     @Override
                     public List<ChatModel.Result> run(Job<List<ChatModel.Result>> j) throws Exception {
                         List<ChatModel.Result> results = new ArrayList<>();
                         for (int i = 0; i < n; i++) {
-                            int choice = i;
-                            ChatModel.Result r = work.run(params.withSeedOffset(i), text -> {
-                                j.cancel.check();
-                                deltas.add(new Delta(choice, text, null));
-                            });
+                            ChoiceLog log = new ChoiceLog(i, echo, params.promptLogprobs(), deltas, j);
+                            logs.add(log);
+                            ChatModel.Result r = work.run(params.withSeedOffset(i), log);
                             results.add(r);
-                            deltas.add(new Delta(choice, null, r.finishReason()));
+                            log.finish(r.finishReason());
                         }
                         return results;
                     }
@@ -352,6 +471,7 @@ final class OpenAiRoutes {
                         .put("finish_reason", r.getFirst().finishReason()).put("choices", r.size()));
         long created = System.currentTimeMillis() / 1000;
         String completionId = api.idPrefix + id;
+        boolean logprobs = params.logprobs() != null;
         if (!stream) {
             List<ChatModel.Result> results = Http.await(ctx, job);
             ObjectNode out = Http.JSON.createObjectNode();
@@ -368,8 +488,8 @@ final class OpenAiRoutes {
                     choice.putObject("message").put("role", "assistant").put("content", result.text());
                 } else {
                     choice.put("text", echo + result.text());
-                    choice.putNull("logprobs");
                 }
+                choice.set("logprobs", logprobs ? logprobsJson(api, logs.get(i).all, new int[1]) : null);
                 choice.put("finish_reason", result.finishReason());
             }
             out.set("usage", usage(results));
@@ -377,19 +497,20 @@ final class OpenAiRoutes {
             return;
         }
         Http.Sse sse = new Http.Sse(ctx);
+        int[][] offsets = new int[n][1];
         try {
-            for (int i = 0; i < n; i++) {
-                if (api == TextApi.CHAT) {
-                    sse.data(Http.write(chunk(api, completionId, created, model.id(), i, "", null, true)));
-                } else if (!echo.isEmpty()) {
-                    sse.data(Http.write(chunk(api, completionId, created, model.id(), i, echo, null, false)));
+            if (api == TextApi.CHAT) {
+                for (int i = 0; i < n; i++) {
+                    sse.data(Http.write(chunk(api, completionId, created, model.id(), i, "", null, true, null)));
                 }
             }
             while (true) {
                 Delta d = deltas.poll(1, TimeUnit.SECONDS);
                 if (d != null) {
+                    ObjectNode lp = logprobs && !d.logprobs().isEmpty()
+                            ? logprobsJson(api, d.logprobs(), offsets[d.choice()]) : null;
                     sse.data(Http.write(chunk(api, completionId, created, model.id(), d.choice(), d.text(), d.finish(),
-                            false)));
+                            false, lp)));
                 } else if (job.result.isDone() && deltas.isEmpty()) {
                     break;
                 } else {
@@ -412,6 +533,60 @@ final class OpenAiRoutes {
         }
     }
 
+    /**
+     * Log-probabilities as each API writes them: chat's {@code {"content": [{token, logprob, bytes, top_logprobs}]}},
+     * legacy completions' {@code {tokens, token_logprobs, top_logprobs (token -> logprob), text_offset}}, whose
+     * offsets run on from {@code offset[0]} (the running total of the token texts' lengths in code points, as vLLM
+     * counts them; updated).
+     */
+    private static ObjectNode logprobsJson(TextApi api, List<ChatModel.TokenLogprob> tokens, int[] offset) {
+        ObjectNode out = Http.JSON.createObjectNode();
+        if (api == TextApi.CHAT) {
+            var content = out.putArray("content");
+            for (ChatModel.TokenLogprob t : tokens) {
+                ObjectNode entry = content.addObject();
+                entry.put("token", t.token());
+                entry.put("logprob", t.logprob());
+                bytes(entry.putArray("bytes"), t.bytes());
+                var top = entry.putArray("top_logprobs");
+                for (ChatModel.TopLogprob alt : t.top()) {
+                    ObjectNode a = top.addObject().put("token", alt.token()).put("logprob", alt.logprob());
+                    bytes(a.putArray("bytes"), alt.bytes());
+                }
+            }
+            out.putNull("refusal");
+            return out;
+        }
+        var names = out.putArray("tokens");
+        var values = out.putArray("token_logprobs");
+        var tops = out.putArray("top_logprobs");
+        var offsets = out.putArray("text_offset");
+        for (ChatModel.TokenLogprob t : tokens) {
+            names.add(t.token());
+            if (t.logprob() == null) {
+                values.addNull();
+                tops.addNull();
+            } else {
+                values.add(t.logprob());
+                ObjectNode top = tops.addObject();
+                for (ChatModel.TopLogprob alt : t.top()) {
+                    if (!top.has(alt.token())) {
+                        top.put(alt.token(), alt.logprob());
+                    }
+                }
+            }
+            offsets.add(offset[0]);
+            offset[0] += t.token().codePointCount(0, t.token().length());
+        }
+        return out;
+    }
+
+    private static void bytes(com.fasterxml.jackson.databind.node.ArrayNode out, byte[] bytes) {
+        for (byte b : bytes) {
+            out.add(b & 0xFF);
+        }
+    }
+
     /** The prompt counted once (as OpenAI does for n choices), the completions of every choice. */
     private static ObjectNode usage(List<ChatModel.Result> results) {
         ChatModel.Result first = results.getFirst();
@@ -424,14 +599,10 @@ final class OpenAiRoutes {
     }
 
     /**
-     * OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: log probabilities,
-     * tool calling, JSON output modes.
+     * OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: tool calling, JSON
+     * output modes.
      */
     private static void refuseUnsupported(JsonNode body) {
-        if (body.path("logprobs").asBoolean(false) || body.hasNonNull("top_logprobs")) {
-            String field = body.path("logprobs").asBoolean(false) ? "logprobs" : "top_logprobs";
-            throw ApiError.invalid(field, field + ": log probabilities are not supported");
-        }
         for (String field : List.of("tools", "functions")) {
             JsonNode v = body.get(field);
             if (v != null && !v.isNull() && !(v.isArray() && v.isEmpty())) {
@@ -520,7 +691,7 @@ final class OpenAiRoutes {
      * empty delta with the finish reason last), completions in {@code text}.
      */
     private static ObjectNode chunk(TextApi api, String id, long created, String model, int index, String text,
-                                    String finish, boolean first) {
+                                    String finish, boolean first, ObjectNode logprobs) {
         ObjectNode c = header(api, id, created, model);
         ObjectNode choice = c.putArray("choices").addObject();
         choice.put("index", index);
@@ -534,8 +705,8 @@ final class OpenAiRoutes {
             }
         } else {
             choice.put("text", text == null ? "" : text);
-            choice.putNull("logprobs");
         }
+        choice.set("logprobs", logprobs);
         if (finish == null) {
             choice.putNull("finish_reason");
         } else {

@@ -58,9 +58,9 @@ final class VisionChatModel implements ChatModel {
         VisionChat.Reply reply;
         if (completion) {
             Conversation.Turn last = lastUser(conversation);
-            reply = c.complete(last.text(), last.visuals(), p, listener(stream), Cancel.NEVER);
+            reply = c.complete(last.text(), last.visuals(), p, listener(stream, params, c), Cancel.NEVER);
         } else {
-            reply = c.reply(conversation, p, listener(stream), Cancel.NEVER);
+            reply = c.reply(conversation, p, listener(stream, params, c), Cancel.NEVER);
         }
         return result(reply);
     }
@@ -68,16 +68,52 @@ final class VisionChatModel implements ChatModel {
     @Override
     public Result completeText(String prompt, Params params, Stream stream) {
         VisionChat c = chat.get();
-        return result(c.complete(prompt, List.of(), samplingParams(c.rawDefaults(), params), listener(stream),
-                Cancel.NEVER));
+        return result(c.complete(prompt, List.of(), samplingParams(c.rawDefaults(), params),
+                listener(stream, params, c), Cancel.NEVER));
     }
 
-    private static TextGeneration.TokenListener listener(Stream stream) {
-        return (token, delta) -> {
-            if (!delta.isEmpty()) {
-                stream.delta(delta);
+    /** Text deltas to the stream; with {@link Params#logprobs}, each token's log-probabilities as text and bytes. */
+    static TextGeneration.TokenListener listener(Stream stream, Params params, VisionChat tokens) {
+        int top = params.logprobs() == null ? -1 : params.logprobs();
+        return new TextGeneration.TokenListener() {
+            @Override
+            public void onToken(int id, String delta) {
+                if (!delta.isEmpty()) {
+                    stream.delta(delta);
+                }
+            }
+
+            @Override
+            public int topLogprobs() {
+                return top;
+            }
+
+            @Override
+            public boolean promptLogprobs() {
+                return params.promptLogprobs();
+            }
+
+            @Override
+            public void onLogprobs(TextGeneration.TokenLogprobs token) {
+                stream.logprobs(logprob(token, tokens));
+            }
+
+            @Override
+            public void onPromptLogprobs(List<TextGeneration.TokenLogprobs> prompt) {
+                stream.promptLogprobs(prompt.stream().map(t -> logprob(t, tokens)).toList());
             }
         };
+    }
+
+    private static TokenLogprob logprob(TextGeneration.TokenLogprobs t, VisionChat tokens) {
+        List<TopLogprob> top = new ArrayList<>(t.topIds().length);
+        for (int i = 0; i < t.topIds().length; i++) {
+            byte[] bytes = tokens.tokenBytes(t.topIds()[i]);
+            top.add(new TopLogprob(VisionChat.tokenText(bytes), bytes, t.topLogprobs()[i]));
+        }
+        byte[] bytes = tokens.tokenBytes(t.id());
+        return new TokenLogprob(VisionChat.tokenText(bytes), bytes, Float.isNaN(t.logprob()) ? null : t.logprob(),
+                top);
     }
 
     private static Result result(VisionChat.Reply reply) {

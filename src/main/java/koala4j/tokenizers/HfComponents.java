@@ -361,15 +361,8 @@ final class HfComponents {
         public List<String> decodeChain(List<String> tokens) {
             java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
             for (String token : tokens) {
-                byte[] mapped = new byte[token.length()];
-                boolean all = true;
-                for (int i = 0; i < token.length() && all; i++) {
-                    char c = token.charAt(i);
-                    int b = c < ByteLevelBpe.CHAR_TO_BYTE.length ? ByteLevelBpe.CHAR_TO_BYTE[c] : -1;
-                    all = b >= 0;
-                    mapped[i] = (byte) b;
-                }
-                byte[] out = all ? mapped : token.getBytes(StandardCharsets.UTF_8);
+                byte[] mapped = byteLevelBytes(token);
+                byte[] out = mapped != null ? mapped : token.getBytes(StandardCharsets.UTF_8);
                 bytes.write(out, 0, out.length);
             }
             byte[] all = bytes.toByteArray();
@@ -392,6 +385,26 @@ final class HfComponents {
         public List<String> decodeChain(List<String> tokens) {
             return tokens.stream().map(t -> pattern.isEmpty() ? t : t.replace(pattern, content)).toList();
         }
+    }
+
+    /** A byte-level token's bytes (one per stand-in character); null when a character is no stand-in. */
+    static byte[] byteLevelBytes(String token) {
+        byte[] mapped = new byte[token.length()];
+        for (int i = 0; i < token.length(); i++) {
+            char c = token.charAt(i);
+            int b = c < ByteLevelBpe.CHAR_TO_BYTE.length ? ByteLevelBpe.CHAR_TO_BYTE[c] : -1;
+            if (b < 0) {
+                return null;
+            }
+            mapped[i] = (byte) b;
+        }
+        return mapped;
+    }
+
+    /** Whether the decoder, or one in its sequence, is {@link DecodeByteLevel}. */
+    static boolean hasByteLevel(Decoder d) {
+        return d instanceof DecodeByteLevel
+                || d instanceof DecoderSequence seq && seq.decoders().stream().anyMatch(HfComponents::hasByteLevel);
     }
 
     /** Whether the decoder, or one in its sequence, is {@link ByteFallback}. */

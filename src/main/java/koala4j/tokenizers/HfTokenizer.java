@@ -2,6 +2,7 @@ package koala4j.tokenizers;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -314,6 +315,29 @@ public final class HfTokenizer implements TextTokenizer {
     public boolean openEnded(int id) {
         return decoder != null && HfComponents.hasByteFallback(decoder) && !addedById.containsKey(id)
                 && model.idToToken(id) != null && HfComponents.byteToken(model.idToToken(id)) >= 0;
+    }
+
+    /**
+     * Byte tokens and byte-level tokens map to their bytes directly; any other token is decoded after a stand-in
+     * first token, so that a decoder's removal of the text's leading space does not touch it.
+     */
+    @Override
+    public byte[] tokenBytes(int id) {
+        String token = idToToken(id);
+        if (addedById.containsKey(id) || decoder == null) {
+            return token.getBytes(StandardCharsets.UTF_8);
+        }
+        if (HfComponents.hasByteFallback(decoder) && HfComponents.byteToken(token) >= 0) {
+            return new byte[] {(byte) HfComponents.byteToken(token)};
+        }
+        if (HfComponents.hasByteLevel(decoder)) {
+            byte[] mapped = HfComponents.byteLevelBytes(token);
+            if (mapped != null) {
+                return mapped;
+            }
+        }
+        String text = String.join("", decoder.decodeChain(List.of("a", token)));
+        return (text.startsWith("a") ? text.substring(1) : text).getBytes(StandardCharsets.UTF_8);
     }
 
     // ---------------------------------------------------------------------------------------------------- lookups

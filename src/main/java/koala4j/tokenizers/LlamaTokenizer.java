@@ -185,6 +185,15 @@ public final class LlamaTokenizer implements TextTokenizer {
         return added != null ? added.content() : sp.idToPiece(id);
     }
 
+    @Override
+    public byte[] tokenBytes(int id) {
+        String token = idToToken(id);
+        if (addedById.containsKey(id) || allSpecialIds.contains(id)) {
+            return token.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+        return sp.pieceBytes(token);
+    }
+
     /** _convert_token_to_id_with_added_voc: added tokens first, then piece_to_id (unknown pieces give unk's id). */
     private int convertTokenToId(String token) {
         AddedToken added = addedByContent.get(token);

@@ -408,6 +408,20 @@ final class SentencePieceProcessor {
         return text.toString();
     }
 
+    /**
+     * The bytes one piece decodes to in the middle of a text: a byte piece its byte, a control piece none, the
+     * unknown piece the unknown surface, any other its text with U+2581 as a space (no leading-space removal).
+     */
+    byte[] pieceBytes(String piece) {
+        int id = pieceToId(piece);
+        if (isByte(id)) {
+            return new byte[] {(byte) pieceToByte(piece)};
+        }
+        String surface = isControl(id) ? "" : isUnknown(id) && pieceText[id].equals(piece) ? model.unkSurface()
+                : piece.replace(SentencePieceNormalizer.SPACE_SYMBOL, " ");
+        return surface.getBytes(StandardCharsets.UTF_8);
+    }
+
     /** ProcessBytePieces: one character per valid UTF-8 sequence, U+FFFD per invalid byte. */
     private static void appendBytes(List<String> decodePieces, int from, int to, StringBuilder text) {
         if (from >= to) {

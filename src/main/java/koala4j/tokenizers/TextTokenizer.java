@@ -54,6 +54,34 @@ public interface TextTokenizer extends Tokenizer {
     /** The folder the tokenizer was loaded from. */
     Path folder();
 
+    /**
+     * The bytes token {@code id} stands for, as llama.cpp's and OpenAI's log-probabilities report a token: a word
+     * piece its text with its own leading space (which decoding drops at the start of a text), a byte token its one
+     * byte (possibly part of a character), an added or special token its content.
+     *
+     * @throws IllegalArgumentException for an id the tokenizer does not have
+     */
+    byte[] tokenBytes(int id);
+
+    /**
+     * {@link #tokenBytes} as text: the UTF-8 string when the bytes are valid UTF-8, else OpenAI's spelling
+     * {@code bytes:\xNN...} of the raw bytes.
+     */
+    static String tokenText(byte[] bytes) {
+        try {
+            return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                    .decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            StringBuilder out = new StringBuilder("bytes:");
+            for (byte b : bytes) {
+                out.append("\\x").append(String.format("%02x", b & 0xFF));
+            }
+            return out.toString();
+        }
+    }
+
     @Override
     default int[] encode(String text) {
         return encode(text, false);

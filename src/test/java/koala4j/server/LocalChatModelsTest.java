@@ -197,7 +197,7 @@ class LocalChatModelsTest {
             assertEquals(4, usageChunk.at("/usage/completion_tokens").asInt(), usageChunk.toString());
 
             // what the server cannot honour is a 400 naming the field
-            String[][] refused = {{"n", "0"}, {"n", "17"}, {"n", "\"2\""}, {"logprobs", "true"},
+            String[][] refused = {{"n", "0"}, {"n", "17"}, {"n", "\"2\""}, {"logprobs", "5"}, {"top_logprobs", "3"},
                     {"tools", "[{\"type\": \"function\"}]"},
                     {"response_format", "{\"type\": \"json_object\"}"}, {"stop", "[\"a\",\"b\",\"c\",\"d\",\"e\"]"},
                     {"stop", "\"\""}, {"logit_bias", "{\"x\": 1}"}, {"logit_bias", "{\"5\": 101}"},
@@ -302,6 +302,119 @@ class LocalChatModelsTest {
         }
     }
 
+    /** The chunks' log-probability entries of choice 0, in order ({@code field}: chat's content, or tokens). */
+    private static List<JsonNode> streamedLogprobs(String sse, String pointer) throws Exception {
+        List<JsonNode> out = new ArrayList<>();
+        for (String line : sse.split("\n")) {
+            if (line.startsWith("data: ") && !line.equals("data: [DONE]")) {
+                JsonNode lp = TestServers.JSON.readTree(line.substring(6)).at("/choices/0/logprobs");
+                if (!lp.isMissingNode() && !lp.isNull()) {
+                    lp.at(pointer).forEach(out::add);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * logprobs on both text APIs against golden/logprobs (transformers 4.57.6 on the e2e tiny LLaMA: log_softmax of
+     * the raw logits), within 1e-4 + 1e-4 |ref|: legacy completions with echo score the prompt too (its first token
+     * null), streamed and not; chat's content entries carry the token's bytes and top_logprobs.
+     */
+    @Test
+    void logprobsAsOpenAiWritesThem() throws Exception {
+        JsonNode golden = TestServers.JSON.readTree(koala4j.testing.Close.resource("golden/logprobs/expected.json")
+                .toFile()).get("cases").get(0);
+        ServerConfig.Builder b = TestServers.builder(data);
+        CpuOps ops = new CpuOps();
+        b.chatModels.add(LocalChatModels.open("tiny-llama", "tiny llama", TinyChatModels.llama(),
+                VisionChat.Options.defaults(), ops));
+        b.chatModels.add(LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(), VisionChat.Options.defaults(), ops));
+        try (KoalaServer server = KoalaServer.start(b.build())) {
+            Client client = Client.of(server);
+            ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-llama")
+                    .put("prompt", golden.get("prompt").asText()).put("max_tokens", 8).put("temperature", 0)
+                    .put("echo", true).put("logprobs", 3);
+            body.putObject("logit_bias").put("2", -100);     // no eos: exactly 8 tokens, as the golden run
+            JsonNode j = json(client.post("/v1/completions", body.toString()));
+            JsonNode lp = j.at("/choices/0/logprobs");
+            int promptLength = golden.get("input_ids").size();
+            assertEquals(promptLength + 8, lp.get("tokens").size(), lp.toString());
+            assertTrue(lp.at("/token_logprobs/0").isNull() && lp.at("/top_logprobs/0").isNull(), lp.toString());
+            assertEquals("<s>", lp.at("/tokens/0").asText());
+            List<JsonNode> expected = new ArrayList<>();
+            golden.get("prompt_logprobs").forEach(expected::add);
+            golden.get("logprobs").forEach(expected::add);
+            for (int i = 1; i < promptLength + 8; i++) {
+                float ref = (float) expected.get(i - 1).get("logprob").asDouble();
+                assertEquals(ref, lp.at("/token_logprobs/" + i).floatValue(), 1e-4f + 1e-4f * Math.abs(ref), "token " + i);
+                JsonNode top = lp.at("/top_logprobs/" + i);
+                assertTrue(top.size() >= 1 && top.size() <= 3, top.toString());
+                float best = (float) expected.get(i - 1).at("/top_logprobs/0").asDouble();
+                float max = Float.NEGATIVE_INFINITY;
+                for (JsonNode v : top) {
+                    max = Math.max(max, v.floatValue());
+                }
+                assertEquals(best, max, 1e-4f + 1e-4f * Math.abs(best), "top of token " + i);
+            }
+            StringBuilder tokens = new StringBuilder();
+            for (int i = 0; i < lp.get("tokens").size(); i++) {
+                assertEquals(tokens.codePointCount(0, tokens.length()), lp.at("/text_offset/" + i).asInt());
+                tokens.append(lp.at("/tokens/" + i).asText());
+                if (i == promptLength - 1) {
+                    assertEquals("<s> " + golden.get("prompt").asText(), tokens.toString(), "the prompt's tokens");
+                }
+            }
+
+            // streamed: the same entries, spread over the chunks
+            body.put("stream", true);
+            List<JsonNode> streamed = streamedLogprobs(client.post("/v1/completions", body.toString()).body(), "/tokens");
+            List<String> names = new ArrayList<>();
+            lp.get("tokens").forEach(t -> names.add(t.asText()));
+            assertEquals(names, streamed.stream().map(JsonNode::asText).toList());
+
+            // max_tokens 0 with echo: the prompt scored, nothing generated
+            body.put("stream", false).put("max_tokens", 0);
+            JsonNode scored = json(client.post("/v1/completions", body.toString()));
+            assertEquals(golden.get("prompt").asText(), scored.at("/choices/0/text").asText());
+            assertEquals(promptLength, scored.at("/choices/0/logprobs/tokens").size());
+            assertEquals(0, scored.at("/usage/completion_tokens").asInt());
+
+            // chat: content entries with bytes and top_logprobs, the same streamed
+            ObjectNode chat = (ObjectNode) TestServers.JSON.readTree(request("tiny-llama", false, 6, "Hello", false));
+            chat.put("logprobs", true).put("top_logprobs", 2).put("temperature", 0);
+            JsonNode c = json(client.post("/v1/chat/completions", chat.toString()));
+            JsonNode content = c.at("/choices/0/logprobs/content");
+            assertEquals(c.at("/usage/completion_tokens").asInt(), content.size(), c.toString());
+            for (JsonNode e : content) {
+                assertEquals(2, e.get("top_logprobs").size(), e.toString());
+                assertTrue(e.get("logprob").floatValue() <= e.at("/top_logprobs/0/logprob").floatValue() + 1e-6, e.toString());
+                byte[] bytes = new byte[e.get("bytes").size()];
+                for (int i = 0; i < bytes.length; i++) {
+                    bytes[i] = (byte) e.get("bytes").get(i).asInt();
+                }
+                // the text is the bytes when they are UTF-8 on their own, else their bytes:\xNN spelling
+                assertEquals(VisionChat.tokenText(bytes), e.get("token").asText());
+            }
+            chat.put("stream", true);
+            List<JsonNode> chunks = streamedLogprobs(client.post("/v1/chat/completions", chat.toString()).body(),
+                    "/content");
+            assertEquals(content.size(), chunks.size());
+            for (int i = 0; i < chunks.size(); i++) {
+                assertEquals(content.get(i).get("token"), chunks.get(i).get("token"));
+                // the second request resumes from the prompt cache, whose split of the prompt may round differently
+                assertEquals(content.get(i).get("logprob").floatValue(), chunks.get(i).get("logprob").floatValue(), 1e-5f);
+            }
+
+            // the text-to-text model has none
+            ObjectNode t5 = (ObjectNode) TestServers.JSON.readTree(request("tiny-t5", false, 2, "hello", false));
+            t5.put("logprobs", true);
+            HttpResponse<String> r = client.post("/v1/chat/completions", t5.toString());
+            assertEquals(400, r.statusCode(), r.body());
+            assertEquals("logprobs", json(r).at("/error/param").asText(), r.body());
+        }
+    }
+
     @Test
     void legacyCompletionsRunThePromptAsGiven() throws Exception {
         String prompt = "USER: What is a koala? ASSISTANT:";
@@ -354,7 +467,8 @@ class LocalChatModelsTest {
             assertEquals(t5chat.at("/choices/0/message/content").asText(), t5.at("/choices/0/text").asText());
 
             String[][] refused = {{"suffix", "\"!\""}, {"best_of", "2"}, {"n", "0"}, {"prompt", "[\"a\", \"b\"]"},
-                    {"prompt", "[1, 2, 3]"}, {"logprobs", "5"}};
+                    {"prompt", "[1, 2, 3]"}, {"logprobs", "21"}, {"logprobs", "true"}, {"echo", "\"yes\""},
+                    {"max_tokens", "-1"}};
             for (String[] field : refused) {
                 ObjectNode bad = TestServers.JSON.createObjectNode().put("model", "tiny-llava").put("prompt", "hi");
                 bad.set(field[0], TestServers.JSON.readTree(field[1]));

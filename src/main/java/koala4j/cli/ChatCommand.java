@@ -148,6 +148,10 @@ final class ChatCommand implements Callable<Integer> {
             + "output_ids, text.")
     boolean json;
 
+    @Option(names = "--logprobs", description = "With --json: add each new token's log-probability and this many most "
+            + "likely alternatives (0-20; log-softmax of the raw logits, as the server's logprobs).")
+    Integer logprobs;
+
     @Option(names = "--template", description = "Conversation template instead of the folder's chat template or the "
             + "one inferred from the model name: llava_v0, llava_v1, v1, llama_2, mpt, ..., or a Jinja chat template "
             + "file (as a folder's chat_template.jinja).")
@@ -276,6 +280,9 @@ final class ChatCommand implements Callable<Integer> {
         }
         if (minP != null && !(minP >= 0 && minP <= 1)) {
             throw new IllegalArgumentException("--min-p " + minP + ": expected a value from 0 to 1");
+        }
+        if (logprobs != null && (logprobs < 0 || logprobs > 20 || !json)) {
+            throw new IllegalArgumentException("--logprobs " + logprobs + ": expected 0 to 20 alternatives, with --json");
         }
         if (typicalP != null && !(typicalP > 0 && typicalP <= 1)) {
             throw new IllegalArgumentException("--typical-p " + typicalP + ": expected a value in (0, 1]");
@@ -407,7 +414,28 @@ final class ChatCommand implements Callable<Integer> {
     private VisionChat.Reply answer(VisionChat chat, Conversation conversation, String rawPrompt,
                                     List<Conversation.Visual> visuals, SamplingParams params, PrintWriter out,
                                     PrintWriter err) {
-        TextGeneration.TokenListener listener = json ? TextGeneration.TokenListener.NONE : (id, delta) -> {
+        List<Map<String, Object>> scored = new ArrayList<>();
+        TextGeneration.TokenListener listener = json ? new TextGeneration.TokenListener() {
+            @Override
+            public void onToken(int id, String delta) {
+            }
+
+            @Override
+            public int topLogprobs() {
+                return logprobs == null ? -1 : logprobs;
+            }
+
+            @Override
+            public void onLogprobs(TextGeneration.TokenLogprobs t) {
+                List<Map<String, Object>> top = new ArrayList<>();
+                for (int i = 0; i < t.topIds().length; i++) {
+                    top.add(tokenEntry(chat, t.topIds()[i], t.topLogprobs()[i]));
+                }
+                Map<String, Object> entry = tokenEntry(chat, t.id(), t.logprob());
+                entry.put("top_logprobs", top);
+                scored.add(entry);
+            }
+        } : (id, delta) -> {
             if (!delta.isEmpty()) {
                 out.print(delta);
                 out.flush();
@@ -421,6 +449,9 @@ final class ChatCommand implements Callable<Integer> {
             result.put("prompt_ids", reply.promptIds());
             result.put("output_ids", reply.outputIds());
             result.put("text", reply.text());
+            if (logprobs != null) {
+                result.put("logprobs", scored);
+            }
             try {
                 out.println(mapper.writeValueAsString(result));
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -445,6 +476,21 @@ final class ChatCommand implements Callable<Integer> {
         }
         err.flush();
         return reply;
+    }
+
+    /** One token of --logprobs: id, text (bytes:\\xNN... when not UTF-8 on its own), bytes, log-probability. */
+    private static Map<String, Object> tokenEntry(VisionChat chat, int id, float logprob) {
+        byte[] bytes = chat.tokenBytes(id);
+        int[] unsigned = new int[bytes.length];
+        for (int i = 0; i < bytes.length; i++) {
+            unsigned[i] = bytes[i] & 0xFF;
+        }
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("id", id);
+        entry.put("token", VisionChat.tokenText(bytes));
+        entry.put("bytes", unsigned);
+        entry.put("logprob", logprob);
+        return entry;
     }
 
     static Conversation.Picture readImage(Path file, String option) {

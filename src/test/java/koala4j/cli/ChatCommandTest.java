@@ -183,6 +183,29 @@ class ChatCommandTest {
         assertEquals(9, checked);
     }
 
+    /** golden/logprobs (transformers 4.57.6 log_softmax of the raw logits) through chat --json --logprobs. */
+    @Test
+    void logprobsInTheJsonAnswer() throws IOException {
+        JsonNode golden = JSON.readTree(resource("golden/logprobs/expected.json").toFile()).get("cases").get(1);
+        JsonNode got = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt",
+                golden.get("prompt").asText(), "--max-new-tokens", "8", "--ignore-eos", "--json", "--logprobs", "4")
+                .json();
+        assertArrayEquals(ints(golden.get("new_ids")), ints(got.get("output_ids")));
+        for (int i = 0; i < 8; i++) {
+            JsonNode ref = golden.get("logprobs").get(i);
+            JsonNode entry = got.get("logprobs").get(i);
+            assertEquals(ref.get("id").asInt(), entry.get("id").asInt());
+            assertEquals(ref.get("logprob").asDouble(), entry.get("logprob").asDouble(),
+                    1e-4 + 1e-4 * Math.abs(ref.get("logprob").asDouble()));
+            assertEquals(4, entry.get("top_logprobs").size());
+            for (int k = 0; k < 4; k++) {
+                assertEquals(ref.at("/top_ids/" + k).asInt(), entry.at("/top_logprobs/" + k + "/id").asInt());
+            }
+        }
+        assertTrue(run("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", "hi", "--logprobs",
+                "2").err().contains("--logprobs 2: expected 0 to 20 alternatives, with --json"));
+    }
+
     @Test
     void llavaQuestionsThroughTheChatTemplate() throws IOException {
         JsonNode expected = JSON.readTree(TinyChatModels.expected("llava").toFile());

@@ -148,6 +148,11 @@ final class ChatCommand implements Callable<Integer> {
             + "output_ids, text.")
     boolean json;
 
+    @Option(names = "--format", description = "text (default) or json: the answer is one JSON object (tokens that "
+            + "cannot continue one are never chosen; the answer ends when it closes), as Ollama's format and OpenAI's "
+            + "json_object response format.")
+    String format;
+
     @Option(names = "--logprobs", description = "With --json: add each new token's log-probability and this many most "
             + "likely alternatives (0-20; log-softmax of the raw logits, as the server's logprobs).")
     Integer logprobs;
@@ -281,6 +286,9 @@ final class ChatCommand implements Callable<Integer> {
         if (minP != null && !(minP >= 0 && minP <= 1)) {
             throw new IllegalArgumentException("--min-p " + minP + ": expected a value from 0 to 1");
         }
+        if (format != null && !List.of("text", "json").contains(format)) {
+            throw new IllegalArgumentException("--format '" + format + "': expected text or json");
+        }
         if (logprobs != null && (logprobs < 0 || logprobs > 20 || !json)) {
             throw new IllegalArgumentException("--logprobs " + logprobs + ": expected 0 to 20 alternatives, with --json");
         }
@@ -335,6 +343,9 @@ final class ChatCommand implements Callable<Integer> {
                     presencePenalty != null ? presencePenalty : 0, Map.of()));
         }
         p = p.withProcessors(p.processors().withWarpers(typicalP, epsilonCutoff, etaCutoff));
+        if ("json".equals(format)) {
+            p = p.withFormat(SamplingParams.Format.JSON);
+        }
         boolean sample = temperature != null ? temperature > 0
                 : topK != null || topP != null || typicalP != null || epsilonCutoff != null || etaCutoff != null
                         || p.doSample();

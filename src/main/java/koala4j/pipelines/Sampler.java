@@ -20,10 +20,17 @@ public final class Sampler {
 
     private final SamplingParams params;
     private final SplittableRandom random;
+    private final JsonOutput json;
 
     public Sampler(SamplingParams params) {
+        this(params, null);
+    }
+
+    /** {@code json}: JSON output mode's mask after the processors (null: any text). */
+    Sampler(SamplingParams params, JsonOutput json) {
         this.params = params;
         this.random = new SplittableRandom(params.seed());
+        this.json = json;
     }
 
     /** {@link #next(float[], int[], int, int)} with the whole history counted as prompt. */
@@ -38,6 +45,9 @@ public final class Sampler {
     public int next(float[] logits, int[] history, int historyLength, int outputStart) {
         float[] scores = logits.clone();
         process(scores, history, historyLength, outputStart, params);
+        if (json != null) {
+            json.mask(scores);
+        }
         if (!params.doSample()) {
             return argmax(scores);
         }

@@ -29,11 +29,18 @@ import koala4j.io.json.Json;
  *                          {@link Constraints#NONE} for none
  * @param processors        generate()'s less common processors and warpers (sequence bias, bad words, suppressed and
  *                          forced tokens, typical / epsilon / eta sampling, ...); {@link Processors#NONE} for none
+ * @param format            {@link Format#JSON}: only tokens that continue one JSON object, and the end when it closes
  */
 public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
                              double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
                              List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams,
-                             Constraints constraints, Processors processors) {
+                             Constraints constraints, Processors processors, Format format) {
+
+    /**
+     * What the output must be: any text, or one JSON object (OpenAI's {@code response_format} json_object, Ollama's
+     * {@code format: "json"}; see {@link JsonPrefix}).
+     */
+    public enum Format { TEXT, JSON }
 
     /**
      * generate()'s less common logits processors and warpers, with the generation_config.json fields of the same
@@ -218,6 +225,18 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         if (processors == null) {
             processors = Processors.NONE;
         }
+        if (format == null) {
+            format = Format.TEXT;
+        }
+    }
+
+    /** Any text: the components before the output format was added. */
+    public SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
+                          double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
+                          List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams,
+                          Constraints constraints, Processors processors) {
+        this(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos, eosTokenIds,
+                seed, adjustments, beams, constraints, processors, Format.TEXT);
     }
 
     /** The components before the less common processors were added. */
@@ -369,62 +388,67 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
 
     public SamplingParams withMaxNewTokens(int n) {
         return new SamplingParams(n, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints, processors);
+                eosTokenIds, seed, adjustments, beams, constraints, processors, format);
     }
 
     /** Sampling on, with these warpers (top_k 0 and top_p 1 switch theirs off). */
     public SamplingParams withSampling(double temperature, int topK, double topP, long seed) {
         return new SamplingParams(maxNewTokens, true, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, format);
     }
 
     public SamplingParams withGreedy() {
         return new SamplingParams(maxNewTokens, false, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, format);
     }
 
     public SamplingParams withRepetitionPenalty(double penalty) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, penalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints, processors);
+                eosTokenIds, seed, adjustments, beams, constraints, processors, format);
     }
 
     public SamplingParams withStopStrings(List<String> stops) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stops, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints, processors);
+                eosTokenIds, seed, adjustments, beams, constraints, processors, format);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignore, eosTokenIds, seed, adjustments, beams, constraints, processors);
+                ignore, eosTokenIds, seed, adjustments, beams, constraints, processors, format);
     }
 
     public SamplingParams withEosTokenIds(List<Integer> ids) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams, constraints, processors);
+                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams, constraints, processors, format);
     }
 
     public SamplingParams withConstraints(Constraints c) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, c, processors);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, c, processors, format);
     }
 
     public SamplingParams withBeams(Beams b) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, b, constraints, processors);
+                ignoreEos, eosTokenIds, seed, adjustments, b, constraints, processors, format);
     }
 
     public SamplingParams withProcessors(Processors p) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, p);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, p, format);
+    }
+
+    public SamplingParams withFormat(Format f) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, f);
     }
 
     public SamplingParams withSeed(long s) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, s, adjustments, beams, constraints, processors);
+                ignoreEos, eosTokenIds, s, adjustments, beams, constraints, processors, format);
     }
 
     public SamplingParams withAdjustments(LogitAdjustments a) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, a, beams, constraints, processors);
+                ignoreEos, eosTokenIds, seed, a, beams, constraints, processors, format);
     }
 }

@@ -10,6 +10,7 @@ import java.util.Set;
 import koala4j.models.llama.KvCache;
 import koala4j.models.llama.LlamaForCausalLM;
 import koala4j.tensor.Tensor;
+import koala4j.tokenizers.TextTokenizer;
 import koala4j.tokenizers.Tokenizer;
 
 /**
@@ -96,7 +97,8 @@ public final class TextGeneration {
         }
     }
 
-    public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS }
+    /** Why generation ended; {@code FORMAT}: the JSON object of {@link SamplingParams.Format#JSON} closed. */
+    public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS, FORMAT }
 
     /**
      * The new tokens (an end-of-sequence token included, as transformers returns it), their text (without
@@ -123,6 +125,7 @@ public final class TextGeneration {
 
     private final LlamaForCausalLM model;
     private final Tokenizer tokenizer;
+    private volatile byte[][] tokenBytes;
 
     /** {@code tokenizer} may be null when no text and no stop strings are needed. */
     public TextGeneration(LlamaForCausalLM model, Tokenizer tokenizer) {
@@ -187,8 +190,13 @@ public final class TextGeneration {
                 throw new IllegalArgumentException("log-probabilities with num_beams " + params.beams().numBeams()
                         + ": not supported (beam search scores whole hypotheses; use one beam)");
             }
+            if (params.format() != SamplingParams.Format.TEXT) {
+                throw new IllegalArgumentException("JSON output with num_beams " + params.beams().numBeams()
+                        + ": not supported (use one beam)");
+            }
             return beamSearch(promptEmbeds, promptIds, params, listener, cancel);
         }
+        JsonOutput json = params.format() == SamplingParams.Format.JSON ? new JsonOutput(tokenBytes()) : null;
         if (promptLogprobs && rowIds == null) {
             throw new IllegalArgumentException("prompt log-probabilities need a prompt of tokens only (one token per "
                     + "position; images stand among these " + promptEmbeds.size(1) + " positions)");
@@ -206,7 +214,7 @@ public final class TextGeneration {
             widest = reused == 0 ? n : Math.max(n, promptCache.widestCall);
             cache = promptCache.take(model, capacity, reused);
         }
-        Sampler sampler = new Sampler(params);
+        Sampler sampler = new Sampler(params, json);
         Set<Integer> eos = new HashSet<>(params.eosTokenIds());
         StopStrings stops = new StopStrings(params.stopStrings());
         int[] history = Arrays.copyOf(promptIds, promptIds.length + params.maxNewTokens());
@@ -242,7 +250,13 @@ public final class TextGeneration {
             }
             out[count++] = id;
             history[historyLength++] = id;
+            if (json != null) {
+                json.advance(id);
+            }
             StopReason stop = emit(id, eos, params, streamer, listener);
+            if (stop == null && json != null && json.complete()) {
+                stop = StopReason.FORMAT;
+            }
             if (stop != null) {
                 reason = stop;
                 break;
@@ -259,6 +273,18 @@ public final class TextGeneration {
         }
         return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, Duration.ofNanos(t1 - t0),
                 decodeSteps, Duration.ofNanos(t2 - t1), reused);
+    }
+
+    /** Every token's bytes for JSON output, built on first use. */
+    private byte[][] tokenBytes() {
+        byte[][] table = tokenBytes;
+        if (table == null) {
+            if (!(tokenizer instanceof TextTokenizer text)) {
+                throw new IllegalArgumentException("JSON output needs the model's tokenizer (its tokens' bytes)");
+            }
+            tokenBytes = table = JsonOutput.table(text);
+        }
+        return table;
     }
 
     /** Hands one new token to the listener (its text through the streamer); why to stop after it, or null. */

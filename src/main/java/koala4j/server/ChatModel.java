@@ -77,10 +77,12 @@ public interface ChatModel {
      * ({@code repetition_penalty}, transformers' meaning) and {@code minTokens} ({@code min_tokens}: no end of
      * sequence before that many tokens). {@code logprobs}: each token's log-probability and this many alternatives
      * to the {@link Stream} (null: none); {@code promptLogprobs}: the prompt's too (legacy completions' echo).
+     * {@code jsonObject}: OpenAI's {@code response_format: {"type": "json_object"}}, the answer one JSON object.
      */
     record Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
                   Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
-                  Double minP, Double repetitionPenalty, Integer minTokens, Integer logprobs, boolean promptLogprobs) {
+                  Double minP, Double repetitionPenalty, Integer minTokens, Integer logprobs, boolean promptLogprobs,
+                  boolean jsonObject) {
 
         public Params {
             stop = stop == null ? List.of() : List.copyOf(stop);
@@ -95,7 +97,7 @@ public interface ChatModel {
                       Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
                       Double minP, Double repetitionPenalty, Integer minTokens) {
             this(maxTokens, temperature, topP, seed, stop, frequencyPenalty, presencePenalty, logitBias, topK, minP,
-                    repetitionPenalty, minTokens, null, false);
+                    repetitionPenalty, minTokens, null, false, false);
         }
 
         /** OpenAI's own fields only. */
@@ -111,7 +113,8 @@ public interface ChatModel {
                 return this;
             }
             return new Params(maxTokens, temperature, topP, (seed == null ? 0 : seed) + offset, stop, frequencyPenalty,
-                    presencePenalty, logitBias, topK, minP, repetitionPenalty, minTokens, logprobs, promptLogprobs);
+                    presencePenalty, logitBias, topK, minP, repetitionPenalty, minTokens, logprobs, promptLogprobs,
+                    jsonObject);
         }
 
         /** Length, temperature, top_p and seed only. */
@@ -148,6 +151,9 @@ public interface ChatModel {
             }
             if (logprobs != null) {
                 given.add("logprobs");
+            }
+            if (jsonObject) {
+                given.add("response_format");
             }
             return given;
         }

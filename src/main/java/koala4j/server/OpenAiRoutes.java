@@ -214,7 +214,7 @@ final class OpenAiRoutes {
         ChatModel model = chatModel(body);
         List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
         refuseUnsupported(body);
-        ChatModel.Params params = withLogprobs(params(body, null), chatLogprobs(body), false);
+        ChatModel.Params params = withLogprobs(params(body, null), chatLogprobs(body), false, jsonObject(body));
         respond(ctx, body, model, TextApi.CHAT, "", params, (p, stream) -> model.complete(messages, p, stream));
     }
 
@@ -243,7 +243,8 @@ final class OpenAiRoutes {
         }
         boolean echoed = echo(body);
         Integer logprobs = body.hasNonNull("logprobs") ? alternatives(body, "logprobs", MAX_LOGPROBS) : null;
-        ChatModel.Params params = withLogprobs(params(body, 16, 0), logprobs, echoed && logprobs != null);
+        ChatModel.Params params = withLogprobs(params(body, 16, 0), logprobs, echoed && logprobs != null,
+                jsonObject(body));
         String echo = echoed ? prompt : "";
         respond(ctx, body, model, TextApi.COMPLETION, echo, params,
                 (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
@@ -305,10 +306,29 @@ final class OpenAiRoutes {
         return v != null && v.asBoolean(false);
     }
 
-    private static ChatModel.Params withLogprobs(ChatModel.Params p, Integer logprobs, boolean prompt) {
+    private static ChatModel.Params withLogprobs(ChatModel.Params p, Integer logprobs, boolean prompt,
+                                                 boolean jsonObject) {
         return new ChatModel.Params(p.maxTokens(), p.temperature(), p.topP(), p.seed(), p.stop(), p.frequencyPenalty(),
                 p.presencePenalty(), p.logitBias(), p.topK(), p.minP(), p.repetitionPenalty(), p.minTokens(), logprobs,
-                prompt);
+                prompt, jsonObject);
+    }
+
+    /**
+     * {@code response_format}: {@code {"type": "text"}} (the default) or {@code {"type": "json_object"}} (the answer
+     * one JSON object); {@code json_schema} is a 400 naming the field.
+     */
+    private static boolean jsonObject(JsonNode body) {
+        JsonNode format = body.get("response_format");
+        if (format == null || format.isNull()) {
+            return false;
+        }
+        String type = format.path("type").asText("");
+        return switch (type) {
+            case "text" -> false;
+            case "json_object" -> true;
+            default -> throw ApiError.invalid("response_format", "response_format " + abbreviated(format)
+                    + ": expected {\"type\": \"text\"} or {\"type\": \"json_object\"} (json_schema is not supported)");
+        };
     }
 
     private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens) {
@@ -598,21 +618,13 @@ final class OpenAiRoutes {
         return usage;
     }
 
-    /**
-     * OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: tool calling, JSON
-     * output modes.
-     */
+    /** OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: tool calling. */
     private static void refuseUnsupported(JsonNode body) {
         for (String field : List.of("tools", "functions")) {
             JsonNode v = body.get(field);
             if (v != null && !v.isNull() && !(v.isArray() && v.isEmpty())) {
                 throw ApiError.invalid(field, field + ": tool calling is not supported");
             }
-        }
-        JsonNode format = body.get("response_format");
-        if (format != null && !format.isNull() && !"text".equals(format.path("type").asText())) {
-            throw ApiError.invalid("response_format", "response_format " + format.path("type")
-                    + ": only {\"type\": \"text\"} is supported");
         }
     }
 

@@ -117,6 +117,7 @@ final class VisionChatModel implements ChatModel {
     }
 
     private static Result result(VisionChat.Reply reply) {
+        // a closed JSON object (response_format json_object) is a natural end, as eos is
         String finish = reply.stopReason() == TextGeneration.StopReason.MAX_NEW_TOKENS ? "length" : "stop";
         return new Result(reply.text(), finish, reply.generation().promptTokens(), reply.outputIds().length,
                 reply.generation().reusedPromptTokens());
@@ -145,6 +146,9 @@ final class VisionChatModel implements ChatModel {
             p = p.withRepetitionPenalty(params.repetitionPenalty());
         }
         p = p.withConstraints(p.constraints().overriddenBy(null, params.minTokens(), params.minP()));
+        if (params.jsonObject()) {
+            p = p.withFormat(SamplingParams.Format.JSON);
+        }
         long seed = params.seed() != null ? params.seed() : 0;
         boolean sample = params.temperature() != null ? params.temperature() > 0
                 : params.topP() != null || params.topK() != null || p.doSample();

@@ -1,0 +1,84 @@
+package koala4j.pipelines;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import koala4j.backend.cpu.CpuOps;
+import koala4j.testing.TinyChatModels;
+
+/**
+ * JSON output mode on the e2e tiny LLaMA (random weights, so the JSON is the mask's doing): greedy and sampled runs
+ * either end with a JSON object that Jackson parses (stop reason FORMAT) or, cut by max_new_tokens, with bytes that
+ * still start one; eos never comes before the object closes.
+ */
+class JsonOutputTest {
+
+    private static VisionChat llama;
+
+    @BeforeAll
+    static void load() {
+        llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), new CpuOps());
+    }
+
+    @AfterAll
+    static void close() {
+        llama.close();
+    }
+
+    @Test
+    void everyRunIsAJsonObjectOrItsStart() throws Exception {
+        TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
+        int[] prompt = llama.tokenizer().encode("Answer in JSON: the koala is", true);
+        ObjectMapper jackson = new ObjectMapper();
+        int complete = 0;
+        for (int seed = -1; seed < 12; seed++) {
+            SamplingParams p = SamplingParams.greedy(120, List.of(2)).withFormat(SamplingParams.Format.JSON);
+            if (seed >= 0) {
+                p = p.withSampling(1.0, 0, 1.0, seed);
+            }
+            var r = gen.generate(prompt, p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            JsonPrefix check = new JsonPrefix();
+            for (int id : r.tokenIds()) {
+                assertTrue(check.accept(llama.tokenBytes(id)), "seed " + seed + ": " + r.text());
+            }
+            if (r.stopReason() == TextGeneration.StopReason.FORMAT) {
+                assertTrue(check.complete());
+                assertTrue(jackson.readTree(r.text()).isObject(), r.text());
+                complete++;
+            } else {
+                assertEquals(TextGeneration.StopReason.MAX_NEW_TOKENS, r.stopReason(), "seed " + seed + ": " + r.text());
+                assertEquals(120, r.tokenIds().length);
+            }
+        }
+        assertTrue(complete > 0, "some runs close their object within 120 tokens");
+    }
+
+    @Test
+    void noBeamsAndTheTextOfEachTokenIsItsBytes() {
+        TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
+        SamplingParams beams = SamplingParams.greedy(8, List.of(2)).withFormat(SamplingParams.Format.JSON)
+                .withBeams(new SamplingParams.Beams(2, 1f, TextGenerationConfig.EarlyStopping.FALSE));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> gen.generate(new int[] {1, 310}, beams, TextGeneration.TokenListener.NONE, Cancel.NEVER));
+        assertTrue(e.getMessage().contains("JSON output with num_beams 2"), e.getMessage());
+        // a run's streamed text equals its bytes decoded (the answer starts with '{', no leading-space piece is lost)
+        var r = gen.generate(new int[] {1, 310}, SamplingParams.greedy(40, List.of(2))
+                .withFormat(SamplingParams.Format.JSON), TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        StringBuilder bytes = new StringBuilder();
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (int id : r.tokenIds()) {
+            out.writeBytes(llama.tokenBytes(id));
+        }
+        bytes.append(out.toString(StandardCharsets.UTF_8));
+        assertEquals(bytes.toString().strip(), r.text().strip());
+    }
+}

@@ -100,13 +100,8 @@ final class LogitsProcessing {
      * last {@code minTokensToKeep} always stay).
      */
     static void topP(float[] row, float topP, int minTokensToKeep) {
-        Integer[] order = IntStream.range(0, row.length).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.comparingDouble(i -> row[i]));
-        float[] sortedLogits = new float[row.length];
-        for (int i = 0; i < row.length; i++) {
-            sortedLogits[i] = row[order[i]];
-        }
-        float[] probs = softmax(sortedLogits);
+        Integer[] order = ascending(row);
+        float[] probs = softmaxInOrder(row, order);
         float threshold = (float) (1 - (double) topP);
         float cumulative = 0;
         boolean[] remove = new boolean[row.length];
@@ -119,6 +114,22 @@ final class LogitsProcessing {
                 row[order[i]] = Float.NEGATIVE_INFINITY;
             }
         }
+    }
+
+    /** The indices of {@code keys} by ascending key (a stable sort: equal keys by index). */
+    private static Integer[] ascending(float[] keys) {
+        Integer[] order = IntStream.range(0, keys.length).boxed().toArray(Integer[]::new);
+        Arrays.sort(order, Comparator.comparingDouble(i -> keys[i]));
+        return order;
+    }
+
+    /** The softmax of {@code row}'s entries taken in {@code order} (as torch gathers, then softmaxes). */
+    private static float[] softmaxInOrder(float[] row, Integer[] order) {
+        float[] gathered = new float[row.length];
+        for (int i = 0; i < row.length; i++) {
+            gathered[i] = row[order[i]];
+        }
+        return softmax(gathered);
     }
 
     /**
@@ -265,13 +276,8 @@ final class LogitsProcessing {
         for (int i = 0; i < row.length; i++) {
             shifted[i] = Math.abs(-logp[i] - ent);
         }
-        Integer[] order = IntStream.range(0, row.length).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.comparingDouble(i -> shifted[i]));
-        float[] sortedLogits = new float[row.length];
-        for (int i = 0; i < row.length; i++) {
-            sortedLogits[i] = row[order[i]];
-        }
-        float[] probs = softmax(sortedLogits);
+        Integer[] order = ascending(shifted);
+        float[] probs = softmaxInOrder(row, order);
         double cumulative = 0;                           // torch's CPU cumsum accumulates in double
         int lastIndex = 0;
         for (float q : probs) {

@@ -52,6 +52,8 @@ class LocalChatModelsTest {
         b.chatModels.add(LocalChatModels.open("tiny-llava", "tiny llava", TinyChatModels.llava(work),
                 VisionChat.Options.defaults(), ops));
         b.chatModels.add(LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(), VisionChat.Options.defaults(), ops));
+        b.chatModels.add(LocalChatModels.open("tiny-llama", "tiny llama", TinyChatModels.llama(),
+                VisionChat.Options.defaults(), ops));
         return KoalaServer.start(b.build());
     }
 
@@ -95,7 +97,7 @@ class LocalChatModelsTest {
                     ids.add(m.get("id").asText());
                 }
             }
-            assertEquals(List.of("tiny-llava", "tiny-t5"), ids);
+            assertEquals(List.of("tiny-llava", "tiny-t5", "tiny-llama"), ids);
 
             HttpResponse<String> r = client.post("/v1/chat/completions", request("tiny-llava", false, 10, QUESTION, true));
             assertEquals(200, r.statusCode(), r.body());
@@ -326,12 +328,7 @@ class LocalChatModelsTest {
     void logprobsAsOpenAiWritesThem() throws Exception {
         JsonNode golden = TestServers.JSON.readTree(koala4j.testing.Close.resource("golden/logprobs/expected.json")
                 .toFile()).get("cases").get(0);
-        ServerConfig.Builder b = TestServers.builder(data);
-        CpuOps ops = new CpuOps();
-        b.chatModels.add(LocalChatModels.open("tiny-llama", "tiny llama", TinyChatModels.llama(),
-                VisionChat.Options.defaults(), ops));
-        b.chatModels.add(LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(), VisionChat.Options.defaults(), ops));
-        try (KoalaServer server = KoalaServer.start(b.build())) {
+        try (KoalaServer server = start()) {
             Client client = Client.of(server);
             ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-llama")
                     .put("prompt", golden.get("prompt").asText()).put("max_tokens", 8).put("temperature", 0)
@@ -419,12 +416,7 @@ class LocalChatModelsTest {
     /** response_format json_object: sampled answers are JSON objects, streamed and not; T5 refuses it. */
     @Test
     void jsonObjectResponseFormat() throws Exception {
-        ServerConfig.Builder b = TestServers.builder(data);
-        CpuOps ops = new CpuOps();
-        b.chatModels.add(LocalChatModels.open("tiny-llama", "tiny llama", TinyChatModels.llama(),
-                VisionChat.Options.defaults(), ops));
-        b.chatModels.add(LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(), VisionChat.Options.defaults(), ops));
-        try (KoalaServer server = KoalaServer.start(b.build())) {
+        try (KoalaServer server = start()) {
             Client client = Client.of(server);
             ObjectNode chat = (ObjectNode) TestServers.JSON.readTree(request("tiny-llama", false, 120, "JSON please",
                     false));

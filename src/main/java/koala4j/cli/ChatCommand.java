@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,6 +26,7 @@ import koala4j.io.image.Images;
 import koala4j.models.llama.KvCache;
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Conversation;
+import koala4j.pipelines.JsonSchema;
 import koala4j.pipelines.SamplingParams;
 import koala4j.pipelines.TextGenerationConfig;
 import koala4j.pipelines.TextGeneration;
@@ -152,6 +154,11 @@ final class ChatCommand implements Callable<Integer> {
             + "cannot continue one are never chosen; the answer ends when it closes), as Ollama's format and OpenAI's "
             + "json_object response format.")
     String format;
+
+    @Option(names = "--json-schema", description = "The answer is one JSON object this JSON Schema allows (a file, or "
+            + "the schema itself when it starts with '{'; the keywords OpenAI's structured outputs take, see the "
+            + "README).")
+    String jsonSchema;
 
     @Option(names = "--logprobs", description = "With --json: add each new token's log-probability and this many most "
             + "likely alternatives (0-20; log-softmax of the raw logits, as the server's logprobs).")
@@ -346,6 +353,9 @@ final class ChatCommand implements Callable<Integer> {
         if ("json".equals(format)) {
             p = p.withFormat(SamplingParams.Format.JSON);
         }
+        if (jsonSchema != null) {
+            p = p.withFormat(new SamplingParams.Format(readSchema(jsonSchema)));
+        }
         boolean sample = temperature != null ? temperature > 0
                 : topK != null || topP != null || typicalP != null || epsilonCutoff != null || etaCutoff != null
                         || p.doSample();
@@ -487,6 +497,28 @@ final class ChatCommand implements Callable<Integer> {
         }
         err.flush();
         return reply;
+    }
+
+    /** --json-schema: inline JSON when it starts with '{', else a file. */
+    private static JsonSchema readSchema(String value) {
+        String text;
+        String where;
+        if (value.strip().startsWith("{")) {
+            text = value;
+            where = "--json-schema";
+        } else {
+            try {
+                text = Files.readString(Path.of(value));
+            } catch (IOException e) {
+                throw new IllegalArgumentException("--json-schema " + value + ": " + Main.oneLine(e));
+            }
+            where = "--json-schema " + value;
+        }
+        try {
+            return JsonSchema.compile(new com.fasterxml.jackson.databind.ObjectMapper().readTree(text), where);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException(where + ": not JSON (" + e.getOriginalMessage() + ")");
+        }
     }
 
     /** One token of --logprobs: id, text (bytes:\\xNN... when not UTF-8 on its own), bytes, log-probability. */

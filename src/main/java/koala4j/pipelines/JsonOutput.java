@@ -3,20 +3,22 @@ package koala4j.pipelines;
 import koala4j.tokenizers.TextTokenizer;
 
 /**
- * JSON output mode over a vocabulary ({@link SamplingParams.Format#JSON}): before each choice every token that cannot
- * continue one JSON object ({@link JsonPrefix}) gets -inf, as llama.cpp's grammar sampling does; generation ends when
- * the object closes. Special tokens (eos among them) and tokens without bytes are never allowed. One per
+ * JSON output over a vocabulary (a JSON {@link SamplingParams.Format}): before each choice every token that cannot
+ * continue one JSON object the schema allows ({@link JsonPrefix}) gets -inf, as llama.cpp's grammar sampling does;
+ * generation ends when the object closes. Special tokens (eos among them) and tokens without bytes are never allowed. One per
  * generation; not thread-safe.
  */
 final class JsonOutput {
 
     private final byte[][] tokenBytes;
-    private final JsonPrefix state = new JsonPrefix();
-    private final JsonPrefix scratch = new JsonPrefix();
+    private final JsonPrefix state;
+    private final JsonPrefix scratch;
 
     /** {@code tokenBytes}: from {@link #table}; shared, not changed. */
-    JsonOutput(byte[][] tokenBytes) {
+    JsonOutput(byte[][] tokenBytes, JsonSchema schema) {
         this.tokenBytes = tokenBytes;
+        this.state = new JsonPrefix(schema);
+        this.scratch = new JsonPrefix(schema);
     }
 
     /** Each token's bytes ({@link TextTokenizer#tokenBytes}); null for special tokens and tokens without bytes. */

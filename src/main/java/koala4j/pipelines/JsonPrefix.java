@@ -1,15 +1,16 @@
 package koala4j.pipelines;
 
 /**
- * Whether a byte string is the start of one JSON object (RFC 8259), read a byte at a time: the automaton behind
- * JSON output mode (OpenAI's {@code response_format: {"type": "json_object"}}, Ollama's {@code format: "json"}).
- * Leading whitespace, then an object whose values may be any JSON value; strings hold valid UTF-8 (a character may
- * be split between tokens) and no control characters; at most {@link #MAX_DEPTH} nested containers and
- * {@link #MAX_WHITESPACE} whitespace bytes in a row, so that a model cannot pad forever. {@link #complete()} once the
- * top-level object has closed; nothing may follow it.
+ * Whether a byte string is the start of one JSON object (RFC 8259) that a {@link JsonSchema} allows, read a byte at a
+ * time: the automaton behind JSON output (OpenAI's {@code response_format} json_object and json_schema, Ollama's
+ * {@code format}). Leading whitespace, then the object; strings hold valid UTF-8 (a character may be split between
+ * tokens) and no control characters; at most {@link #MAX_DEPTH} nested containers and {@link #MAX_WHITESPACE}
+ * whitespace bytes in a row, so that a model cannot pad forever. Where the schema allows nothing more (no key left,
+ * the most items) the separator that would lead nowhere is refused, so every accepted prefix can still be completed.
+ * {@link #complete()} once the object has closed; nothing may follow it.
  *
- * <p>Small mutable state (a few ints and a long): {@link #set} copies it, so every candidate token can be tried from
- * the same state. Not thread-safe.
+ * <p>Small mutable state: {@link #set} copies it, so every candidate token can be tried from the same state. Not
+ * thread-safe.
  */
 final class JsonPrefix {
 
@@ -17,7 +18,7 @@ final class JsonPrefix {
     static final int MAX_WHITESPACE = 32;
 
     // what the parser expects next, outside a token in progress
-    private static final int TOP = 0;                   // whitespace, then '{'
+    private static final int TOP = 0;                   // whitespace, then the object
     private static final int KEY_OR_CLOSE = 1;          // just after '{'
     private static final int KEY = 2;                   // after ',' in an object
     private static final int COLON = 3;
@@ -31,6 +32,7 @@ final class JsonPrefix {
     private static final int STRING = 1;
     private static final int NUMBER = 2;
     private static final int LITERAL = 3;
+    private static final int ENUM = 4;
 
     // number sub-states: what was read last
     private static final int N_MINUS = 0;
@@ -44,39 +46,71 @@ final class JsonPrefix {
 
     private static final byte[][] LITERALS = {"true".getBytes(), "false".getBytes(), "null".getBytes()};
 
+    private final JsonSchema root;
     private int expect = TOP;
     private int token = NONE;
-    private long containers;            // bit i: 1 if the container at depth i is an object
+    // containers: the schema of each, an object's keys seen so far, an array's items so far (-1 for an object)
+    private final JsonSchema[] frames = new JsonSchema[MAX_DEPTH];
+    private final long[] seen = new long[MAX_DEPTH];
+    private final int[] items = new int[MAX_DEPTH];
     private int depth;
+    private boolean object;              // the innermost container is an object
     private int whitespace;
+    private JsonSchema value;            // the schema of the value after the current key's colon
     // string state
     private boolean key;
-    private int escape;                 // 0 none, 1 after '\', 2..5 hex digits of \\u still to read (5 = 4 left)
-    private int continuation;           // UTF-8 continuation bytes still to read
-    private int lowest;                 // the smallest allowed next continuation byte (overlong / surrogate checks)
+    private JsonSchema stringSchema;
+    private int chars;
+    private int escape;                  // 0 none, 1 after '\', 2..5: hex digits of \\u still to read + 1
+    private int continuation;            // UTF-8 continuation bytes still to read
+    private int lowest;                  // the allowed range of the next continuation byte
     private int highest;
-    // number / literal state
+    private long candidates;             // keys: properties whose name starts with the key so far; enums: values
+    private int position;                // bytes of the key / enum value so far
+    // number / literal / enum state
     private int sub;
     private int literal;
+    private boolean integer;
+    private byte[][] literals;
 
-    JsonPrefix copy() {
-        return new JsonPrefix().set(this);
+    /** Any JSON object (OpenAI's json_object). */
+    JsonPrefix() {
+        this(JsonSchema.ANY_OBJECT);
     }
 
-    /** This state made equal to {@code o}'s; returns this. */
+    /** An object {@code root} allows. */
+    JsonPrefix(JsonSchema root) {
+        this.root = root;
+    }
+
+    JsonPrefix copy() {
+        return new JsonPrefix(root).set(this);
+    }
+
+    /** This state made equal to {@code o}'s (same schema); returns this. */
     JsonPrefix set(JsonPrefix o) {
         expect = o.expect;
         token = o.token;
-        containers = o.containers;
+        System.arraycopy(o.frames, 0, frames, 0, o.depth);
+        System.arraycopy(o.seen, 0, seen, 0, o.depth);
+        System.arraycopy(o.items, 0, items, 0, o.depth);
         depth = o.depth;
+        object = o.object;
         whitespace = o.whitespace;
+        value = o.value;
         key = o.key;
+        stringSchema = o.stringSchema;
+        chars = o.chars;
         escape = o.escape;
         continuation = o.continuation;
         lowest = o.lowest;
         highest = o.highest;
+        candidates = o.candidates;
+        position = o.position;
         sub = o.sub;
         literal = o.literal;
+        integer = o.integer;
+        literals = o.literals;
         return this;
     }
 
@@ -85,7 +119,7 @@ final class JsonPrefix {
         return expect == DONE && token == NONE;
     }
 
-    /** Reads {@code bytes}; false (the state is then undefined) as soon as one cannot continue a JSON object. */
+    /** Reads {@code bytes}; false (the state is then undefined) as soon as one cannot continue an allowed object. */
     boolean accept(byte[] bytes) {
         for (byte b : bytes) {
             if (!accept(b & 0xFF)) {
@@ -111,6 +145,8 @@ final class JsonPrefix {
                 return structure(b);        // the byte that ended the number
             case LITERAL:
                 return literal(b);
+            case ENUM:
+                return enumValue(b);
             default:
                 return structure(b);
         }
@@ -121,36 +157,46 @@ final class JsonPrefix {
             return expect != DONE && ++whitespace <= MAX_WHITESPACE;
         }
         whitespace = 0;
+        JsonSchema frame = depth == 0 ? null : frames[depth - 1];
         switch (expect) {
             case TOP:
-                return b == '{' && open(true);
+                return startValue(root, b);
             case KEY_OR_CLOSE:
                 if (b == '}') {
-                    return close(true);
+                    return closeObject(frame);
                 }
-                return b == '"' && startString(true);
+                return b == '"' && startKey(frame);
             case KEY:
-                return b == '"' && startString(true);
+                return b == '"' && startKey(frame);
             case COLON:
                 if (b == ':') {
                     expect = VALUE;
                     return true;
                 }
                 return false;
+            case VALUE:
+                if (object) {
+                    return startValue(value, b);
+                }
+                return startItem(frame, b);
             case VALUE_OR_CLOSE:
                 if (b == ']') {
-                    return close(false);
+                    return closeArray(frame);
                 }
-                return value(b);
-            case VALUE:
-                return value(b);
+                return startItem(frame, b);
             case COMMA_OR_CLOSE:
                 if (b == ',') {
-                    expect = inObject() ? KEY : VALUE;
+                    if (object ? !moreKeys(frame) : items[depth - 1] >= frame.maxItems) {
+                        return false;           // nothing could follow the comma
+                    }
+                    expect = object ? KEY : VALUE;
                     return true;
                 }
-                if (b == '}' || b == ']') {
-                    return close(b == '}');
+                if (b == '}' && object) {
+                    return closeObject(frame);
+                }
+                if (b == ']' && !object) {
+                    return closeArray(frame);
                 }
                 return false;
             default:
@@ -158,54 +204,92 @@ final class JsonPrefix {
         }
     }
 
-    private boolean value(int b) {
-        switch (b) {
-            case '{':
-                return open(true);
-            case '[':
-                return open(false);
-            case '"':
-                return startString(false);
-            case '-':
-                token = NUMBER;
-                sub = N_MINUS;
+    private boolean startItem(JsonSchema array, int b) {
+        if (items[depth - 1] >= array.maxItems) {
+            return false;
+        }
+        items[depth - 1]++;
+        return startValue(array.items, b);
+    }
+
+    private boolean startValue(JsonSchema schema, int b) {
+        JsonSchema s = schema.forStart(b);
+        if (s == null) {
+            return false;
+        }
+        if (s.literals != null) {
+            long c = 0;
+            for (int i = 0; i < s.literals.length; i++) {
+                if ((s.literals[i][0] & 0xFF) == b) {
+                    c |= 1L << i;
+                }
+            }
+            token = ENUM;
+            literals = s.literals;
+            candidates = c;
+            position = 1;
+            return finishEnumIfWhole();
+        }
+        switch (JsonSchema.typeOfStart(b)) {
+            case JsonSchema.OBJECT:
+                return open(s, true);
+            case JsonSchema.ARRAY:
+                return open(s, false);
+            case JsonSchema.STRING:
+                startString(false, s);
                 return true;
-            case 't', 'f', 'n':
+            case JsonSchema.NUMBER:
+                token = NUMBER;
+                integer = (s.types & JsonSchema.NUMBER) == 0;
+                sub = b == '-' ? N_MINUS : b == '0' ? N_ZERO : N_INT;
+                return true;
+            case JsonSchema.BOOLEAN, JsonSchema.NULL:
                 token = LITERAL;
                 literal = b == 't' ? 0 : b == 'f' ? 1 : 2;
                 sub = 1;
                 return true;
             default:
-                if (b >= '0' && b <= '9') {
-                    token = NUMBER;
-                    sub = b == '0' ? N_ZERO : N_INT;
-                    return true;
-                }
                 return false;
         }
     }
 
-    private boolean inObject() {
-        return (containers >>> (depth - 1) & 1) == 1;
-    }
-
-    private boolean open(boolean object) {
+    private boolean open(JsonSchema s, boolean isObject) {
         if (depth == MAX_DEPTH) {
             return false;
         }
-        containers = object ? containers | 1L << depth : containers & ~(1L << depth);
+        frames[depth] = s;
+        seen[depth] = 0;
+        items[depth] = isObject ? -1 : 0;
         depth++;
-        expect = object ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
+        object = isObject;
+        expect = isObject ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
         return true;
     }
 
-    private boolean close(boolean object) {
-        if (depth == 0 || inObject() != object) {
+    private boolean closeObject(JsonSchema s) {
+        if ((seen[depth - 1] & s.required) != s.required) {
             return false;
         }
+        return pop();
+    }
+
+    private boolean closeArray(JsonSchema s) {
+        if (items[depth - 1] < s.minItems) {
+            return false;
+        }
+        return pop();
+    }
+
+    private boolean pop() {
         depth--;
+        object = depth > 0 && isObjectFrame(depth - 1);
         valueDone();
         return true;
+    }
+
+    /** Whether container {@code d} is an object: objects keep their key bits, arrays their item counts. */
+    private boolean isObjectFrame(int d) {
+        return items[d] < 0;
     }
 
     /** A value (or a container) ended: the top-level object closes the document. */
@@ -213,12 +297,26 @@ final class JsonPrefix {
         expect = depth == 0 ? DONE : COMMA_OR_CLOSE;
     }
 
-    private boolean startString(boolean isKey) {
+    private boolean moreKeys(JsonSchema s) {
+        long all = s.names.length == 64 ? -1L : (1L << s.names.length) - 1;
+        return s.additional != null || (seen[depth - 1] & all) != all;
+    }
+
+    private boolean startKey(JsonSchema s) {
+        startString(true, JsonSchema.ANY);
+        long all = s.names.length == 64 ? -1L : (1L << s.names.length) - 1;
+        candidates = all;
+        position = 0;
+        return true;
+    }
+
+    private void startString(boolean isKey, JsonSchema s) {
         token = STRING;
         key = isKey;
+        stringSchema = s;
+        chars = 0;
         escape = 0;
         continuation = 0;
-        return true;
     }
 
     private boolean string(int b) {
@@ -229,41 +327,36 @@ final class JsonPrefix {
             continuation--;
             lowest = 0x80;
             highest = 0xBF;
-            return true;
+            return keyByte(b);
         }
         if (escape == 1) {
             if (b == 'u') {
                 escape = 5;
-                return true;
+                return keyByte(b);
             }
             escape = 0;
-            return b == '"' || b == '\\' || b == '/' || b == 'b' || b == 'f' || b == 'n' || b == 'r' || b == 't';
+            return (b == '"' || b == '\\' || b == '/' || b == 'b' || b == 'f' || b == 'n' || b == 'r' || b == 't')
+                    && keyByte(b);
         }
         if (escape > 1) {
             if (!(b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F')) {
                 return false;
             }
             escape = escape == 2 ? 0 : escape - 1;
-            return true;
+            return keyByte(b);
         }
         if (b == '"') {
-            token = NONE;
-            if (key) {
-                expect = COLON;
-            } else {
-                valueDone();
-            }
-            return true;
+            return key ? endKey() : endString();
+        }
+        if (b < 0x20 || !newChar()) {
+            return false;
         }
         if (b == '\\') {
             escape = 1;
-            return true;
-        }
-        if (b < 0x20) {
-            return false;
+            return keyByte(b);
         }
         if (b < 0x80) {
-            return true;
+            return keyByte(b);
         }
         // UTF-8 lead bytes (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF)
         lowest = 0x80;
@@ -287,6 +380,64 @@ final class JsonPrefix {
         } else {
             return false;
         }
+        return keyByte(b);
+    }
+
+    /** A character starts: within the string's maxLength. */
+    private boolean newChar() {
+        return key || chars++ < stringSchema.maxLength;
+    }
+
+    /** A key's byte narrows the properties it can still be; with no other keys allowed, one must remain. */
+    private boolean keyByte(int b) {
+        if (!key) {
+            return true;
+        }
+        JsonSchema s = frames[depth - 1];
+        long c = candidates;
+        for (long rest = c; rest != 0; rest &= rest - 1) {
+            int i = Long.numberOfTrailingZeros(rest);
+            byte[] name = s.names[i];
+            if (position >= name.length || (name[position] & 0xFF) != b) {
+                c &= ~(1L << i);
+            }
+        }
+        candidates = c;
+        position++;
+        return s.additional != null || (c & ~seen[depth - 1]) != 0;
+    }
+
+    private boolean endKey() {
+        JsonSchema s = frames[depth - 1];
+        int match = -1;
+        for (long rest = candidates; rest != 0; rest &= rest - 1) {
+            int i = Long.numberOfTrailingZeros(rest);
+            if (s.names[i].length == position) {
+                match = i;
+            }
+        }
+        if (match >= 0) {
+            if ((seen[depth - 1] >>> match & 1) != 0) {
+                return false;                   // each key once
+            }
+            seen[depth - 1] |= 1L << match;
+            value = s.properties[match];
+        } else if (s.additional != null) {
+            value = s.additional;
+        } else {
+            return false;
+        }
+        token = NONE;
+        expect = COLON;
+        return true;
+    }
+
+    private boolean endString() {
+        if (chars < stringSchema.minLength) {
+            return false;
+        }
+        token = NONE;
+        valueDone();
         return true;
     }
 
@@ -302,6 +453,9 @@ final class JsonPrefix {
             case N_ZERO, N_INT:
                 if (digit && sub == N_INT) {
                     return true;
+                }
+                if (integer) {
+                    return false;
                 }
                 if (b == '.') {
                     sub = N_DOT;
@@ -355,6 +509,49 @@ final class JsonPrefix {
         if (++sub == word.length) {
             token = NONE;
             valueDone();
+        }
+        return true;
+    }
+
+    /**
+     * An enum / const value: the bytes must stay a prefix of one of the values. A number value ends at the first byte
+     * that cannot continue any value (that byte is then read as structure), any other kind with its last byte.
+     */
+    private boolean enumValue(int b) {
+        long c = 0;
+        long whole = 0;
+        for (long rest = candidates; rest != 0; rest &= rest - 1) {
+            int i = Long.numberOfTrailingZeros(rest);
+            byte[] v = literals[i];
+            if (position < v.length && (v[position] & 0xFF) == b) {
+                c |= 1L << i;
+            } else if (position == v.length) {
+                whole |= 1L << i;
+            }
+        }
+        if (c == 0) {
+            if (whole == 0) {
+                return false;
+            }
+            token = NONE;
+            valueDone();
+            return structure(b);
+        }
+        candidates = c;
+        position++;
+        return finishEnumIfWhole();
+    }
+
+    /** A self-delimiting value (string, literal, container) that is whole ends the token. */
+    private boolean finishEnumIfWhole() {
+        for (long rest = candidates; rest != 0; rest &= rest - 1) {
+            int i = Long.numberOfTrailingZeros(rest);
+            byte[] v = literals[i];
+            if (v.length == position && JsonSchema.typeOfStart(v[0] & 0xFF) != JsonSchema.NUMBER) {
+                token = NONE;
+                valueDone();
+                return true;
+            }
         }
         return true;
     }

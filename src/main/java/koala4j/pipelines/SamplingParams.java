@@ -29,7 +29,8 @@ import koala4j.io.json.Json;
  *                          {@link Constraints#NONE} for none
  * @param processors        generate()'s less common processors and warpers (sequence bias, bad words, suppressed and
  *                          forced tokens, typical / epsilon / eta sampling, ...); {@link Processors#NONE} for none
- * @param format            {@link Format#JSON}: only tokens that continue one JSON object, and the end when it closes
+ * @param format            {@link Format#TEXT}, or only tokens that continue one JSON object (of a schema), and the end
+ *                          when it closes
  */
 public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
                              double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
@@ -37,10 +38,19 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
                              Constraints constraints, Processors processors, Format format) {
 
     /**
-     * What the output must be: any text, or one JSON object (OpenAI's {@code response_format} json_object, Ollama's
-     * {@code format: "json"}; see {@link JsonPrefix}).
+     * What the output must be: any text (schema null), or one JSON object that {@code schema} allows (OpenAI's
+     * {@code response_format} json_object and json_schema, Ollama's {@code format}; see {@link JsonPrefix}).
      */
-    public enum Format { TEXT, JSON }
+    public record Format(JsonSchema schema) {
+
+        public static final Format TEXT = new Format(null);
+        /** Any JSON object. */
+        public static final Format JSON = new Format(JsonSchema.ANY_OBJECT);
+
+        public boolean json() {
+            return schema != null;
+        }
+    }
 
     /**
      * generate()'s less common logits processors and warpers, with the generation_config.json fields of the same

@@ -97,7 +97,7 @@ public final class TextGeneration {
         }
     }
 
-    /** Why generation ended; {@code FORMAT}: the JSON object of {@link SamplingParams.Format#JSON} closed. */
+    /** Why generation ended; {@code FORMAT}: the JSON object of a JSON {@link SamplingParams.Format} closed. */
     public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS, FORMAT }
 
     /**
@@ -190,13 +190,13 @@ public final class TextGeneration {
                 throw new IllegalArgumentException("log-probabilities with num_beams " + params.beams().numBeams()
                         + ": not supported (beam search scores whole hypotheses; use one beam)");
             }
-            if (params.format() != SamplingParams.Format.TEXT) {
+            if (params.format().json()) {
                 throw new IllegalArgumentException("JSON output with num_beams " + params.beams().numBeams()
                         + ": not supported (use one beam)");
             }
             return beamSearch(promptEmbeds, promptIds, params, listener, cancel);
         }
-        JsonOutput json = params.format() == SamplingParams.Format.JSON ? new JsonOutput(tokenBytes()) : null;
+        JsonOutput json = params.format().json() ? new JsonOutput(tokenBytes(), params.format().schema()) : null;
         if (promptLogprobs && rowIds == null) {
             throw new IllegalArgumentException("prompt log-probabilities need a prompt of tokens only (one token per "
                     + "position; images stand among these " + promptEmbeds.size(1) + " positions)");

@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import koala4j.pipelines.JsonSchema;
+
 /**
  * A chat model behind {@code POST /v1/chat/completions} and {@code POST /v1/completions}: a vision-language model
  * (text and image parts) or a
@@ -77,12 +79,13 @@ public interface ChatModel {
      * ({@code repetition_penalty}, transformers' meaning) and {@code minTokens} ({@code min_tokens}: no end of
      * sequence before that many tokens). {@code logprobs}: each token's log-probability and this many alternatives
      * to the {@link Stream} (null: none); {@code promptLogprobs}: the prompt's too (legacy completions' echo).
-     * {@code jsonObject}: OpenAI's {@code response_format: {"type": "json_object"}}, the answer one JSON object.
+     * {@code responseFormat}: OpenAI's {@code response_format} json_object ({@link JsonSchema#anyObject()}) or
+     * json_schema: the answer one JSON object the schema allows; null: any text.
      */
     record Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
                   Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
                   Double minP, Double repetitionPenalty, Integer minTokens, Integer logprobs, boolean promptLogprobs,
-                  boolean jsonObject) {
+                  JsonSchema responseFormat) {
 
         public Params {
             stop = stop == null ? List.of() : List.copyOf(stop);
@@ -97,7 +100,7 @@ public interface ChatModel {
                       Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
                       Double minP, Double repetitionPenalty, Integer minTokens) {
             this(maxTokens, temperature, topP, seed, stop, frequencyPenalty, presencePenalty, logitBias, topK, minP,
-                    repetitionPenalty, minTokens, null, false, false);
+                    repetitionPenalty, minTokens, null, false, null);
         }
 
         /** OpenAI's own fields only. */
@@ -114,7 +117,7 @@ public interface ChatModel {
             }
             return new Params(maxTokens, temperature, topP, (seed == null ? 0 : seed) + offset, stop, frequencyPenalty,
                     presencePenalty, logitBias, topK, minP, repetitionPenalty, minTokens, logprobs, promptLogprobs,
-                    jsonObject);
+                    responseFormat);
         }
 
         /** Length, temperature, top_p and seed only. */
@@ -152,7 +155,7 @@ public interface ChatModel {
             if (logprobs != null) {
                 given.add("logprobs");
             }
-            if (jsonObject) {
+            if (responseFormat != null) {
                 given.add("response_format");
             }
             return given;

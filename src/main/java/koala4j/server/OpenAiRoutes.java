@@ -20,6 +20,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 
+import koala4j.pipelines.JsonSchema;
+
 /**
  * The OpenAI-compatible routes: {@code POST /v1/images/generations}, {@code GET /v1/models},
  * {@code POST /v1/chat/completions} and the legacy {@code POST /v1/completions} (both with SSE streaming), and
@@ -214,7 +216,7 @@ final class OpenAiRoutes {
         ChatModel model = chatModel(body);
         List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
         refuseUnsupported(body);
-        ChatModel.Params params = withLogprobs(params(body, null), chatLogprobs(body), false, jsonObject(body));
+        ChatModel.Params params = withLogprobs(params(body, null), chatLogprobs(body), false, responseFormat(body));
         respond(ctx, body, model, TextApi.CHAT, "", params, (p, stream) -> model.complete(messages, p, stream));
     }
 
@@ -244,7 +246,7 @@ final class OpenAiRoutes {
         boolean echoed = echo(body);
         Integer logprobs = body.hasNonNull("logprobs") ? alternatives(body, "logprobs", MAX_LOGPROBS) : null;
         ChatModel.Params params = withLogprobs(params(body, 16, 0), logprobs, echoed && logprobs != null,
-                jsonObject(body));
+                responseFormat(body));
         String echo = echoed ? prompt : "";
         respond(ctx, body, model, TextApi.COMPLETION, echo, params,
                 (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
@@ -307,27 +309,40 @@ final class OpenAiRoutes {
     }
 
     private static ChatModel.Params withLogprobs(ChatModel.Params p, Integer logprobs, boolean prompt,
-                                                 boolean jsonObject) {
+                                                 JsonSchema responseFormat) {
         return new ChatModel.Params(p.maxTokens(), p.temperature(), p.topP(), p.seed(), p.stop(), p.frequencyPenalty(),
                 p.presencePenalty(), p.logitBias(), p.topK(), p.minP(), p.repetitionPenalty(), p.minTokens(), logprobs,
-                prompt, jsonObject);
+                prompt, responseFormat);
     }
 
     /**
-     * {@code response_format}: {@code {"type": "text"}} (the default) or {@code {"type": "json_object"}} (the answer
-     * one JSON object); {@code json_schema} is a 400 naming the field.
+     * {@code response_format}: {@code {"type": "text"}} (the default, null), {@code {"type": "json_object"}} (any JSON
+     * object) or {@code {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}} (an object the schema
+     * allows: see {@link JsonSchema} for the keywords); anything else is a 400 naming the field.
      */
-    private static boolean jsonObject(JsonNode body) {
+    private static JsonSchema responseFormat(JsonNode body) {
         JsonNode format = body.get("response_format");
         if (format == null || format.isNull()) {
-            return false;
+            return null;
         }
         String type = format.path("type").asText("");
         return switch (type) {
-            case "text" -> false;
-            case "json_object" -> true;
+            case "text" -> null;
+            case "json_object" -> JsonSchema.anyObject();
+            case "json_schema" -> {
+                JsonNode schema = format.path("json_schema").path("schema");
+                if (!schema.isObject()) {
+                    throw ApiError.invalid("response_format", "response_format.json_schema.schema: expected a JSON "
+                            + "Schema object");
+                }
+                try {
+                    yield JsonSchema.compile(schema, "response_format.json_schema.schema");
+                } catch (IllegalArgumentException e) {
+                    throw ApiError.invalid("response_format", e.getMessage());
+                }
+            }
             default -> throw ApiError.invalid("response_format", "response_format " + abbreviated(format)
-                    + ": expected {\"type\": \"text\"} or {\"type\": \"json_object\"} (json_schema is not supported)");
+                    + ": expected a type of text, json_object or json_schema");
         };
     }
 

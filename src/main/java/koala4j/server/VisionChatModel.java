@@ -146,8 +146,8 @@ final class VisionChatModel implements ChatModel {
             p = p.withRepetitionPenalty(params.repetitionPenalty());
         }
         p = p.withConstraints(p.constraints().overriddenBy(null, params.minTokens(), params.minP()));
-        if (params.jsonObject()) {
-            p = p.withFormat(SamplingParams.Format.JSON);
+        if (params.responseFormat() != null) {
+            p = p.withFormat(new SamplingParams.Format(params.responseFormat()));
         }
         long seed = params.seed() != null ? params.seed() : 0;
         boolean sample = params.temperature() != null ? params.temperature() > 0

@@ -225,6 +225,22 @@ class ChatCommandTest {
         assertTrue(closed > 0);
         assertTrue(run("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", "hi", "--format",
                 "yaml").err().contains("--format 'yaml': expected text or json"));
+
+        // a schema, from a file and inline: finished answers are instances of it
+        java.nio.file.Path schema = work.resolve("koala.schema.json");
+        java.nio.file.Files.writeString(schema, """
+                {"type": "object", "properties": {"kind": {"enum": ["koala", "panda"]}, "n": {"type": "integer"}},
+                 "required": ["kind", "n"], "additionalProperties": false}""");
+        for (String value : List.of(schema.toString(), java.nio.file.Files.readString(schema))) {
+            Run run = ok("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", "JSON:",
+                    "--json-schema", value, "--temperature", "1", "--seed", "3", "--max-new-tokens", "100", "--json");
+            JsonNode answer = JSON.readTree(run.json().get("text").asText());
+            assertTrue(List.of("koala", "panda").contains(answer.get("kind").asText()) && answer.get("n").isInt()
+                    && answer.size() == 2, answer.toString());
+        }
+        assertTrue(run("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", "hi",
+                "--json-schema", "{\"type\": \"object\", \"properties\": {\"a\": {\"pattern\": \"x\"}}}").err()
+                .contains("--json-schema at /properties/a: keyword \"pattern\" is not supported"));
     }
 
     @Test

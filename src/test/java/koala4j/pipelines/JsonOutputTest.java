@@ -62,6 +62,38 @@ class JsonOutputTest {
         assertTrue(complete > 0, "some runs close their object within 120 tokens");
     }
 
+    /** With a schema every finished answer is an instance of it; the keys it requires are all there. */
+    @Test
+    void schemaRunsGiveInstances() throws Exception {
+        ObjectMapper jackson = new ObjectMapper();
+        JsonSchema schema = JsonSchema.compile(jackson.readTree("""
+                {"type": "object", "properties": {"name": {"type": "string", "maxLength": 6},
+                   "age": {"type": "integer"}, "kind": {"enum": ["koala", "panda"]},
+                   "tags": {"type": "array", "items": {"type": "boolean"}, "maxItems": 3}},
+                 "required": ["name", "age", "kind", "tags"], "additionalProperties": false}"""), "schema");
+        TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
+        int[] prompt = llama.tokenizer().encode("A koala as JSON:", true);
+        int complete = 0;
+        for (int seed = 0; seed < 8; seed++) {
+            SamplingParams p = SamplingParams.greedy(150, List.of(2)).withFormat(new SamplingParams.Format(schema))
+                    .withSampling(1.0, 0, 1.0, seed);
+            var r = gen.generate(prompt, p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            if (r.stopReason() != TextGeneration.StopReason.FORMAT) {
+                continue;
+            }
+            complete++;
+            var node = jackson.readTree(r.text());
+            assertEquals(4, node.size(), r.text());
+            assertTrue(node.get("name").isTextual() && node.get("name").asText().codePointCount(0,
+                    node.get("name").asText().length()) <= 6, r.text());
+            assertTrue(node.get("age").isIntegralNumber(), r.text());
+            assertTrue(List.of("koala", "panda").contains(node.get("kind").asText()), r.text());
+            assertTrue(node.get("tags").isArray() && node.get("tags").size() <= 3, r.text());
+            node.get("tags").forEach(t -> assertTrue(t.isBoolean(), r.text()));
+        }
+        assertTrue(complete > 0, "some runs finish their object within 150 tokens");
+    }
+
     @Test
     void noBeamsAndTheTextOfEachTokenIsItsBytes() {
         TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());

@@ -1,0 +1,414 @@
+package koala4j.pipelines;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+/**
+ * A JSON Schema compiled for constrained generation ({@link JsonPrefix}): the subset that structured-output servers
+ * (OpenAI's strict mode, vLLM, llama.cpp) take from the schemas pydantic and zod write. {@code type} (one or a list),
+ * {@code properties} / {@code required} / {@code additionalProperties} (keys in any order, each once; by JSON Schema's
+ * rule extra keys are allowed unless additionalProperties is false), {@code items} / {@code minItems} /
+ * {@code maxItems}, {@code minLength} / {@code maxLength} (code points; an escape counts one), {@code enum} /
+ * {@code const} (the value written as Jackson writes it compactly), {@code anyOf} / {@code oneOf} whose alternatives
+ * start with different characters (pydantic's Optional: a type or null), and {@code $ref} into {@code $defs} /
+ * {@code definitions} (recursion included). Annotations (title, description, default, examples, $schema, ...) are
+ * ignored; any other keyword is an error naming it, so that nothing is silently unchecked. Immutable.
+ */
+public final class JsonSchema {
+
+    static final int OBJECT = 1;
+    static final int ARRAY = 2;
+    static final int STRING = 4;
+    static final int NUMBER = 8;
+    static final int INTEGER = 16;
+    static final int BOOLEAN = 32;
+    static final int NULL = 64;
+    static final int ALL = 127;
+
+    /** Properties and enum values per schema: a bitmask each. */
+    static final int MAX_MEMBERS = 64;
+
+    private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema",
+            "$id", "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions");
+    private static final Map<String, Integer> TYPES = Map.of("object", OBJECT, "array", ARRAY, "string", STRING,
+            "number", NUMBER, "integer", INTEGER, "boolean", BOOLEAN, "null", NULL);
+
+    /** Any JSON value. */
+    static final JsonSchema ANY = new JsonSchema();
+    /** Any JSON object (OpenAI's json_object). */
+    static final JsonSchema ANY_OBJECT = new JsonSchema();
+
+    static {
+        ANY.types = ALL;
+        ANY.items = ANY;
+        ANY.additional = ANY;
+        ANY_OBJECT.types = OBJECT;
+        ANY_OBJECT.additional = ANY;
+        ANY_OBJECT.items = ANY;
+    }
+
+    /** Any JSON object: OpenAI's json_object response format. */
+    public static JsonSchema anyObject() {
+        return ANY_OBJECT;
+    }
+
+    int types;
+    // objects
+    byte[][] names = new byte[0][];             // property names as they appear between the quotes (JSON-escaped)
+    JsonSchema[] properties = new JsonSchema[0];
+    long required;
+    JsonSchema additional;                       // null: no other keys
+    // arrays
+    JsonSchema items;
+    int minItems;
+    int maxItems = Integer.MAX_VALUE;
+    // strings
+    int minLength;
+    int maxLength = Integer.MAX_VALUE;
+    // enum / const: the only values, as compact JSON
+    byte[][] literals;
+    // anyOf / oneOf
+    JsonSchema[] alternatives;
+    // a $ref, resolved after the whole document is compiled
+    private String ref;
+
+    private JsonSchema() {
+    }
+
+    /**
+     * Compiles {@code schema}, whose root must describe an object (as OpenAI requires).
+     *
+     * @param where what the schema is, for errors (e.g. {@code response_format.json_schema.schema})
+     * @throws IllegalArgumentException naming the place (a JSON pointer) and the keyword or value that is not supported
+     */
+    public static JsonSchema compile(JsonNode schema, String where) {
+        Map<String, JsonSchema> defs = new HashMap<>();
+        List<JsonSchema> refs = new ArrayList<>();
+        Compiler compiler = new Compiler(schema, where, defs, refs);
+        JsonSchema root = compiler.node(schema, "");
+        for (JsonSchema r : refs) {
+            JsonSchema target = defs.get(r.ref);
+            if (target == null) {
+                throw new IllegalArgumentException(where + ": $ref \"" + r.ref + "\" names no schema under $defs or "
+                        + "definitions");
+            }
+            r.copyFrom(resolved(target, defs, where));
+        }
+        compiler.checkUnions();
+        JsonSchema top = resolved(root, defs, where);
+        if (top.types != OBJECT || top.literals != null || top.alternatives != null) {
+            throw new IllegalArgumentException(where + ": the root must be an object schema ({\"type\": \"object\", ...})");
+        }
+        return top;
+    }
+
+    /** A $ref chain followed to its end (a ref to a ref ...). */
+    private static JsonSchema resolved(JsonSchema s, Map<String, JsonSchema> defs, String where) {
+        int hops = 0;
+        while (s.ref != null) {
+            s = defs.get(s.ref);
+            if (s == null || ++hops > 64) {
+                throw new IllegalArgumentException(where + ": $ref chain without a schema at its end");
+            }
+        }
+        return s;
+    }
+
+    private void copyFrom(JsonSchema o) {
+        types = o.types;
+        names = o.names;
+        properties = o.properties;
+        required = o.required;
+        additional = o.additional;
+        items = o.items;
+        minItems = o.minItems;
+        maxItems = o.maxItems;
+        minLength = o.minLength;
+        maxLength = o.maxLength;
+        literals = o.literals;
+        alternatives = o.alternatives;
+        ref = null;
+    }
+
+    /** The alternative (or this schema) a value starting with byte {@code b} follows; null when none may. */
+    JsonSchema forStart(int b) {
+        if (alternatives != null) {
+            for (JsonSchema a : alternatives) {
+                if (a.startsWith(b)) {
+                    return a;
+                }
+            }
+            return null;
+        }
+        return startsWith(b) ? this : null;
+    }
+
+    private boolean startsWith(int b) {
+        if (alternatives != null) {
+            return forStart(b) != null;
+        }
+        if (literals != null) {
+            for (byte[] l : literals) {
+                if ((l[0] & 0xFF) == b) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        return (types & typeOfStart(b)) != 0 || (types & INTEGER) != 0 && typeOfStart(b) == NUMBER;
+    }
+
+    /** The type a value starting with {@code b} has (NUMBER for numbers); 0 when no value starts so. */
+    static int typeOfStart(int b) {
+        return switch (b) {
+            case '{' -> OBJECT;
+            case '[' -> ARRAY;
+            case '"' -> STRING;
+            case 't', 'f' -> BOOLEAN;
+            case 'n' -> NULL;
+            default -> b == '-' || b >= '0' && b <= '9' ? NUMBER : 0;
+        };
+    }
+
+    private static final class Compiler {
+        private final String where;
+        private final Map<String, JsonSchema> defs;
+        private final List<JsonSchema> refs;
+        private final Map<JsonSchema, String> unions = new java.util.LinkedHashMap<>();
+
+        Compiler(JsonNode document, String where, Map<String, JsonSchema> defs, List<JsonSchema> refs) {
+            this.where = where;
+            this.defs = defs;
+            this.refs = refs;
+            for (String section : List.of("$defs", "definitions")) {
+                JsonNode d = document.path(section);
+                if (d.isObject()) {
+                    for (var e : d.properties()) {
+                        defs.put("#/" + section + "/" + e.getKey(), null);
+                    }
+                }
+            }
+            for (String section : List.of("$defs", "definitions")) {
+                JsonNode d = document.path(section);
+                if (d.isObject()) {
+                    for (var e : d.properties()) {
+                        defs.put("#/" + section + "/" + e.getKey(), node(e.getValue(), "/" + section + "/" + e.getKey()));
+                    }
+                }
+            }
+        }
+
+        private IllegalArgumentException error(String path, String problem) {
+            return new IllegalArgumentException(where + (path.isEmpty() ? "" : " at " + path) + ": " + problem);
+        }
+
+        JsonSchema node(JsonNode n, String path) {
+            if (n.isBoolean() && n.asBoolean() || n.isObject() && n.isEmpty()) {
+                return ANY;
+            }
+            if (!n.isObject()) {
+                throw error(path, "expected a schema object, found " + abbreviate(n));
+            }
+            JsonSchema s = new JsonSchema();
+            if (n.has("$ref")) {
+                if (n.size() > 1 && hasConstraint(n, "$ref")) {
+                    throw error(path, "$ref next to other keywords is not supported");
+                }
+                s.ref = n.get("$ref").asText();
+                if (!defs.containsKey(s.ref)) {
+                    throw error(path, "$ref \"" + s.ref + "\": only #/$defs/NAME and #/definitions/NAME are supported");
+                }
+                refs.add(s);
+                return s;
+            }
+            for (String key : List.of("anyOf", "oneOf")) {
+                if (n.has(key)) {
+                    return union(n, key, path);
+                }
+            }
+            boolean typed = n.has("type");
+            if (typed) {
+                JsonNode t = n.get("type");
+                for (JsonNode name : t.isArray() ? t : List.of(t)) {
+                    Integer bit = TYPES.get(name.asText());
+                    if (bit == null || !name.isTextual()) {
+                        throw error(path, "type " + abbreviate(name) + ": expected object, array, string, number, "
+                                + "integer, boolean or null");
+                    }
+                    s.types |= bit;
+                }
+            }
+            for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
+                String key = it.next();
+                JsonNode v = n.get(key);
+                switch (key) {
+                    case "type" -> {
+                    }
+                    case "properties" -> {
+                        if (!v.isObject() || v.size() > MAX_MEMBERS) {
+                            throw error(path + "/properties", "expected an object of at most " + MAX_MEMBERS
+                                    + " property schemas");
+                        }
+                        s.names = new byte[v.size()][];
+                        s.properties = new JsonSchema[v.size()];
+                        int i = 0;
+                        for (var e : v.properties()) {
+                            String quoted = new com.fasterxml.jackson.databind.node.TextNode(e.getKey()).toString();
+                            s.names[i] = quoted.substring(1, quoted.length() - 1).getBytes(StandardCharsets.UTF_8);
+                            s.properties[i] = node(e.getValue(), path + "/properties/" + e.getKey());
+                            i++;
+                        }
+                        s.types |= typed ? 0 : OBJECT;
+                    }
+                    case "additionalProperties" -> s.types |= typed ? 0 : OBJECT;
+                    case "required", "minItems", "maxItems", "minLength", "maxLength", "items", "enum", "const" -> {
+                    }
+                    default -> {
+                        if (!ANNOTATIONS.contains(key)) {
+                            throw error(path, "keyword \"" + key + "\" is not supported (supported: type, properties, "
+                                    + "required, additionalProperties, items, minItems, maxItems, minLength, "
+                                    + "maxLength, enum, const, anyOf, oneOf, $ref)");
+                        }
+                    }
+                }
+            }
+            JsonNode additional = n.get("additionalProperties");
+            s.additional = additional == null || additional.isBoolean() && additional.asBoolean() ? ANY
+                    : additional.isBoolean() ? null : node(additional, path + "/additionalProperties");
+            if (n.has("required")) {
+                JsonNode r = n.get("required");
+                if (!r.isArray()) {
+                    throw error(path + "/required", "expected a list of property names");
+                }
+                for (JsonNode name : r) {
+                    int index = indexOf(s, name.asText());
+                    if (index < 0) {
+                        throw error(path + "/required", "\"" + name.asText() + "\" is not among the properties (a "
+                                + "required key needs its schema under properties)");
+                    }
+                    s.required |= 1L << index;
+                }
+            }
+            if (n.has("items")) {
+                s.items = node(n.get("items"), path + "/items");
+                s.types |= typed ? 0 : ARRAY;
+            } else {
+                s.items = ANY;
+            }
+            s.minItems = count(n, "minItems", 0, path);
+            s.maxItems = count(n, "maxItems", Integer.MAX_VALUE, path);
+            s.minLength = count(n, "minLength", 0, path);
+            s.maxLength = count(n, "maxLength", Integer.MAX_VALUE, path);
+            if (n.has("minItems") || n.has("maxItems")) {
+                s.types |= typed ? 0 : ARRAY;
+            }
+            if (n.has("minLength") || n.has("maxLength")) {
+                s.types |= typed ? 0 : STRING;
+            }
+            if (s.minItems > s.maxItems || s.minLength > s.maxLength) {
+                throw error(path, "a minimum above its maximum");
+            }
+            if (n.has("enum") || n.has("const")) {
+                List<JsonNode> values = new ArrayList<>();
+                if (n.has("const")) {
+                    values.add(n.get("const"));
+                } else if (n.get("enum").isArray() && !n.get("enum").isEmpty()) {
+                    n.get("enum").forEach(values::add);
+                } else {
+                    throw error(path + "/enum", "expected a non-empty list of values");
+                }
+                if (values.size() > MAX_MEMBERS) {
+                    throw error(path + "/enum", "at most " + MAX_MEMBERS + " values");
+                }
+                s.literals = new byte[values.size()][];
+                for (int i = 0; i < values.size(); i++) {
+                    s.literals[i] = values.get(i).toString().getBytes(StandardCharsets.UTF_8);
+                }
+            }
+            if (s.types == 0) {
+                s.types = ALL;
+            }
+            return s;
+        }
+
+        private JsonSchema union(JsonNode n, String key, String path) {
+            if (hasConstraint(n, key)) {
+                throw error(path, key + " next to other keywords is not supported");
+            }
+            JsonNode list = n.get(key);
+            if (!list.isArray() || list.isEmpty()) {
+                throw error(path + "/" + key, "expected a non-empty list of schemas");
+            }
+            JsonSchema s = new JsonSchema();
+            s.alternatives = new JsonSchema[list.size()];
+            for (int i = 0; i < list.size(); i++) {
+                s.alternatives[i] = node(list.get(i), path + "/" + key + "/" + i);
+            }
+            s.types = ALL;
+            unions.put(s, path + "/" + key);
+            return s;
+        }
+
+        /** Once every $ref is resolved: each union's alternatives must differ in the value's first character. */
+        void checkUnions() {
+            unions.forEach((s, path) -> {
+                for (int b = 0; b < 256; b++) {
+                    int starting = 0;
+                    for (JsonSchema a : s.alternatives) {
+                        if (a.forStart(b) != null) {
+                            starting++;
+                        }
+                    }
+                    if (starting > 1) {
+                        throw error(path, "two alternatives can start with '" + (char) b + "'; only alternatives "
+                                + "of different kinds (e.g. a type or null) are supported");
+                    }
+                }
+            });
+        }
+
+        private static boolean hasConstraint(JsonNode n, String except) {
+            for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                if (!k.equals(except) && !ANNOTATIONS.contains(k)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        private int count(JsonNode n, String key, int dflt, String path) {
+            if (!n.has(key)) {
+                return dflt;
+            }
+            JsonNode v = n.get(key);
+            if (!v.canConvertToInt() || !v.isIntegralNumber() || v.asInt() < 0) {
+                throw error(path + "/" + key, "expected a count >= 0, found " + abbreviate(v));
+            }
+            return v.asInt();
+        }
+
+        private static int indexOf(JsonSchema s, String name) {
+            String quoted = new com.fasterxml.jackson.databind.node.TextNode(name).toString();
+            byte[] bytes = quoted.substring(1, quoted.length() - 1).getBytes(StandardCharsets.UTF_8);
+            for (int i = 0; i < s.names.length; i++) {
+                if (java.util.Arrays.equals(s.names[i], bytes)) {
+                    return i;
+                }
+            }
+            return -1;
+        }
+
+        private static String abbreviate(JsonNode n) {
+            String text = n.toString();
+            return text.length() > 40 ? text.substring(0, 40) + "..." : text;
+        }
+    }
+}

@@ -2,7 +2,6 @@ package koala4j.models.t5;
 
 import static koala4j.testing.Close.assertClose;
 import static koala4j.testing.Close.resource;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.nio.file.Path;
@@ -57,7 +56,9 @@ class T5TorchbinGoldenTest {
         assertClose(g.floats("out.encoder_last_hidden_state"), bin.encoderLast(), ATOL, RTOL, "encoder_last_hidden_state");
         assertClose(g.floats("out.logits"), bin.logits(), ATOL, RTOL, "logits");
         Outputs safetensors = run(resource("golden/t5_byt5_tiny/model"), g);
-        assertArrayEquals(safetensors.encoderLast(), bin.encoderLast(), "encoder output equals the safetensors run's");
-        assertArrayEquals(safetensors.logits(), bin.logits(), "logits equal the safetensors run's");
+        // the same weights: the same outputs up to the order of vector lane sums, which depends on whether C2 has
+        // compiled the Vector API kernels yet (the interpreter's fallback sums lanes in another order)
+        assertClose(safetensors.encoderLast(), bin.encoderLast(), 1e-6, 1e-6, "encoder output vs the safetensors run's");
+        assertClose(safetensors.logits(), bin.logits(), 1e-6, 1e-6, "logits vs the safetensors run's");
     }
 }

@@ -99,6 +99,47 @@ class JsonSchemaTest {
         assertFalse(allows(numbers, "{\"n\": 13}"));
     }
 
+    /**
+     * Random walks over bytes, each step a byte the automaton accepts (structural bytes preferred, so that walks
+     * close their containers): some byte is always accepted until the object is complete, and a completed walk is an
+     * instance Jackson reads.
+     */
+    @Test
+    void randomWalksNeverReachADeadEnd() throws Exception {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(7);
+        byte[] preferred = "}]\",:0123456789tfnkaeloprs{[-.".getBytes(StandardCharsets.UTF_8);
+        int completed = 0;
+        for (JsonSchema s : List.of(schema(PERSON), JsonSchema.anyObject(), schema("""
+                {"$defs": {"N": {"type": "object", "properties": {"v": {"enum": [1, 12, "x"]},
+                   "k": {"type": "array", "items": {"$ref": "#/$defs/N"}, "maxItems": 2}}, "required": ["v"],
+                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""))) {
+            for (int walk = 0; walk < 300; walk++) {
+                JsonPrefix p = new JsonPrefix(s);
+                java.io.ByteArrayOutputStream doc = new java.io.ByteArrayOutputStream();
+                for (int step = 0; step < 400 && !p.complete(); step++) {
+                    List<Integer> ok = new java.util.ArrayList<>();
+                    for (int b = 0; b < 256; b++) {
+                        if (p.copy().accept(b)) {
+                            ok.add(b);
+                        }
+                    }
+                    assertFalse(ok.isEmpty(), "dead end after " + doc.toString(StandardCharsets.UTF_8));
+                    List<Integer> good = ok.stream().filter(b -> new String(preferred, StandardCharsets.ISO_8859_1)
+                            .indexOf(b) >= 0 && b != ' ').toList();
+                    List<Integer> from = !good.isEmpty() && r.nextInt(10) > 0 ? good : ok;
+                    int b = from.get(r.nextInt(from.size()));
+                    assertTrue(p.accept(b));
+                    doc.write(b);
+                }
+                if (p.complete()) {
+                    completed++;
+                    assertTrue(JSON.readTree(doc.toByteArray()).isObject(), doc.toString(StandardCharsets.UTF_8));
+                }
+            }
+        }
+        assertTrue(completed > 100, completed + " walks completed");
+    }
+
     @Test
     void refsAndRecursion() throws Exception {
         JsonSchema tree = schema("""

@@ -260,8 +260,7 @@ public final class JsonSchema {
                         s.properties = new JsonSchema[v.size()];
                         int i = 0;
                         for (var e : v.properties()) {
-                            String quoted = new com.fasterxml.jackson.databind.node.TextNode(e.getKey()).toString();
-                            s.names[i] = quoted.substring(1, quoted.length() - 1).getBytes(StandardCharsets.UTF_8);
+                            s.names[i] = escaped(e.getKey());
                             s.properties[i] = node(e.getValue(), path + "/properties/" + e.getKey());
                             i++;
                         }
@@ -395,9 +394,14 @@ public final class JsonSchema {
             return v.asInt();
         }
 
-        private static int indexOf(JsonSchema s, String name) {
+        /** A property name as it stands between the quotes of a key Jackson writes (JSON-escaped), in UTF-8. */
+        private static byte[] escaped(String name) {
             String quoted = new com.fasterxml.jackson.databind.node.TextNode(name).toString();
-            byte[] bytes = quoted.substring(1, quoted.length() - 1).getBytes(StandardCharsets.UTF_8);
+            return quoted.substring(1, quoted.length() - 1).getBytes(StandardCharsets.UTF_8);
+        }
+
+        private static int indexOf(JsonSchema s, String name) {
+            byte[] bytes = escaped(name);
             for (int i = 0; i < s.names.length; i++) {
                 if (java.util.Arrays.equals(s.names[i], bytes)) {
                     return i;

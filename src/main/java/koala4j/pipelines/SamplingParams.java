@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 
 import koala4j.io.json.Json;
+import koala4j.models.t5.T5Config;
 
 /**
  * How to pick each new token, with transformers' {@code GenerationConfig} meanings (generation/configuration_utils.py
@@ -304,7 +305,7 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
                         + "greedy, sampling and beam search with the processors listed in the README only");
             }
         }
-        List<Integer> eos = tokenIds(g, "eos_token_id", fallbackEos);
+        List<Integer> eos = T5Config.eosTokenIds(g, "eos_token_id", fallbackEos);
         int maxNew = g.intOpt("max_new_tokens").orElse(20);
         boolean sample = g.boolOr("do_sample", false);
         double temperature = g.doubleOpt("temperature").orElse(1.0);
@@ -329,17 +330,6 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
     /** Missing or null: generate()'s "not set". */
     private static boolean absent(Json g, String key) {
         return !g.has(key) || g.isNull(key);
-    }
-
-    /** A token-id field that may be one id, a list of ids, null (none) or missing ({@code missing}). */
-    private static List<Integer> tokenIds(Json g, String key, List<Integer> missing) {
-        return switch (g.kind(key)) {
-            case MISSING -> missing;
-            case NULL -> List.of();
-            case NUMBER -> List.of(g.intValue(key));
-            case LIST -> g.intList(key);
-            default -> throw g.error(key, g.kind(key).toString(), "a token id or a list of ids");
-        };
     }
 
     /**
@@ -387,7 +377,7 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         try {
             return new Processors(bias, bad, absent(g, "suppress_tokens") ? List.of() : g.intList("suppress_tokens"),
                     absent(g, "begin_suppress_tokens") ? List.of() : g.intList("begin_suppress_tokens"),
-                    g.intOpt("forced_bos_token_id").orElse(-1), tokenIds(g, "forced_eos_token_id", List.of()), decay,
+                    g.intOpt("forced_bos_token_id").orElse(-1), T5Config.eosTokenIds(g, "forced_eos_token_id", List.of()), decay,
                     !absent(g, "remove_invalid_values") && g.boolValue("remove_invalid_values"),
                     !absent(g, "renormalize_logits") && g.boolValue("renormalize_logits"), Math.min(typical, 1.0),
                     epsilon > 0 && epsilon < 1 ? epsilon : 0, eta > 0 && eta < 1 ? eta : 0);

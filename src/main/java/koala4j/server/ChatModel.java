@@ -95,19 +95,11 @@ public interface ChatModel {
             }
         }
 
-        /** Without log-probabilities: the fields before those were added. */
-        public Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
-                      Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias, Integer topK,
-                      Double minP, Double repetitionPenalty, Integer minTokens) {
-            this(maxTokens, temperature, topP, seed, stop, frequencyPenalty, presencePenalty, logitBias, topK, minP,
-                    repetitionPenalty, minTokens, null, false, null);
-        }
-
         /** OpenAI's own fields only. */
         public Params(Integer maxTokens, Double temperature, Double topP, Long seed, List<String> stop,
                       Double frequencyPenalty, Double presencePenalty, Map<Integer, Float> logitBias) {
             this(maxTokens, temperature, topP, seed, stop, frequencyPenalty, presencePenalty, logitBias, null, null,
-                    null, null);
+                    null, null, null, false, null);
         }
 
         /** The same with seed + offset (the seed 0 when none was given): the offset-th of several choices. */

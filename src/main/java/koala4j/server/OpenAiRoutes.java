@@ -216,7 +216,7 @@ final class OpenAiRoutes {
         ChatModel model = chatModel(body);
         List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
         refuseUnsupported(body);
-        ChatModel.Params params = withLogprobs(params(body, null), chatLogprobs(body), false, responseFormat(body));
+        ChatModel.Params params = params(body, null, 1, chatLogprobs(body), false);
         respond(ctx, body, model, TextApi.CHAT, "", params, (p, stream) -> model.complete(messages, p, stream));
     }
 
@@ -245,8 +245,7 @@ final class OpenAiRoutes {
         }
         boolean echoed = echo(body);
         Integer logprobs = body.hasNonNull("logprobs") ? alternatives(body, "logprobs", MAX_LOGPROBS) : null;
-        ChatModel.Params params = withLogprobs(params(body, 16, 0), logprobs, echoed && logprobs != null,
-                responseFormat(body));
+        ChatModel.Params params = params(body, 16, 0, logprobs, echoed && logprobs != null);
         String echo = echoed ? prompt : "";
         respond(ctx, body, model, TextApi.COMPLETION, echo, params,
                 (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
@@ -308,13 +307,6 @@ final class OpenAiRoutes {
         return v != null && v.asBoolean(false);
     }
 
-    private static ChatModel.Params withLogprobs(ChatModel.Params p, Integer logprobs, boolean prompt,
-                                                 JsonSchema responseFormat) {
-        return new ChatModel.Params(p.maxTokens(), p.temperature(), p.topP(), p.seed(), p.stop(), p.frequencyPenalty(),
-                p.presencePenalty(), p.logitBias(), p.topK(), p.minP(), p.repetitionPenalty(), p.minTokens(), logprobs,
-                prompt, responseFormat);
-    }
-
     /**
      * {@code response_format}: {@code {"type": "text"}} (the default, null), {@code {"type": "json_object"}} (any JSON
      * object) or {@code {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}} (an object the schema
@@ -346,15 +338,13 @@ final class OpenAiRoutes {
         };
     }
 
-    private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens) {
-        return params(body, defaultMaxTokens, 1);
-    }
-
     /**
-     * The sampling fields both text APIs take; {@code defaultMaxTokens} when the request sets none (null: the
-     * model's); at least {@code minMaxTokens} (legacy completions take 0: only the echoed prompt is scored).
+     * The sampling fields both text APIs take, and their response_format; {@code defaultMaxTokens} when the request
+     * sets none (null: the model's); at least {@code minMaxTokens} (legacy completions take 0: only the echoed prompt
+     * is scored). {@code logprobs} and {@code promptLogprobs} as each API spells them, read by the caller.
      */
-    private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens, int minMaxTokens) {
+    private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens, int minMaxTokens, Integer logprobs,
+                                           boolean promptLogprobs) {
         Integer maxTokens = defaultMaxTokens;
         for (String field : List.of("max_tokens", "max_completion_tokens")) {
             if (body.hasNonNull(field)) {
@@ -370,7 +360,8 @@ final class OpenAiRoutes {
                 body.hasNonNull("seed") && body.get("seed").canConvertToLong() ? body.get("seed").asLong() : null,
                 stops(body), number(body, "frequency_penalty", -2, 2), number(body, "presence_penalty", -2, 2),
                 logitBias(body), topK(body), number(body, "min_p", 0, 1), repetition,
-                body.hasNonNull("min_tokens") ? ImageRequests.integer(body, "min_tokens", 0, 1 << 20) : null);
+                body.hasNonNull("min_tokens") ? ImageRequests.integer(body, "min_tokens", 0, 1 << 20) : null,
+                logprobs, promptLogprobs, responseFormat(body));
     }
 
     /** {@code top_k}: a count, or -1 / 0 for off (vLLM's and llama.cpp's spellings). */

@@ -69,11 +69,8 @@ public interface TextTokenizer extends Tokenizer {
      */
     static String tokenText(byte[] bytes) {
         try {
-            return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
-                    .decode(java.nio.ByteBuffer.wrap(bytes)).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
+            return Utf8Decoder.decode(bytes, bytes.length, Utf8Decoder.Errors.STRICT);
+        } catch (IllegalArgumentException e) {
             StringBuilder out = new StringBuilder("bytes:");
             for (byte b : bytes) {
                 out.append("\\x").append(String.format("%02x", b & 0xFF));

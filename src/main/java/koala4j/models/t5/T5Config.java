@@ -109,7 +109,8 @@ public record T5Config(int vocabSize, int dModel, int dKv, int dFf, int numLayer
             case MISSING -> dflt;
             case NULL -> List.of();
             case LIST -> j.intList(key);
-            default -> List.of(j.intValue(key));
+            case NUMBER -> List.of(j.intValue(key));
+            default -> throw j.error(key, j.kind(key).toString(), "a token id or a list of ids");
         };
     }
 

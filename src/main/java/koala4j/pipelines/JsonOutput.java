@@ -7,18 +7,30 @@ import koala4j.tokenizers.TextTokenizer;
  * continue one JSON object the schema allows ({@link JsonPrefix}) gets -inf, as llama.cpp's grammar sampling does;
  * generation ends when the object closes. Special tokens (eos among them) and tokens without bytes are never allowed. One per
  * generation; not thread-safe.
+ *
+ * <p>A {@link JsonSchema#union} runs one automaton per alternative: a token is allowed when one of those still alive
+ * takes it, and taking it drops the alternatives that cannot. All of them close at the same byte (where the object
+ * ends does not depend on the schema).
  */
 final class JsonOutput {
 
     private final byte[][] tokenBytes;
-    private final JsonPrefix state;
-    private final JsonPrefix scratch;
+    private final JsonPrefix[] states;
+    private final JsonPrefix[] scratch;
+    private final boolean[] alive;
 
     /** {@code tokenBytes}: from {@link #table}; shared, not changed. */
     JsonOutput(byte[][] tokenBytes, JsonSchema schema) {
         this.tokenBytes = tokenBytes;
-        this.state = new JsonPrefix(schema);
-        this.scratch = new JsonPrefix(schema);
+        JsonSchema[] roots = schema.roots();
+        states = new JsonPrefix[roots.length];
+        scratch = new JsonPrefix[roots.length];
+        alive = new boolean[roots.length];
+        for (int i = 0; i < roots.length; i++) {
+            states[i] = new JsonPrefix(roots[i]);
+            scratch[i] = new JsonPrefix(roots[i]);
+            alive[i] = true;
+        }
     }
 
     /** Each token's bytes ({@link TextTokenizer#tokenBytes}); null for special tokens and tokens without bytes. */
@@ -46,7 +58,7 @@ final class JsonOutput {
                 continue;
             }
             byte[] bytes = id < tokenBytes.length ? tokenBytes[id] : null;
-            if (bytes != null && scratch.set(state).accept(bytes)) {
+            if (bytes != null && takes(bytes)) {
                 any = true;
             } else {
                 scores[id] = Float.NEGATIVE_INFINITY;
@@ -58,15 +70,40 @@ final class JsonOutput {
         }
     }
 
+    private boolean takes(byte[] bytes) {
+        for (int i = 0; i < states.length; i++) {
+            if (alive[i] && scratch[i].set(states[i]).accept(bytes)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Takes the chosen token (one {@link #mask} allowed). */
     void advance(int id) {
-        if (!state.accept(tokenBytes[id])) {
+        boolean any = false;
+        for (int i = 0; i < states.length; i++) {
+            if (alive[i]) {
+                // a failed accept leaves its state undefined, so it is tried on a copy
+                alive[i] = scratch[i].set(states[i]).accept(tokenBytes[id]);
+                if (alive[i]) {
+                    states[i].set(scratch[i]);
+                    any = true;
+                }
+            }
+        }
+        if (!any) {
             throw new IllegalStateException("JSON output: token " + id + " does not continue the JSON object");
         }
     }
 
     /** The object has closed: generation ends. */
     boolean complete() {
-        return state.complete();
+        for (int i = 0; i < states.length; i++) {
+            if (alive[i] && states[i].complete()) {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -109,6 +109,31 @@ public final class JsonSchema {
         return top;
     }
 
+    /**
+     * One object that any of {@code objects} (each from {@link #compile}) allows, however alike they start: unlike an
+     * anyOf inside a schema, the alternatives are followed side by side until the bytes rule all but some out (tool
+     * calls: one alternative per tool, told apart by the name written inside them). Only at the root.
+     */
+    public static JsonSchema union(java.util.Collection<JsonSchema> objects) {
+        if (objects.isEmpty()) {
+            throw new IllegalArgumentException("a union of no object schemas");
+        }
+        JsonSchema u = new JsonSchema();
+        u.types = OBJECT;
+        u.alternatives = objects.toArray(JsonSchema[]::new);
+        for (JsonSchema a : u.alternatives) {
+            if (a.types != OBJECT || a.literals != null || a.alternatives != null) {
+                throw new IllegalArgumentException("a union of object schemas holds a schema that is not one object");
+            }
+        }
+        return u;
+    }
+
+    /** The alternatives of a root {@link #union}, or this schema alone. */
+    JsonSchema[] roots() {
+        return types == OBJECT && alternatives != null ? alternatives : new JsonSchema[] {this};
+    }
+
     /** A $ref chain followed to its end (a ref to a ref ...). */
     private static JsonSchema resolved(JsonSchema s, Map<String, JsonSchema> defs, String where) {
         int hops = 0;

@@ -30,6 +30,11 @@ public interface ChatModel {
         return complete(List.of(new Message("user", List.of(new TextPart(prompt)))), params, stream);
     }
 
+    /** Whether {@link Params#responseFormat} is honoured (JSON output, and with it tool calls). */
+    default boolean constrainsJson() {
+        return true;
+    }
+
     @FunctionalInterface
     interface Stream {
         void delta(String text);

@@ -214,10 +214,26 @@ final class OpenAiRoutes {
     private void chat(Context ctx) throws IOException {
         ObjectNode body = Http.readJson(ctx, server.config().limits().maxChatBodyBytes());
         ChatModel model = chatModel(body);
-        List<ChatModel.Message> messages = messages(body, server.config().imageUrls());
-        refuseUnsupported(body);
-        ChatModel.Params params = params(body, null, 1, chatLogprobs(body), false);
-        respond(ctx, body, model, TextApi.CHAT, "", params, (p, stream) -> model.complete(messages, p, stream));
+        ToolCalls given = ToolCalls.parse(body);
+        ToolCalls tools = given != null && given.active() ? given : null;
+        List<ChatModel.Message> parsed = messages(body, server.config().imageUrls());
+        Integer logprobs = chatLogprobs(body);
+        if (tools != null) {
+            String field = tools.legacy ? "functions" : "tools";
+            if (!model.constrainsJson()) {
+                throw ApiError.invalid(field, field + ": the model '" + model.id() + "' cannot constrain its answer "
+                        + "to JSON, which tool calls need");
+            }
+            if (logprobs != null) {
+                throw ApiError.invalid("logprobs", "logprobs: not with " + field + " (the answer is read back as a "
+                        + "call or as content)");
+            }
+            parsed = tools.prompt(parsed, responseFormatSchema(body) != null);
+        }
+        List<ChatModel.Message> messages = parsed;
+        ChatModel.Params params = params(body, null, 1, logprobs, false, tools);
+        respond(ctx, body, model, TextApi.CHAT, "", params, tools,
+                (p, stream) -> model.complete(messages, p, stream));
     }
 
     /**
@@ -236,7 +252,7 @@ final class OpenAiRoutes {
                     + "several prompts per request are not supported)");
         }
         String prompt = p.asText();
-        refuseUnsupported(body);
+        refuseTools(body);
         if (body.hasNonNull("best_of") && !(body.get("best_of").canConvertToInt() && body.get("best_of").asInt() == 1)) {
             throw ApiError.invalid("best_of", "best_of " + body.get("best_of") + ": only 1 is supported");
         }
@@ -245,9 +261,9 @@ final class OpenAiRoutes {
         }
         boolean echoed = echo(body);
         Integer logprobs = body.hasNonNull("logprobs") ? alternatives(body, "logprobs", MAX_LOGPROBS) : null;
-        ChatModel.Params params = params(body, 16, 0, logprobs, echoed && logprobs != null);
+        ChatModel.Params params = params(body, 16, 0, logprobs, echoed && logprobs != null, null);
         String echo = echoed ? prompt : "";
-        respond(ctx, body, model, TextApi.COMPLETION, echo, params,
+        respond(ctx, body, model, TextApi.COMPLETION, echo, params, null,
                 (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
     }
 
@@ -339,12 +355,26 @@ final class OpenAiRoutes {
     }
 
     /**
-     * The sampling fields both text APIs take, and their response_format; {@code defaultMaxTokens} when the request
-     * sets none (null: the model's); at least {@code minMaxTokens} (legacy completions take 0: only the echoed prompt
-     * is scored). {@code logprobs} and {@code promptLogprobs} as each API spells them, read by the caller.
+     * The schema node of a json_schema response_format, {@code {"type": "object"}} for json_object; null for text or
+     * none (checked by {@link #responseFormat}).
+     */
+    private static JsonNode responseFormatSchema(JsonNode body) {
+        if (responseFormat(body) == null) {
+            return null;
+        }
+        JsonNode format = body.get("response_format");
+        return format.path("type").asText().equals("json_schema") ? format.path("json_schema").path("schema")
+                : Http.JSON.createObjectNode().put("type", "object");
+    }
+
+    /**
+     * The sampling fields both text APIs take, and their response_format, or with {@code tools} (tool_choice other
+     * than none) the answers those allow; {@code defaultMaxTokens} when the request sets none (null: the model's);
+     * at least {@code minMaxTokens} (legacy completions take 0: only the echoed prompt is scored). {@code logprobs}
+     * and {@code promptLogprobs} as each API spells them, read by the caller.
      */
     private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens, int minMaxTokens, Integer logprobs,
-                                           boolean promptLogprobs) {
+                                           boolean promptLogprobs, ToolCalls tools) {
         Integer maxTokens = defaultMaxTokens;
         for (String field : List.of("max_tokens", "max_completion_tokens")) {
             if (body.hasNonNull(field)) {
@@ -361,7 +391,7 @@ final class OpenAiRoutes {
                 stops(body), number(body, "frequency_penalty", -2, 2), number(body, "presence_penalty", -2, 2),
                 logitBias(body), topK(body), number(body, "min_p", 0, 1), repetition,
                 body.hasNonNull("min_tokens") ? ImageRequests.integer(body, "min_tokens", 0, 1 << 20) : null,
-                logprobs, promptLogprobs, responseFormat(body));
+                logprobs, promptLogprobs, tools != null ? tools.schema(responseFormatSchema(body)) : responseFormat(body));
     }
 
     /** {@code top_k}: a count, or -1 / 0 for off (vLLM's and llama.cpp's spellings). */
@@ -397,7 +427,11 @@ final class OpenAiRoutes {
      * Text of one choice as it is produced, or (text null) that choice's end with its finish reason; with the
      * log-probabilities of the tokens since the last delta (empty without logprobs).
      */
-    private record Delta(int choice, String text, String finish, List<ChatModel.TokenLogprob> logprobs) {
+    private record Delta(int choice, String text, String finish, List<ChatModel.TokenLogprob> logprobs,
+                         ToolCalls.Output output) {
+        Delta(int choice, String text, String finish, List<ChatModel.TokenLogprob> logprobs) {
+            this(choice, text, finish, logprobs, null);
+        }
     }
 
     /**
@@ -411,16 +445,20 @@ final class OpenAiRoutes {
         final boolean waitForPrompt;
         final BlockingQueue<Delta> deltas;
         final Job<?> job;
+        final ToolCalls tools;
         final List<ChatModel.TokenLogprob> all = new ArrayList<>();
         private List<ChatModel.TokenLogprob> pending = new ArrayList<>();
         private boolean echoSent;
 
-        ChoiceLog(int choice, String echo, boolean waitForPrompt, BlockingQueue<Delta> deltas, Job<?> job) {
+        /** With {@code tools} the text is held back: the whole answer is read back as a call or content at the end. */
+        ChoiceLog(int choice, String echo, boolean waitForPrompt, BlockingQueue<Delta> deltas, Job<?> job,
+                  ToolCalls tools) {
             this.choice = choice;
             this.echo = echo;
             this.waitForPrompt = waitForPrompt;
             this.deltas = deltas;
             this.job = job;
+            this.tools = tools;
             if (!waitForPrompt && !echo.isEmpty()) {
                 sendEcho(List.of());
             }
@@ -435,7 +473,9 @@ final class OpenAiRoutes {
         @Override
         public void delta(String text) {
             job.cancel.check();
-            deltas.add(new Delta(choice, text, null, drain()));
+            if (tools == null) {
+                deltas.add(new Delta(choice, text, null, drain()));
+            }
         }
 
         @Override
@@ -451,8 +491,13 @@ final class OpenAiRoutes {
             }
         }
 
-        void finish(String reason) {
-            deltas.add(new Delta(choice, null, reason, drain()));
+        void finish(ChatModel.Result result) {
+            if (tools == null) {
+                deltas.add(new Delta(choice, null, result.finishReason(), drain()));
+                return;
+            }
+            ToolCalls.Output output = tools.output(result.text());
+            deltas.add(new Delta(choice, null, tools.finishReason(output, result.finishReason()), drain(), output));
         }
 
         private List<ChatModel.TokenLogprob> drain() {
@@ -472,7 +517,7 @@ final class OpenAiRoutes {
      * temperature 0. Later choices reuse the first one's prompt through the prompt cache.
      */
     private void respond(Context ctx, JsonNode body, ChatModel model, TextApi api, String echo,
-                         ChatModel.Params params, TextRun work) throws IOException {
+                         ChatModel.Params params, ToolCalls tools, TextRun work) throws IOException {
         int n = body.hasNonNull("n") ? ImageRequests.integer(body, "n", 1, MAX_CHOICES) : 1;
         boolean stream = body.path("stream").asBoolean(false);
         boolean streamUsage = stream && body.path("stream_options").path("include_usage").asBoolean(false);
@@ -485,11 +530,11 @@ final class OpenAiRoutes {
                     public List<ChatModel.Result> run(Job<List<ChatModel.Result>> j) throws Exception {
                         List<ChatModel.Result> results = new ArrayList<>();
                         for (int i = 0; i < n; i++) {
-                            ChoiceLog log = new ChoiceLog(i, echo, params.promptLogprobs(), deltas, j);
+                            ChoiceLog log = new ChoiceLog(i, echo, params.promptLogprobs(), deltas, j, tools);
                             logs.add(log);
                             ChatModel.Result r = work.run(params.withSeedOffset(i), log);
                             results.add(r);
-                            log.finish(r.finishReason());
+                            log.finish(r);
                         }
                         return results;
                     }
@@ -510,13 +555,24 @@ final class OpenAiRoutes {
                 ChatModel.Result result = results.get(i);
                 ObjectNode choice = choices.addObject();
                 choice.put("index", i);
-                if (api == TextApi.CHAT) {
+                String finish = result.finishReason();
+                if (tools != null) {
+                    ToolCalls.Output output = tools.output(result.text());
+                    ObjectNode message = choice.putObject("message").put("role", "assistant");
+                    message.put("content", output.content());
+                    if (output.isCall() && tools.legacy) {
+                        message.set("function_call", tools.callJson(output, false));
+                    } else if (output.isCall()) {
+                        message.putArray("tool_calls").add(tools.callJson(output, false));
+                    }
+                    finish = tools.finishReason(output, finish);
+                } else if (api == TextApi.CHAT) {
                     choice.putObject("message").put("role", "assistant").put("content", result.text());
                 } else {
                     choice.put("text", echo + result.text());
                 }
                 choice.set("logprobs", logprobs ? logprobsJson(api, logs.get(i).all, new int[1]) : null);
-                choice.put("finish_reason", result.finishReason());
+                choice.put("finish_reason", finish);
             }
             out.set("usage", usage(results));
             Http.json(ctx, 200, out);
@@ -533,6 +589,18 @@ final class OpenAiRoutes {
             while (true) {
                 Delta d = deltas.poll(1, TimeUnit.SECONDS);
                 if (d != null) {
+                    if (d.output() != null) {
+                        // a tool-calling answer: what it was read back as, then the finish chunk
+                        ObjectNode c = chunk(api, completionId, created, model.id(), d.choice(), d.output().content(),
+                                null, false, null);
+                        ObjectNode delta = (ObjectNode) c.at("/choices/0/delta");
+                        if (d.output().isCall() && tools.legacy) {
+                            delta.set("function_call", tools.callJson(d.output(), true));
+                        } else if (d.output().isCall()) {
+                            delta.putArray("tool_calls").add(tools.callJson(d.output(), true));
+                        }
+                        sse.data(Http.write(c));
+                    }
                     ObjectNode lp = logprobs && !d.logprobs().isEmpty()
                             ? logprobsJson(api, d.logprobs(), offsets[d.choice()]) : null;
                     sse.data(Http.write(chunk(api, completionId, created, model.id(), d.choice(), d.text(), d.finish(),
@@ -624,12 +692,12 @@ final class OpenAiRoutes {
         return usage;
     }
 
-    /** OpenAI chat fields this server cannot honour are a 400 naming them, not silently dropped: tool calling. */
-    private static void refuseUnsupported(JsonNode body) {
+    /** Legacy completions have no tool calling: tools there are a 400 naming the field, not silently dropped. */
+    private static void refuseTools(JsonNode body) {
         for (String field : List.of("tools", "functions")) {
             JsonNode v = body.get(field);
             if (v != null && !v.isNull() && !(v.isArray() && v.isEmpty())) {
-                throw ApiError.invalid(field, field + ": tool calling is not supported");
+                throw ApiError.invalid(field, field + ": tool calling is a /v1/chat/completions feature");
             }
         }
     }
@@ -744,21 +812,28 @@ final class OpenAiRoutes {
         return v.asDouble();
     }
 
-    /** OpenAI messages: content as a string or as parts (text, image_url with a data: URL). */
+    /**
+     * OpenAI messages: content as a string or as parts (text, image_url with a data: URL). Tool calling's messages
+     * become text as {@link ToolCalls} writes them: an assistant message's tool_calls (or function_call) the object
+     * the model writes to call, tool (and legacy function) results a user turn, consecutive results one turn.
+     */
     static List<ChatModel.Message> messages(JsonNode body, ServerConfig.ImageUrls imageUrls) {
         JsonNode list = body.get("messages");
         if (list == null || !list.isArray() || list.isEmpty()) {
             throw ApiError.invalid("messages", "messages: expected a non-empty array");
         }
         List<ChatModel.Message> out = new ArrayList<>();
+        Map<String, String> callNames = new HashMap<>();
+        boolean lastWasResult = false;
         for (int i = 0; i < list.size(); i++) {
             JsonNode m = list.get(i);
             String where = "messages[" + i + "]";
             String role = m.path("role").asText("");
-            if (!Set.of("system", "developer", "user", "assistant").contains(role)) {
+            if (!Set.of("system", "developer", "user", "assistant", "tool", "function").contains(role)) {
                 throw ApiError.invalid(where + ".role", where + ".role " + ImageRequests.quote(role)
-                        + ": expected system, developer, user or assistant");
+                        + ": expected system, developer, user, assistant, tool or function");
             }
+            String calls = role.equals("assistant") ? ToolCalls.callsText(m, where, callNames) : null;
             JsonNode content = m.get("content");
             List<ChatModel.Part> parts = new ArrayList<>();
             if (content != null && content.isTextual()) {
@@ -775,12 +850,56 @@ final class OpenAiRoutes {
                                 .asText(null)) + ": expected text or image_url");
                     }
                 }
-            } else {
-                throw ApiError.invalid(where + ".content", where + ".content: expected a string or an array of parts");
+            } else if (calls == null || content != null && !content.isNull()) {
+                throw ApiError.invalid(where + ".content", where + ".content: expected a string or an array of parts"
+                        + (role.equals("assistant") ? " (or null with tool_calls)" : ""));
             }
+            if (calls != null) {
+                parts.add(new ChatModel.TextPart((parts.isEmpty() ? "" : "\n") + calls));
+            }
+            if (role.equals("tool") || role.equals("function")) {
+                String result = toolResult(m, where, role, parts, callNames);
+                if (lastWasResult) {
+                    ChatModel.Message previous = out.removeLast();
+                    List<ChatModel.Part> joined = new ArrayList<>(previous.content());
+                    joined.add(new ChatModel.TextPart("\n" + result));
+                    out.add(new ChatModel.Message("user", List.copyOf(joined)));
+                } else {
+                    out.add(new ChatModel.Message("user", List.of(new ChatModel.TextPart(result))));
+                }
+                lastWasResult = true;
+                continue;
+            }
+            lastWasResult = false;
             out.add(new ChatModel.Message(role, List.copyOf(parts)));
         }
         return out;
+    }
+
+    /** A tool message's text parts (images refused) as {@link ToolCalls#resultText}. */
+    private static String toolResult(JsonNode m, String where, String role, List<ChatModel.Part> parts,
+                                     Map<String, String> callNames) {
+        StringBuilder text = new StringBuilder();
+        for (ChatModel.Part p : parts) {
+            if (!(p instanceof ChatModel.TextPart t)) {
+                throw ApiError.invalid(where + ".content", where + ": a " + role + " message with an image; only user "
+                        + "messages carry images");
+            }
+            text.append(t.text());
+        }
+        if (role.equals("function")) {
+            if (!m.path("name").isTextual()) {
+                throw ApiError.invalid(where + ".name", where + ".name: expected the name of the function that gave "
+                        + "this result");
+            }
+            return ToolCalls.resultText(m.get("name").asText(), null, text.toString());
+        }
+        JsonNode id = m.get("tool_call_id");
+        if (id == null || !id.isTextual()) {
+            throw ApiError.invalid(where + ".tool_call_id", where + ".tool_call_id: expected the id of the tool call "
+                    + "this message answers");
+        }
+        return ToolCalls.resultText(callNames.get(id.asText()), id.asText(), text.toString());
     }
 
     private static ChatModel.ImagePart image(String url, String where, ServerConfig.ImageUrls imageUrls) {

@@ -34,6 +34,11 @@ final class TextToTextChatModel implements ChatModel {
     }
 
     @Override
+    public boolean constrainsJson() {
+        return false;
+    }
+
+    @Override
     public String displayName() {
         return displayName;
     }

@@ -94,6 +94,63 @@ class JsonOutputTest {
         assertTrue(complete > 0, "some runs finish their object within 150 tokens");
     }
 
+    /**
+     * A root union of objects that start alike (tool calls: {"call": {"name": const, "args": ...}} per tool, and
+     * {"response": string}): every finished answer is an instance of one alternative, with that alternative's
+     * arguments; over the seeds more than one alternative is taken.
+     */
+    @Test
+    void unionsOfObjectsThatStartAlike() throws Exception {
+        ObjectMapper jackson = new ObjectMapper();
+        List<String> docs = List.of("""
+                {"type": "object", "properties": {"call": {"type": "object", "properties": {"name": {"const": "a"},
+                  "args": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
+                  "additionalProperties": false}}, "required": ["name", "args"], "additionalProperties": false}},
+                 "required": ["call"], "additionalProperties": false}""", """
+                {"type": "object", "properties": {"call": {"type": "object", "properties": {"name": {"const": "b"},
+                  "args": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+                  "additionalProperties": false}}, "required": ["name", "args"], "additionalProperties": false}},
+                 "required": ["call"], "additionalProperties": false}""", """
+                {"type": "object", "properties": {"response": {"type": "string", "maxLength": 8}},
+                 "required": ["response"], "additionalProperties": false}""");
+        List<JsonSchema> alternatives = new java.util.ArrayList<>();
+        for (String d : docs) {
+            alternatives.add(JsonSchema.compile(jackson.readTree(d), "alternative"));
+        }
+        JsonSchema union = JsonSchema.union(alternatives);
+        TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
+        int[] prompt = llama.tokenizer().encode("Call a tool:", true);
+        java.util.Set<String> taken = new java.util.TreeSet<>();
+        for (int seed = 0; seed < 24; seed++) {
+            SamplingParams p = SamplingParams.greedy(120, List.of(2)).withFormat(new SamplingParams.Format(union))
+                    .withSampling(1.0, 0, 1.0, seed);
+            var r = gen.generate(prompt, p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            if (r.stopReason() != TextGeneration.StopReason.FORMAT) {
+                continue;
+            }
+            var node = jackson.readTree(r.text());
+            assertEquals(1, node.size(), r.text());
+            if (node.has("response")) {
+                String text = node.get("response").asText();
+                assertTrue(node.get("response").isTextual() && text.codePointCount(0, text.length()) <= 8, r.text());
+                taken.add("response");
+                continue;
+            }
+            var call = node.get("call");
+            assertEquals(2, call.size(), r.text());
+            String name = call.get("name").asText();
+            var args = call.get("args");
+            assertEquals(1, args.size(), r.text());
+            assertTrue(name.equals("a") ? args.get("n").isIntegralNumber() : name.equals("b") && args.get("ok")
+                    .isBoolean(), r.text());
+            taken.add(name);
+        }
+        assertTrue(taken.size() >= 2, "alternatives taken: " + taken);
+        // only objects, only at the root
+        assertThrows(IllegalArgumentException.class, () -> JsonSchema.union(List.of()));
+        assertThrows(IllegalArgumentException.class, () -> JsonSchema.union(List.of(union)));
+    }
+
     @Test
     void noBeamsAndTheTextOfEachTokenIsItsBytes() {
         TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());

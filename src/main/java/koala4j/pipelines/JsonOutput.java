@@ -1,5 +1,8 @@
 package koala4j.pipelines;
 
+import java.util.ArrayList;
+import java.util.List;
+
 import koala4j.tokenizers.TextTokenizer;
 
 /**
@@ -8,29 +11,24 @@ import koala4j.tokenizers.TextTokenizer;
  * generation ends when the object closes. Special tokens (eos among them) and tokens without bytes are never allowed. One per
  * generation; not thread-safe.
  *
- * <p>A {@link JsonSchema#union} runs one automaton per alternative: a token is allowed when one of those still alive
- * takes it, and taking it drops the alternatives that cannot. All of them close at the same byte (where the object
- * ends does not depend on the schema).
+ * <p>Where an anyOf's alternatives start alike (two object shapes, tool calls) the text so far may be the start of
+ * several of them: every such reading is kept as a state of its own ({@link JsonPrefix#forks}), a token is allowed
+ * when one of them takes it, and taking it drops those that cannot (and repeats: readings that have become the same
+ * state). At most {@link #MAX_PATHS} are kept; every kept one is a valid reading, so the output stays valid.
  */
 final class JsonOutput {
 
+    static final int MAX_PATHS = 64;
+
     private final byte[][] tokenBytes;
-    private final JsonPrefix[] states;
-    private final JsonPrefix[] scratch;
-    private final boolean[] alive;
+    private List<JsonPrefix> states = new ArrayList<>();
+    private final JsonPrefix scratch;
 
     /** {@code tokenBytes}: from {@link #table}; shared, not changed. */
     JsonOutput(byte[][] tokenBytes, JsonSchema schema) {
         this.tokenBytes = tokenBytes;
-        JsonSchema[] roots = schema.roots();
-        states = new JsonPrefix[roots.length];
-        scratch = new JsonPrefix[roots.length];
-        alive = new boolean[roots.length];
-        for (int i = 0; i < roots.length; i++) {
-            states[i] = new JsonPrefix(roots[i]);
-            scratch[i] = new JsonPrefix(roots[i]);
-            alive[i] = true;
-        }
+        states.add(new JsonPrefix(schema));
+        scratch = new JsonPrefix(schema);
     }
 
     /** Each token's bytes ({@link TextTokenizer#tokenBytes}); null for special tokens and tokens without bytes. */
@@ -70,37 +68,87 @@ final class JsonOutput {
         }
     }
 
+    /** Whether some reading takes {@code bytes}: first along each state's first alternatives, then every path. */
     private boolean takes(byte[] bytes) {
-        for (int i = 0; i < states.length; i++) {
-            if (alive[i] && scratch[i].set(states[i]).accept(bytes)) {
+        boolean forked = false;
+        for (JsonPrefix s : states) {
+            scratch.set(s);
+            scratch.forks = 0;
+            if (scratch.accept(bytes)) {
+                return true;
+            }
+            forked |= scratch.forks > 0;
+        }
+        return forked && !step(states, bytes).isEmpty();
+    }
+
+    /** Whether {@code bytes} are one whole object {@code schema} allows, along some reading. */
+    static boolean allows(JsonSchema schema, byte[] bytes) {
+        for (JsonPrefix s : step(List.of(new JsonPrefix(schema)), bytes)) {
+            if (s.complete()) {
                 return true;
             }
         }
         return false;
     }
 
-    /** Takes the chosen token (one {@link #mask} allowed). */
-    void advance(int id) {
-        boolean any = false;
-        for (int i = 0; i < states.length; i++) {
-            if (alive[i]) {
-                // a failed accept leaves its state undefined, so it is tried on a copy
-                alive[i] = scratch[i].set(states[i]).accept(tokenBytes[id]);
-                if (alive[i]) {
-                    states[i].set(scratch[i]);
-                    any = true;
+    /** Every reading of {@code from} followed by {@code bytes}, repeats dropped. */
+    static List<JsonPrefix> step(List<JsonPrefix> from, byte[] bytes) {
+        List<JsonPrefix> current = from;
+        for (byte value : bytes) {
+            int b = value & 0xFF;
+            List<JsonPrefix> next = new ArrayList<>();
+            for (JsonPrefix s : current) {
+                JsonPrefix first = s.copy();
+                first.fork = 0;
+                first.forks = 0;
+                boolean ok = first.accept(b);
+                int alternatives = first.forks;
+                if (ok) {
+                    add(next, first);
+                }
+                for (int k = 1; k < alternatives; k++) {
+                    JsonPrefix other = s.copy();
+                    other.fork = k;
+                    other.forks = 0;
+                    if (other.accept(b)) {
+                        add(next, other);
+                    }
                 }
             }
+            current = next;
+            if (current.isEmpty()) {
+                break;
+            }
         }
-        if (!any) {
+        return current;
+    }
+
+    private static void add(List<JsonPrefix> states, JsonPrefix s) {
+        if (states.size() >= MAX_PATHS) {
+            return;
+        }
+        for (JsonPrefix t : states) {
+            if (t.sameAs(s)) {
+                return;
+            }
+        }
+        states.add(s);
+    }
+
+    /** Takes the chosen token (one {@link #mask} allowed). */
+    void advance(int id) {
+        List<JsonPrefix> next = step(states, tokenBytes[id]);
+        if (next.isEmpty()) {
             throw new IllegalStateException("JSON output: token " + id + " does not continue the JSON object");
         }
+        states = next;
     }
 
     /** The object has closed: generation ends. */
     boolean complete() {
-        for (int i = 0; i < states.length; i++) {
-            if (alive[i] && states[i].complete()) {
+        for (JsonPrefix s : states) {
+            if (s.complete()) {
                 return true;
             }
         }

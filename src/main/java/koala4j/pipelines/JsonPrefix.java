@@ -9,6 +9,10 @@ package koala4j.pipelines;
  * the most items) the separator that would lead nowhere is refused, so every accepted prefix can still be completed.
  * {@link #complete()} once the object has closed; nothing may follow it.
  *
+ * <p>Where a value's first byte fits several alternatives of an anyOf, one state takes alternative {@link #fork}
+ * (the first unless set) and counts them in {@link #forks}, so that a caller following every path ({@link JsonOutput})
+ * can take the others from copies of the state before that byte.
+ *
  * <p>Small mutable state: {@link #set} copies it, so every candidate token can be tried from the same state. Not
  * thread-safe.
  */
@@ -72,6 +76,10 @@ final class JsonPrefix {
     private int literal;
     private boolean integer;
     private byte[][] literals;
+    /** The alternative the next ambiguous value start takes (then back to 0). */
+    int fork;
+    /** The alternatives at the last ambiguous value start; 0 until one is met (the caller resets it). */
+    int forks;
 
     /** Any JSON object (OpenAI's json_object). */
     JsonPrefix() {
@@ -111,7 +119,26 @@ final class JsonPrefix {
         literal = o.literal;
         integer = o.integer;
         literals = o.literals;
+        fork = o.fork;
+        forks = o.forks;
         return this;
+    }
+
+    /** The same parser state as {@code o} (same schema objects, same progress): one of two paths is redundant. */
+    boolean sameAs(JsonPrefix o) {
+        if (expect != o.expect || token != o.token || depth != o.depth || object != o.object
+                || whitespace != o.whitespace || value != o.value || key != o.key || stringSchema != o.stringSchema
+                || chars != o.chars || escape != o.escape || continuation != o.continuation || lowest != o.lowest
+                || highest != o.highest || candidates != o.candidates || position != o.position || sub != o.sub
+                || literal != o.literal || integer != o.integer || literals != o.literals) {
+            return false;
+        }
+        for (int d = 0; d < depth; d++) {
+            if (frames[d] != o.frames[d] || seen[d] != o.seen[d] || items[d] != o.items[d]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The top-level object has closed. */
@@ -213,9 +240,17 @@ final class JsonPrefix {
     }
 
     private boolean startValue(JsonSchema schema, int b) {
-        JsonSchema s = schema.forStart(b);
-        if (s == null) {
+        int n = schema.countFor(b);
+        if (n == 0) {
             return false;
+        }
+        JsonSchema s;
+        if (n == 1) {
+            s = schema.nthFor(b, 0);
+        } else {
+            forks = n;
+            s = schema.nthFor(b, Math.min(fork, n - 1));
+            fork = 0;
         }
         if (s.literals != null) {
             long c = 0;

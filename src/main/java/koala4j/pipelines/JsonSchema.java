@@ -16,8 +16,9 @@ import com.fasterxml.jackson.databind.JsonNode;
  * {@code properties} / {@code required} / {@code additionalProperties} (keys in any order, each once; by JSON Schema's
  * rule extra keys are allowed unless additionalProperties is false), {@code items} / {@code minItems} /
  * {@code maxItems}, {@code minLength} / {@code maxLength} (code points; an escape counts one), {@code enum} /
- * {@code const} (the value written as Jackson writes it compactly), {@code anyOf} / {@code oneOf} whose alternatives
- * start with different characters (pydantic's Optional: a type or null), and {@code $ref} into {@code $defs} /
+ * {@code const} (the value written as Jackson writes it compactly), {@code anyOf} / {@code oneOf} (oneOf read as anyOf,
+ * as llama.cpp and outlines do; alternatives that start alike are followed side by side by {@link JsonPrefix}'s
+ * callers until the bytes rule all but one out), and {@code $ref} into {@code $defs} /
  * {@code definitions} (recursion included). Annotations (title, description, default, examples, $schema, ...) are
  * ignored; any other keyword is an error naming it, so that nothing is silently unchecked. Immutable.
  */
@@ -101,37 +102,75 @@ public final class JsonSchema {
             }
             r.copyFrom(resolved(target, defs, where));
         }
-        compiler.checkUnions();
         JsonSchema top = resolved(root, defs, where);
-        if (top.types != OBJECT || top.literals != null || top.alternatives != null) {
-            throw new IllegalArgumentException(where + ": the root must be an object schema ({\"type\": \"object\", ...})");
+        checkUnionLoops(top, where, new java.util.IdentityHashMap<>());
+        if (!top.onlyObjects(new java.util.IdentityHashMap<>())) {
+            throw new IllegalArgumentException(where + ": the root must be an object schema ({\"type\": \"object\", ...}"
+                    + " or an anyOf of such)");
         }
         return top;
     }
 
     /**
-     * One object that any of {@code objects} (each from {@link #compile}) allows, however alike they start: unlike an
-     * anyOf inside a schema, the alternatives are followed side by side until the bytes rule all but some out (tool
-     * calls: one alternative per tool, told apart by the name written inside them). Only at the root.
+     * One object that any of {@code objects} (each from {@link #compile}) allows: an anyOf of them, however alike they
+     * start (tool calls: one alternative per tool, told apart by the name written inside them).
      */
     public static JsonSchema union(java.util.Collection<JsonSchema> objects) {
         if (objects.isEmpty()) {
             throw new IllegalArgumentException("a union of no object schemas");
         }
         JsonSchema u = new JsonSchema();
-        u.types = OBJECT;
+        u.types = ALL;
         u.alternatives = objects.toArray(JsonSchema[]::new);
-        for (JsonSchema a : u.alternatives) {
-            if (a.types != OBJECT || a.literals != null || a.alternatives != null) {
-                throw new IllegalArgumentException("a union of object schemas holds a schema that is not one object");
-            }
+        if (!u.onlyObjects(new java.util.IdentityHashMap<>())) {
+            throw new IllegalArgumentException("a union of object schemas holds a schema that is not an object");
         }
         return u;
     }
 
-    /** The alternatives of a root {@link #union}, or this schema alone. */
-    JsonSchema[] roots() {
-        return types == OBJECT && alternatives != null ? alternatives : new JsonSchema[] {this};
+    /** No anyOf reaches itself through alternatives alone (a value would never settle on a schema). */
+    private static void checkUnionLoops(JsonSchema s, String where, Map<JsonSchema, Boolean> seen) {
+        if (s == null || seen.put(s, Boolean.TRUE) != null) {
+            return;
+        }
+        if (s.alternatives != null) {
+            java.util.ArrayDeque<JsonSchema> todo = new java.util.ArrayDeque<>(List.of(s.alternatives));
+            Map<JsonSchema, Boolean> reached = new java.util.IdentityHashMap<>();
+            while (!todo.isEmpty()) {
+                JsonSchema a = todo.pop();
+                if (a == s) {
+                    throw new IllegalArgumentException(where + ": an anyOf / oneOf that is one of its own alternatives "
+                            + "(through $ref)");
+                }
+                if (a.alternatives != null && reached.put(a, Boolean.TRUE) == null) {
+                    todo.addAll(List.of(a.alternatives));
+                }
+            }
+            for (JsonSchema a : s.alternatives) {
+                checkUnionLoops(a, where, seen);
+            }
+        }
+        for (JsonSchema p : s.properties) {
+            checkUnionLoops(p, where, seen);
+        }
+        checkUnionLoops(s.additional, where, seen);
+        checkUnionLoops(s.items, where, seen);
+    }
+
+    /** Every value this schema allows is an object (unions: every alternative; a $ref loop of unions allows none). */
+    private boolean onlyObjects(Map<JsonSchema, Boolean> visiting) {
+        if (alternatives == null) {
+            return types == OBJECT && literals == null;
+        }
+        if (visiting.put(this, Boolean.TRUE) != null) {
+            return true;
+        }
+        for (JsonSchema a : alternatives) {
+            if (!a.onlyObjects(visiting)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** A $ref chain followed to its end (a ref to a ref ...). */
@@ -162,23 +201,37 @@ public final class JsonSchema {
         ref = null;
     }
 
-    /** The alternative (or this schema) a value starting with byte {@code b} follows; null when none may. */
-    JsonSchema forStart(int b) {
-        if (alternatives != null) {
-            for (JsonSchema a : alternatives) {
-                if (a.startsWith(b)) {
-                    return a;
-                }
-            }
-            return null;
+    /**
+     * How many schemas a value starting with byte {@code b} may follow: this one (0 or 1), or of a union the
+     * alternatives' (nested unions flattened, in order).
+     */
+    int countFor(int b) {
+        if (alternatives == null) {
+            return startsWith(b) ? 1 : 0;
         }
-        return startsWith(b) ? this : null;
+        int n = 0;
+        for (JsonSchema a : alternatives) {
+            n += a.countFor(b);
+        }
+        return n;
+    }
+
+    /** The {@code k}-th ({@code k < countFor(b)}) schema a value starting with {@code b} may follow. */
+    JsonSchema nthFor(int b, int k) {
+        if (alternatives == null) {
+            return this;
+        }
+        for (JsonSchema a : alternatives) {
+            int n = a.countFor(b);
+            if (k < n) {
+                return a.nthFor(b, k);
+            }
+            k -= n;
+        }
+        throw new IllegalArgumentException("no alternative " + k + " for a value starting with " + b);
     }
 
     private boolean startsWith(int b) {
-        if (alternatives != null) {
-            return forStart(b) != null;
-        }
         if (literals != null) {
             for (byte[] l : literals) {
                 if ((l[0] & 0xFF) == b) {
@@ -206,7 +259,6 @@ public final class JsonSchema {
         private final String where;
         private final Map<String, JsonSchema> defs;
         private final List<JsonSchema> refs;
-        private final Map<JsonSchema, String> unions = new java.util.LinkedHashMap<>();
 
         Compiler(JsonNode document, String where, Map<String, JsonSchema> defs, List<JsonSchema> refs) {
             this.where = where;
@@ -376,26 +428,7 @@ public final class JsonSchema {
                 s.alternatives[i] = node(list.get(i), path + "/" + key + "/" + i);
             }
             s.types = ALL;
-            unions.put(s, path + "/" + key);
             return s;
-        }
-
-        /** Once every $ref is resolved: each union's alternatives must differ in the value's first character. */
-        void checkUnions() {
-            unions.forEach((s, path) -> {
-                for (int b = 0; b < 256; b++) {
-                    int starting = 0;
-                    for (JsonSchema a : s.alternatives) {
-                        if (a.forStart(b) != null) {
-                            starting++;
-                        }
-                    }
-                    if (starting > 1) {
-                        throw error(path, "two alternatives can start with '" + (char) b + "'; only alternatives "
-                                + "of different kinds (e.g. a type or null) are supported");
-                    }
-                }
-            });
         }
 
         private static boolean hasConstraint(JsonNode n, String except) {

@@ -216,7 +216,7 @@ final class OpenAiRoutes {
         ChatModel model = chatModel(body);
         ToolCalls given = ToolCalls.parse(body);
         ToolCalls tools = given != null && given.active() ? given : null;
-        List<ChatModel.Message> parsed = messages(body, server.config().imageUrls());
+        List<ChatModel.Message> parsed = messages(body, server.config().imageUrls(), given == null || given.parallel);
         Integer logprobs = chatLogprobs(body);
         if (tools != null) {
             String field = tools.legacy ? "functions" : "tools";
@@ -560,11 +560,7 @@ final class OpenAiRoutes {
                     ToolCalls.Output output = tools.output(result.text());
                     ObjectNode message = choice.putObject("message").put("role", "assistant");
                     message.put("content", output.content());
-                    if (output.isCall() && tools.legacy) {
-                        message.set("function_call", tools.callJson(output, false));
-                    } else if (output.isCall()) {
-                        message.putArray("tool_calls").add(tools.callJson(output, false));
-                    }
+                    tools.putCalls(message, output, false);
                     finish = tools.finishReason(output, finish);
                 } else if (api == TextApi.CHAT) {
                     choice.putObject("message").put("role", "assistant").put("content", result.text());
@@ -593,12 +589,7 @@ final class OpenAiRoutes {
                         // a tool-calling answer: what it was read back as, then the finish chunk
                         ObjectNode c = chunk(api, completionId, created, model.id(), d.choice(), d.output().content(),
                                 null, false, null);
-                        ObjectNode delta = (ObjectNode) c.at("/choices/0/delta");
-                        if (d.output().isCall() && tools.legacy) {
-                            delta.set("function_call", tools.callJson(d.output(), true));
-                        } else if (d.output().isCall()) {
-                            delta.putArray("tool_calls").add(tools.callJson(d.output(), true));
-                        }
+                        tools.putCalls((ObjectNode) c.at("/choices/0/delta"), d.output(), true);
                         sse.data(Http.write(c));
                     }
                     ObjectNode lp = logprobs && !d.logprobs().isEmpty()
@@ -818,6 +809,11 @@ final class OpenAiRoutes {
      * the model writes to call, tool (and legacy function) results a user turn, consecutive results one turn.
      */
     static List<ChatModel.Message> messages(JsonNode body, ServerConfig.ImageUrls imageUrls) {
+        return messages(body, imageUrls, true);
+    }
+
+    /** With {@code callLists}, an assistant turn's calls are written as a list even when there is one. */
+    static List<ChatModel.Message> messages(JsonNode body, ServerConfig.ImageUrls imageUrls, boolean callLists) {
         JsonNode list = body.get("messages");
         if (list == null || !list.isArray() || list.isEmpty()) {
             throw ApiError.invalid("messages", "messages: expected a non-empty array");
@@ -833,7 +829,7 @@ final class OpenAiRoutes {
                 throw ApiError.invalid(where + ".role", where + ".role " + ImageRequests.quote(role)
                         + ": expected system, developer, user, assistant, tool or function");
             }
-            String calls = role.equals("assistant") ? ToolCalls.callsText(m, where, callNames) : null;
+            String calls = role.equals("assistant") ? ToolCalls.callsText(m, where, callNames, callLists) : null;
             JsonNode content = m.get("content");
             List<ChatModel.Part> parts = new ArrayList<>();
             if (content != null && content.isTextual()) {

@@ -17,12 +17,12 @@ import koala4j.pipelines.JsonSchema;
  * OpenAI tool calling ({@code tools} / {@code tool_choice}, and the legacy {@code functions} / {@code function_call})
  * for models that have no tool format of their own (LLaVA's, Vicuna's and Ko-LLaVA's templates have none), in the
  * generic way llama.cpp's server uses for such models: the tools and their JSON Schemas are described in the prompt,
- * and the answer is constrained to one JSON object, {@code {"tool_call": {"name": ..., "arguments": {...}}}} with the
- * arguments the named tool's schema allows, or (tool_choice auto) {@code {"response": "..."}}; the server turns that
- * object back into {@code tool_calls} or {@code content}. History is written the same way: an assistant message's
- * tool calls as the object the model would have written, tool results as a user turn
- * {@code {"tool_response": {"name", "tool_call_id", "content"}}}. At most one call per answer
- * ({@code parallel_tool_calls} is read and allows that). Immutable.
+ * and the answer is constrained to one JSON object, {@code {"tool_calls": [{"name": ..., "arguments": {...}}, ...]}}
+ * (one or more calls, each with the arguments its tool's schema allows; {@code {"tool_call": {...}}}, one call, with
+ * {@code parallel_tool_calls} false or legacy functions), or (tool_choice auto) {@code {"response": "..."}}; the
+ * server turns that object back into {@code tool_calls} or {@code content}. History is written the same way: an
+ * assistant message's tool calls as the object the model would have written, tool results as a user turn
+ * {@code {"tool_response": {"name", "tool_call_id", "content"}}}. Immutable.
  */
 final class ToolCalls {
 
@@ -31,13 +31,17 @@ final class ToolCalls {
     record Tool(String name, String description, JsonNode parameters) {
     }
 
+    /** One call read back: a new call id, the tool's name, its arguments as a JSON string. */
+    record Call(String id, String name, String arguments) {
+    }
+
     /**
-     * The model's answer read back: a call (name, arguments as a JSON string, a new call id) or text content; a
-     * truncated object (max_tokens) comes back as content, as written.
+     * The model's answer read back: calls, or text content; a truncated object (max_tokens) comes back as content,
+     * as written.
      */
-    record Output(String content, String id, String name, String arguments) {
+    record Output(String content, List<Call> calls) {
         boolean isCall() {
-            return name != null;
+            return !calls.isEmpty();
         }
     }
 
@@ -52,12 +56,15 @@ final class ToolCalls {
     final String named;
     /** Asked for as {@code functions}: answered with {@code function_call}. */
     final boolean legacy;
+    /** Several calls per answer allowed ({@code parallel_tool_calls}, true unless set false; never for functions). */
+    final boolean parallel;
 
-    private ToolCalls(List<Tool> tools, Mode mode, String named, boolean legacy) {
+    private ToolCalls(List<Tool> tools, Mode mode, String named, boolean legacy, boolean parallel) {
         this.tools = List.copyOf(tools);
         this.mode = mode;
         this.named = named;
         this.legacy = legacy;
+        this.parallel = parallel;
     }
 
     /**
@@ -151,7 +158,8 @@ final class ToolCalls {
             throw ApiError.invalid("parallel_tool_calls", "parallel_tool_calls " + shown(parallel)
                     + ": expected true or false");
         }
-        return new ToolCalls(tools, mode, named, hasFunctions);
+        return new ToolCalls(tools, mode, named, hasFunctions, !hasFunctions && (parallel == null || parallel.isNull()
+                || parallel.asBoolean()));
     }
 
     private static boolean given(JsonNode body, String field) {
@@ -200,34 +208,87 @@ final class ToolCalls {
     }
 
     /**
-     * What the answer may be: one alternative per callable tool, and with tool_choice auto a response, whose value
-     * is a string, or with a response_format the object it asks for ({@code responseFormat}: that format's schema
-     * node, {@code {"type": "object"}} for json_object; null for text).
+     * What the answer may be: calls of the callable tools (an array of them, or one), and with tool_choice auto a
+     * response, whose value is a string, or with a response_format the object it asks for ({@code responseFormat}:
+     * that format's schema node, {@code {"type": "object"}} for json_object; null for text). One schema document:
+     * each tool's (and the format's) $defs move to the root under a prefix of their own, their $refs with them.
      */
     JsonSchema schema(JsonNode responseFormat) {
-        List<JsonSchema> alternatives = new ArrayList<>();
+        ObjectNode defs = Http.JSON.createObjectNode();
+        List<JsonNode> calls = new ArrayList<>();
         for (int i = 0; i < tools.size(); i++) {
             Tool t = tools.get(i);
             if (mode == Mode.NAMED && !t.name().equals(named)) {
                 continue;
             }
-            ObjectNode arguments = t.parameters().deepCopy();
-            arguments.remove(List.of("$defs", "definitions"));
-            ObjectNode call = objectOf("name", Http.JSON.createObjectNode().put("const", t.name()),
-                    "arguments", arguments);
-            alternatives.add(JsonSchema.compile(withDefs(objectOf("tool_call", call), t.parameters()),
-                    (legacy ? "functions[" : "tools[") + i + "]"));
+            calls.add(objectOf("name", Http.JSON.createObjectNode().put("const", t.name()),
+                    "arguments", hoisted(t.parameters(), "tool" + i + "_", defs)));
         }
+        JsonNode call = calls.size() == 1 ? calls.getFirst() : anyOf(calls);
+        ObjectNode answer = parallel
+                ? objectOf("tool_calls", Http.JSON.createObjectNode().put("type", "array").put("minItems", 1)
+                        .set("items", call))
+                : objectOf("tool_call", call);
+        ObjectNode doc = answer;
         if (mode == Mode.AUTO) {
             JsonNode value = responseFormat == null ? Http.JSON.createObjectNode().put("type", "string")
-                    : responseFormat.deepCopy();
-            if (value.isObject()) {
-                ((ObjectNode) value).remove(List.of("$defs", "definitions"));
-            }
-            alternatives.add(JsonSchema.compile(withDefs(objectOf("response", value), responseFormat),
-                    "response_format"));
+                    : hoisted(responseFormat, "response_", defs);
+            doc = anyOf(List.of(answer, objectOf("response", value)));
         }
-        return JsonSchema.union(alternatives);
+        if (!defs.isEmpty()) {
+            doc.set("$defs", defs);
+        }
+        return JsonSchema.compile(doc, legacy ? "functions" : "tools");
+    }
+
+    private static ObjectNode anyOf(List<JsonNode> alternatives) {
+        ObjectNode o = Http.JSON.createObjectNode();
+        o.putArray("anyOf").addAll(alternatives);
+        return o;
+    }
+
+    /**
+     * A copy of {@code schema} without its $defs / definitions, which go to {@code defs} as {@code prefix + name};
+     * every {@code #/$defs/NAME} and {@code #/definitions/NAME} reference in it (and in them) renamed to match.
+     */
+    private static JsonNode hoisted(JsonNode schema, String prefix, ObjectNode defs) {
+        JsonNode copy = renamed(schema, prefix);
+        if (copy.isObject()) {
+            for (String section : List.of("$defs", "definitions")) {
+                JsonNode d = ((ObjectNode) copy).remove(section);
+                if (d != null && d.isObject()) {
+                    d.properties().forEach(e -> defs.set(prefix + e.getKey(), e.getValue()));
+                }
+            }
+        }
+        return copy;
+    }
+
+    private static JsonNode renamed(JsonNode n, String prefix) {
+        if (n.isArray()) {
+            var out = Http.JSON.createArrayNode();
+            n.forEach(item -> out.add(renamed(item, prefix)));
+            return out;
+        }
+        if (!n.isObject()) {
+            return n;
+        }
+        ObjectNode out = Http.JSON.createObjectNode();
+        n.properties().forEach(e -> {
+            JsonNode v = e.getValue();
+            if (e.getKey().equals("$ref") && v.isTextual()) {
+                String ref = v.asText();
+                for (String section : List.of("#/$defs/", "#/definitions/")) {
+                    if (ref.startsWith(section)) {
+                        ref = "#/$defs/" + prefix + ref.substring(section.length());
+                    }
+                }
+                out.put("$ref", ref);
+            } else {
+                out.set(e.getKey(), renamed(v, prefix));
+            }
+        });
+        return out;
     }
 
     /** {"type": "object", "properties": {key: schema, ...}, every key required, no other keys}. */
@@ -241,18 +302,6 @@ final class ToolCalls {
         }
         o.put("additionalProperties", false);
         return o;
-    }
-
-    /** The $defs of {@code source} moved to the root of {@code doc}, where its #/$defs/... references now point. */
-    private static ObjectNode withDefs(ObjectNode doc, JsonNode source) {
-        if (source != null) {
-            for (String section : List.of("$defs", "definitions")) {
-                if (source.has(section)) {
-                    doc.set(section, source.get(section));
-                }
-            }
-        }
-        return doc;
     }
 
     /**
@@ -301,10 +350,12 @@ final class ToolCalls {
             }
             b.append("\n  arguments (JSON Schema): ").append(t.parameters().toString()).append('\n');
         }
-        String call = "{\"tool_call\": {\"name\": \"<tool name>\", \"arguments\": {<arguments>}}}";
+        String one = "{\"name\": \"<tool name>\", \"arguments\": {<arguments>}}";
+        String call = parallel ? "{\"tool_calls\": [" + one + ", ...]} (one or more calls)"
+                : "{\"tool_call\": " + one + "}";
         switch (mode) {
             case AUTO -> b.append("Answer with one JSON object and nothing else: ").append(call)
-                    .append(" to call a tool, or {\"response\": ")
+                    .append(parallel ? " to call tools, or {\"response\": " : " to call a tool, or {\"response\": ")
                     .append(withResponseFormat ? "<your answer as the JSON the response format asks for>"
                             : "\"<your answer>\"")
                     .append("} to answer directly.");
@@ -319,26 +370,33 @@ final class ToolCalls {
         return b.toString();
     }
 
-    /** The answer read back as a call or content. */
+    /** The answer read back as calls or content. */
     Output output(String text) {
         JsonNode answer;
         try {
             answer = Http.JSON.readTree(text);
         } catch (JsonProcessingException e) {
-            return new Output(text, null, null, null);
+            return new Output(text, List.of());
         }
         if (answer == null || !answer.isObject()) {
-            return new Output(text, null, null, null);
+            return new Output(text, List.of());
         }
-        JsonNode call = answer.get("tool_call");
-        if (call != null && call.path("name").isTextual()) {
-            return new Output(null, newCallId(), call.get("name").asText(), call.path("arguments").toString());
+        List<Call> calls = new ArrayList<>();
+        JsonNode list = answer.has("tool_calls") ? answer.get("tool_calls")
+                : answer.has("tool_call") ? Http.JSON.createArrayNode().add(answer.get("tool_call")) : null;
+        if (list != null) {
+            for (JsonNode c : list) {
+                if (c.path("name").isTextual()) {
+                    calls.add(new Call(newCallId(), c.get("name").asText(), c.path("arguments").toString()));
+                }
+            }
+            return new Output(calls.isEmpty() ? text : null, calls);
         }
         JsonNode response = answer.get("response");
         if (response != null) {
-            return new Output(response.isTextual() ? response.asText() : response.toString(), null, null, null);
+            return new Output(response.isTextual() ? response.asText() : response.toString(), List.of());
         }
-        return new Output(text, null, null, null);
+        return new Output(text, List.of());
     }
 
     /** OpenAI's spelling: call_ and 24 letters and digits. */
@@ -355,28 +413,39 @@ final class ToolCalls {
         return o.isCall() ? (legacy ? "function_call" : "tool_calls") : generated;
     }
 
-    /** A call as a message holds it: {@code tool_calls[i]} ({@code index} for a stream delta) or a function_call. */
-    ObjectNode callJson(Output o, boolean delta) {
-        ObjectNode function = Http.JSON.createObjectNode().put("name", o.name()).put("arguments", o.arguments());
+    /**
+     * The calls into a message (or a stream delta): {@code tool_calls} (each with its {@code index} in a delta) or the
+     * legacy {@code function_call}.
+     */
+    void putCalls(ObjectNode message, Output o, boolean delta) {
+        if (!o.isCall()) {
+            return;
+        }
         if (legacy) {
-            return function;
+            Call c = o.calls().getFirst();
+            message.putObject("function_call").put("name", c.name()).put("arguments", c.arguments());
+            return;
         }
-        ObjectNode call = Http.JSON.createObjectNode();
-        if (delta) {
-            call.put("index", 0);
+        var list = message.putArray("tool_calls");
+        for (int i = 0; i < o.calls().size(); i++) {
+            Call c = o.calls().get(i);
+            ObjectNode call = list.addObject();
+            if (delta) {
+                call.put("index", i);
+            }
+            call.put("id", c.id()).put("type", "function").putObject("function").put("name", c.name())
+                    .put("arguments", c.arguments());
         }
-        call.put("id", o.id()).put("type", "function").set("function", function);
-        return call;
     }
 
     // ---- history: OpenAI's tool messages as the text the model reads
 
     /**
      * The text an assistant message's {@code tool_calls} (or legacy {@code function_call}) stand for in the prompt:
-     * the object the model writes to call ({@code {"tool_calls": [...]}} for several); records each call's id and
-     * name in {@code names} for the tool results that follow.
+     * the object the model writes to call ({@code {"tool_calls": [...]}} for several, or with {@code asList} for one
+     * too); records each call's id and name in {@code names} for the tool results that follow.
      */
-    static String callsText(JsonNode message, String where, Map<String, String> names) {
+    static String callsText(JsonNode message, String where, Map<String, String> names, boolean asList) {
         List<ObjectNode> calls = new ArrayList<>();
         JsonNode list = message.get("tool_calls");
         if (list != null && !list.isNull()) {
@@ -408,7 +477,7 @@ final class ToolCalls {
             return null;
         }
         ObjectNode text = Http.JSON.createObjectNode();
-        if (calls.size() == 1) {
+        if (calls.size() == 1 && !asList) {
             text.set("tool_call", calls.getFirst());
         } else {
             text.putArray("tool_calls").addAll(calls);

@@ -27,11 +27,19 @@ class JsonSchemaTest {
         return JsonSchema.compile(JSON.readTree(json), "schema");
     }
 
-    /** Whether the whole document is accepted and complete. */
+    /** Whether the whole document is accepted and complete, along some reading of the schema's unions. */
     private static boolean allows(JsonSchema s, String doc) {
-        JsonPrefix p = new JsonPrefix(s);
-        return p.accept(doc.getBytes(StandardCharsets.UTF_8)) && p.complete();
+        return JsonOutput.allows(s, doc.getBytes(StandardCharsets.UTF_8));
     }
+
+    private static final String PETS = """
+            {"type": "object", "properties": {"pets": {"type": "array", "items": {"$ref": "#/$defs/Pet"}}},
+             "required": ["pets"], "additionalProperties": false,
+             "$defs": {"Pet": {"anyOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}, {"type": "string"}]},
+               "Cat": {"type": "object", "properties": {"name": {"type": "string"}, "meows": {"type": "boolean"}},
+                 "required": ["name", "meows"], "additionalProperties": false},
+               "Dog": {"type": "object", "properties": {"name": {"type": "string"}, "barks": {"type": "boolean"}},
+                 "required": ["name", "barks"], "additionalProperties": false}}}""";
 
     private static final String PERSON = """
             {"type": "object", "title": "Person", "properties": {
@@ -112,14 +120,14 @@ class JsonSchemaTest {
         for (JsonSchema s : List.of(schema(PERSON), JsonSchema.anyObject(), schema("""
                 {"$defs": {"N": {"type": "object", "properties": {"v": {"enum": [1, 12, "x"]},
                    "k": {"type": "array", "items": {"$ref": "#/$defs/N"}, "maxItems": 2}}, "required": ["v"],
-                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""))) {
+                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS))) {
             for (int walk = 0; walk < 300; walk++) {
-                JsonPrefix p = new JsonPrefix(s);
+                List<JsonPrefix> p = List.of(new JsonPrefix(s));
                 java.io.ByteArrayOutputStream doc = new java.io.ByteArrayOutputStream();
-                for (int step = 0; step < 400 && !p.complete(); step++) {
+                for (int step = 0; step < 400 && p.stream().noneMatch(JsonPrefix::complete); step++) {
                     List<Integer> ok = new java.util.ArrayList<>();
                     for (int b = 0; b < 256; b++) {
-                        if (p.copy().accept(b)) {
+                        if (!JsonOutput.step(p, new byte[] {(byte) b}).isEmpty()) {
                             ok.add(b);
                         }
                     }
@@ -128,16 +136,22 @@ class JsonSchemaTest {
                             .indexOf(b) >= 0 && b != ' ').toList();
                     List<Integer> from = !good.isEmpty() && r.nextInt(10) > 0 ? good : ok;
                     int b = from.get(r.nextInt(from.size()));
-                    assertTrue(p.accept(b));
+                    p = JsonOutput.step(p, new byte[] {(byte) b});
                     doc.write(b);
                 }
-                if (p.complete()) {
+                if (p.stream().anyMatch(JsonPrefix::complete)) {
                     completed++;
-                    assertTrue(JSON.readTree(doc.toByteArray()).isObject(), doc.toString(StandardCharsets.UTF_8));
+                    var instance = JSON.readTree(doc.toByteArray());
+                    assertTrue(instance.isObject(), doc.toString(StandardCharsets.UTF_8));
+                    for (var pet : instance.path("pets")) {
+                        // a Cat or a Dog (never both, never neither) or a string
+                        assertTrue(pet.isTextual() || pet.size() == 2 && pet.get("name").isTextual()
+                                && (pet.path("meows").isBoolean() != pet.path("barks").isBoolean()), instance.toString());
+                    }
                 }
             }
         }
-        assertTrue(completed > 100, completed + " walks completed");
+        assertTrue(completed > 150, completed + " walks completed");
     }
 
     @Test
@@ -157,6 +171,35 @@ class JsonSchemaTest {
         assertFalse(allows(pydantic, "{\"pet\": {}}"));
     }
 
+    /**
+     * anyOf alternatives that start alike (pydantic's Union of two models, a string or an enum of strings, integer or
+     * number, object shapes at the root): a document is allowed when one alternative allows it, followed side by side.
+     */
+    @Test
+    void alternativesThatStartAlike() throws Exception {
+        JsonSchema pets = schema(PETS);
+        assertTrue(allows(pets, "{\"pets\": [{\"name\": \"Koa\", \"meows\": true}, {\"barks\": false, \"name\": \"B\"},"
+                + " \"fish\", {\"name\": \"C\", \"meows\": false}]}"));
+        assertFalse(allows(pets, "{\"pets\": [{\"name\": \"Koa\", \"meows\": true, \"barks\": true}]}"));
+        assertFalse(allows(pets, "{\"pets\": [{\"name\": \"Koa\"}]}"));
+        assertFalse(allows(pets, "{\"pets\": [{\"name\": \"Koa\", \"purrs\": true}]}"));
+        JsonSchema alike = schema("""
+                {"type": "object", "properties": {"s": {"anyOf": [{"enum": ["x", "yz"]}, {"type": "string", "maxLength": 1}]},
+                  "n": {"oneOf": [{"type": "integer"}, {"enum": [1.5, 2.25]}]}}, "additionalProperties": false}""");
+        for (String ok : List.of("{\"s\": \"x\"}", "{\"s\": \"yz\"}", "{\"s\": \"q\"}", "{\"n\": 12}", "{\"n\": 2.25}")) {
+            assertTrue(allows(alike, ok), ok);
+        }
+        for (String no : List.of("{\"s\": \"qq\"}", "{\"s\": \"y\"}x", "{\"n\": 1.25}", "{\"n\": 2.5}")) {
+            assertFalse(allows(alike, no), no);
+        }
+        JsonSchema root = schema("""
+                {"anyOf": [{"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"],
+                  "additionalProperties": false}, {"type": "object", "properties": {"b": {"type": "null"}},
+                  "required": ["b"], "additionalProperties": false}]}""");
+        assertTrue(allows(root, "{\"a\": 1}") && allows(root, "{\"b\": null}"));
+        assertFalse(allows(root, "{\"a\": null}") || allows(root, "{}"));
+    }
+
     @Test
     void unsupportedSchemasAreErrorsNamingThePlace() {
         Map<String, List<String>> bad = new java.util.LinkedHashMap<>();
@@ -166,8 +209,9 @@ class JsonSchemaTest {
                 List.of("/properties/n", "minimum"));
         bad.put("{\"type\": \"array\"}", List.of("root must be an object"));
         bad.put("{\"type\": \"object\", \"required\": [\"x\"]}", List.of("\"x\" is not among the properties"));
-        bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"anyOf\": [{\"type\": \"string\"}, "
-                + "{\"enum\": [\"x\"]}]}}}", List.of("/properties/a/anyOf", "two alternatives"));
+        bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"$ref\": \"#/$defs/L\"}}, \"$defs\": {\"L\": "
+                + "{\"anyOf\": [{\"$ref\": \"#/$defs/L\"}, {\"type\": \"null\"}]}}}", List.of("one of its own alternatives"));
+        bad.put("{\"anyOf\": [{\"type\": \"object\"}, {\"type\": \"string\"}]}", List.of("root must be an object"));
         bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"$ref\": \"http://x/y\"}}}", List.of("$ref"));
         bad.put("{\"type\": \"objekt\"}", List.of("type \"objekt\""));
         bad.put("{\"type\": \"object\", \"properties\": {\"s\": {\"type\": \"string\", \"minLength\": -1}}}",

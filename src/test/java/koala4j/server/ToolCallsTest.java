@@ -66,9 +66,13 @@ class ToolCallsTest {
         server.close();
     }
 
+    /**
+     * One call per answer unless the test sets parallel_tool_calls: the random tiny model rarely closes a list of
+     * calls (it picks a comma and another call about as often as the closing bracket).
+     */
     private static ObjectNode body(String choice, int n, int seed) throws Exception {
         ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-llama").put("max_tokens", 160)
-                .put("temperature", 1.0).put("seed", seed).put("n", n);
+                .put("temperature", 1.0).put("seed", seed).put("n", n).put("parallel_tool_calls", false);
         body.putArray("messages").addObject().put("role", "user").put("content", "Is it raining in Seoul?");
         body.set("tools", TestServers.JSON.readTree(TOOLS));
         if (choice != null) {
@@ -90,7 +94,7 @@ class ToolCallsTest {
 
     @Test
     void requiredAndNamedChoicesCallListedTools() throws Exception {
-        JsonNode r = json(client.post("/v1/chat/completions", body("\"required\"", 6, 3).toString()));
+        JsonNode r = json(client.post("/v1/chat/completions", body("\"required\"", 10, 3).toString()));
         int calls = 0;
         for (JsonNode choice : r.get("choices")) {
             JsonNode message = choice.get("message");
@@ -101,22 +105,42 @@ class ToolCallsTest {
             }
             assertTrue(message.get("content").isNull(), choice.toString());
             assertEquals(1, message.get("tool_calls").size(), choice.toString());
-            JsonNode call = message.at("/tool_calls/0");
-            assertTrue(call.get("id").asText().matches("call_[A-Za-z0-9]{24}"), call.toString());
-            assertEquals("function", call.get("type").asText());
-            checkCall(call.at("/function/name").asText(), call.at("/function/arguments").asText(), call.toString());
-            calls++;
+            for (JsonNode call : message.get("tool_calls")) {
+                assertTrue(call.get("id").asText().matches("call_[A-Za-z0-9]{24}"), call.toString());
+                assertEquals("function", call.get("type").asText());
+                checkCall(call.at("/function/name").asText(), call.at("/function/arguments").asText(), call.toString());
+                calls++;
+            }
         }
         assertTrue(calls > 0, r.toString());
 
+        // parallel_tool_calls (OpenAI's default): a list of one or more calls
+        int lists = 0;
+        JsonNode parallel = null;
+        for (int seed : new int[] {3, 19}) {
+            parallel = json(client.post("/v1/chat/completions", body("\"required\"", 12, seed)
+                    .put("parallel_tool_calls", true).put("max_tokens", 400).toString()));
+            for (JsonNode choice : parallel.get("choices")) {
+                if (choice.get("finish_reason").asText().equals("tool_calls")) {
+                    for (JsonNode call : choice.at("/message/tool_calls")) {
+                        checkCall(call.at("/function/name").asText(), call.at("/function/arguments").asText(),
+                                choice.toString());
+                    }
+                    lists++;
+                }
+            }
+        }
+        assertTrue(lists > 0, parallel.toString());
+
         JsonNode named = json(client.post("/v1/chat/completions", body(
-                "{\"type\": \"function\", \"function\": {\"name\": \"lights_on\"}}", 4, 7).toString()));
+                "{\"type\": \"function\", \"function\": {\"name\": \"lights_on\"}}", 8, 7).toString()));
         int lights = 0;
         for (JsonNode choice : named.get("choices")) {
             if (choice.get("finish_reason").asText().equals("tool_calls")) {
-                JsonNode call = choice.at("/message/tool_calls/0/function");
-                assertEquals("lights_on", call.get("name").asText(), choice.toString());
-                checkCall("lights_on", call.get("arguments").asText(), choice.toString());
+                for (JsonNode call : choice.at("/message/tool_calls")) {
+                    assertEquals("lights_on", call.at("/function/name").asText(), choice.toString());
+                    checkCall("lights_on", call.at("/function/arguments").asText(), choice.toString());
+                }
                 lights++;
             }
         }
@@ -131,8 +155,10 @@ class ToolCallsTest {
             String finish = choice.get("finish_reason").asText();
             JsonNode message = choice.get("message");
             if (finish.equals("tool_calls")) {
-                checkCall(message.at("/tool_calls/0/function/name").asText(),
-                        message.at("/tool_calls/0/function/arguments").asText(), choice.toString());
+                for (JsonNode call : message.get("tool_calls")) {
+                    checkCall(call.at("/function/name").asText(), call.at("/function/arguments").asText(),
+                            choice.toString());
+                }
             } else if (finish.equals("stop")) {
                 assertTrue(message.get("content").isTextual() && !message.has("tool_calls"), choice.toString());
             }
@@ -147,14 +173,14 @@ class ToolCallsTest {
         assertFalse(none.at("/choices/0/message").has("tool_calls"));
     }
 
-    /** Streamed: the role chunk, one chunk with the whole call (index 0), the finish chunk; same call as unstreamed. */
+    /** Streamed: the role chunk, one chunk with the whole calls (indexed), the finish chunk; same as unstreamed. */
     @Test
     void streamedCallsEqualUnstreamedOnes() throws Exception {
         ObjectNode body = body("\"required\"", 3, 5);
         JsonNode plain = json(client.post("/v1/chat/completions", body.toString()));
         body.put("stream", true);
         String sse = client.post("/v1/chat/completions", body.toString()).body();
-        Map<Integer, JsonNode> calls = new TreeMap<>();
+        Map<Integer, List<JsonNode>> calls = new TreeMap<>();
         Map<Integer, String> finish = new TreeMap<>();
         for (String line : sse.split("\n")) {
             if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
@@ -163,8 +189,13 @@ class ToolCallsTest {
             for (JsonNode c : TestServers.JSON.readTree(line.substring(6)).get("choices")) {
                 int index = c.get("index").asInt();
                 if (c.at("/delta").has("tool_calls")) {
-                    assertNull(calls.put(index, c.at("/delta/tool_calls/0")), "one call chunk per choice");
-                    assertEquals(0, c.at("/delta/tool_calls/0/index").asInt());
+                    List<JsonNode> functions = new ArrayList<>();
+                    for (JsonNode call : c.at("/delta/tool_calls")) {
+                        assertEquals(functions.size(), call.get("index").asInt());
+                        assertTrue(call.get("id").asText().startsWith("call_"));
+                        functions.add(call.get("function"));
+                    }
+                    assertNull(calls.put(index, functions), "one call chunk per choice");
                 }
                 if (!c.get("finish_reason").isNull()) {
                     finish.put(index, c.get("finish_reason").asText());
@@ -176,8 +207,9 @@ class ToolCallsTest {
             JsonNode choice = plain.at("/choices/" + i);
             assertEquals(choice.get("finish_reason").asText(), finish.get(i), sse);
             if (finish.get(i).equals("tool_calls")) {
-                assertEquals(choice.at("/message/tool_calls/0/function"), calls.get(i).get("function"), sse);
-                assertTrue(calls.get(i).get("id").asText().startsWith("call_"));
+                List<JsonNode> functions = new ArrayList<>();
+                choice.at("/message/tool_calls").forEach(call -> functions.add(call.get("function")));
+                assertEquals(functions, calls.get(i), sse);
             }
         }
     }
@@ -185,7 +217,7 @@ class ToolCallsTest {
     @Test
     void legacyFunctionsAnswerWithFunctionCall() throws Exception {
         ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-llama").put("max_tokens", 200)
-                .put("temperature", 1.0).put("seed", 2).put("n", 6);
+                .put("temperature", 1.0).put("seed", 2).put("n", 10);
         body.putArray("messages").addObject().put("role", "user").put("content", "Lights?");
         body.putArray("functions").add(TestServers.JSON.readTree(TOOLS).at("/1/function"));
         body.putObject("function_call").put("name", "lights_on");
@@ -225,15 +257,19 @@ class ToolCallsTest {
         assertEquals("{\"tool_response\":{\"name\":\"get_weather\",\"tool_call_id\":\"call_1\",\"content\":\"rain\"}}\n"
                 + "{\"tool_response\":{\"name\":\"lights_on\",\"tool_call_id\":\"call_2\",\"content\":\"done\"}}",
                 text(m.get(3)));
-        assertEquals("It rains.\n{\"tool_call\":{\"name\":\"lights_on\",\"arguments\":{}}}", text(m.get(4)));
+        assertEquals("It rains.\n{\"tool_calls\":[{\"name\":\"lights_on\",\"arguments\":{}}]}", text(m.get(4)));
+        assertEquals("It rains.\n{\"tool_call\":{\"name\":\"lights_on\",\"arguments\":{}}}",
+                text(OpenAiRoutes.messages(request, ServerConfig.ImageUrls.NONE, false).get(4)));
         assertEquals("{\"tool_response\":{\"name\":\"lights_on\",\"content\":\"ok\"}}", text(m.get(5)));
 
         // the instructions join the system message when there is one, else lead the first user message
-        ToolCalls tools = ToolCalls.parse(body("\"auto\"", 1, 0));
+        ToolCalls tools = ToolCalls.parse(body("\"auto\"", 1, 0).put("parallel_tool_calls", true));
         List<ChatModel.Message> prompted = tools.prompt(m, false);
         assertTrue(text(prompted.get(0)).startsWith("Be brief.\n\nYou can call these tools:\n- get_weather: Weather "
                 + "in a city\n  arguments (JSON Schema): {\"type\":\"object\""), text(prompted.get(0)));
-        assertTrue(text(prompted.get(0)).contains("{\"response\": \"<your answer>\"} to answer directly."));
+        assertTrue(text(prompted.get(0)).contains("{\"tool_calls\": [{\"name\": \"<tool name>\", \"arguments\": "
+                + "{<arguments>}}, ...]} (one or more calls) to call tools, or {\"response\": \"<your answer>\"} to answer "
+                + "directly."), text(prompted.get(0)));
         List<ChatModel.Message> noSystem = tools.prompt(m.subList(1, m.size()), false);
         assertTrue(text(noSystem.get(0)).startsWith("You can call these tools:") && text(noSystem.get(0))
                 .endsWith("\n\nWeather?"), text(noSystem.get(0)));
@@ -243,6 +279,30 @@ class ToolCallsTest {
         body.set("messages", request.get("messages"));
         HttpResponse<String> r = client.post("/v1/chat/completions", body.toString());
         assertEquals(200, r.statusCode(), r.body());
+    }
+
+    /** Tools whose parameters have $defs of the same name: each call's arguments follow its own tool's. */
+    @Test
+    void eachToolKeepsItsOwnDefs() throws Exception {
+        ObjectNode body = body("\"required\"", 12, 4);
+        body.set("tools", TestServers.JSON.readTree("""
+                [{"type": "function", "function": {"name": "a", "parameters": {"type": "object",
+                   "properties": {"x": {"$ref": "#/$defs/Item"}}, "required": ["x"], "additionalProperties": false,
+                   "$defs": {"Item": {"type": "boolean"}}}}},
+                 {"type": "function", "function": {"name": "b", "parameters": {"type": "object",
+                   "properties": {"x": {"$ref": "#/definitions/Item"}}, "required": ["x"], "additionalProperties": false,
+                   "definitions": {"Item": {"enum": ["koala", "panda"]}}}}}]"""));
+        JsonNode r = json(client.post("/v1/chat/completions", body.toString()));
+        int calls = 0;
+        for (JsonNode choice : r.get("choices")) {
+            for (JsonNode call : choice.at("/message/tool_calls")) {
+                JsonNode x = TestServers.JSON.readTree(call.at("/function/arguments").asText()).get("x");
+                assertTrue(call.at("/function/name").asText().equals("a") ? x.isBoolean()
+                        : List.of("koala", "panda").contains(x.asText()), choice.toString());
+                calls++;
+            }
+        }
+        assertTrue(calls > 0, r.toString());
     }
 
     private static String text(ChatModel.Message m) {

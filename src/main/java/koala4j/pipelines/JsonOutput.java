@@ -18,7 +18,7 @@ import koala4j.tokenizers.TextTokenizer;
  */
 final class JsonOutput {
 
-    static final int MAX_PATHS = 64;
+    static final int MAX_PATHS = 256;
 
     private final byte[][] tokenBytes;
     private List<JsonPrefix> states = new ArrayList<>();

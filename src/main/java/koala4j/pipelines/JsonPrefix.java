@@ -19,6 +19,8 @@ package koala4j.pipelines;
 final class JsonPrefix {
 
     static final int MAX_DEPTH = 64;
+    /** Bytes of a number whose schema bounds it (checked on its text). */
+    static final int MAX_NUMBER = 400;
     static final int MAX_WHITESPACE = 32;
 
     // what the parser expects next, outside a token in progress
@@ -76,6 +78,10 @@ final class JsonPrefix {
     private int literal;
     private boolean integer;
     private byte[][] literals;
+    // a number with bounds: its schema and its text so far (null: no bounds)
+    private JsonSchema numberSchema;
+    private byte[] numberText;
+    private int numberLength;
     /** The alternative the next ambiguous value start takes (then back to 0). */
     int fork;
     /** The alternatives at the last ambiguous value start; 0 until one is met (the caller resets it). */
@@ -121,6 +127,14 @@ final class JsonPrefix {
         literals = o.literals;
         fork = o.fork;
         forks = o.forks;
+        numberSchema = o.numberSchema;
+        numberLength = o.numberLength;
+        if (numberSchema != null) {
+            if (numberText == null) {
+                numberText = new byte[MAX_NUMBER];
+            }
+            System.arraycopy(o.numberText, 0, numberText, 0, numberLength);
+        }
         return this;
     }
 
@@ -130,7 +144,12 @@ final class JsonPrefix {
                 || whitespace != o.whitespace || value != o.value || key != o.key || stringSchema != o.stringSchema
                 || chars != o.chars || escape != o.escape || continuation != o.continuation || lowest != o.lowest
                 || highest != o.highest || candidates != o.candidates || position != o.position || sub != o.sub
-                || literal != o.literal || integer != o.integer || literals != o.literals) {
+                || literal != o.literal || integer != o.integer || literals != o.literals
+                || numberSchema != o.numberSchema || numberLength != o.numberLength) {
+            return false;
+        }
+        if (numberSchema != null && !java.util.Arrays.equals(numberText, 0, numberLength, o.numberText, 0,
+                numberLength)) {
             return false;
         }
         for (int d = 0; d < depth; d++) {
@@ -162,12 +181,15 @@ final class JsonPrefix {
                 return string(b);
             case NUMBER:
                 if (number(b)) {
-                    return true;
+                    return numberSchema == null || boundedDigit(b);
                 }
-                if (!numberComplete()) {
+                if (!numberComplete() || numberSchema != null
+                        && !NumberBounds.within(numberText, numberLength, numberSchema)) {
                     return false;
                 }
                 token = NONE;
+                numberSchema = null;
+                numberLength = 0;
                 valueDone();
                 return structure(b);        // the byte that ended the number
             case LITERAL:
@@ -277,7 +299,9 @@ final class JsonPrefix {
                 token = NUMBER;
                 integer = (s.types & JsonSchema.NUMBER) == 0;
                 sub = b == '-' ? N_MINUS : b == '0' ? N_ZERO : N_INT;
-                return true;
+                numberSchema = s.bounded() ? s : null;
+                numberLength = 0;
+                return numberSchema == null || boundedDigit(b);
             case JsonSchema.BOOLEAN, JsonSchema.NULL:
                 token = LITERAL;
                 literal = b == 't' ? 0 : b == 'f' ? 1 : 2;
@@ -530,6 +554,18 @@ final class JsonPrefix {
             default:
                 return false;
         }
+    }
+
+    /** A bounded number's byte: no exponent, and the text must still be able to end within the bounds. */
+    private boolean boundedDigit(int b) {
+        if (b == 'e' || b == 'E' || numberLength == MAX_NUMBER) {
+            return false;
+        }
+        if (numberText == null) {
+            numberText = new byte[MAX_NUMBER];
+        }
+        numberText[numberLength++] = (byte) b;
+        return NumberBounds.feasible(numberText, numberLength, numberSchema, integer);
     }
 
     private boolean numberComplete() {

@@ -15,7 +15,9 @@ import com.fasterxml.jackson.databind.JsonNode;
  * (OpenAI's strict mode, vLLM, llama.cpp) take from the schemas pydantic and zod write. {@code type} (one or a list),
  * {@code properties} / {@code required} / {@code additionalProperties} (keys in any order, each once; by JSON Schema's
  * rule extra keys are allowed unless additionalProperties is false), {@code items} / {@code minItems} /
- * {@code maxItems}, {@code minLength} / {@code maxLength} (code points; an escape counts one), {@code enum} /
+ * {@code maxItems}, {@code minLength} / {@code maxLength} (code points; an escape counts one), {@code minimum} /
+ * {@code maximum} / {@code exclusiveMinimum} / {@code exclusiveMaximum} (numbers or draft 4's flags; see
+ * {@link NumberBounds}), {@code enum} /
  * {@code const} (the value written as Jackson writes it compactly), {@code anyOf} / {@code oneOf} (oneOf read as anyOf,
  * as llama.cpp and outlines do; alternatives that start alike are followed side by side by {@link JsonPrefix}'s
  * callers until the bytes rule all but one out), and {@code $ref} into {@code $defs} /
@@ -32,6 +34,11 @@ public final class JsonSchema {
     static final int BOOLEAN = 32;
     static final int NULL = 64;
     static final int ALL = 127;
+
+    /** Whether numbers of this schema have a lower or an upper bound. */
+    boolean bounded() {
+        return minimum != null || maximum != null;
+    }
 
     /** Properties and enum values per schema: a bitmask each. */
     static final int MAX_MEMBERS = 64;
@@ -73,6 +80,11 @@ public final class JsonSchema {
     // strings
     int minLength;
     int maxLength = Integer.MAX_VALUE;
+    // numbers: bounds (null: none), each inclusive unless its flag says exclusive
+    java.math.BigDecimal minimum;
+    java.math.BigDecimal maximum;
+    boolean minimumExclusive;
+    boolean maximumExclusive;
     // enum / const: the only values, as compact JSON
     byte[][] literals;
     // anyOf / oneOf
@@ -196,6 +208,10 @@ public final class JsonSchema {
         maxItems = o.maxItems;
         minLength = o.minLength;
         maxLength = o.maxLength;
+        minimum = o.minimum;
+        maximum = o.maximum;
+        minimumExclusive = o.minimumExclusive;
+        maximumExclusive = o.maximumExclusive;
         literals = o.literals;
         alternatives = o.alternatives;
         ref = null;
@@ -346,14 +362,30 @@ public final class JsonSchema {
                     case "additionalProperties" -> s.types |= typed ? 0 : OBJECT;
                     case "required", "minItems", "maxItems", "minLength", "maxLength", "items", "enum", "const" -> {
                     }
+                    case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" -> {
+                        bound(s, key, v, path);
+                        s.types |= typed ? 0 : NUMBER;
+                    }
                     default -> {
                         if (!ANNOTATIONS.contains(key)) {
                             throw error(path, "keyword \"" + key + "\" is not supported (supported: type, properties, "
                                     + "required, additionalProperties, items, minItems, maxItems, minLength, "
-                                    + "maxLength, enum, const, anyOf, oneOf, $ref)");
+                                    + "maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, "
+                                    + "anyOf, oneOf, $ref)");
                         }
                     }
                 }
+            }
+            if (n.path("exclusiveMinimum").asBoolean(false) && n.path("exclusiveMinimum").isBoolean()) {
+                s.minimumExclusive = s.minimum != null;
+            }
+            if (n.path("exclusiveMaximum").asBoolean(false) && n.path("exclusiveMaximum").isBoolean()) {
+                s.maximumExclusive = s.maximum != null;
+            }
+            if (s.minimum != null && s.maximum != null && (s.minimum.compareTo(s.maximum) > 0
+                    || s.minimum.compareTo(s.maximum) == 0 && (s.minimumExclusive || s.maximumExclusive))) {
+                throw error(path, "no number lies between minimum " + s.minimum.toPlainString() + " and maximum "
+                        + s.maximum.toPlainString());
             }
             JsonNode additional = n.get("additionalProperties");
             s.additional = additional == null || additional.isBoolean() && additional.asBoolean() ? ANY
@@ -439,6 +471,35 @@ public final class JsonSchema {
                 }
             }
             return false;
+        }
+
+        /**
+         * minimum / maximum, and exclusiveMinimum / exclusiveMaximum as a number (draft 6 and later, pydantic's gt /
+         * lt) or as a flag on the other (draft 4); the tighter of two bounds on one side wins.
+         */
+        private void bound(JsonSchema s, String key, JsonNode v, String path) {
+            boolean lower = key.toLowerCase(java.util.Locale.ROOT).contains("min");
+            if (v.isBoolean() && key.startsWith("exclusive")) {
+                return;                         // draft 4's flag: applied to minimum / maximum once all are read
+            }
+            if (!v.isNumber()) {
+                throw error(path + "/" + key, "expected a number, found " + abbreviate(v));
+            }
+            java.math.BigDecimal value = v.decimalValue();
+            boolean exclusive = key.startsWith("exclusive");
+            if (lower) {
+                int c = s.minimum == null ? 1 : value.compareTo(s.minimum);
+                if (c > 0 || c == 0 && exclusive) {
+                    s.minimum = value;
+                    s.minimumExclusive = exclusive || c == 0 && s.minimumExclusive;
+                }
+            } else {
+                int c = s.maximum == null ? -1 : value.compareTo(s.maximum);
+                if (c < 0 || c == 0 && exclusive) {
+                    s.maximum = value;
+                    s.maximumExclusive = exclusive || c == 0 && s.maximumExclusive;
+                }
+            }
         }
 
         private int count(JsonNode n, String key, int dflt, String path) {

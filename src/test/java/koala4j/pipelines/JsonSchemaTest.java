@@ -32,6 +32,10 @@ class JsonSchemaTest {
         return JsonOutput.allows(s, doc.getBytes(StandardCharsets.UTF_8));
     }
 
+    private static final String BOUNDED = """
+            {"type": "object", "properties": {"a": {"type": "integer", "minimum": 10, "maximum": 20},
+              "b": {"type": "number", "exclusiveMinimum": 0.5, "maximum": 1}}, "additionalProperties": false}""";
+
     private static final String PETS = """
             {"type": "object", "properties": {"pets": {"type": "array", "items": {"$ref": "#/$defs/Pet"}}},
              "required": ["pets"], "additionalProperties": false,
@@ -117,10 +121,11 @@ class JsonSchemaTest {
         java.util.SplittableRandom r = new java.util.SplittableRandom(7);
         byte[] preferred = "}]\",:0123456789tfnkaeloprs{[-.".getBytes(StandardCharsets.UTF_8);
         int completed = 0;
+        JsonSchema bounded = schema(BOUNDED);
         for (JsonSchema s : List.of(schema(PERSON), JsonSchema.anyObject(), schema("""
                 {"$defs": {"N": {"type": "object", "properties": {"v": {"enum": [1, 12, "x"]},
                    "k": {"type": "array", "items": {"$ref": "#/$defs/N"}, "maxItems": 2}}, "required": ["v"],
-                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS))) {
+                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS), bounded)) {
             for (int walk = 0; walk < 300; walk++) {
                 List<JsonPrefix> p = List.of(new JsonPrefix(s));
                 java.io.ByteArrayOutputStream doc = new java.io.ByteArrayOutputStream();
@@ -143,6 +148,15 @@ class JsonSchemaTest {
                     completed++;
                     var instance = JSON.readTree(doc.toByteArray());
                     assertTrue(instance.isObject(), doc.toString(StandardCharsets.UTF_8));
+                    if (s == bounded && instance.has("a")) {
+                        assertTrue(instance.get("a").isIntegralNumber() && instance.get("a").asInt() >= 10
+                                && instance.get("a").asInt() <= 20, instance.toString());
+                    }
+                    if (s == bounded && instance.has("b")) {
+                        assertTrue(instance.get("b").decimalValue().compareTo(new java.math.BigDecimal("0.5")) > 0
+                                && instance.get("b").decimalValue().compareTo(java.math.BigDecimal.ONE) <= 0,
+                                instance.toString());
+                    }
                     for (var pet : instance.path("pets")) {
                         // a Cat or a Dog (never both, never neither) or a string
                         assertTrue(pet.isTextual() || pet.size() == 2 && pet.get("name").isTextual()
@@ -200,13 +214,121 @@ class JsonSchemaTest {
         assertFalse(allows(root, "{\"a\": null}") || allows(root, "{}"));
     }
 
+    /** minimum / maximum, exclusive as numbers (draft 6+) or flags (draft 4), for integers and numbers. */
+    @Test
+    void numericBounds() throws Exception {
+        JsonSchema s = schema("""
+                {"type": "object", "properties": {"age": {"type": "integer", "minimum": 10, "maximum": 20},
+                  "p": {"type": "number", "exclusiveMinimum": 0.5, "exclusiveMaximum": 1},
+                  "t": {"type": "number", "minimum": -5, "maximum": -2},
+                  "old": {"type": "integer", "minimum": 0, "exclusiveMinimum": true}}, "additionalProperties": false}""");
+        for (String ok : List.of("{\"age\": 10}", "{\"age\": 20}", "{\"age\":15}", "{\"p\": 0.75}", "{\"p\": 0.5000001}",
+                "{\"t\": -5}", "{\"t\": -2.0}", "{\"t\": -3.25}", "{\"old\": 1}", "{\"old\": 99999999999999999999}")) {
+            assertTrue(allows(s, ok), ok);
+        }
+        for (String no : List.of("{\"age\": 9}", "{\"age\": 21}", "{\"age\": 100}", "{\"age\": -15}",
+                "{\"p\": 0.5}", "{\"p\": 1}", "{\"p\": 1.0}", "{\"p\": 0.4}", "{\"p\": 5e-1}", "{\"t\": -1}",
+                "{\"t\": -6}", "{\"t\": -5.01}", "{\"t\": 2}", "{\"old\": 0}", "{\"old\": -1}")) {
+            assertFalse(allows(s, no), no);
+        }
+        // prefixes that no digit could save are refused at once
+        for (String[] c : new String[][] {{"{\"age\": ", "3"}, {"{\"age\": ", "-"}, {"{\"age\": 2", "1"},
+                {"{\"age\": 1", "."}, {"{\"p\": ", "1"}, {"{\"p\": 0.", "4"}, {"{\"p\": 0.7", "e"},
+                {"{\"t\": -", "1"}, {"{\"t\": -5", "1"}, {"{\"t\": ", "0"}, {"{\"old\": ", "0"}}) {
+            JsonPrefix p = new JsonPrefix(s);
+            assertTrue(p.accept(c[0].getBytes(StandardCharsets.UTF_8)), c[0]);
+            assertFalse(p.accept(c[1].getBytes(StandardCharsets.UTF_8)), c[0] + c[1]);
+        }
+        JsonPrefix p = new JsonPrefix(s);
+        assertTrue(p.accept("{\"t\": -5.".getBytes(StandardCharsets.UTF_8)) && p.copy().accept('0')
+                && !p.copy().accept('1'), "-5.0 is the bound, -5.01 below it");
+    }
+
+    /**
+     * {@link NumberBounds#feasible} against brute force: over random bounds (integers and one-decimal numbers below
+     * 50, inclusive or not), every prefix of every number up to 3 integer and 2 fraction digits is feasible exactly
+     * when one of those numbers that starts with it lies within the bounds.
+     */
+    @Test
+    void boundsAgreeWithBruteForce() throws Exception {
+        List<String> numbers = new java.util.ArrayList<>();
+        for (String sign : List.of("", "-")) {
+            for (int whole = 0; whole < 1000; whole++) {
+                numbers.add(sign + whole);
+                for (int f = 0; f < 10; f++) {
+                    numbers.add(sign + whole + "." + f);
+                    for (int g = 0; g < 10; g++) {
+                        numbers.add(sign + whole + "." + f + g);
+                    }
+                }
+            }
+        }
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        for (int trial = 0; trial < 24; trial++) {
+            boolean integer = trial % 3 == 0;
+            StringBuilder doc = new StringBuilder("{\"type\": \"" + (integer ? "integer" : "number") + "\"");
+            int tenths = r.nextInt(-500, 500);
+            String lo = java.math.BigDecimal.valueOf(tenths, 1).toPlainString();
+            String hi = java.math.BigDecimal.valueOf(tenths + r.nextInt(0, 300), 1).toPlainString();
+            if (r.nextInt(4) > 0) {
+                doc.append(r.nextBoolean() ? ", \"minimum\": " : ", \"exclusiveMinimum\": ").append(lo);
+            }
+            if (r.nextInt(4) > 0) {
+                doc.append(r.nextBoolean() ? ", \"maximum\": " : ", \"exclusiveMaximum\": ").append(hi);
+            }
+            doc.append('}');
+            JsonSchema n;
+            try {
+                n = schema("{\"type\": \"object\", \"properties\": {\"n\": " + doc + "}}").properties[0];
+            } catch (IllegalArgumentException empty) {
+                continue;                       // exclusive bounds at one value: nothing between them
+            }
+            java.util.Set<String> feasible = new java.util.HashSet<>();
+            for (String v : numbers) {
+                if (integer && v.contains(".")) {
+                    continue;
+                }
+                byte[] b = v.getBytes(StandardCharsets.US_ASCII);
+                if (NumberBounds.within(b, b.length, n)) {
+                    for (int k = 1; k <= v.length(); k++) {
+                        feasible.add(v.substring(0, k));
+                    }
+                }
+            }
+            java.util.Set<String> prefixes = new java.util.HashSet<>();
+            for (String v : numbers) {
+                for (int k = 1; k <= v.length(); k++) {
+                    prefixes.add(v.substring(0, k));
+                }
+            }
+            for (String prefix : prefixes) {
+                if (integer && prefix.contains(".")) {
+                    continue;
+                }
+                byte[] b = prefix.getBytes(StandardCharsets.US_ASCII);
+                boolean expected = feasible.contains(prefix);
+                // the brute force sees no completion beyond 3 integer or 2 fraction digits: a prefix at that edge that
+                // it finds hopeless may still have longer ones (past the bounds' magnitude, or 0.001 nearer a bound)
+                String[] parts = prefix.replace("-", "").split("\\.", -1);
+                if (!expected && (parts[0].length() >= 3 || parts.length > 1 && parts[1].length() >= 2)) {
+                    continue;
+                }
+                assertEquals(expected, NumberBounds.feasible(b, b.length, n, integer), doc + " prefix " + prefix);
+            }
+        }
+    }
+
     @Test
     void unsupportedSchemasAreErrorsNamingThePlace() {
         Map<String, List<String>> bad = new java.util.LinkedHashMap<>();
         bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"x+\"}}}",
                 List.of("/properties/a", "pattern"));
-        bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": 0}}}",
-                List.of("/properties/n", "minimum"));
+        bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"multipleOf\": 2}}}",
+                List.of("/properties/n", "multipleOf"));
+        bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"minimum\": 3, \"exclusiveMaximum\": 3}}}",
+                List.of("/properties/n", "no number lies between minimum 3 and maximum 3"));
+        bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"maximum\": \"9\"}}}",
+                List.of("/properties/n/maximum", "expected a number"));
         bad.put("{\"type\": \"array\"}", List.of("root must be an object"));
         bad.put("{\"type\": \"object\", \"required\": [\"x\"]}", List.of("\"x\" is not among the properties"));
         bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"$ref\": \"#/$defs/L\"}}, \"$defs\": {\"L\": "

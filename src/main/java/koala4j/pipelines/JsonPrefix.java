@@ -78,6 +78,10 @@ final class JsonPrefix {
     private int literal;
     private boolean integer;
     private byte[][] literals;
+    // a string with a pattern: the automaton's states (null: no pattern), the code point being read
+    private long[] regexStates;
+    private long[] regexScratch;
+    private int codePoint;
     // a number with bounds: its schema and its text so far (null: no bounds)
     private JsonSchema numberSchema;
     private byte[] numberText;
@@ -127,6 +131,16 @@ final class JsonPrefix {
         literals = o.literals;
         fork = o.fork;
         forks = o.forks;
+        codePoint = o.codePoint;
+        if (o.regexStates == null) {
+            regexStates = null;
+        } else {
+            if (regexStates == null || regexStates.length != o.regexStates.length) {
+                regexStates = new long[o.regexStates.length];
+                regexScratch = new long[o.regexStates.length];
+            }
+            System.arraycopy(o.regexStates, 0, regexStates, 0, regexStates.length);
+        }
         numberSchema = o.numberSchema;
         numberLength = o.numberLength;
         if (numberSchema != null) {
@@ -145,7 +159,8 @@ final class JsonPrefix {
                 || chars != o.chars || escape != o.escape || continuation != o.continuation || lowest != o.lowest
                 || highest != o.highest || candidates != o.candidates || position != o.position || sub != o.sub
                 || literal != o.literal || integer != o.integer || literals != o.literals
-                || numberSchema != o.numberSchema || numberLength != o.numberLength) {
+                || numberSchema != o.numberSchema || numberLength != o.numberLength || codePoint != o.codePoint
+                || !java.util.Arrays.equals(regexStates, o.regexStates)) {
             return false;
         }
         if (numberSchema != null && !java.util.Arrays.equals(numberText, 0, numberLength, o.numberText, 0,
@@ -376,6 +391,22 @@ final class JsonPrefix {
         chars = 0;
         escape = 0;
         continuation = 0;
+        if (!isKey && s.pattern != null) {
+            regexStates = s.pattern.start();
+            regexScratch = new long[regexStates.length];
+        } else {
+            regexStates = null;
+        }
+    }
+
+    /** A character of a string value is whole: with a pattern, the text must still be able to match. */
+    private boolean patternChar(int cp) {
+        return regexStates == null || stringSchema.pattern.step(regexStates, cp, regexScratch);
+    }
+
+    /** Part of a character is written: with a pattern, one of the code points it may still become must fit. */
+    private boolean patternRange(int lo, int hi) {
+        return regexStates == null || stringSchema.pattern.canStep(regexStates, lo, hi);
     }
 
     private boolean string(int b) {
@@ -386,23 +417,38 @@ final class JsonPrefix {
             continuation--;
             lowest = 0x80;
             highest = 0xBF;
-            return keyByte(b);
+            codePoint = codePoint << 6 | b & 0x3F;
+            int rest = 6 * continuation;
+            return (continuation > 0 ? patternRange(codePoint << rest, codePoint << rest | (1 << rest) - 1)
+                    : patternChar(codePoint)) && keyByte(b);
         }
         if (escape == 1) {
             if (b == 'u') {
                 escape = 5;
-                return keyByte(b);
+                codePoint = 0;
+                return patternRange(0, 0xFFFF) && keyByte(b);
             }
             escape = 0;
-            return (b == '"' || b == '\\' || b == '/' || b == 'b' || b == 'f' || b == 'n' || b == 'r' || b == 't')
-                    && keyByte(b);
+            int cp = switch (b) {
+                case '"', '\\', '/' -> b;
+                case 'b' -> 8;
+                case 'f' -> 12;
+                case 'n' -> 10;
+                case 'r' -> 13;
+                case 't' -> 9;
+                default -> -1;
+            };
+            return cp >= 0 && patternChar(cp) && keyByte(b);
         }
         if (escape > 1) {
             if (!(b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F')) {
                 return false;
             }
+            codePoint = codePoint << 4 | Character.digit(b, 16);
             escape = escape == 2 ? 0 : escape - 1;
-            return keyByte(b);
+            int rest = 4 * (escape - 1);
+            return (escape > 0 ? patternRange(codePoint << rest, codePoint << rest | (1 << rest) - 1)
+                    : patternChar(codePoint)) && keyByte(b);
         }
         if (b == '"') {
             return key ? endKey() : endString();
@@ -412,18 +458,20 @@ final class JsonPrefix {
         }
         if (b == '\\') {
             escape = 1;
-            return keyByte(b);
+            return patternRange(0, 0xFFFF) && keyByte(b);
         }
         if (b < 0x80) {
-            return keyByte(b);
+            return patternChar(b) && keyByte(b);
         }
         // UTF-8 lead bytes (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF)
         lowest = 0x80;
         highest = 0xBF;
         if (b >= 0xC2 && b <= 0xDF) {
             continuation = 1;
+            codePoint = b & 0x1F;
         } else if (b >= 0xE0 && b <= 0xEF) {
             continuation = 2;
+            codePoint = b & 0x0F;
             if (b == 0xE0) {
                 lowest = 0xA0;
             } else if (b == 0xED) {
@@ -431,6 +479,7 @@ final class JsonPrefix {
             }
         } else if (b >= 0xF0 && b <= 0xF4) {
             continuation = 3;
+            codePoint = b & 0x07;
             if (b == 0xF0) {
                 lowest = 0x90;
             } else if (b == 0xF4) {
@@ -439,7 +488,11 @@ final class JsonPrefix {
         } else {
             return false;
         }
-        return keyByte(b);
+        // the code points a character with this first byte can be (RFC 3629's ranges)
+        int lo = codePoint << 6 * continuation | (lowest & 0x3F) << 6 * (continuation - 1);
+        int hi = codePoint << 6 * continuation | (highest & 0x3F) << 6 * (continuation - 1)
+                | (1 << 6 * (continuation - 1)) - 1;
+        return patternRange(lo, hi) && keyByte(b);
     }
 
     /** A character starts: within the string's maxLength. */
@@ -492,9 +545,10 @@ final class JsonPrefix {
     }
 
     private boolean endString() {
-        if (chars < stringSchema.minLength) {
+        if (chars < stringSchema.minLength || regexStates != null && !stringSchema.pattern.matches(regexStates)) {
             return false;
         }
+        regexStates = null;
         token = NONE;
         valueDone();
         return true;

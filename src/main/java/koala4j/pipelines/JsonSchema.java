@@ -80,6 +80,7 @@ public final class JsonSchema {
     // strings
     int minLength;
     int maxLength = Integer.MAX_VALUE;
+    JsonRegex pattern;                           // pattern or format, null: none
     // numbers: bounds (null: none), each inclusive unless its flag says exclusive
     java.math.BigDecimal minimum;
     java.math.BigDecimal maximum;
@@ -208,6 +209,7 @@ public final class JsonSchema {
         maxItems = o.maxItems;
         minLength = o.minLength;
         maxLength = o.maxLength;
+        pattern = o.pattern;
         minimum = o.minimum;
         maximum = o.maximum;
         minimumExclusive = o.minimumExclusive;
@@ -362,6 +364,20 @@ public final class JsonSchema {
                     case "additionalProperties" -> s.types |= typed ? 0 : OBJECT;
                     case "required", "minItems", "maxItems", "minLength", "maxLength", "items", "enum", "const" -> {
                     }
+                    case "pattern", "format" -> {
+                        if (n.has("pattern") && n.has("format")) {
+                            throw error(path, "pattern and format together are not supported");
+                        }
+                        if (!v.isTextual()) {
+                            throw error(path + "/" + key, "expected a string, found " + abbreviate(v));
+                        }
+                        try {
+                            s.pattern = JsonRegex.compile(key.equals("pattern") ? v.asText() : format(v.asText()));
+                        } catch (IllegalArgumentException e) {
+                            throw error(path + "/" + key, e.getMessage());
+                        }
+                        s.types |= typed ? 0 : STRING;
+                    }
                     case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" -> {
                         bound(s, key, v, path);
                         s.types |= typed ? 0 : NUMBER;
@@ -370,8 +386,8 @@ public final class JsonSchema {
                         if (!ANNOTATIONS.contains(key)) {
                             throw error(path, "keyword \"" + key + "\" is not supported (supported: type, properties, "
                                     + "required, additionalProperties, items, minItems, maxItems, minLength, "
-                                    + "maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, "
-                                    + "anyOf, oneOf, $ref)");
+                                    + "maxLength, pattern, format, minimum, maximum, exclusiveMinimum, exclusiveMaximum, "
+                                    + "enum, const, anyOf, oneOf, $ref)");
                         }
                     }
                 }
@@ -500,6 +516,24 @@ public final class JsonSchema {
                     s.maximumExclusive = exclusive || c == 0 && s.maximumExclusive;
                 }
             }
+        }
+
+        /** The pattern a {@code format} stands for (RFC 3339 dates and times, RFC 4122 UUIDs, dotted IPv4, e-mail). */
+        private static String format(String name) {
+            String date = "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])";
+            String time = "([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d+)?([Zz]|[+-]([01]\\d|2[0-3]):[0-5]\\d)";
+            String octet = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+            String label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+            return switch (name) {
+                case "date" -> "^" + date + "$";
+                case "time" -> "^" + time + "$";
+                case "date-time" -> "^" + date + "[Tt]" + time + "$";
+                case "uuid" -> "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+                case "ipv4" -> "^(" + octet + "\\.){3}" + octet + "$";
+                case "email" -> "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + label + "(\\." + label + ")+$";
+                default -> throw new IllegalArgumentException("format \"" + name + "\" is not supported (supported: "
+                        + "date, time, date-time, uuid, ipv4, email)");
+            };
         }
 
         private int count(JsonNode n, String key, int dflt, String path) {

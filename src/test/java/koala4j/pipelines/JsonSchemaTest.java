@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -122,10 +123,14 @@ class JsonSchemaTest {
         byte[] preferred = "}]\",:0123456789tfnkaeloprs{[-.".getBytes(StandardCharsets.UTF_8);
         int completed = 0;
         JsonSchema bounded = schema(BOUNDED);
+        JsonSchema patterned = schema("""
+                {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-f]{2}-\\\\d+$"},
+                  "day": {"type": "string", "format": "date"}, "near": {"pattern": "(ab|c)+"}},
+                 "additionalProperties": false}""");
         for (JsonSchema s : List.of(schema(PERSON), JsonSchema.anyObject(), schema("""
                 {"$defs": {"N": {"type": "object", "properties": {"v": {"enum": [1, 12, "x"]},
                    "k": {"type": "array", "items": {"$ref": "#/$defs/N"}, "maxItems": 2}}, "required": ["v"],
-                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS), bounded)) {
+                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS), bounded, patterned)) {
             for (int walk = 0; walk < 300; walk++) {
                 List<JsonPrefix> p = List.of(new JsonPrefix(s));
                 java.io.ByteArrayOutputStream doc = new java.io.ByteArrayOutputStream();
@@ -148,6 +153,13 @@ class JsonSchemaTest {
                     completed++;
                     var instance = JSON.readTree(doc.toByteArray());
                     assertTrue(instance.isObject(), doc.toString(StandardCharsets.UTF_8));
+                    if (s == patterned) {
+                        assertTrue(instance.path("code").asText("ab-1").matches("[a-f]{2}-\\d+"), instance.toString());
+                        assertTrue(instance.path("day").asText("2000-01-01").matches("\\d{4}-\\d\\d-\\d\\d"),
+                                instance.toString());
+                        assertTrue(Pattern.compile("(ab|c)+").matcher(instance.path("near").asText("c")).find(),
+                                instance.toString());
+                    }
                     if (s == bounded && instance.has("a")) {
                         assertTrue(instance.get("a").isIntegralNumber() && instance.get("a").asInt() >= 10
                                 && instance.get("a").asInt() <= 20, instance.toString());
@@ -321,8 +333,8 @@ class JsonSchemaTest {
     @Test
     void unsupportedSchemasAreErrorsNamingThePlace() {
         Map<String, List<String>> bad = new java.util.LinkedHashMap<>();
-        bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"x+\"}}}",
-                List.of("/properties/a", "pattern"));
+        bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"(x)\\\\1\"}}}",
+                List.of("/properties/a/pattern", "\\1"));
         bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"multipleOf\": 2}}}",
                 List.of("/properties/n", "multipleOf"));
         bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"minimum\": 3, \"exclusiveMaximum\": 3}}}",

@@ -229,7 +229,7 @@ final class JsonPrefix {
                 if (b == '}') {
                     return closeObject(frame);
                 }
-                return b == '"' && startKey(frame);
+                return b == '"' && moreKeys(frame) && startKey(frame);
             case KEY:
                 return b == '"' && startKey(frame);
             case COLON:
@@ -269,11 +269,12 @@ final class JsonPrefix {
     }
 
     private boolean startItem(JsonSchema array, int b) {
-        if (items[depth - 1] >= array.maxItems) {
+        int index = items[depth - 1];
+        if (index >= array.maxItems) {
             return false;
         }
         items[depth - 1]++;
-        return startValue(array.items, b);
+        return startValue(index < array.prefix.length ? array.prefix[index] : array.items, b);
     }
 
     private boolean startValue(JsonSchema schema, int b) {
@@ -341,10 +342,15 @@ final class JsonPrefix {
     }
 
     private boolean closeObject(JsonSchema s) {
-        if ((seen[depth - 1] & s.required) != s.required) {
+        if ((seen[depth - 1] & s.required) != s.required || keyCount(depth - 1) < s.minProperties) {
             return false;
         }
         return pop();
+    }
+
+    /** Keys an object has so far: its frame's item slot counts them down from -1 (a negative slot marks objects). */
+    private int keyCount(int d) {
+        return -1 - items[d];
     }
 
     private boolean closeArray(JsonSchema s) {
@@ -373,7 +379,7 @@ final class JsonPrefix {
 
     private boolean moreKeys(JsonSchema s) {
         long all = s.names.length == 64 ? -1L : (1L << s.names.length) - 1;
-        return s.additional != null || (seen[depth - 1] & all) != all;
+        return keyCount(depth - 1) < s.maxProperties && (s.additional != null || (seen[depth - 1] & all) != all);
     }
 
     private boolean startKey(JsonSchema s) {
@@ -539,6 +545,7 @@ final class JsonPrefix {
         } else {
             return false;
         }
+        items[depth - 1]--;                     // one more key
         token = NONE;
         expect = COLON;
         return true;

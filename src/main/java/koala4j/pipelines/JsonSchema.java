@@ -52,6 +52,8 @@ public final class JsonSchema {
     static final JsonSchema ANY = new JsonSchema();
     /** Any JSON object (OpenAI's json_object). */
     static final JsonSchema ANY_OBJECT = new JsonSchema();
+    /** No value at all (items false: nothing after a tuple's positions). */
+    static final JsonSchema NOTHING = new JsonSchema();
 
     static {
         ANY.types = ALL;
@@ -74,9 +76,12 @@ public final class JsonSchema {
     long required;
     JsonSchema additional;                       // null: no other keys
     // arrays
-    JsonSchema items;
+    JsonSchema items;                            // after the prefix; NOTHING: no more items
+    JsonSchema[] prefix = new JsonSchema[0];     // prefixItems (a tuple's positions)
     int minItems;
     int maxItems = Integer.MAX_VALUE;
+    int minProperties;
+    int maxProperties = Integer.MAX_VALUE;
     // strings
     int minLength;
     int maxLength = Integer.MAX_VALUE;
@@ -168,6 +173,9 @@ public final class JsonSchema {
         }
         checkUnionLoops(s.additional, where, seen);
         checkUnionLoops(s.items, where, seen);
+        for (JsonSchema p : s.prefix) {
+            checkUnionLoops(p, where, seen);
+        }
     }
 
     /** Every value this schema allows is an object (unions: every alternative; a $ref loop of unions allows none). */
@@ -205,8 +213,11 @@ public final class JsonSchema {
         required = o.required;
         additional = o.additional;
         items = o.items;
+        prefix = o.prefix;
         minItems = o.minItems;
         maxItems = o.maxItems;
+        minProperties = o.minProperties;
+        maxProperties = o.maxProperties;
         minLength = o.minLength;
         maxLength = o.maxLength;
         pattern = o.pattern;
@@ -328,6 +339,15 @@ public final class JsonSchema {
                     return union(n, key, path);
                 }
             }
+            if (n.has("allOf")) {
+                // pydantic (v1, and v2 for a described field) wraps a $ref as allOf [$ref] to hang annotations on it
+                JsonNode all = n.get("allOf");
+                if (!all.isArray() || all.size() != 1 || hasConstraint(n, "allOf")) {
+                    throw error(path + "/allOf", "only an allOf of one schema (with annotations beside it) is "
+                            + "supported");
+                }
+                return node(all.get(0), path + "/allOf/0");
+            }
             boolean typed = n.has("type");
             if (typed) {
                 JsonNode t = n.get("type");
@@ -362,8 +382,10 @@ public final class JsonSchema {
                         s.types |= typed ? 0 : OBJECT;
                     }
                     case "additionalProperties" -> s.types |= typed ? 0 : OBJECT;
-                    case "required", "minItems", "maxItems", "minLength", "maxLength", "items", "enum", "const" -> {
+                    case "required", "minItems", "maxItems", "minLength", "maxLength", "items", "enum", "const",
+                         "prefixItems", "additionalItems" -> {
                     }
+                    case "minProperties", "maxProperties" -> s.types |= typed ? 0 : OBJECT;
                     case "pattern", "format" -> {
                         if (n.has("pattern") && n.has("format")) {
                             throw error(path, "pattern and format together are not supported");
@@ -385,9 +407,10 @@ public final class JsonSchema {
                     default -> {
                         if (!ANNOTATIONS.contains(key)) {
                             throw error(path, "keyword \"" + key + "\" is not supported (supported: type, properties, "
-                                    + "required, additionalProperties, items, minItems, maxItems, minLength, "
-                                    + "maxLength, pattern, format, minimum, maximum, exclusiveMinimum, exclusiveMaximum, "
-                                    + "enum, const, anyOf, oneOf, $ref)");
+                                    + "required, additionalProperties, minProperties, maxProperties, items, "
+                                    + "prefixItems, additionalItems, minItems, maxItems, minLength, maxLength, pattern, "
+                                    + "format, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, "
+                                    + "anyOf, oneOf, allOf of one schema, $ref)");
                         }
                     }
                 }
@@ -420,14 +443,45 @@ public final class JsonSchema {
                     s.required |= 1L << index;
                 }
             }
-            if (n.has("items")) {
-                s.items = node(n.get("items"), path + "/items");
+            // a tuple: prefixItems (draft 2020-12) or items as a list (earlier drafts, with additionalItems)
+            JsonNode tuple = n.has("prefixItems") ? n.get("prefixItems") : n.path("items").isArray() ? n.get("items")
+                    : null;
+            String tuplePath = path + (n.has("prefixItems") ? "/prefixItems" : "/items");
+            if (tuple != null) {
+                if (!tuple.isArray()) {
+                    throw error(tuplePath, "expected a list of schemas");
+                }
+                s.prefix = new JsonSchema[tuple.size()];
+                for (int i = 0; i < tuple.size(); i++) {
+                    s.prefix[i] = node(tuple.get(i), tuplePath + "/" + i);
+                }
                 s.types |= typed ? 0 : ARRAY;
+            }
+            JsonNode rest = n.has("prefixItems") || tuple == null ? n.get("items") : n.get("additionalItems");
+            String restPath = path + (n.has("prefixItems") || tuple == null ? "/items" : "/additionalItems");
+            if (rest != null && rest.isBoolean() && !rest.asBoolean()) {
+                s.items = NOTHING;
+            } else if (rest != null) {
+                s.items = node(rest, restPath);
             } else {
                 s.items = ANY;
             }
+            if (n.has("items")) {
+                s.types |= typed ? 0 : ARRAY;
+            }
             s.minItems = count(n, "minItems", 0, path);
             s.maxItems = count(n, "maxItems", Integer.MAX_VALUE, path);
+            if (s.items == NOTHING) {
+                s.maxItems = Math.min(s.maxItems, s.prefix.length);
+            }
+            s.minProperties = count(n, "minProperties", 0, path);
+            s.maxProperties = count(n, "maxProperties", Integer.MAX_VALUE, path);
+            if (s.minProperties > s.maxProperties || s.additional == null && s.minProperties > s.names.length
+                    || Long.bitCount(s.required) > s.maxProperties) {
+                throw error(path, "no object has between minProperties " + s.minProperties + " and maxProperties "
+                        + (s.maxProperties == Integer.MAX_VALUE ? "(none)" : s.maxProperties) + " of its "
+                        + s.names.length + " allowed keys");
+            }
             s.minLength = count(n, "minLength", 0, path);
             s.maxLength = count(n, "maxLength", Integer.MAX_VALUE, path);
             if (n.has("minItems") || n.has("maxItems")) {

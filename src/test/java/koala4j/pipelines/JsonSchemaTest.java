@@ -33,6 +33,16 @@ class JsonSchemaTest {
         return JsonOutput.allows(s, doc.getBytes(StandardCharsets.UTF_8));
     }
 
+    private static final String TUPLES = """
+            {"type": "object", "additionalProperties": false, "properties": {
+              "t": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": false,
+                "minItems": 2},
+              "old": {"type": "array", "items": [{"type": "boolean"}], "additionalItems": {"type": "integer"}},
+              "rest": {"prefixItems": [{"type": "string"}], "items": {"type": "integer"}},
+              "m": {"type": "object", "minProperties": 1, "maxProperties": 2},
+              "pet": {"allOf": [{"$ref": "#/$defs/Pet"}], "description": "the pet", "default": null}},
+             "$defs": {"Pet": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}""";
+
     private static final String BOUNDED = """
             {"type": "object", "properties": {"a": {"type": "integer", "minimum": 10, "maximum": 20},
               "b": {"type": "number", "exclusiveMinimum": 0.5, "maximum": 1}}, "additionalProperties": false}""";
@@ -123,6 +133,7 @@ class JsonSchemaTest {
         byte[] preferred = "}]\",:0123456789tfnkaeloprs{[-.".getBytes(StandardCharsets.UTF_8);
         int completed = 0;
         JsonSchema bounded = schema(BOUNDED);
+        JsonSchema tuples = schema(TUPLES);
         JsonSchema patterned = schema("""
                 {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-f]{2}-\\\\d+$"},
                   "day": {"type": "string", "format": "date"}, "near": {"pattern": "(ab|c)+"}},
@@ -130,7 +141,7 @@ class JsonSchemaTest {
         for (JsonSchema s : List.of(schema(PERSON), JsonSchema.anyObject(), schema("""
                 {"$defs": {"N": {"type": "object", "properties": {"v": {"enum": [1, 12, "x"]},
                    "k": {"type": "array", "items": {"$ref": "#/$defs/N"}, "maxItems": 2}}, "required": ["v"],
-                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS), bounded, patterned)) {
+                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS), bounded, patterned, tuples)) {
             for (int walk = 0; walk < 300; walk++) {
                 List<JsonPrefix> p = List.of(new JsonPrefix(s));
                 java.io.ByteArrayOutputStream doc = new java.io.ByteArrayOutputStream();
@@ -159,6 +170,13 @@ class JsonSchemaTest {
                                 instance.toString());
                         assertTrue(Pattern.compile("(ab|c)+").matcher(instance.path("near").asText("c")).find(),
                                 instance.toString());
+                    }
+                    if (s == tuples && instance.has("t")) {
+                        var t = instance.get("t");
+                        assertTrue(t.size() == 2 && t.get(0).isIntegralNumber() && t.get(1).isTextual(), instance.toString());
+                    }
+                    if (s == tuples && instance.has("m")) {
+                        assertTrue(instance.get("m").size() >= 1 && instance.get("m").size() <= 2, instance.toString());
                     }
                     if (s == bounded && instance.has("a")) {
                         assertTrue(instance.get("a").isIntegralNumber() && instance.get("a").asInt() >= 10
@@ -224,6 +242,38 @@ class JsonSchemaTest {
                   "required": ["b"], "additionalProperties": false}]}""");
         assertTrue(allows(root, "{\"a\": 1}") && allows(root, "{\"b\": null}"));
         assertFalse(allows(root, "{\"a\": null}") || allows(root, "{}"));
+    }
+
+    /** Tuples (prefixItems, or items as a list with additionalItems), min/maxProperties, allOf of one schema. */
+    @Test
+    void tuplesPropertyCountsAndAllOf() throws Exception {
+        JsonSchema s = schema(TUPLES);
+        for (String ok : List.of("{\"t\": [1, \"a\"]}", "{\"old\": [true]}", "{\"old\": [true, 1, 2]}",
+                "{\"rest\": [\"x\", 3, 4]}", "{\"rest\": []}", "{\"m\": {\"a\": 1}}", "{\"m\": {\"a\": 1, \"b\": []}}",
+                "{\"pet\": {\"name\": \"Koa\"}}")) {
+            assertTrue(allows(s, ok), ok);
+        }
+        for (String no : List.of("{\"t\": [1]}", "{\"t\": [1, \"a\", 2]}", "{\"t\": [\"a\", 1]}", "{\"old\": [1]}",
+                "{\"old\": [true, \"x\"]}", "{\"rest\": [\"x\", \"y\"]}", "{\"m\": {}}",
+                "{\"m\": {\"a\": 1, \"b\": 2, \"c\": 3}}", "{\"pet\": {}}")) {
+            assertFalse(allows(s, no), no);
+        }
+        JsonPrefix p = new JsonPrefix(s);
+        assertTrue(p.accept("{\"m\": {\"a\": 1, \"b\": 2".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(p.copy().accept(','), "maxProperties 2: no third key");
+        JsonPrefix q = new JsonPrefix(s);
+        assertTrue(q.accept("{\"t\": [1, \"a\"".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(q.copy().accept(','), "a pair has no third item");
+        for (String[] bad : new String[][] {
+                {"{\"type\": \"object\", \"properties\": {\"a\": {\"allOf\": [{\"type\": \"string\"}, "
+                        + "{\"maxLength\": 2}]}}}", "/properties/a/allOf"},
+                {"{\"type\": \"object\", \"minProperties\": 2, \"properties\": {\"a\": {}}, "
+                        + "\"additionalProperties\": false}", "minProperties 2"},
+                {"{\"type\": \"object\", \"properties\": {\"t\": {\"prefixItems\": [{}], \"items\": false, "
+                        + "\"minItems\": 2}}}", "a minimum above its maximum"}}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> schema(bad[0]), bad[0]);
+            assertTrue(e.getMessage().contains(bad[1]), e.getMessage());
+        }
     }
 
     /** minimum / maximum, exclusive as numbers (draft 6+) or flags (draft 4), for integers and numbers. */

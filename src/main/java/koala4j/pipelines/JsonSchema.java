@@ -35,9 +35,9 @@ public final class JsonSchema {
     static final int NULL = 64;
     static final int ALL = 127;
 
-    /** Whether numbers of this schema have a lower or an upper bound. */
+    /** Whether numbers of this schema have a lower or an upper bound, or must be multiples of something. */
     boolean bounded() {
-        return minimum != null || maximum != null;
+        return minimum != null || maximum != null || multipleOf != null;
     }
 
     /** Properties and enum values per schema: a bitmask each. */
@@ -91,6 +91,7 @@ public final class JsonSchema {
     java.math.BigDecimal maximum;
     boolean minimumExclusive;
     boolean maximumExclusive;
+    java.math.BigDecimal multipleOf;
     // enum / const: the only values, as compact JSON
     byte[][] literals;
     // anyOf / oneOf
@@ -225,6 +226,7 @@ public final class JsonSchema {
         maximum = o.maximum;
         minimumExclusive = o.minimumExclusive;
         maximumExclusive = o.maximumExclusive;
+        multipleOf = o.multipleOf;
         literals = o.literals;
         alternatives = o.alternatives;
         ref = null;
@@ -400,6 +402,13 @@ public final class JsonSchema {
                         }
                         s.types |= typed ? 0 : STRING;
                     }
+                    case "multipleOf" -> {
+                        if (!v.isNumber() || v.decimalValue().signum() <= 0) {
+                            throw error(path + "/multipleOf", "expected a number above 0, found " + abbreviate(v));
+                        }
+                        s.multipleOf = v.decimalValue().stripTrailingZeros();
+                        s.types |= typed ? 0 : NUMBER;
+                    }
                     case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" -> {
                         bound(s, key, v, path);
                         s.types |= typed ? 0 : NUMBER;
@@ -409,7 +418,8 @@ public final class JsonSchema {
                             throw error(path, "keyword \"" + key + "\" is not supported (supported: type, properties, "
                                     + "required, additionalProperties, minProperties, maxProperties, items, "
                                     + "prefixItems, additionalItems, minItems, maxItems, minLength, maxLength, pattern, "
-                                    + "format, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, "
+                                    + "format, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf, enum, "
+                                    + "const, "
                                     + "anyOf, oneOf, allOf of one schema, $ref)");
                         }
                     }

@@ -5,7 +5,8 @@ import java.math.BigInteger;
 import java.math.RoundingMode;
 
 /**
- * JSON Schema's minimum / maximum (exclusive or not) for {@link JsonPrefix}, decided on the number's text so far: a
+ * JSON Schema's minimum / maximum (exclusive or not) and multipleOf for {@link JsonPrefix}, decided on the number's
+ * text so far: a
  * prefix is kept only while some way to go on (more integer digits, a fraction) can still end inside the bounds, and
  * the number ends only inside them. Bounded numbers are written without an exponent (llama.cpp's integer grammars
  * have none either): with one, every prefix could reach almost any magnitude. Exact: decimal arithmetic on the text.
@@ -101,6 +102,25 @@ final class NumberBounds {
                 hiOpen = false;
             }
         }
+        BigDecimal m = s.multipleOf;
+        if (m != null && integer && m.scale() > 0) {
+            // the integers among the multiples of a / 10^s are the multiples of a / gcd(a, 10^s)
+            BigInteger units = m.unscaledValue();
+            m = new BigDecimal(units.divide(units.gcd(BigInteger.TEN.pow(m.scale()))));
+        }
+        if (m != null) {
+            // the first multiple at or past lo, and whether it is before hi; unbounded sides always have one
+            if (lo == null || hi == null) {
+                return true;
+            }
+            BigDecimal k = lo.divide(m, 0, RoundingMode.CEILING);
+            BigDecimal first = k.multiply(m);
+            if (loOpen && first.compareTo(lo) == 0) {
+                first = first.add(m);
+            }
+            int c = first.compareTo(hi);
+            return c < 0 || c == 0 && !hiOpen;
+        }
         if (lo == null || hi == null) {
             return true;
         }
@@ -108,9 +128,12 @@ final class NumberBounds {
         return c < 0 || c == 0 && !loOpen && !hiOpen;
     }
 
-    /** Whether the whole number {@code text[0, length)} is within {@code s}'s bounds. */
+    /** Whether the whole number {@code text[0, length)} is within {@code s}'s bounds (and a multiple). */
     static boolean within(byte[] text, int length, JsonSchema s) {
         BigDecimal v = new BigDecimal(new String(text, 0, length, java.nio.charset.StandardCharsets.US_ASCII));
+        if (s.multipleOf != null && v.remainder(s.multipleOf).signum() != 0) {
+            return false;
+        }
         if (s.minimum != null) {
             int c = v.compareTo(s.minimum);
             if (c < 0 || c == 0 && s.minimumExclusive) {

@@ -283,14 +283,18 @@ class JsonSchemaTest {
                 {"type": "object", "properties": {"age": {"type": "integer", "minimum": 10, "maximum": 20},
                   "p": {"type": "number", "exclusiveMinimum": 0.5, "exclusiveMaximum": 1},
                   "t": {"type": "number", "minimum": -5, "maximum": -2},
-                  "old": {"type": "integer", "minimum": 0, "exclusiveMinimum": true}}, "additionalProperties": false}""");
+                  "old": {"type": "integer", "minimum": 0, "exclusiveMinimum": true},
+                  "five": {"type": "integer", "multipleOf": 5, "maximum": 12}, "half": {"multipleOf": 0.5}},
+                 "additionalProperties": false}""");
         for (String ok : List.of("{\"age\": 10}", "{\"age\": 20}", "{\"age\":15}", "{\"p\": 0.75}", "{\"p\": 0.5000001}",
-                "{\"t\": -5}", "{\"t\": -2.0}", "{\"t\": -3.25}", "{\"old\": 1}", "{\"old\": 99999999999999999999}")) {
+                "{\"t\": -5}", "{\"t\": -2.0}", "{\"t\": -3.25}", "{\"old\": 1}", "{\"old\": 99999999999999999999}",
+                "{\"five\": 10}", "{\"five\": -5}", "{\"half\": 2.5}", "{\"half\": -0.50}")) {
             assertTrue(allows(s, ok), ok);
         }
         for (String no : List.of("{\"age\": 9}", "{\"age\": 21}", "{\"age\": 100}", "{\"age\": -15}",
                 "{\"p\": 0.5}", "{\"p\": 1}", "{\"p\": 1.0}", "{\"p\": 0.4}", "{\"p\": 5e-1}", "{\"t\": -1}",
-                "{\"t\": -6}", "{\"t\": -5.01}", "{\"t\": 2}", "{\"old\": 0}", "{\"old\": -1}")) {
+                "{\"t\": -6}", "{\"t\": -5.01}", "{\"t\": 2}", "{\"old\": 0}", "{\"old\": -1}",
+                "{\"five\": 15}", "{\"five\": 11}", "{\"half\": 0.25}")) {
             assertFalse(allows(s, no), no);
         }
         // prefixes that no digit could save are refused at once
@@ -326,7 +330,7 @@ class JsonSchemaTest {
             }
         }
         java.util.SplittableRandom r = new java.util.SplittableRandom(3);
-        for (int trial = 0; trial < 24; trial++) {
+        for (int trial = 0; trial < 36; trial++) {
             boolean integer = trial % 3 == 0;
             StringBuilder doc = new StringBuilder("{\"type\": \"" + (integer ? "integer" : "number") + "\"");
             int tenths = r.nextInt(-500, 500);
@@ -337,6 +341,9 @@ class JsonSchemaTest {
             }
             if (r.nextInt(4) > 0) {
                 doc.append(r.nextBoolean() ? ", \"maximum\": " : ", \"exclusiveMaximum\": ").append(hi);
+            }
+            if (r.nextInt(3) == 0) {
+                doc.append(", \"multipleOf\": ").append(List.of("0.5", "3", "0.3", "2.5", "0.25", "7").get(r.nextInt(6)));
             }
             doc.append('}');
             JsonSchema n;
@@ -385,8 +392,10 @@ class JsonSchemaTest {
         Map<String, List<String>> bad = new java.util.LinkedHashMap<>();
         bad.put("{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"(x)\\\\1\"}}}",
                 List.of("/properties/a/pattern", "\\1"));
-        bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"multipleOf\": 2}}}",
-                List.of("/properties/n", "multipleOf"));
+        bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"multipleOf\": 0}}}",
+                List.of("/properties/n/multipleOf", "expected a number above 0"));
+        bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"array\", \"uniqueItems\": true}}}",
+                List.of("/properties/n", "uniqueItems"));
         bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"minimum\": 3, \"exclusiveMaximum\": 3}}}",
                 List.of("/properties/n", "no number lies between minimum 3 and maximum 3"));
         bad.put("{\"type\": \"object\", \"properties\": {\"n\": {\"maximum\": \"9\"}}}",

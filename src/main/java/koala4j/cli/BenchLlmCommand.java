@@ -47,6 +47,10 @@ final class BenchLlmCommand implements Callable<Integer> {
             description = "Buffer size of the bandwidth measurement in MB. Default: 1024.")
     long bandwidthMb;
 
+    @Option(names = "--batch", defaultValue = "1",
+            description = "Also decode this many sequences together (concurrent chats' shared steps). Default: 1.")
+    int batch;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda. Default: auto.")
     String device;
 
@@ -58,7 +62,7 @@ final class BenchLlmCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Backend backend = Backends.select(device);
         LlmBench.run(new LlmBench.Options(config, Quantization.parse(quant), promptTokens, newTokens, layers, seed,
-                bandwidthMb * 1_000_000L, KvCache.parseType("--kv-cache", kvCache)), backend.ops(), backend.name() + " (" + backend.reason() + ")", out);
+                bandwidthMb * 1_000_000L, KvCache.parseType("--kv-cache", kvCache), batch), backend.ops(), backend.name() + " (" + backend.reason() + ")", out);
         return 0;
     }
 }

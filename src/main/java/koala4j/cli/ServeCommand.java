@@ -92,6 +92,10 @@ final class ServeCommand implements Callable<Integer> {
             + "64); beyond it requests get 429.")
     int queue;
 
+    @Option(names = "--chat-parallel", defaultValue = "1", description = "Chat replies run at once (default 1); above 1 "
+            + "chat jobs get a lane of their own and concurrent replies of one model decode their tokens together.")
+    int chatParallel;
+
     @Option(names = "--workers", defaultValue = "1", description = "Local jobs run at once (default 1: the CPU kernels "
             + "already use every core).")
     int workers;
@@ -149,6 +153,7 @@ final class ServeCommand implements Callable<Integer> {
         b.corsOrigins.addAll(corsOrigins);
         b.queueCapacity = positive("--queue", queue);
         b.workers = positive("--workers", workers);
+        b.chatParallel = positive("--chat-parallel", chatParallel);
         b.requestTimeout = Duration.ofSeconds(positive("--timeout", timeoutSeconds));
         b.memoryBudgetBytes = bytes(memoryBudget);
         b.device = device;

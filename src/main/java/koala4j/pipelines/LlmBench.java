@@ -10,6 +10,7 @@ import java.lang.management.MemoryType;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -53,12 +54,23 @@ public final class LlmBench {
             "llava-v1.6-mistral-7b", new LlamaConfig(32064, 4096, 14336, 32, 32, 8, 128, Activation.SILU, 1e-5f,
                     1000000.0, null, 32768, false, false, false, 1, List.of(2), null));
 
-    /** {@code kvCache}: the KV cache's element type, F32 or F16 (null: F32). */
+    /**
+     * {@code kvCache}: the KV cache's element type, F32 or F16 (null: F32); {@code batch}: with more than 1, also
+     * decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share).
+     */
     public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,
-                          long seed, long bandwidthBytes, DType kvCache) {
+                          long seed, long bandwidthBytes, DType kvCache, int batch) {
 
         public Options {
             kvCache = KvCache.checkType(kvCache == null ? DType.F32 : kvCache);
+            if (batch < 1 || batch > 64) {
+                throw new IllegalArgumentException("--batch " + batch + ": expected 1 to 64 sequences");
+            }
+        }
+
+        public Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers, long seed,
+                       long bandwidthBytes, DType kvCache) {
+            this(config, quantization, promptTokens, newTokens, layers, seed, bandwidthBytes, kvCache, 1);
         }
 
         public Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers, long seed,
@@ -199,6 +211,9 @@ public final class LlmBench {
                 peakRss.map(LlmBench::gb).orElse("unknown"), gb(peakHeap));
         paired(lm, gen, rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray(), o.newTokens(), bytesPerToken,
                 c, out);
+        if (o.batch() > 1) {
+            batched(lm, o, rnd, decodeRate, bytesPerToken, c, out);
+        }
         if (layers < full.numHiddenLayers()) {
             long fullBytes = weightBytesPerToken(full, o.quantization());
             double scale = (double) fullBytes / bytesPerToken;
@@ -210,6 +225,44 @@ public final class LlmBench {
                             + " tokens/s, weights %s in memory%n", layers, gb(fullBytes),
                     readGBs * 1e9 / fullBytes, decodeRate / scale, promptRate * params / fullParams, gb(fullNeed));
         }
+        out.flush();
+    }
+
+    /**
+     * {@code o.batch()} sequences of random prompts decoded together, one {@link LlamaForCausalLM#decodeStep} per
+     * token of all of them (after as many warm-up steps), against the single sequence's rate: what concurrent chats
+     * on one model gain when their steps share the weight reads.
+     */
+    private static void batched(LlamaForCausalLM lm, Options o, SplittableRandom rnd, double singleRate,
+                                long bytesPerToken, LlamaConfig c, java.io.PrintWriter out) {
+        int s = o.batch();
+        List<KvCache> caches = new ArrayList<>();
+        long[] next = new long[s];
+        for (int i = 0; i < s; i++) {
+            KvCache cache = lm.newCache(1, o.promptTokens() + 2 * o.newTokens() + 1);
+            long[] prompt = rnd.longs(o.promptTokens(), 3, c.vocabSize()).toArray();
+            float[] logits = lm.forwardIds(lm.ops().fromArray(prompt, 1, prompt.length), cache, true).toFloatArray();
+            next[i] = LogitsProcessing.argmax(logits);
+            caches.add(cache);
+        }
+        long t0 = 0;
+        for (int step = 0; step < 2 * o.newTokens(); step++) {
+            if (step == o.newTokens()) {
+                t0 = System.nanoTime();
+            }
+            float[] all = lm.decodeStep(next, caches).toFloatArray();
+            int vocab = all.length / s;
+            for (int i = 0; i < s; i++) {
+                next[i] = LogitsProcessing.argmax(java.util.Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab));
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        double stepsPerSecond = o.newTokens() / seconds;
+        out.printf(Locale.ROOT, "batched decode: %d sequences x %d steps (after as many warm-up steps) in %.2f s ="
+                        + " %.2f tokens/s in all, %.2f per sequence (%.1f ms a step); %.2fx one sequence's %.2f"
+                        + " tokens/s; weights read at %.1f GB/s effective%n", s, o.newTokens(), seconds,
+                stepsPerSecond * s, stepsPerSecond, 1000 / stepsPerSecond, stepsPerSecond * s / singleRate, singleRate,
+                stepsPerSecond * bytesPerToken / 1e9);
         out.flush();
     }
 

@@ -125,12 +125,22 @@ public final class TextGeneration {
 
     private final LlamaForCausalLM model;
     private final Tokenizer tokenizer;
+    private final DecodeBatcher batcher;
     private volatile byte[][] tokenBytes;
 
     /** {@code tokenizer} may be null when no text and no stop strings are needed. */
     public TextGeneration(LlamaForCausalLM model, Tokenizer tokenizer) {
+        this(model, tokenizer, null);
+    }
+
+    /**
+     * With {@code batcher} (null: none), concurrent generations of this model decode together (beam search keeps
+     * its own batch of beams).
+     */
+    public TextGeneration(LlamaForCausalLM model, Tokenizer tokenizer, DecodeBatcher batcher) {
         this.model = model;
         this.tokenizer = tokenizer;
+        this.batcher = batcher;
     }
 
     public Result generate(int[] promptIds, SamplingParams params, TokenListener listener, Cancel cancel) {
@@ -264,7 +274,8 @@ public final class TextGeneration {
             if (count == params.maxNewTokens()) {
                 break;
             }
-            logits = model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
+            logits = batcher != null ? batcher.step(id, cache)
+                    : model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
             decodeSteps++;
         }
         long t2 = System.nanoTime();

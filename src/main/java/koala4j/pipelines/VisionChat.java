@@ -151,6 +151,8 @@ public final class VisionChat implements AutoCloseable {
     private final boolean promptCacheEnabled;
     /** Recent replies' keys and values, reused by a next prompt that starts the same way (a later turn); or null. */
     private final PromptCacheSlots promptCaches;
+    /** Concurrent replies (the server's chat lane) decode their tokens together. */
+    private final DecodeBatcher batcher;
     /**
      * Projected features of recently seen images by a digest of their pixels (not the pixels themselves, which
      * can be megabytes), so a later turn about the same picture skips the tower.
@@ -177,7 +179,8 @@ public final class VisionChat implements AutoCloseable {
         this.format = format;
         this.expansion = expansion;
         this.defaults = defaults;
-        this.generation = new TextGeneration(languageModel, tokenizer);
+        this.batcher = new DecodeBatcher(languageModel, DecodeBatcher.DEFAULT_MAX_BATCH);
+        this.generation = new TextGeneration(languageModel, tokenizer, batcher);
         this.frames = options.frames();
         this.promptCacheEnabled = options.promptCacheSlots() > 0;
         this.promptCaches = promptCacheEnabled ? new PromptCacheSlots(options.promptCacheSlots()) : null;
@@ -326,6 +329,11 @@ public final class VisionChat implements AutoCloseable {
     /** {@link TextTokenizer#tokenText}: a token's bytes as text, {@code bytes:\\xNN...} when they are not UTF-8. */
     public static String tokenText(byte[] bytes) {
         return TextTokenizer.tokenText(bytes);
+    }
+
+    /** How much the decoding steps of concurrent replies were shared ({@link DecodeBatcher}). */
+    public DecodeBatcher.Stats decodeStats() {
+        return batcher.stats();
     }
 
     public LlamaForCausalLM languageModel() {

@@ -21,7 +21,8 @@ import com.fasterxml.jackson.databind.JsonNode;
  * virtual thread, which waits (first come, first served) for a slot of its lane: {@code localWorkers} slots for
  * local models, which are CPU-bound (the kernels already use every core, so one job at a time is the default),
  * and {@code remoteWorkers} for remote providers, whose jobs mostly wait on the network and must not queue behind
- * local ones. A job that passes its deadline (admission + timeout) stops, waiting or running.
+ * local ones; with {@code chatWorkers}, chat jobs have a lane of their own (their decoding steps are batched by the
+ * model, {@link koala4j.pipelines.DecodeBatcher}). A job that passes its deadline (admission + timeout) stops, waiting or running.
  */
 final class JobQueue implements AutoCloseable {
 
@@ -45,6 +46,8 @@ final class JobQueue implements AutoCloseable {
     private final Metrics metrics;
     private final Semaphore localLane;
     private final Semaphore remoteLane;
+    /** Chat jobs' own lane, or null: they take the local one. */
+    private final Semaphore chatLane;
     private final AtomicInteger admitted = new AtomicInteger();
     private final AtomicInteger waiting = new AtomicInteger();
     private final AtomicInteger running = new AtomicInteger();
@@ -55,6 +58,11 @@ final class JobQueue implements AutoCloseable {
     private volatile double meanJobSeconds = 1.0;
 
     JobQueue(int capacity, int localWorkers, int remoteWorkers, Duration timeout, Metrics metrics) {
+        this(capacity, localWorkers, remoteWorkers, 0, timeout, metrics);
+    }
+
+    /** {@code chatWorkers}: slots of a lane for chat jobs (0: chat jobs take the local lane). */
+    JobQueue(int capacity, int localWorkers, int remoteWorkers, int chatWorkers, Duration timeout, Metrics metrics) {
         if (capacity < 1 || localWorkers < 1 || remoteWorkers < 1) {
             throw new IllegalArgumentException("queue capacity " + capacity + ", workers " + localWorkers + ", remote workers "
                     + remoteWorkers + ": each must be at least 1");
@@ -65,6 +73,7 @@ final class JobQueue implements AutoCloseable {
         this.metrics = metrics;
         this.localLane = new Semaphore(localWorkers, true);
         this.remoteLane = new Semaphore(remoteWorkers, true);
+        this.chatLane = chatWorkers > 0 ? new Semaphore(chatWorkers, true) : null;
         metrics.gauges(waiting::get, running::get);
     }
 
@@ -89,7 +98,8 @@ final class JobQueue implements AutoCloseable {
         }
         jobs.put(id, job);
         waiting.incrementAndGet();
-        threads.execute(() -> run(job, work, remote ? remoteLane : localLane));
+        Semaphore lane = remote ? remoteLane : kind.equals("chat") && chatLane != null ? chatLane : localLane;
+        threads.execute(() -> run(job, work, lane));
         return job;
     }
 

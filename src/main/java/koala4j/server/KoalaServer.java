@@ -51,7 +51,8 @@ public final class KoalaServer implements AutoCloseable {
         }
         this.pool = new ModelPool(config.memoryBudgetBytes(),
                 (id, folder) -> TextToImage.load(folder, id, null, null, backend.ops()), metrics);
-        this.queue = new JobQueue(config.queueCapacity(), config.workers(), config.remoteWorkers(), config.requestTimeout(),
+        this.queue = new JobQueue(config.queueCapacity(), config.workers(), config.remoteWorkers(),
+                config.chatParallel() > 1 ? config.chatParallel() : 0, config.requestTimeout(),
                 metrics);
         this.generations = new Generations(store, config.dataDir().resolve("images"), queue, metrics);
         Map<String, ImageModel> images = new LinkedHashMap<>();

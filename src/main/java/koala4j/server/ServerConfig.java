@@ -16,12 +16,15 @@ import java.util.Set;
  * @param corsOrigins origins allowed cross-origin requests; empty for CORS off
  * @param memoryBudgetBytes weights of local models kept resident at once (least recently used evicted first)
  * @param openAiKey OPENAI_API_KEY, or null: dall-e-2 and dall-e-3 are then listed as unavailable
+ * @param chatParallel chat jobs that run at once (llama.cpp's parallel slots): above 1 they have a lane of their own
+ *                     beside the local one and concurrent replies of one model decode together; 1: chat jobs take
+ *                     the local lane like image jobs
  */
 public record ServerConfig(String host, int port, Path dataDir, String dbUrl, List<LocalModel> models,
                            List<ChatModel> chatModels, Set<String> apiKeys, List<String> corsOrigins, Limits limits,
                            int queueCapacity, int workers, int remoteWorkers, Duration requestTimeout,
                            long memoryBudgetBytes, String device, String openAiKey, URI openAiBaseUrl,
-                           ImageUrls imageUrls) {
+                           ImageUrls imageUrls, int chatParallel) {
 
     /**
      * Which http(s) {@code image_url}s a chat request may name for the server to download: none (data: URLs only,
@@ -74,11 +77,13 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, Li
         public String openAiKey;
         public URI openAiBaseUrl = OpenAiImageModel.DEFAULT_BASE;
         public ImageUrls imageUrls = ImageUrls.NONE;
+        /** Chat jobs run at once in a lane of their own, their decoding steps batched; 1: in the local lane. */
+        public int chatParallel = 1;
 
         public ServerConfig build() {
             return new ServerConfig(host, port, dataDir, dbUrl, models, chatModels, apiKeys, corsOrigins, limits,
                     queueCapacity, workers, remoteWorkers, requestTimeout, memoryBudgetBytes, device, openAiKey,
-                    openAiBaseUrl, imageUrls);
+                    openAiBaseUrl, imageUrls, chatParallel);
         }
     }
 }

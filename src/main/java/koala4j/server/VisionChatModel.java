@@ -73,6 +73,11 @@ final class VisionChatModel implements ChatModel {
     }
 
     /** Text deltas to the stream; with {@link Params#logprobs}, each token's log-probabilities as text and bytes. */
+    /** The loaded model's decode batching so far (loads it). */
+    koala4j.pipelines.DecodeBatcher.Stats decodeStats() {
+        return chat.get().decodeStats();
+    }
+
     static TextGeneration.TokenListener listener(Stream stream, Params params, VisionChat tokens) {
         int top = params.logprobs() == null ? -1 : params.logprobs();
         return new TextGeneration.TokenListener() {

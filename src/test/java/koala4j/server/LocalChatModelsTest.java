@@ -484,6 +484,49 @@ class LocalChatModelsTest {
         }
     }
 
+    /**
+     * serve --chat-parallel 4: concurrent chat requests on one model run at once and their decoding steps are batched;
+     * each answer equals the one the request gets alone.
+     */
+    @Test
+    void parallelChatsDecodeTogether() throws Exception {
+        ServerConfig.Builder b = TestServers.builder(data);
+        b.chatParallel = 4;
+        VisionChatModel llama = (VisionChatModel) LocalChatModels.open("tiny-llama", "tiny llama",
+                TinyChatModels.llama(), VisionChat.Options.defaults(), new CpuOps());
+        b.chatModels.add(llama);
+        try (KoalaServer server = KoalaServer.start(b.build())) {
+            Client client = Client.of(server);
+            String[] questions = {"Koalas eat", "The capital of Korea is", "Write a poem about", "Daejeon is"};
+            List<String> alone = new ArrayList<>();
+            for (String q : questions) {
+                ObjectNode body = (ObjectNode) TestServers.JSON.readTree(request("tiny-llama", false, 40, q, false));
+                body.put("temperature", 0);
+                alone.add(json(client.post("/v1/chat/completions", body.toString())).at("/choices/0/message/content")
+                        .asText());
+            }
+            long stepsBefore = llama.decodeStats().steps();
+            long batchesBefore = llama.decodeStats().batches();
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(questions.length);
+            try {
+                List<java.util.concurrent.Future<String>> answers = new ArrayList<>();
+                for (String q : questions) {
+                    ObjectNode body = (ObjectNode) TestServers.JSON.readTree(request("tiny-llama", false, 40, q, false));
+                    body.put("temperature", 0);
+                    answers.add(pool.submit(() -> json(client.post("/v1/chat/completions", body.toString()))
+                            .at("/choices/0/message/content").asText()));
+                }
+                for (int i = 0; i < questions.length; i++) {
+                    assertEquals(alone.get(i), answers.get(i).get(), questions[i]);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            var stats = llama.decodeStats();
+            assertTrue(stats.batches() - batchesBefore < stats.steps() - stepsBefore, "some steps shared: " + stats);
+        }
+    }
+
     @Test
     void legacyCompletionsRunThePromptAsGiven() throws Exception {
         String prompt = "USER: What is a koala? ASSISTANT:";

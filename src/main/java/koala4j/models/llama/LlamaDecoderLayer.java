@@ -36,6 +36,16 @@ final class LlamaDecoderLayer extends Module {
         return h.add(mlp.forward(postAttentionLayernorm.forward(h)));                             // [B, N, C]
     }
 
+    /**
+     * One new token of each of S sequences, x [S, 1, C], each at its own position in its own cache ({@code cos},
+     * {@code sin} [S, 1, 1, D]; {@code masks[i]}: sequence i's sliding-window mask or null): the linear layers run
+     * on all S rows at once (each weight read once for all of them), attention per sequence.
+     */
+    Tensor forwardBatch(Tensor x, Tensor cos, Tensor sin, List<KvCache> caches, Tensor[] masks) {
+        Tensor h = x.add(selfAttn.forwardBatch(inputLayernorm.forward(x), cos, sin, caches, index, masks));
+        return h.add(mlp.forward(postAttentionLayernorm.forward(h)));
+    }
+
     List<Linear> linears() {
         return List.of(selfAttn.qProj, selfAttn.kProj, selfAttn.vProj, selfAttn.oProj, mlp.gateProj, mlp.upProj,
                 mlp.downProj);
@@ -73,6 +83,22 @@ final class LlamaDecoderLayer extends Module {
             // causal is bottom-right aligned: query i (position L+i) sees keys 0 .. L+i
             Tensor o = x.ops().attention(q, kv[0], kv[1], mask, true, (float) (1 / Math.sqrt(headDim))); // [B, nH, N, D]
             return oProj.forward(o.transpose(1, 2).reshape(b, n, heads * headDim));          // [B, N, C]
+        }
+
+        Tensor forwardBatch(Tensor x, Tensor cos, Tensor sin, List<KvCache> caches, int layer, Tensor[] masks) {
+            int s = x.size(0);
+            Tensor q = RotaryEmbedding.apply(qProj.forward(x).reshape(s, 1, heads, headDim).transpose(1, 2), cos, sin);
+            Tensor k = RotaryEmbedding.apply(kProj.forward(x).reshape(s, 1, kvHeads, headDim).transpose(1, 2), cos,
+                    sin);                                                                    // [S, nKV, 1, D]
+            Tensor v = vProj.forward(x).reshape(s, 1, kvHeads, headDim).transpose(1, 2);
+            float scale = (float) (1 / Math.sqrt(headDim));
+            List<Tensor> outs = new java.util.ArrayList<>(s);
+            for (int i = 0; i < s; i++) {
+                Tensor[] kv = caches.get(i).append(layer, k.slice(0, i, i + 1), v.slice(0, i, i + 1));
+                outs.add(x.ops().attention(q.slice(0, i, i + 1), kv[0], kv[1], masks[i], true, scale)); // [1, nH, 1, D]
+            }
+            Tensor o = Tensor.concat(outs, 0);                                               // [S, nH, 1, D]
+            return oProj.forward(o.transpose(1, 2).reshape(s, 1, heads * headDim));          // [S, 1, C]
         }
     }
 

@@ -236,6 +236,49 @@ public final class LlamaForCausalLM extends Module {
         return new Output(logits, states == null ? List.of() : List.copyOf(states));
     }
 
+    /**
+     * One decoding step of S independent sequences at once: {@code ids[i]} is sequence i's new token, at position
+     * {@code caches.get(i).length()} of its own single-sequence cache (which advances by one). The linear layers and
+     * lm_head run on all S rows together, so each weight is read once for the step, not S times; rotary positions,
+     * sliding windows and attention stay per sequence. Logits [S, 1, V]; row i equals {@link #forwardIds} of ids[i]
+     * with caches.get(i) up to the order of floating-point sums.
+     */
+    public Tensor decodeStep(long[] ids, List<KvCache> caches) {
+        int s = ids.length;
+        if (s == 0 || caches.size() != s) {
+            throw new IllegalArgumentException("a decoding step of " + s + " ids with " + caches.size()
+                    + " caches, expected one cache per id and at least one id");
+        }
+        Ops ops = ops();
+        Tensor[] cos = new Tensor[s];
+        Tensor[] sin = new Tensor[s];
+        Tensor[] masks = new Tensor[s];
+        for (int i = 0; i < s; i++) {
+            KvCache c = caches.get(i);
+            if (c.batch() != 1) {
+                throw new IllegalArgumentException("cache " + i + " holds " + c.batch() + " sequences, expected 1");
+            }
+            c.reserve(1, 1);
+            Tensor[] cs = rotary.cosSin(ops, c.length(), 1);                                 // 2 x [1, D]
+            cos[i] = cs[0].reshape(1, 1, 1, cs[0].size(-1));
+            sin[i] = cs[1].reshape(1, 1, 1, cs[1].size(-1));
+            masks[i] = slidingWindowMask(ops, c.length(), 1);
+        }
+        Tensor cosAll = Tensor.concat(List.of(cos), 0);                                      // [S, 1, 1, D]
+        Tensor sinAll = Tensor.concat(List.of(sin), 0);
+        Tensor h = embed(ops.fromArray(ids, s, 1));                                          // [S, 1, C]
+        for (LlamaDecoderLayer layer : model.layers) {
+            h = layer.forwardBatch(h, cosAll, sinAll, caches, masks);
+        }
+        for (KvCache c : caches) {
+            c.advance(1);
+        }
+        h = model.norm.forward(h);
+        Tensor head = lmHead != null ? lmHead.weight().get()
+                : tiedHead != null ? tiedHead : model.embedTokens.weight().get();
+        return h.linear(head, null);                                                         // [S, 1, V]
+    }
+
     /** {@code LlamaModel}: embed_tokens, layers, norm. */
     static final class LlamaModel extends Module {
         final Embedding embedTokens;

@@ -1,0 +1,136 @@
+package koala4j.pipelines;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import koala4j.backend.cpu.CpuOps;
+import koala4j.models.llama.KvCache;
+import koala4j.models.llama.LlamaForCausalLM;
+import koala4j.testing.TinyChatModels;
+
+/**
+ * Batched decoding on the e2e tiny LLaMA: {@link LlamaForCausalLM#decodeStep} over sequences at different positions
+ * gives each the logits of its own one-sequence step (within 1e-5 of the largest logit: the batched products sum in
+ * another order), and concurrent generations through a {@link DecodeBatcher} give the ids they give alone, greedy and
+ * sampled, while sharing steps.
+ */
+class DecodeBatcherTest {
+
+    private static VisionChat llama;
+    private static final String[] PROMPTS = {"The koala", "Seoul is a city in", "Once upon a time, in a forest far away,"};
+
+    @BeforeAll
+    static void load() {
+        llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), new CpuOps());
+    }
+
+    @AfterAll
+    static void close() {
+        llama.close();
+    }
+
+    @Test
+    void aBatchedStepIsEachSequencesOwnStep() {
+        LlamaForCausalLM lm = llama.languageModel();
+        int s = PROMPTS.length;
+        List<KvCache> alone = new ArrayList<>();
+        List<KvCache> together = new ArrayList<>();
+        long[] next = new long[s];
+        for (int i = 0; i < s; i++) {
+            int[] ids = llama.tokenizer().encode(PROMPTS[i], true);
+            long[] prompt = java.util.Arrays.stream(ids).asLongStream().toArray();
+            for (List<KvCache> caches : List.of(alone, together)) {
+                KvCache c = lm.newCache(1, ids.length + 16);
+                float[] logits = lm.forwardIds(lm.ops().fromArray(prompt, 1, ids.length), c, true).toFloatArray();
+                next[i] = LogitsProcessing.argmax(logits);
+                caches.add(c);
+            }
+        }
+        for (int step = 0; step < 12; step++) {
+            float[] batched = lm.decodeStep(next, together).toFloatArray();                    // [S, 1, V]
+            int vocab = batched.length / s;
+            for (int i = 0; i < s; i++) {
+                float[] own = lm.forwardIds(lm.ops().fromArray(new long[] {next[i]}, 1, 1), alone.get(i), true)
+                        .toFloatArray();
+                float largest = 0;
+                for (float v : own) {
+                    largest = Math.max(largest, Math.abs(v));
+                }
+                for (int t = 0; t < vocab; t++) {
+                    assertEquals(own[t], batched[i * vocab + t], 1e-5f * largest, "step " + step + " sequence " + i);
+                }
+                assertEquals(alone.get(i).length(), together.get(i).length());
+                next[i] = LogitsProcessing.argmax(own);
+            }
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> lm.decodeStep(new long[] {1, 2}, List.of(alone.get(0))));
+        assertTrue(e.getMessage().contains("one cache per id"), e.getMessage());
+        var wide = assertThrows(IllegalArgumentException.class, () -> lm.decodeStep(new long[] {1},
+                List.of(lm.newCache(2, 8))));
+        assertTrue(wide.getMessage().contains("holds 2 sequences"), wide.getMessage());
+    }
+
+    @Test
+    void concurrentGenerationsShareStepsAndKeepTheirIds() throws Exception {
+        LlamaForCausalLM lm = llama.languageModel();
+        TextGeneration alone = new TextGeneration(lm, llama.tokenizer());
+        DecodeBatcher batcher = new DecodeBatcher(lm, DecodeBatcher.DEFAULT_MAX_BATCH);
+        TextGeneration shared = new TextGeneration(lm, llama.tokenizer(), batcher);
+        int n = PROMPTS.length * 2;
+        List<SamplingParams> params = new ArrayList<>();
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            prompts.add(llama.tokenizer().encode(PROMPTS[i % PROMPTS.length], true));
+            SamplingParams p = SamplingParams.greedy(24, List.of()).withIgnoreEos(true);
+            params.add(i < PROMPTS.length ? p : p.withSampling(1.0, 0, 0.9, 7 + i));
+        }
+        List<int[]> expected = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            expected.add(alone.generate(prompts.get(i), params.get(i), TextGeneration.TokenListener.NONE, Cancel.NEVER)
+                    .tokenIds());
+        }
+        CyclicBarrier together = new CyclicBarrier(n);
+        ExecutorService pool = Executors.newFixedThreadPool(n);
+        try {
+            List<Future<int[]>> runs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                int k = i;
+                runs.add(pool.submit(() -> {
+                    boolean[] first = {true};
+                    // every generation takes its first token before any asks for its second, so their steps meet
+                    return shared.generate(prompts.get(k), params.get(k), (id, text) -> {
+                        if (first[0]) {
+                            first[0] = false;
+                            try {
+                                together.await();
+                            } catch (Exception e) {
+                                throw new IllegalStateException(e);
+                            }
+                        }
+                    }, Cancel.NEVER).tokenIds();
+                }));
+            }
+            for (int i = 0; i < n; i++) {
+                assertArrayEquals(expected.get(i), runs.get(i).get(), "generation " + i);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        DecodeBatcher.Stats stats = batcher.stats();
+        assertEquals((long) n * 23, stats.steps(), stats.toString());
+        assertTrue(stats.largest() >= 2 && stats.batches() < stats.steps(), stats.toString());
+    }
+}

@@ -18,6 +18,8 @@ final class JsonRegex {
 
     /** At most this many automaton states (a {n,m} repeats its operand's states). */
     static final int MAX_STATES = 1024;
+    /** Groups nested at most this deep (the parser recurses per level). */
+    static final int MAX_NESTING = 64;
     private static final int MAX_CODE_POINT = 0x10FFFF;
     private static final int[] ANY = {0, MAX_CODE_POINT};
     private static final int[] DIGIT = {'0', '9'};
@@ -90,6 +92,15 @@ final class JsonRegex {
         for (int i = 0; i < a.length; i++) {
             a[i] &= b[i];
         }
+    }
+
+    private static String shown(String pattern) {
+        return pattern.length() > 60 ? pattern.substring(0, 60) + "..." : pattern;
+    }
+
+    /** States of the automaton (each costs a bit set of them for its closure). */
+    int states() {
+        return classes.length;
     }
 
     /** The states before the first character (a fresh array). */
@@ -212,6 +223,7 @@ final class JsonRegex {
     private static final class Parser {
         private final String s;
         private int i;
+        private int depth;
         boolean anchoredStart;
         boolean anchoredEnd;
 
@@ -220,7 +232,7 @@ final class JsonRegex {
         }
 
         private IllegalArgumentException error(String what) {
-            return new IllegalArgumentException("pattern \"" + s + "\": " + what + " at index " + i
+            return new IllegalArgumentException("pattern \"" + shown(s) + "\": " + what + " at index " + i
                     + " is not supported");
         }
 
@@ -273,6 +285,9 @@ final class JsonRegex {
             char c = s.charAt(i);
             switch (c) {
                 case '(' -> {
+                    if (++depth > MAX_NESTING) {
+                        throw error("groups nested deeper than " + MAX_NESTING);
+                    }
                     i++;
                     if (s.startsWith("?:", i)) {
                         i += 2;
@@ -284,6 +299,7 @@ final class JsonRegex {
                         throw error("an unclosed '('");
                     }
                     i++;
+                    depth--;
                     return inner;
                 }
                 case '[' -> {
@@ -498,7 +514,7 @@ final class JsonRegex {
 
         int state(int[] ranges, int to) {
             if (classes.size() == MAX_STATES) {
-                throw new IllegalArgumentException("pattern \"" + pattern + "\": more than " + MAX_STATES
+                throw new IllegalArgumentException("pattern \"" + shown(pattern) + "\": more than " + MAX_STATES
                         + " automaton states (a large {n,m} repeat)");
             }
             classes.add(ranges);

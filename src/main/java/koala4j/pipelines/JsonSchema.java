@@ -40,6 +40,9 @@ public final class JsonSchema {
         return minimum != null || maximum != null || multipleOf != null;
     }
 
+    /** Automaton states all patterns and formats of one schema document may make together. */
+    static final int MAX_REGEX_STATES = 16 * 1024;
+
     /** Properties and enum values per schema: a bitmask each. */
     static final int MAX_MEMBERS = 64;
 
@@ -290,6 +293,8 @@ public final class JsonSchema {
         private final String where;
         private final Map<String, JsonSchema> defs;
         private final List<JsonSchema> refs;
+        /** Automaton states of the document's patterns and formats so far (each costs states^2 bits). */
+        private int regexStates;
 
         Compiler(JsonNode document, String where, Map<String, JsonSchema> defs, List<JsonSchema> refs) {
             this.where = where;
@@ -399,6 +404,11 @@ public final class JsonSchema {
                             s.pattern = JsonRegex.compile(key.equals("pattern") ? v.asText() : format(v.asText()));
                         } catch (IllegalArgumentException e) {
                             throw error(path + "/" + key, e.getMessage());
+                        }
+                        regexStates += s.pattern.states();
+                        if (regexStates > MAX_REGEX_STATES) {
+                            throw error(path + "/" + key, "the patterns and formats of this schema make more than "
+                                    + MAX_REGEX_STATES + " automaton states in all");
                         }
                         s.types |= typed ? 0 : STRING;
                     }

@@ -125,10 +125,23 @@ class JsonRegexTest {
         for (String[] c : new String[][] {{"(a)\\1", "\\1"}, {"a(?=b)", "lookaround"}, {"\\bword", "word boundary"},
                 {"a{3,2}", "maximum below its minimum"}, {"^a|b$", "one alternative"}, {"a$b", "'$' before the end"},
                 {"(ab", "unclosed '('"}, {"[ab", "unclosed '['"}, {"*a", "nothing before it"}, {"a**", "after a "
-                + "quantifier"}, {"\\p{L}", "\\p"}, {"a{1000}b{1000}", "more than 1024"}}) {
+                + "quantifier"}, {"\\p{L}", "\\p"}, {"a{1000}b{1000}", "more than 1024"},
+                {"(".repeat(100_000) + "a" + ")".repeat(100_000), "nested deeper than 64"}}) {
             var e = assertThrows(IllegalArgumentException.class, () -> JsonRegex.compile(c[0]), c[0]);
-            assertTrue(e.getMessage().contains(c[1]) && e.getMessage().contains(c[0]), c[0] + " -> " + e.getMessage());
+            String shown = c[0].length() > 60 ? c[0].substring(0, 60) + "..." : c[0];
+            assertTrue(e.getMessage().contains(c[1]) && e.getMessage().contains(shown) && e.getMessage().length() < 300,
+                    shown + " -> " + e.getMessage());
         }
+        // many large patterns in one schema: a budget of states for the whole document
+        StringBuilder many = new StringBuilder("{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"array\", "
+                + "\"prefixItems\": [");
+        for (int k = 0; k < 40; k++) {
+            many.append(k == 0 ? "" : ", ").append("{\"pattern\": \"^a{500}$\"}");
+        }
+        many.append("]}}}");
+        var budget = assertThrows(IllegalArgumentException.class, () -> JsonSchema.compile(JSON.readTree(
+                many.toString()), "schema"));
+        assertTrue(budget.getMessage().contains("more than 16384 automaton states in all"), budget.getMessage());
         var e = assertThrows(IllegalArgumentException.class, () -> JsonSchema.compile(JSON.readTree(
                 "{\"type\": \"object\", \"properties\": {\"u\": {\"format\": \"uri\"}}}"), "schema"));
         assertTrue(e.getMessage().contains("/properties/u/format") && e.getMessage().contains("\"uri\" is not supported"),

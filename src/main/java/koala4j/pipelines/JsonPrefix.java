@@ -82,6 +82,12 @@ final class JsonPrefix {
     private long[] regexStates;
     private long[] regexScratch;
     private int codePoint;
+    // uniqueItems: each array frame's items so far (canonical texts, newest first), the item being written
+    private final Used[] used = new Used[MAX_DEPTH];
+    private boolean capturing;
+    private byte[] itemText = new byte[16];
+    private int itemLength;
+    private boolean duplicate;
     // a number with bounds: its schema and its text so far (null: no bounds)
     private JsonSchema numberSchema;
     private byte[] numberText;
@@ -131,6 +137,16 @@ final class JsonPrefix {
         literals = o.literals;
         fork = o.fork;
         forks = o.forks;
+        System.arraycopy(o.used, 0, used, 0, o.depth);
+        capturing = o.capturing;
+        duplicate = o.duplicate;
+        itemLength = o.itemLength;
+        if (o.capturing) {
+            if (itemText.length < o.itemLength) {
+                itemText = new byte[o.itemText.length];
+            }
+            System.arraycopy(o.itemText, 0, itemText, 0, o.itemLength);
+        }
         codePoint = o.codePoint;
         if (o.regexStates == null) {
             regexStates = null;
@@ -168,9 +184,13 @@ final class JsonPrefix {
             return false;
         }
         for (int d = 0; d < depth; d++) {
-            if (frames[d] != o.frames[d] || seen[d] != o.seen[d] || items[d] != o.items[d]) {
+            if (frames[d] != o.frames[d] || seen[d] != o.seen[d] || items[d] != o.items[d] || used[d] != o.used[d]) {
                 return false;
             }
+        }
+        if (capturing != o.capturing || capturing && !java.util.Arrays.equals(itemText, 0, itemLength, o.itemText, 0,
+                o.itemLength)) {
+            return false;
         }
         return true;
     }
@@ -191,6 +211,21 @@ final class JsonPrefix {
     }
 
     boolean accept(int b) {
+        if (capturing) {
+            if (itemLength == itemText.length) {
+                itemText = java.util.Arrays.copyOf(itemText, itemText.length * 2);
+            }
+            itemText[itemLength++] = (byte) b;
+        }
+        boolean ok = step(b);
+        if (duplicate) {
+            duplicate = false;
+            return false;
+        }
+        return ok;
+    }
+
+    private boolean step(int b) {
         switch (token) {
             case STRING:
                 return string(b);
@@ -274,7 +309,77 @@ final class JsonPrefix {
             return false;
         }
         items[depth - 1]++;
+        if (array.uniqueItems) {
+            capturing = true;
+            itemText[0] = (byte) b;
+            itemLength = 1;
+            if (!startValue(array.items, b)) {
+                return false;
+            }
+            if (token == ENUM) {
+                // values already in the array are no longer candidates
+                for (long rest = candidates; rest != 0; rest &= rest - 1) {
+                    int i = Long.numberOfTrailingZeros(rest);
+                    if (Used.contains(used[depth - 1], canonical(literals[i], literals[i].length))) {
+                        candidates &= ~(1L << i);
+                    }
+                }
+                if (candidates == 0) {
+                    return false;
+                }
+            } else if (token == LITERAL && Used.contains(used[depth - 1],
+                    new String(LITERALS[literal], java.nio.charset.StandardCharsets.US_ASCII))) {
+                return false;
+            }
+            if (token == NONE) {
+                // a whole value in one byte is not possible for scalars; kept for safety
+                return !duplicate;
+            }
+            return true;
+        }
         return startValue(index < array.prefix.length ? array.prefix[index] : array.items, b);
+    }
+
+    /** An array's items so far (uniqueItems), as an immutable list shared between copies of the state. */
+    private record Used(String item, Used next) {
+        static boolean contains(Used list, String item) {
+            for (Used u = list; u != null; u = u.next) {
+                if (u.item.equals(item)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+            new com.fasterxml.jackson.databind.ObjectMapper();
+
+    /**
+     * A scalar's text as JSON Schema compares values: strings by their characters (escapes decoded), numbers by value
+     * (1, 1.0 and 1e0 are one), true / false / null as themselves; null when the text is not one value.
+     */
+    private static String canonical(byte[] text, int length) {
+        int end = length;
+        while (end > 0 && (text[end - 1] == ',' || text[end - 1] == ']' || text[end - 1] == '}'
+                || text[end - 1] == ' ' || text[end - 1] == '\t' || text[end - 1] == '\n' || text[end - 1] == '\r')) {
+            end--;
+        }
+        try {
+            if (end > 0 && (text[0] == '-' || text[0] >= '0' && text[0] <= '9')) {
+                // exactly, whatever the exponent (1e999 is no double); past BigDecimal's exponents, as written
+                String number = new String(text, 0, end, java.nio.charset.StandardCharsets.US_ASCII);
+                try {
+                    return "n" + new java.math.BigDecimal(number).stripTrailingZeros();
+                } catch (NumberFormatException huge) {
+                    return "r" + number.toLowerCase(java.util.Locale.ROOT);
+                }
+            }
+            var node = JSON.readTree(text, 0, end);
+            return node.isTextual() ? "s" + node.asText() : node.toString();
+        } catch (java.io.IOException | NumberFormatException e) {
+            return null;        // a number ended by a byte that is no separator: the byte itself is refused next
+        }
     }
 
     private boolean startValue(JsonSchema schema, int b) {
@@ -334,6 +439,7 @@ final class JsonPrefix {
         }
         frames[depth] = s;
         seen[depth] = 0;
+        used[depth] = null;
         items[depth] = isObject ? -1 : 0;
         depth++;
         object = isObject;
@@ -375,6 +481,16 @@ final class JsonPrefix {
     /** A value (or a container) ended: the top-level object closes the document. */
     private void valueDone() {
         expect = depth == 0 ? DONE : COMMA_OR_CLOSE;
+        if (capturing && depth > 0 && !object && frames[depth - 1].uniqueItems) {
+            // an item of a uniqueItems array is whole: a repeat is refused, else it joins the array's items
+            capturing = false;
+            String item = canonical(itemText, itemLength);
+            if (item != null && Used.contains(used[depth - 1], item)) {
+                duplicate = true;
+            } else if (item != null) {
+                used[depth - 1] = new Used(item, used[depth - 1]);
+            }
+        }
     }
 
     private boolean moreKeys(JsonSchema s) {

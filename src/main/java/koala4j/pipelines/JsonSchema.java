@@ -83,6 +83,9 @@ public final class JsonSchema {
     JsonSchema[] prefix = new JsonSchema[0];     // prefixItems (a tuple's positions)
     int minItems;
     int maxItems = Integer.MAX_VALUE;
+    boolean uniqueItems;
+    /** With uniqueItems: how many distinct items there can be (an enum's values, true / false / null), or -1. */
+    int itemDomain = -1;
     int minProperties;
     int maxProperties = Integer.MAX_VALUE;
     // strings
@@ -116,14 +119,19 @@ public final class JsonSchema {
         List<JsonSchema> refs = new ArrayList<>();
         Compiler compiler = new Compiler(schema, where, defs, refs);
         JsonSchema root = compiler.node(schema, "");
+        // every $ref's schema, found before any is filled in (a chain of refs ends at a schema that is not one)
+        Map<JsonSchema, JsonSchema> targets = new java.util.IdentityHashMap<>();
         for (JsonSchema r : refs) {
             JsonSchema target = defs.get(r.ref);
             if (target == null) {
                 throw new IllegalArgumentException(where + ": $ref \"" + r.ref + "\" names no schema under $defs or "
                         + "definitions");
             }
-            r.copyFrom(resolved(target, defs, where));
+            targets.put(r, resolved(target, defs, where));
         }
+        targets.forEach(JsonSchema::copyFrom);
+        compiler.checkUniques();
+        targets.forEach(JsonSchema::copyFrom);      // again, with what checkUniques set on the schemas
         JsonSchema top = resolved(root, defs, where);
         checkUnionLoops(top, where, new java.util.IdentityHashMap<>());
         if (!top.onlyObjects(new java.util.IdentityHashMap<>())) {
@@ -220,6 +228,8 @@ public final class JsonSchema {
         prefix = o.prefix;
         minItems = o.minItems;
         maxItems = o.maxItems;
+        uniqueItems = o.uniqueItems;
+        itemDomain = o.itemDomain;
         minProperties = o.minProperties;
         maxProperties = o.maxProperties;
         minLength = o.minLength;
@@ -295,6 +305,13 @@ public final class JsonSchema {
         private final List<JsonSchema> refs;
         /** Automaton states of the document's patterns and formats so far (each costs states^2 bits). */
         private int regexStates;
+        /** Arrays with uniqueItems, and where they are. */
+        private final Map<JsonSchema, String> uniques = new java.util.LinkedHashMap<>();
+
+        /** Once every $ref is resolved: each uniqueItems array's items must be of a kind it can follow. */
+        void checkUniques() {
+            uniques.forEach((s, path) -> uniqueItemsFor(s, path));
+        }
 
         Compiler(JsonNode document, String where, Map<String, JsonSchema> defs, List<JsonSchema> refs) {
             this.where = where;
@@ -393,6 +410,13 @@ public final class JsonSchema {
                          "prefixItems", "additionalItems" -> {
                     }
                     case "minProperties", "maxProperties" -> s.types |= typed ? 0 : OBJECT;
+                    case "uniqueItems" -> {
+                        if (!v.isBoolean()) {
+                            throw error(path + "/uniqueItems", "expected true or false, found " + abbreviate(v));
+                        }
+                        s.uniqueItems = v.asBoolean();
+                        s.types |= typed ? 0 : ARRAY;
+                    }
                     case "pattern", "format" -> {
                         if (n.has("pattern") && n.has("format")) {
                             throw error(path, "pattern and format together are not supported");
@@ -494,6 +518,9 @@ public final class JsonSchema {
             if (s.items == NOTHING) {
                 s.maxItems = Math.min(s.maxItems, s.prefix.length);
             }
+            if (s.uniqueItems) {
+                uniques.put(s, path);                   // checked once $ref items are resolved
+            }
             s.minProperties = count(n, "minProperties", 0, path);
             s.maxProperties = count(n, "maxProperties", Integer.MAX_VALUE, path);
             if (s.minProperties > s.maxProperties || s.additional == null && s.minProperties > s.names.length
@@ -589,6 +616,45 @@ public final class JsonSchema {
                     s.maximum = value;
                     s.maximumExclusive = exclusive || c == 0 && s.maximumExclusive;
                 }
+            }
+        }
+
+        /**
+         * uniqueItems for items whose equality and supply koala4j can follow: enum / const values, true / false /
+         * null, strings without maxLength / pattern / format, numbers without bounds (any of them can still grow
+         * into a value not used yet, so that no accepted prefix is a dead end). Sets the finite domain's size.
+         */
+        private void uniqueItemsFor(JsonSchema s, String path) {
+            JsonSchema item = s.items;
+            if (s.prefix.length > 0 || item == null || item.alternatives != null || item == NOTHING) {
+                throw error(path + "/uniqueItems", "supported with one items schema of scalars (enum, boolean, null, "
+                        + "string, number), not with tuples or unions");
+            }
+            if (item.literals != null) {
+                s.itemDomain = item.literals.length;
+                s.maxItems = Math.min(s.maxItems, s.itemDomain);
+                if (s.minItems > s.maxItems) {
+                    throw error(path, "a minimum above its maximum (minItems " + s.minItems + ", at most "
+                            + s.maxItems + " distinct items)");
+                }
+                return;
+            }
+            if ((item.types & (OBJECT | ARRAY)) != 0) {
+                throw error(path + "/uniqueItems", "supported for items that are scalars (enum, boolean, null, "
+                        + "string, number), not objects or arrays");
+            }
+            if ((item.types & STRING) != 0 && (item.maxLength != Integer.MAX_VALUE || item.pattern != null)
+                    || (item.types & (NUMBER | INTEGER)) != 0 && item.bounded()) {
+                throw error(path + "/uniqueItems", "supported for strings without maxLength, pattern or format and "
+                        + "numbers without bounds or multipleOf (their supply of distinct values can run out)");
+            }
+            if ((item.types & (STRING | NUMBER | INTEGER)) == 0) {
+                s.itemDomain = ((item.types & BOOLEAN) != 0 ? 2 : 0) + ((item.types & NULL) != 0 ? 1 : 0);
+                s.maxItems = Math.min(s.maxItems, s.itemDomain);
+            }
+            if (s.minItems > s.maxItems) {
+                throw error(path, "a minimum above its maximum (minItems " + s.minItems + ", at most " + s.maxItems
+                        + " distinct items)");
             }
         }
 

@@ -33,6 +33,14 @@ class JsonSchemaTest {
         return JsonOutput.allows(s, doc.getBytes(StandardCharsets.UTF_8));
     }
 
+    private static final String UNIQUE = """
+            {"type": "object", "additionalProperties": false, "properties": {
+              "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+              "n": {"type": "array", "items": {"type": "number"}, "uniqueItems": true},
+              "colors": {"type": "array", "items": {"$ref": "#/$defs/Color"}, "uniqueItems": true},
+              "flags": {"type": "array", "items": {"type": "boolean"}, "uniqueItems": true}},
+             "$defs": {"Color": {"enum": ["red", "green"]}}}""";
+
     private static final String TUPLES = """
             {"type": "object", "additionalProperties": false, "properties": {
               "t": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": false,
@@ -134,6 +142,7 @@ class JsonSchemaTest {
         int completed = 0;
         JsonSchema bounded = schema(BOUNDED);
         JsonSchema tuples = schema(TUPLES);
+        JsonSchema unique = schema(UNIQUE);
         JsonSchema patterned = schema("""
                 {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-f]{2}-\\\\d+$"},
                   "day": {"type": "string", "format": "date"}, "near": {"pattern": "(ab|c)+"}},
@@ -141,7 +150,8 @@ class JsonSchemaTest {
         for (JsonSchema s : List.of(schema(PERSON), JsonSchema.anyObject(), schema("""
                 {"$defs": {"N": {"type": "object", "properties": {"v": {"enum": [1, 12, "x"]},
                    "k": {"type": "array", "items": {"$ref": "#/$defs/N"}, "maxItems": 2}}, "required": ["v"],
-                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS), bounded, patterned, tuples)) {
+                   "additionalProperties": false}}, "$ref": "#/$defs/N"}"""), schema(PETS), bounded, patterned, tuples,
+                unique)) {
             for (int walk = 0; walk < 300; walk++) {
                 List<JsonPrefix> p = List.of(new JsonPrefix(s));
                 java.io.ByteArrayOutputStream doc = new java.io.ByteArrayOutputStream();
@@ -170,6 +180,24 @@ class JsonSchemaTest {
                                 instance.toString());
                         assertTrue(Pattern.compile("(ab|c)+").matcher(instance.path("near").asText("c")).find(),
                                 instance.toString());
+                    }
+                    if (s == unique) {
+                        com.fasterxml.jackson.databind.JsonNode exact;
+                        try {
+                            exact = new ObjectMapper().enable(
+                                    com.fasterxml.jackson.databind.DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+                                    .readTree(doc.toByteArray());
+                        } catch (Exception hugeExponent) {
+                            exact = JSON.createObjectNode();     // 9e2740900721133847: no BigDecimal to compare
+                        }
+                        for (var list : exact) {
+                            java.util.Set<String> seen = new java.util.HashSet<>();
+                            for (var item : list) {
+                                String key = item.isNumber() ? item.decimalValue().stripTrailingZeros().toString()
+                                        : item.toString();
+                                assertTrue(seen.add(key), "repeated " + key + " in " + instance);
+                            }
+                        }
                     }
                     if (s == tuples && instance.has("t")) {
                         var t = instance.get("t");
@@ -242,6 +270,37 @@ class JsonSchemaTest {
                   "required": ["b"], "additionalProperties": false}]}""");
         assertTrue(allows(root, "{\"a\": 1}") && allows(root, "{\"b\": null}"));
         assertFalse(allows(root, "{\"a\": null}") || allows(root, "{}"));
+    }
+
+    /** uniqueItems over strings (escapes decoded), numbers (by value), enums (also through $ref) and booleans. */
+    @Test
+    void uniqueItems() throws Exception {
+        JsonSchema s = schema(UNIQUE);
+        for (String ok : List.of("{\"tags\": [\"a\", \"b\", \"ab\"]}", "{\"n\": [1, 10, 1.5, -1]}",
+                "{\"colors\": [\"green\", \"red\"]}", "{\"flags\": [true, false]}", "{\"tags\": []}")) {
+            assertTrue(allows(s, ok), ok);
+        }
+        for (String no : List.of("{\"tags\": [\"a\", \"a\"]}", "{\"tags\": [\"a\", \"\\u0061\"]}",
+                "{\"n\": [1, 1.0]}", "{\"n\": [2, 20e-1]}", "{\"colors\": [\"red\", \"red\"]}",
+                "{\"flags\": [true, true]}")) {
+            assertFalse(allows(s, no), no);
+        }
+        for (String[] c : new String[][] {{"{\"colors\": [\"red\", \"", "r"}, {"{\"colors\": [\"red\", \"green\"", ","},
+                {"{\"flags\": [false, ", "f"}, {"{\"flags\": [false, true", ","}, {"{\"tags\": [\"a\", \"a", "\""}}) {
+            JsonPrefix p = new JsonPrefix(s);
+            assertTrue(p.accept(c[0].getBytes(StandardCharsets.UTF_8)), c[0]);
+            assertFalse(p.copy().accept(c[1].getBytes(StandardCharsets.UTF_8)), c[0] + c[1]);
+        }
+        for (String[] bad : new String[][] {
+                {"{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"array\", \"uniqueItems\": true, "
+                        + "\"items\": {\"type\": \"object\"}}}}", "not objects or arrays"},
+                {"{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"array\", \"uniqueItems\": true, "
+                        + "\"items\": {\"type\": \"string\", \"maxLength\": 2}}}}", "supply of distinct values"},
+                {"{\"type\": \"object\", \"properties\": {\"a\": {\"uniqueItems\": true, \"minItems\": 3, "
+                        + "\"items\": {\"type\": \"boolean\"}}}}", "a minimum above its maximum"}}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> schema(bad[0]), bad[0]);
+            assertTrue(e.getMessage().contains(bad[1]), e.getMessage());
+        }
     }
 
     /** Tuples (prefixItems, or items as a list with additionalItems), min/maxProperties, allOf of one schema. */

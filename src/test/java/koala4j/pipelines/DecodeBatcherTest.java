@@ -44,13 +44,52 @@ class DecodeBatcherTest {
 
     @Test
     void aBatchedStepIsEachSequencesOwnStep() {
+        batchedStepsEqualOwnSteps(llama, PROMPTS);
         LlamaForCausalLM lm = llama.languageModel();
-        int s = PROMPTS.length;
+        var e = assertThrows(IllegalArgumentException.class, () -> lm.decodeStep(new long[] {1, 2},
+                List.of(lm.newCache(1, 8))));
+        assertTrue(e.getMessage().contains("one cache per id"), e.getMessage());
+        var wide = assertThrows(IllegalArgumentException.class, () -> lm.decodeStep(new long[] {1},
+                List.of(lm.newCache(2, 8))));
+        assertTrue(wide.getMessage().contains("holds 2 sequences"), wide.getMessage());
+    }
+
+    /** F16 caches, and a Mistral whose 6-position sliding window is shorter than the prompts (a mask per sequence). */
+    @Test
+    void halfCachesAndSlidingWindows(@org.junit.jupiter.api.io.TempDir java.nio.file.Path work) throws Exception {
+        VisionChat half = VisionChat.load(TinyChatModels.llama(), null, new VisionChat.Options(null, null, null,
+                VisionChat.Options.defaults().frames(), VisionChat.Options.defaults().hub(), 0,
+                koala4j.tensor.DType.F16), new CpuOps());
+        try {
+            batchedStepsEqualOwnSteps(half, PROMPTS);
+        } finally {
+            half.close();
+        }
+        java.nio.file.Path model = work.resolve("mistral_window");
+        koala4j.testing.TinyPipelines.copyTree(koala4j.testing.Close.resource("transformers5/variants/mistral_window"),
+                model);
+        for (String file : List.of("tokenizer.json", "tokenizer_config.json")) {
+            java.nio.file.Files.copy(koala4j.testing.Close.resource("transformers5/llama/" + file), model.resolve(file));
+        }
+        VisionChat mistral = VisionChat.load(model, null, VisionChat.Options.defaults(), new CpuOps());
+        try {
+            assertEquals(6, mistral.languageModel().config().slidingWindow());
+            batchedStepsEqualOwnSteps(mistral, new String[] {"a b", "one two three four five six seven",
+                    "the koala sleeps in the tree all day long"});
+        } finally {
+            mistral.close();
+        }
+    }
+
+    /** 12 steps of the prompts' sequences together, each against its own one-sequence steps. */
+    private static void batchedStepsEqualOwnSteps(VisionChat chat, String[] prompts) {
+        LlamaForCausalLM lm = chat.languageModel();
+        int s = prompts.length;
         List<KvCache> alone = new ArrayList<>();
         List<KvCache> together = new ArrayList<>();
         long[] next = new long[s];
         for (int i = 0; i < s; i++) {
-            int[] ids = llama.tokenizer().encode(PROMPTS[i], true);
+            int[] ids = chat.tokenizer().encode(prompts[i], true);
             long[] prompt = java.util.Arrays.stream(ids).asLongStream().toArray();
             for (List<KvCache> caches : List.of(alone, together)) {
                 KvCache c = lm.newCache(1, ids.length + 16);
@@ -76,11 +115,6 @@ class DecodeBatcherTest {
                 next[i] = LogitsProcessing.argmax(own);
             }
         }
-        var e = assertThrows(IllegalArgumentException.class, () -> lm.decodeStep(new long[] {1, 2}, List.of(alone.get(0))));
-        assertTrue(e.getMessage().contains("one cache per id"), e.getMessage());
-        var wide = assertThrows(IllegalArgumentException.class, () -> lm.decodeStep(new long[] {1},
-                List.of(lm.newCache(2, 8))));
-        assertTrue(wide.getMessage().contains("holds 2 sequences"), wide.getMessage());
     }
 
     @Test

@@ -54,6 +54,11 @@ public final class DecodeBatcher {
      * advanced by one), computed with whatever other steps are waiting.
      */
     public float[] step(long id, KvCache cache) {
+        // checked here, so that a step that cannot run fails alone instead of failing the batch it would join
+        if (cache.batch() != 1 || cache.length() >= cache.capacity()) {
+            throw new IllegalArgumentException("a decoding step for a KV cache of " + cache.batch() + " sequences at "
+                    + cache.length() + " of " + cache.capacity() + " positions: expected one sequence with room");
+        }
         Request mine = new Request(id, cache);
         List<Request> batch;
         synchronized (this) {

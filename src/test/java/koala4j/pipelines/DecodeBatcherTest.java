@@ -163,6 +163,10 @@ class DecodeBatcherTest {
         } finally {
             pool.shutdownNow();
         }
+        var full = lm.newCache(1, 1);
+        lm.forwardIds(lm.ops().fromArray(new long[] {1}, 1, 1), full, true);
+        var e = assertThrows(IllegalArgumentException.class, () -> batcher.step(5, full));
+        assertTrue(e.getMessage().contains("at 1 of 1 positions"), e.getMessage());
         DecodeBatcher.Stats stats = batcher.stats();
         assertEquals((long) n * 23, stats.steps(), stats.toString());
         assertTrue(stats.largest() >= 2 && stats.batches() < stats.steps(), stats.toString());

@@ -4,8 +4,10 @@ package koala4j.pipelines;
  * Whether a byte string is the start of one JSON object (RFC 8259) that a {@link JsonSchema} allows, read a byte at a
  * time: the automaton behind JSON output (OpenAI's {@code response_format} json_object and json_schema, Ollama's
  * {@code format}). Leading whitespace, then the object; strings hold valid UTF-8 (a character may be split between
- * tokens) and no control characters; at most {@link #MAX_DEPTH} nested containers and {@link #MAX_WHITESPACE}
- * whitespace bytes in a row, so that a model cannot pad forever. Where the schema allows nothing more (no key left,
+ * tokens) and no control characters; at most {@link #MAX_DEPTH} nested containers. Whitespace between tokens is
+ * what llama.cpp's JSON grammars allow ({@code space ::= | " " | "\n" [ \t]{0,20}}): one space, or a newline and at
+ * most {@link #MAX_INDENT} spaces or tabs, so that a model can write compact or indented JSON but not pad it (a
+ * known way for a constrained model to loop). Where the schema allows nothing more (no key left,
  * the most items) the separator that would lead nowhere is refused, so every accepted prefix can still be completed.
  * {@link #complete()} once the object has closed; nothing may follow it.
  *
@@ -21,7 +23,7 @@ final class JsonPrefix {
     static final int MAX_DEPTH = 64;
     /** Bytes of a number whose schema bounds it (checked on its text). */
     static final int MAX_NUMBER = 400;
-    static final int MAX_WHITESPACE = 32;
+    static final int MAX_INDENT = 20;
 
     // what the parser expects next, outside a token in progress
     private static final int TOP = 0;                   // whitespace, then the object
@@ -253,7 +255,19 @@ final class JsonPrefix {
 
     private boolean structure(int b) {
         if (b == ' ' || b == '\t' || b == '\n' || b == '\r') {
-            return expect != DONE && ++whitespace <= MAX_WHITESPACE;
+            if (expect == DONE) {
+                return false;
+            }
+            // whitespace: 0 none yet, -1 after a lone space, 1 + n after a newline and n spaces or tabs
+            if (whitespace == 0) {
+                whitespace = b == ' ' ? -1 : b == '\n' ? 1 : 0;
+                return whitespace != 0;
+            }
+            if (whitespace > 0 && (b == ' ' || b == '\t') && whitespace <= MAX_INDENT) {
+                whitespace++;
+                return true;
+            }
+            return false;
         }
         whitespace = 0;
         JsonSchema frame = depth == 0 ? null : frames[depth - 1];

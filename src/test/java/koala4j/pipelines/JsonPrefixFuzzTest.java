@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
  * {@link JsonPrefix} (any object) against Jackson on 20000 seeded random documents: JSON-like texts built from a
  * small grammar, then mutated (a byte dropped, doubled or replaced). The automaton accepts a whole document and
  * calls it complete exactly when Jackson reads one object from it and nothing after (within the automaton's own
- * nesting and whitespace limits, which the generator stays under).
+ * nesting limit, which the generator stays under, and for documents whose whitespace outside strings is what the
+ * automaton allows: one space, or a newline and up to 20 spaces or tabs, per run; other documents it must refuse).
  */
 class JsonPrefixFuzzTest {
 
@@ -75,12 +76,45 @@ class JsonPrefixFuzzTest {
         }
     }
 
+    /** Whether every whitespace run outside strings is one space, or a newline and up to 20 spaces or tabs. */
+    private static boolean allowedWhitespace(byte[] doc) {
+        boolean inString = false;
+        int run = 0;                    // 0: none, -1: after a lone space, 1 + n: after a newline and n more
+        for (int i = 0; i < doc.length; i++) {
+            int b = doc[i] & 0xFF;
+            if (inString) {
+                if (b == '\\') {
+                    i++;
+                } else if (b == '"') {
+                    inString = false;
+                }
+                continue;
+            }
+            if (b == ' ' || b == '\t' || b == '\n' || b == '\r') {
+                if (run == 0) {
+                    run = b == ' ' ? -1 : b == '\n' ? 1 : 99;
+                } else if (run > 0 && (b == ' ' || b == '\t')) {
+                    run++;
+                } else {
+                    return false;
+                }
+                if (run > 21) {
+                    return false;
+                }
+                continue;
+            }
+            run = 0;
+            inString = b == '"';
+        }
+        return true;
+    }
+
     @Test
     void agreesWithJackson() {
         SplittableRandom r = new SplittableRandom(2026);
         int valid = 0;
         for (int i = 0; i < 20000; i++) {
-            StringBuilder sb = new StringBuilder(r.nextInt(4) == 0 ? "  " : "");
+            StringBuilder sb = new StringBuilder(r.nextInt(4) == 0 ? (r.nextBoolean() ? " " : "\n  ") : "");
             object(sb, r, 0);
             byte[] doc = sb.toString().getBytes(StandardCharsets.UTF_8);
             if (r.nextInt(3) > 0 && doc.length > 1) {
@@ -108,9 +142,11 @@ class JsonPrefixFuzzTest {
             JsonPrefix p = new JsonPrefix();
             boolean mine = p.accept(doc) && p.complete();
             // duplicate keys: Jackson (strict) refuses them, the any-object automaton does not track keys
-            boolean duplicate = new String(doc, StandardCharsets.UTF_8).matches(".*\"k(\\d)\"\\s*:.*\"k\\1\"\\s*:.*");
-            if (!duplicate) {
+            boolean duplicate = new String(doc, StandardCharsets.UTF_8).matches("(?s).*\"k(\\d)\"\\s*:.*\"k\\1\"\\s*:.*");
+            if (!duplicate && allowedWhitespace(doc)) {
                 assertEquals(jacksonObject(doc), mine, new String(doc, StandardCharsets.UTF_8));
+            } else if (!allowedWhitespace(doc)) {
+                assertEquals(false, mine, "padded: " + new String(doc, StandardCharsets.UTF_8));
             }
             valid += mine ? 1 : 0;
         }

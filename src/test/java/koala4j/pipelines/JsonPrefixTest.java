@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
  */
 class JsonPrefixTest {
 
-    private static final List<String> VALID = List.of("{}", " \n{ } ", "{\"a\":1}", "{\"a\": -0.5e+10, \"b\": [1, 2.25, "
+    private static final List<String> VALID = List.of("{}", "\n  { }", " {\n\t\"a\": 1\n}", "{\"a\":1}", "{\"a\": -0.5e+10, \"b\": [1, 2.25, "
             + "-3E2, 0], \"c\": {\"d\": [true, false, null, [], {}]}}", "{\"k\\\"\\\\\\/\\b\\f\\n\\r\\tq\": \"\\u00e9\\uD83D"
             + "\\udc28\"}", "{\"한국어\": \"🐨 코알라\", \"x\": \"ü\"}", "{\"nested\": [[[[[[[[\"deep\"]]]]]]]]}",
             "{\"n\": 10, \"m\": 0.0}", "{\"e\": 1e5}");
@@ -93,9 +93,14 @@ class JsonPrefixTest {
         assertTrue(cut.accept(0xE3));
         assertFalse(cut.accept('"'), "a character cut short");
 
-        JsonPrefix spaces = new JsonPrefix();
-        assertTrue(acceptsAll(spaces, " ".repeat(JsonPrefix.MAX_WHITESPACE).getBytes(StandardCharsets.UTF_8)));
-        assertFalse(spaces.accept(' '), "whitespace runs are limited");
+        // whitespace as llama.cpp's JSON grammars have it: one space, or a newline and up to 20 spaces or tabs
+        JsonPrefix indented = new JsonPrefix();
+        assertTrue(acceptsAll(indented, ("{\n" + " ".repeat(JsonPrefix.MAX_INDENT)).getBytes(StandardCharsets.UTF_8)));
+        assertFalse(indented.copy().accept(' '), "indentation is limited");
+        assertTrue(acceptsAll(indented, "\"a\": [1,\n\t\t2 ]\n}".getBytes(StandardCharsets.UTF_8)) && indented.complete());
+        for (String padded : List.of("  {}", "{  \"a\": 1}", "{\"a\": 1\n\n}", "{\"a\":\t1}", "\r\n{}", "{\"a\": 1 \n}")) {
+            assertFalse(new JsonPrefix().accept(padded.getBytes(StandardCharsets.UTF_8)), padded);
+        }
         JsonPrefix deep = new JsonPrefix();
         assertTrue(acceptsAll(deep, ("{\"a\":" + "[".repeat(JsonPrefix.MAX_DEPTH - 1)).getBytes(StandardCharsets.UTF_8)));
         assertFalse(deep.accept('['), "nesting is limited");

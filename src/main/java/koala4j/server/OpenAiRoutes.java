@@ -446,11 +446,17 @@ final class OpenAiRoutes {
         final BlockingQueue<Delta> deltas;
         final Job<?> job;
         final ToolCalls tools;
+        /** With tools: a response's text as it is written, and how much of it went out. */
+        private final ToolCalls.ResponseText response = new ToolCalls.ResponseText();
+        private final StringBuilder streamed = new StringBuilder();
         final List<ChatModel.TokenLogprob> all = new ArrayList<>();
         private List<ChatModel.TokenLogprob> pending = new ArrayList<>();
         private boolean echoSent;
 
-        /** With {@code tools} the text is held back: the whole answer is read back as a call or content at the end. */
+        /**
+         * With {@code tools} the answer is read back as a call or content at the end; only a response's string goes
+         * out as it is written.
+         */
         ChoiceLog(int choice, String echo, boolean waitForPrompt, BlockingQueue<Delta> deltas, Job<?> job,
                   ToolCalls tools) {
             this.choice = choice;
@@ -475,6 +481,12 @@ final class OpenAiRoutes {
             job.cancel.check();
             if (tools == null) {
                 deltas.add(new Delta(choice, text, null, drain()));
+                return;
+            }
+            String shown = response.feed(text);
+            if (!shown.isEmpty()) {
+                streamed.append(shown);
+                deltas.add(new Delta(choice, shown, null, drain()));
             }
         }
 
@@ -497,7 +509,12 @@ final class OpenAiRoutes {
                 return;
             }
             ToolCalls.Output output = tools.output(result.text());
-            deltas.add(new Delta(choice, null, tools.finishReason(output, result.finishReason()), drain(), output));
+            String reason = tools.finishReason(output, result.finishReason());
+            if (!output.isCall() && output.content() != null && output.content().startsWith(streamed.toString())) {
+                // what of the content has not gone out yet
+                output = new ToolCalls.Output(output.content().substring(streamed.length()), List.of());
+            }
+            deltas.add(new Delta(choice, null, reason, drain(), output));
         }
 
         private List<ChatModel.TokenLogprob> drain() {
@@ -585,8 +602,9 @@ final class OpenAiRoutes {
             while (true) {
                 Delta d = deltas.poll(1, TimeUnit.SECONDS);
                 if (d != null) {
-                    if (d.output() != null) {
-                        // a tool-calling answer: what it was read back as, then the finish chunk
+                    if (d.output() != null && (d.output().isCall() || d.output().content() != null
+                            && !d.output().content().isEmpty())) {
+                        // a tool-calling answer: its calls, or the content not streamed yet, then the finish chunk
                         ObjectNode c = chunk(api, completionId, created, model.id(), d.choice(), d.output().content(),
                                 null, false, null);
                         tools.putCalls((ObjectNode) c.at("/choices/0/delta"), d.output(), true);

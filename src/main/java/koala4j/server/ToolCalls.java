@@ -376,7 +376,10 @@ final class ToolCalls {
         try {
             answer = Http.JSON.readTree(text);
         } catch (JsonProcessingException e) {
-            return new Output(text, List.of());
+            // cut short: a response's text so far, as it was streamed; anything else as written
+            ResponseText partial = new ResponseText();
+            String decoded = partial.feed(text);
+            return new Output(partial.isResponse() ? decoded : text, List.of());
         }
         if (answer == null || !answer.isObject()) {
             return new Output(text, List.of());
@@ -397,6 +400,115 @@ final class ToolCalls {
             return new Output(response.isTextual() ? response.asText() : response.toString(), List.of());
         }
         return new Output(text, List.of());
+    }
+
+    /**
+     * The text of an answer's {@code "response"} string as the answer is written, so that a streamed reply shows it
+     * as it comes (llama.cpp streams its generic format's responses the same way): fed the generated text piece by
+     * piece, it returns the newly decoded characters of the string once the object has shown it is a response
+     * (escapes decoded, a surrogate pair held until whole); for a call, or a response that is not a string, nothing.
+     * Not thread-safe.
+     */
+    static final class ResponseText {
+        private enum State { OPEN, KEY, COLON, VALUE, STRING, DONE }
+
+        private State state = State.OPEN;
+        private final StringBuilder key = new StringBuilder();
+        private final StringBuilder escape = new StringBuilder();
+        private boolean response;
+        private char high;
+
+        /** Whether the answer has shown itself to be a response with a string value. */
+        boolean isResponse() {
+            return response;
+        }
+
+        String feed(String text) {
+            StringBuilder out = new StringBuilder();
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                switch (state) {
+                    case OPEN -> {
+                        if (c == '{') {
+                            state = State.KEY;
+                        } else if (!Character.isWhitespace(c)) {
+                            state = State.DONE;
+                        }
+                    }
+                    case KEY -> {
+                        if (c == '"' && key.isEmpty()) {
+                            key.append('"');
+                        } else if (c == '"') {
+                            state = key.toString().equals("\"response") ? State.COLON : State.DONE;
+                        } else if (!key.isEmpty()) {
+                            key.append(c);
+                        } else if (!Character.isWhitespace(c)) {
+                            state = State.DONE;
+                        }
+                    }
+                    case COLON -> state = c == ':' ? State.VALUE : Character.isWhitespace(c) ? State.COLON : State.DONE;
+                    case VALUE -> {
+                        if (c == '"') {
+                            state = State.STRING;
+                            response = true;
+                        } else if (!Character.isWhitespace(c)) {
+                            state = State.DONE;
+                        }
+                    }
+                    case STRING -> string(c, out);
+                    case DONE -> {
+                        return out.toString();
+                    }
+                }
+            }
+            return out.toString();
+        }
+
+        private void string(char c, StringBuilder out) {
+            if (escape.isEmpty()) {
+                if (c == '\\') {
+                    escape.append(c);
+                } else if (c == '"') {
+                    state = State.DONE;
+                } else {
+                    emit(c, out);
+                }
+                return;
+            }
+            escape.append(c);
+            String e = escape.toString();
+            if (e.length() == 2 && e.charAt(1) != 'u') {
+                escape.setLength(0);
+                emit(switch (e.charAt(1)) {
+                    case 'n' -> '\n';
+                    case 't' -> '\t';
+                    case 'r' -> '\r';
+                    case 'b' -> '\b';
+                    case 'f' -> '\f';
+                    default -> e.charAt(1);
+                }, out);
+            } else if (e.length() == 6) {
+                escape.setLength(0);
+                emit((char) Integer.parseInt(e.substring(2), 16), out);
+            }
+        }
+
+        /** A character of the string; a high surrogate waits for its low one. */
+        private void emit(char c, StringBuilder out) {
+            if (high != 0) {
+                out.append(high);
+                high = 0;
+                if (Character.isLowSurrogate(c)) {
+                    out.append(c);
+                    return;
+                }
+            }
+            if (Character.isHighSurrogate(c)) {
+                high = c;
+            } else {
+                out.append(c);
+            }
+        }
     }
 
     /** OpenAI's spelling: call_ and 24 letters and digits. */

@@ -214,6 +214,54 @@ class ToolCallsTest {
         }
     }
 
+    /** With auto, a response's text streams as it is written; the chunks add up to the unstreamed content. */
+    @Test
+    void streamedResponsesArriveAsTheyAreWritten() throws Exception {
+        ObjectNode body = body(null, 12, 11);
+        JsonNode plain = json(client.post("/v1/chat/completions", body.toString()));
+        body.put("stream", true);
+        String sse = client.post("/v1/chat/completions", body.toString()).body();
+        Map<Integer, StringBuilder> content = new TreeMap<>();
+        Map<Integer, Integer> pieces = new TreeMap<>();
+        for (String line : sse.split("\n")) {
+            if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+                continue;
+            }
+            for (JsonNode c : TestServers.JSON.readTree(line.substring(6)).get("choices")) {
+                String piece = c.at("/delta/content").asText("");
+                if (!piece.isEmpty()) {
+                    content.computeIfAbsent(c.get("index").asInt(), k -> new StringBuilder()).append(piece);
+                    pieces.merge(c.get("index").asInt(), 1, Integer::sum);
+                }
+            }
+        }
+        int streamedResponses = 0;
+        for (int i = 0; i < 12; i++) {
+            JsonNode choice = plain.at("/choices/" + i);
+            if (!choice.at("/message/tool_calls").isMissingNode()) {
+                assertFalse(content.containsKey(i), "a call streams no content: " + content.get(i));
+                continue;
+            }
+            assertEquals(choice.at("/message/content").asText(), content.getOrDefault(i, new StringBuilder())
+                    .toString(), "choice " + i);
+            if (pieces.getOrDefault(i, 0) > 1) {
+                streamedResponses++;
+            }
+        }
+        assertTrue(streamedResponses > 0, "some response arrived in several pieces: " + pieces);
+        // the reader itself: escapes, a surrogate pair split between pieces, calls and object values show nothing
+        ToolCalls.ResponseText r = new ToolCalls.ResponseText();
+        StringBuilder shown = new StringBuilder();
+        for (String piece : List.of(" {\n \"resp", "onse\" : \"a\\", "n\\u00e9\\uD83D", "\\uDC28 \\\"q\\\"\"}")) {
+            shown.append(r.feed(piece));
+        }
+        assertEquals("a\né🐨 \"q\"", shown.toString());
+        assertTrue(r.isResponse());
+        ToolCalls.ResponseText call = new ToolCalls.ResponseText();
+        assertEquals("", call.feed("{\"tool_call\": {\"name\": \"a\", \"arguments\": {\"response\": \"x\"}}}"));
+        assertEquals("", new ToolCalls.ResponseText().feed("{\"response\": {\"kind\": \"x\"}}"));
+    }
+
     @Test
     void legacyFunctionsAnswerWithFunctionCall() throws Exception {
         ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-llama").put("max_tokens", 200)

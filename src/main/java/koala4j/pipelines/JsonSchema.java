@@ -409,7 +409,7 @@ public final class JsonSchema {
                     case "required", "minItems", "maxItems", "minLength", "maxLength", "items", "enum", "const",
                          "prefixItems", "additionalItems" -> {
                     }
-                    case "minProperties", "maxProperties" -> s.types |= typed ? 0 : OBJECT;
+                    case "minProperties", "maxProperties", "not" -> s.types |= typed || key.equals("not") ? 0 : OBJECT;
                     case "uniqueItems" -> {
                         if (!v.isBoolean()) {
                             throw error(path + "/uniqueItems", "expected true or false, found " + abbreviate(v));
@@ -560,6 +560,12 @@ public final class JsonSchema {
             if (s.types == 0) {
                 s.types = ALL;
             }
+            if (n.has("not")) {
+                s.types &= ~notTypes(n.get("not"), path + "/not", s.types);
+                if (s.types == 0) {
+                    throw error(path + "/not", "no value of the allowed types is left");
+                }
+            }
             return s;
         }
 
@@ -656,6 +662,30 @@ public final class JsonSchema {
                 throw error(path, "a minimum above its maximum (minItems " + s.minItems + ", at most " + s.maxItems
                         + " distinct items)");
             }
+        }
+
+        /**
+         * The types a {@code not} takes away: only {@code {"not": {"type": ...}}} (pydantic's and zod's "not null")
+         * is supported, so that what remains is still a set of types.
+         */
+        private int notTypes(JsonNode not, String path, int allowed) {
+            if (!not.isObject() || !not.has("type") || hasConstraint(not, "type")) {
+                throw error(path, "only a not of types ({\"not\": {\"type\": ...}}) is supported");
+            }
+            int bits = 0;
+            JsonNode t = not.get("type");
+            for (JsonNode name : t.isArray() ? t : List.of(t)) {
+                Integer bit = TYPES.get(name.asText());
+                if (bit == null || !name.isTextual()) {
+                    throw error(path, "type " + abbreviate(name) + ": expected object, array, string, number, "
+                            + "integer, boolean or null");
+                }
+                bits |= bit;
+            }
+            if ((bits & INTEGER) != 0 && (bits & NUMBER) == 0 && (allowed & NUMBER) != 0) {
+                throw error(path, "not integer among numbers (fractions only) is not supported");
+            }
+            return (bits & NUMBER) != 0 ? bits | INTEGER : bits;
         }
 
         /** The pattern a {@code format} stands for (RFC 3339 dates and times, RFC 4122 UUIDs, dotted IPv4, e-mail). */

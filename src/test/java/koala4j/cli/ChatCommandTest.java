@@ -239,8 +239,8 @@ class ChatCommandTest {
                     && answer.size() == 2, answer.toString());
         }
         assertTrue(run("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", "hi",
-                "--json-schema", "{\"type\": \"object\", \"properties\": {\"a\": {\"not\": {}}}}").err()
-                .contains("--json-schema at /properties/a: keyword \"not\" is not supported"));
+                "--json-schema", "{\"type\": \"object\", \"properties\": {\"a\": {\"dependentRequired\": {}}}}").err()
+                .contains("--json-schema at /properties/a: keyword \"dependentRequired\" is not supported"));
     }
 
     @Test

@@ -303,7 +303,7 @@ class JsonSchemaTest {
         }
     }
 
-    /** Tuples (prefixItems, or items as a list with additionalItems), min/maxProperties, allOf of one schema. */
+    /** Tuples (prefixItems, or items as a list with additionalItems), min/maxProperties, allOf of one schema, not. */
     @Test
     void tuplesPropertyCountsAndAllOf() throws Exception {
         JsonSchema s = schema(TUPLES);
@@ -316,6 +316,22 @@ class JsonSchemaTest {
                 "{\"old\": [true, \"x\"]}", "{\"rest\": [\"x\", \"y\"]}", "{\"m\": {}}",
                 "{\"m\": {\"a\": 1, \"b\": 2, \"c\": 3}}", "{\"pet\": {}}")) {
             assertFalse(allows(s, no), no);
+        }
+        JsonSchema notNull = schema("""
+                {"type": "object", "properties": {"v": {"not": {"type": "null"}}, "w": {"type": ["string", "number",
+                  "null"], "not": {"type": ["number"]}}}, "additionalProperties": false}""");
+        for (String ok : List.of("{\"v\": 1}", "{\"v\": \"x\"}", "{\"v\": [null]}", "{\"w\": \"x\"}", "{\"w\": null}")) {
+            assertTrue(allows(notNull, ok), ok);
+        }
+        for (String no : List.of("{\"v\": null}", "{\"w\": 1}", "{\"w\": 1.5}")) {
+            assertFalse(allows(notNull, no), no);
+        }
+        for (String[] bad : new String[][] {{"{\"not\": {\"enum\": [1]}}", "only a not of types"},
+                {"{\"type\": \"number\", \"not\": {\"type\": \"integer\"}}", "fractions only"},
+                {"{\"type\": \"null\", \"not\": {\"type\": \"null\"}}", "no value of the allowed types"}}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> schema("{\"type\": \"object\", \"properties\": "
+                    + "{\"a\": " + bad[0] + "}}"), bad[0]);
+            assertTrue(e.getMessage().contains("/properties/a/not") && e.getMessage().contains(bad[1]), e.getMessage());
         }
         JsonPrefix p = new JsonPrefix(s);
         assertTrue(p.accept("{\"m\": {\"a\": 1, \"b\": 2".getBytes(StandardCharsets.UTF_8)));

@@ -374,8 +374,8 @@ class ToolCallsTest {
         cases.add(new String[] {"tools", "[{\"type\": \"function\", \"function\": {\"name\": \"a\", \"parameters\": []}}]",
                 null, "tools", "tools[0].function.parameters: expected a JSON Schema object"});
         cases.add(new String[] {"tools", "[{\"type\": \"function\", \"function\": {\"name\": \"a\", \"parameters\": "
-                + "{\"type\": \"object\", \"properties\": {\"x\": {\"type\": \"integer\", \"not\": {\"type\": \"null\"}}}}}}]", null,
-                "tools", "tools[0].function.parameters at /properties/x: keyword \"not\" is not supported"});
+                + "{\"type\": \"object\", \"properties\": {\"x\": {\"type\": \"integer\", \"dependentRequired\": {}}}}}}]", null,
+                "tools", "tools[0].function.parameters at /properties/x: keyword \"dependentRequired\" is not supported"});
         cases.add(new String[] {"tools", "[{\"type\": \"function\", \"function\": {\"name\": \"a\", \"parameters\": "
                 + "{\"type\": \"string\"}}}]", null, "tools", "the root must be an object schema"});
         cases.add(new String[] {"tool_choice", "{\"type\": \"function\", \"function\": {\"name\": \"nope\"}}", TOOLS,

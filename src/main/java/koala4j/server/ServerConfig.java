@@ -43,10 +43,23 @@ public record ServerConfig(String host, int port, Path dataDir, String dbUrl, Li
     }
 
     public ServerConfig {
+        if (chatParallel < 1) {
+            throw new IllegalArgumentException("chat replies at once " + chatParallel + ": expected at least 1");
+        }
         models = List.copyOf(models);
         chatModels = List.copyOf(chatModels);
         apiKeys = Set.copyOf(apiKeys);
         corsOrigins = List.copyOf(corsOrigins);
+    }
+
+    /** Chat jobs in the local lane ({@code chatParallel} 1). */
+    public ServerConfig(String host, int port, Path dataDir, String dbUrl, List<LocalModel> models,
+                        List<ChatModel> chatModels, Set<String> apiKeys, List<String> corsOrigins, Limits limits,
+                        int queueCapacity, int workers, int remoteWorkers, Duration requestTimeout,
+                        long memoryBudgetBytes, String device, String openAiKey, URI openAiBaseUrl,
+                        ImageUrls imageUrls) {
+        this(host, port, dataDir, dbUrl, models, chatModels, apiKeys, corsOrigins, limits, queueCapacity, workers,
+                remoteWorkers, requestTimeout, memoryBudgetBytes, device, openAiKey, openAiBaseUrl, imageUrls, 1);
     }
 
     public String storeUrl() {

@@ -83,11 +83,11 @@ final class Q8Gemm {
 
     /**
      * Up to this many input rows are separate matrix-vector products: {@link #fewRows} computes four dot products per
-     * weight row whatever m is, so below four rows it does wasted work. Measured on a 13824 x 5120 Q8_0 weight from
-     * DRAM (2 Zen 5 cores): 2 rows 3.2 ms as two products against 5.4 ms, 3 rows 4.6 against 5.5, 4 rows 6.2 either
-     * way, 8 rows 12.3 against 9.3.
+     * weight row whatever m is, so below four rows it does wasted work. Measured over 8 layers of the 7B's Q8_0
+     * products from DRAM (2 Zen 5 cores, {@link #dot4x4}): 1 row 27-29 ms; 2 rows 40-42 as two products, about the
+     * same as fewRows; 3 rows 58 as three products against about 42; 4 rows 41-43; 8 rows 77-83.
      */
-    static final int GEMV_ROWS = 3;
+    static final int GEMV_ROWS = 2;
 
     private static void gemv(float[] x, int xOff, int k, Q8Storage w, long wOffset, int n, float[] bias,
                              Activation act, float[] out, int outOff) {
@@ -107,11 +107,12 @@ final class Q8Gemm {
 
     /**
      * Up to this many input rows go through {@link #fewRows} rather than the blocked GEMM, whose B packing
-     * dequantises and transposes every weight once per call. Measured on a 13824 x 5120 Q8_0 weight (Ko-LLaVA-13B's
-     * gate projection, streamed from DRAM, 2 Zen 5 cores): 2 rows 5.7 ms vs 17.5 ms, 4 rows 6.3 vs 17.8, 8 rows 9.8
-     * vs 17.9, 16 rows 21.6 vs 21.2.
+     * dequantises and transposes every weight once per call. Measured over 8 layers of the 7B's Q8_0 products (2 Zen
+     * 5 cores, fewRows with {@link #dot4x4} against the GEMM): 16 rows 141 against 311 ms, 24 rows 198 against 322,
+     * 32 rows 279 against 351, 48 rows 414 against 395, 64 rows 565 against 489. (With the earlier dot4 only, the
+     * GEMM was as fast from 16 rows on.)
      */
-    static final int FEW_ROWS = 12;
+    static final int FEW_ROWS = 40;
 
     private static void fewRows(float[] x, int xOff, int m, int k, Q8Storage w, long wOffset, int n, float[] bias,
                                 Activation act, float[] out) {
@@ -121,12 +122,23 @@ final class Q8Gemm {
         Parallel.forRange(n, 4, (from, to) -> {
             int len = to - from;
             float[] y = GemmWorkspace.get().out(m * len);
+            int quarter = VL == 16 ? len / 4 : 0;
+            for (int i = 0; i < m; i += 4) {
+                // a short last group repeats the last input row; its duplicate results land on the same slot
+                int b = Math.min(i + 1, m - 1);
+                int c = Math.min(i + 2, m - 1);
+                int d = Math.min(i + 3, m - 1);
+                for (int jj = 0; jj < quarter; jj++) {
+                    dot4x4(x, xOff + i * k, xOff + b * k, xOff + c * k, xOff + d * k, k, quants, scales,
+                            wOffset + (long) (from + jj) * k, (long) quarter * k, y, jj, quarter,
+                            i * len, b * len, c * len, d * len);
+                }
+            }
             float[] sc = scaleScratch(blocks);
-            for (int j = from; j < to; j++) {
+            for (int j = from + 4 * quarter; j < to; j++) {
                 long r0 = wOffset + (long) j * k;
                 readScales(scales, r0 / BLOCK, blocks, sc, 0);
                 for (int i = 0; i < m; i += 4) {
-                    // a short last group repeats the last input row; its duplicate results land on the same slot
                     int b = Math.min(i + 1, m - 1);
                     int c = Math.min(i + 2, m - 1);
                     int d = Math.min(i + 3, m - 1);
@@ -138,6 +150,84 @@ final class Q8Gemm {
                 GemmVector.finishRow(y, i * len, out, i * n + from, len, 1f, bias, from, bias != null, 0f, act, false);
             }
         });
+    }
+
+    /**
+     * Four weight rows (from byte r0, a quarter of the task's range apart) dotted with four input rows (xa..xd): each
+     * 16 inputs of the four rows are loaded once and kept in registers while the four weight rows' 16 quants are
+     * widened, scaled by their block's scale and multiplied in, so a weight costs one FMA per input row and no
+     * reload of x (dot4 reloads x for every weight row: 44 against 82 ms for 8 layers of the 7B's products with 4
+     * input rows on 2 Zen 5 cores; one input row alone takes 24). Result of weight row jj + t*quarter and input row
+     * u goes to y[yu + jj + t*quarter]. AVX-512 only (16 floats per vector, two per block).
+     */
+    private static void dot4x4(float[] x, int xa, int xb, int xc, int xd, int k, MemorySegment quants,
+                               MemorySegment scales, long r0, long stride, float[] y, int jj, int quarter,
+                               int ya, int yb, int yc, int yd) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector b0 = a0;
+        FloatVector c0 = a0;
+        FloatVector d0 = a0;
+        FloatVector a1 = a0;
+        FloatVector b1 = a0;
+        FloatVector c1 = a0;
+        FloatVector d1 = a0;
+        FloatVector a2 = a0;
+        FloatVector b2 = a0;
+        FloatVector c2 = a0;
+        FloatVector d2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b3 = a0;
+        FloatVector c3 = a0;
+        FloatVector d3 = a0;
+        long r1 = r0 + stride;
+        long r2 = r1 + stride;
+        long r3 = r2 + stride;
+        for (int p = 0; p < k; p += VL) {
+            FloatVector xav = FloatVector.fromArray(F, x, xa + p);
+            FloatVector xbv = FloatVector.fromArray(F, x, xb + p);
+            FloatVector xcv = FloatVector.fromArray(F, x, xc + p);
+            FloatVector xdv = FloatVector.fromArray(F, x, xd + p);
+            int blk = p / BLOCK;
+            FloatVector w = widen(quants, r0 + p).mul(scale(scales, r0 / BLOCK + blk));
+            a0 = w.fma(xav, a0);
+            b0 = w.fma(xbv, b0);
+            c0 = w.fma(xcv, c0);
+            d0 = w.fma(xdv, d0);
+            w = widen(quants, r1 + p).mul(scale(scales, r1 / BLOCK + blk));
+            a1 = w.fma(xav, a1);
+            b1 = w.fma(xbv, b1);
+            c1 = w.fma(xcv, c1);
+            d1 = w.fma(xdv, d1);
+            w = widen(quants, r2 + p).mul(scale(scales, r2 / BLOCK + blk));
+            a2 = w.fma(xav, a2);
+            b2 = w.fma(xbv, b2);
+            c2 = w.fma(xcv, c2);
+            d2 = w.fma(xdv, d2);
+            w = widen(quants, r3 + p).mul(scale(scales, r3 / BLOCK + blk));
+            a3 = w.fma(xav, a3);
+            b3 = w.fma(xbv, b3);
+            c3 = w.fma(xcv, c3);
+            d3 = w.fma(xdv, d3);
+        }
+        int j1 = jj + quarter;
+        int j2 = j1 + quarter;
+        int j3 = j2 + quarter;
+        y[ya + jj] = a0.reduceLanes(VectorOperators.ADD);
+        y[yb + jj] = b0.reduceLanes(VectorOperators.ADD);
+        y[yc + jj] = c0.reduceLanes(VectorOperators.ADD);
+        y[yd + jj] = d0.reduceLanes(VectorOperators.ADD);
+        y[ya + j1] = a1.reduceLanes(VectorOperators.ADD);
+        y[yb + j1] = b1.reduceLanes(VectorOperators.ADD);
+        y[yc + j1] = c1.reduceLanes(VectorOperators.ADD);
+        y[yd + j1] = d1.reduceLanes(VectorOperators.ADD);
+        y[ya + j2] = a2.reduceLanes(VectorOperators.ADD);
+        y[yb + j2] = b2.reduceLanes(VectorOperators.ADD);
+        y[yc + j2] = c2.reduceLanes(VectorOperators.ADD);
+        y[yd + j2] = d2.reduceLanes(VectorOperators.ADD);
+        y[ya + j3] = a3.reduceLanes(VectorOperators.ADD);
+        y[yb + j3] = b3.reduceLanes(VectorOperators.ADD);
+        y[yc + j3] = c3.reduceLanes(VectorOperators.ADD);
+        y[yd + j3] = d3.reduceLanes(VectorOperators.ADD);
     }
 
     /** One weight row (from byte r0, scales in sc) dotted with the input rows at xa..xd; results to y[ya..yd]. */

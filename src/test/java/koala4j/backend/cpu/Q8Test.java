@@ -105,7 +105,7 @@ class Q8Test {
 
     @ParameterizedTest
     @CsvSource({"1,1,32", "1,5,64", "1,37,96", "1,130,320", "2,9,64", "3,130,320", "4,1,32", "5,33,96", "8,17,128",
-            "12,40,64", "13,70,320", "29,40,288"})
+            "12,40,64", "13,70,320", "29,40,288", "3,67,96", "7,64,128", "40,19,64", "41,70,320", "64,33,96"})
     void vectorKernelAgreesWithScalarTwin(int m, int n, int k) {
         SplittableRandom rnd = new SplittableRandom(m * 1000L + n * 10L + k);
         Tensor w = ops.fromArray(random(rnd, n * k, 0.5), n, k).to(DType.Q8_0);

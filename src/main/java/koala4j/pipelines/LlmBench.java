@@ -180,7 +180,7 @@ public final class LlmBench {
         TextGeneration gen = new TextGeneration(lm, null);
         // warm-up: C2 keeps improving the kernels for a while (8 layers of the 7B Q8_0 decoded 15.5 tok/s after 8
         // warm-up tokens and 19-20 tok/s in later runs), so warm up on at least 512 layer-steps, after a prompt as
-        // long as the timed one: prompts of 13 tokens and more take the blocked GEMM, whose first use also compiles
+        // long as the timed one: prompts of 41 tokens and more take the blocked GEMM, whose first use also compiles
         // (2 and 6 layers of the 13B Q8_0, 256 tokens after an 8-token warm-up: 1.92 and 4.13 s, 0.8 s of it fixed)
         gen.generate(rnd.ints(Math.max(8, o.promptTokens()), 3, c.vocabSize()).toArray(),
                 SamplingParams.greedy(warmUpTokens(layers), List.of()), TextGeneration.TokenListener.NONE,

@@ -76,6 +76,16 @@ public final class KoalaServer implements AutoCloseable {
             }
         }
         this.chatModels = Collections.unmodifiableMap(chats);
+        metrics.chatDecode(() -> {
+            Map<String, long[]> stats = new LinkedHashMap<>();
+            chats.forEach((id, c) -> {
+                var s = c instanceof VisionChatModel v ? v.decodeStatsIfLoaded() : null;
+                if (s != null) {
+                    stats.put(id, new long[] {s.steps(), s.batches()});
+                }
+            });
+            return stats;
+        });
         this.defaultModel = images.values().stream()
                 .filter(m -> m.provider().equals("local") && m.unavailableReason() == null).findFirst().orElse(null);
         this.keyHashes = config.apiKeys().stream().map(KoalaServer::sha256).toArray(byte[][]::new);

@@ -25,6 +25,11 @@ final class LazyModel<T> {
         this.loader = loader;
     }
 
+    /** The model if it is loaded, else null (without loading it). */
+    T peek() {
+        return value;
+    }
+
     T get() {
         T v = value;
         if (v == null) {

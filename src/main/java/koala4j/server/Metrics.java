@@ -26,6 +26,8 @@ public final class Metrics {
     private volatile LongSupplier queueDepth = () -> 0;
     private volatile LongSupplier running = () -> 0;
     private volatile LongSupplier modelsLoaded = () -> 0;
+    /** Loaded chat models' decoding steps and the batches they ran in: model id -> {steps, batches}. */
+    private volatile java.util.function.Supplier<Map<String, long[]>> chatDecode = Map::of;
     private volatile LongSupplier residentBytes = () -> 0;
 
     public Metrics() {
@@ -37,6 +39,10 @@ public final class Metrics {
     void gauges(LongSupplier queueDepth, LongSupplier running) {
         this.queueDepth = queueDepth;
         this.running = running;
+    }
+
+    void chatDecode(java.util.function.Supplier<Map<String, long[]>> stats) {
+        this.chatDecode = stats;
     }
 
     void modelGauges(LongSupplier loaded, LongSupplier bytes) {
@@ -97,6 +103,16 @@ public final class Metrics {
         out.append("# HELP koala4j_model_evictions_total Local models evicted to stay within the memory budget.\n")
                 .append("# TYPE koala4j_model_evictions_total counter\n")
                 .append("koala4j_model_evictions_total ").append(evictions.get()).append('\n');
+        Map<String, long[]> decode = new TreeMap<>(chatDecode.get());
+        out.append("# HELP koala4j_chat_decode_steps_total Decoding steps of loaded chat models.\n")
+                .append("# TYPE koala4j_chat_decode_steps_total counter\n");
+        decode.forEach((model, v) -> out.append("koala4j_chat_decode_steps_total{model=\"").append(escape(model))
+                .append("\"} ").append(v[0]).append('\n'));
+        out.append("# HELP koala4j_chat_decode_batches_total Batched model calls those steps ran in (fewer than the "
+                        + "steps when concurrent replies shared them).\n")
+                .append("# TYPE koala4j_chat_decode_batches_total counter\n");
+        decode.forEach((model, v) -> out.append("koala4j_chat_decode_batches_total{model=\"").append(escape(model))
+                .append("\"} ").append(v[1]).append('\n'));
         out.append("# HELP koala4j_job_seconds Time from admission to completion of successful jobs.\n")
                 .append("# TYPE koala4j_job_seconds histogram\n");
         for (int i = 0; i < BUCKETS.length; i++) {

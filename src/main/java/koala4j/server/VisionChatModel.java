@@ -78,6 +78,12 @@ final class VisionChatModel implements ChatModel {
         return chat.get().decodeStats();
     }
 
+    /** The same when the model is loaded; null otherwise (nothing is loaded for it). */
+    koala4j.pipelines.DecodeBatcher.Stats decodeStatsIfLoaded() {
+        VisionChat c = chat.peek();
+        return c == null ? null : c.decodeStats();
+    }
+
     static TextGeneration.TokenListener listener(Stream stream, Params params, VisionChat tokens) {
         int top = params.logprobs() == null ? -1 : params.logprobs();
         return new TextGeneration.TokenListener() {

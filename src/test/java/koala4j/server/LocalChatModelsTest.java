@@ -531,6 +531,12 @@ class LocalChatModelsTest {
                     shared = after.batches() - before.batches() < after.steps() - before.steps();
                 }
                 assertTrue(shared, "no steps shared in 10 rounds: " + llama.decodeStats());
+                // /metrics shows the loaded model's steps and the fewer batches they ran in
+                String metrics = client.get("/metrics").body();
+                var stats = llama.decodeStats();
+                assertTrue(metrics.contains("koala4j_chat_decode_steps_total{model=\"tiny-llama\"} " + stats.steps())
+                        && metrics.contains("koala4j_chat_decode_batches_total{model=\"tiny-llama\"} "
+                        + stats.batches()), metrics);
             } finally {
                 pool.shutdownNow();
             }

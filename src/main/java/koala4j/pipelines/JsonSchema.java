@@ -374,15 +374,7 @@ public final class JsonSchema {
             }
             boolean typed = n.has("type");
             if (typed) {
-                JsonNode t = n.get("type");
-                for (JsonNode name : t.isArray() ? t : List.of(t)) {
-                    Integer bit = TYPES.get(name.asText());
-                    if (bit == null || !name.isTextual()) {
-                        throw error(path, "type " + abbreviate(name) + ": expected object, array, string, number, "
-                                + "integer, boolean or null");
-                    }
-                    s.types |= bit;
-                }
+                s.types |= typeBits(n.get("type"), path);
             }
             for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
                 String key = it.next();
@@ -664,16 +656,9 @@ public final class JsonSchema {
             }
         }
 
-        /**
-         * The types a {@code not} takes away: only {@code {"not": {"type": ...}}} (pydantic's and zod's "not null")
-         * is supported, so that what remains is still a set of types.
-         */
-        private int notTypes(JsonNode not, String path, int allowed) {
-            if (!not.isObject() || !not.has("type") || hasConstraint(not, "type")) {
-                throw error(path, "only a not of types ({\"not\": {\"type\": ...}}) is supported");
-            }
+        /** A {@code type} keyword's value (a name or a list of names) as type bits. */
+        private int typeBits(JsonNode t, String path) {
             int bits = 0;
-            JsonNode t = not.get("type");
             for (JsonNode name : t.isArray() ? t : List.of(t)) {
                 Integer bit = TYPES.get(name.asText());
                 if (bit == null || !name.isTextual()) {
@@ -682,6 +667,18 @@ public final class JsonSchema {
                 }
                 bits |= bit;
             }
+            return bits;
+        }
+
+        /**
+         * The types a {@code not} takes away: only {@code {"not": {"type": ...}}} (pydantic's and zod's "not null")
+         * is supported, so that what remains is still a set of types.
+         */
+        private int notTypes(JsonNode not, String path, int allowed) {
+            if (!not.isObject() || !not.has("type") || hasConstraint(not, "type")) {
+                throw error(path, "only a not of types ({\"not\": {\"type\": ...}}) is supported");
+            }
+            int bits = typeBits(not.get("type"), path);
             if ((bits & INTEGER) != 0 && (bits & NUMBER) == 0 && (allowed & NUMBER) != 0) {
                 throw error(path, "not integer among numbers (fractions only) is not supported");
             }

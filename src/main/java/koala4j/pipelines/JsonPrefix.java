@@ -513,7 +513,7 @@ final class JsonPrefix {
     }
 
     private boolean startKey(JsonSchema s) {
-        startString(true, JsonSchema.ANY);
+        startString(true, s.keyNames != null ? s.keyNames : JsonSchema.ANY);
         long all = s.names.length == 64 ? -1L : (1L << s.names.length) - 1;
         candidates = all;
         position = 0;
@@ -527,7 +527,7 @@ final class JsonPrefix {
         chars = 0;
         escape = 0;
         continuation = 0;
-        if (!isKey && s.pattern != null) {
+        if (s.pattern != null) {
             regexStates = s.pattern.start();
             regexScratch = new long[regexStates.length];
         } else {
@@ -633,7 +633,7 @@ final class JsonPrefix {
 
     /** A character starts: within the string's maxLength. */
     private boolean newChar() {
-        return key || chars++ < stringSchema.maxLength;
+        return chars++ < stringSchema.maxLength;
     }
 
     /** A key's byte narrows the properties it can still be; with no other keys allowed, one must remain. */
@@ -657,6 +657,11 @@ final class JsonPrefix {
 
     private boolean endKey() {
         JsonSchema s = frames[depth - 1];
+        // propertyNames' length and pattern (declared names satisfy them: checked when the schema was compiled)
+        if (chars < stringSchema.minLength || regexStates != null && !stringSchema.pattern.matches(regexStates)) {
+            return false;
+        }
+        regexStates = null;
         int match = -1;
         for (long rest = candidates; rest != 0; rest &= rest - 1) {
             int i = Long.numberOfTrailingZeros(rest);

@@ -35,6 +35,35 @@ public final class JsonSchema {
     static final int NULL = 64;
     static final int ALL = 127;
 
+    private static final com.fasterxml.jackson.databind.ObjectMapper NAMES = new com.fasterxml.jackson.databind.ObjectMapper();
+
+    /** Whether a (JSON-escaped) property name is a string this schema's length and pattern allow. */
+    boolean allowsName(String escaped) {
+        String name;
+        try {
+            name = NAMES.readTree("\"" + escaped + "\"").asText();
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return false;
+        }
+        int length = name.codePointCount(0, name.length());
+        if (length < minLength || length > maxLength) {
+            return false;
+        }
+        if (pattern == null) {
+            return true;
+        }
+        long[] states = pattern.start();
+        long[] scratch = new long[states.length];
+        for (int i = 0; i < name.length(); ) {
+            int cp = name.codePointAt(i);
+            i += Character.charCount(cp);
+            if (!pattern.step(states, cp, scratch)) {
+                return false;
+            }
+        }
+        return pattern.matches(states);
+    }
+
     /** Whether numbers of this schema have a lower or an upper bound, or must be multiples of something. */
     boolean bounded() {
         return minimum != null || maximum != null || multipleOf != null;
@@ -78,6 +107,7 @@ public final class JsonSchema {
     JsonSchema[] properties = new JsonSchema[0];
     long required;
     JsonSchema additional;                       // null: no other keys
+    JsonSchema keyNames;                         // propertyNames' length and pattern for keys, or null
     // arrays
     JsonSchema items;                            // after the prefix; NOTHING: no more items
     JsonSchema[] prefix = new JsonSchema[0];     // prefixItems (a tuple's positions)
@@ -224,6 +254,7 @@ public final class JsonSchema {
         properties = o.properties;
         required = o.required;
         additional = o.additional;
+        keyNames = o.keyNames;
         items = o.items;
         prefix = o.prefix;
         minItems = o.minItems;
@@ -402,6 +433,7 @@ public final class JsonSchema {
                          "prefixItems", "additionalItems" -> {
                     }
                     case "minProperties", "maxProperties", "not" -> s.types |= typed || key.equals("not") ? 0 : OBJECT;
+                    case "propertyNames" -> s.types |= typed ? 0 : OBJECT;
                     case "uniqueItems" -> {
                         if (!v.isBoolean()) {
                             throw error(path + "/uniqueItems", "expected true or false, found " + abbreviate(v));
@@ -512,6 +544,9 @@ public final class JsonSchema {
             }
             if (s.uniqueItems) {
                 uniques.put(s, path);                   // checked once $ref items are resolved
+            }
+            if (n.has("propertyNames")) {
+                propertyNames(s, n.get("propertyNames"), path + "/propertyNames");
             }
             s.minProperties = count(n, "minProperties", 0, path);
             s.maxProperties = count(n, "maxProperties", Integer.MAX_VALUE, path);
@@ -654,6 +689,66 @@ public final class JsonSchema {
                 throw error(path, "a minimum above its maximum (minItems " + s.minItems + ", at most " + s.maxItems
                         + " distinct items)");
             }
+        }
+
+        /**
+         * {@code propertyNames} (pydantic's constrained dict keys): an enum / const of names turns the allowed
+         * additional keys into declared properties of the additional schema (and allows no others); a pattern,
+         * format or length applies to every key as it is written. Declared properties must satisfy it.
+         */
+        private void propertyNames(JsonSchema s, JsonNode names, String path) {
+            if (names.isBoolean() && names.asBoolean() || names.isObject() && names.isEmpty()) {
+                return;
+            }
+            for (Iterator<String> it = names.fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                if (!Set.of("type", "enum", "const", "pattern", "format", "minLength", "maxLength").contains(k)
+                        && !ANNOTATIONS.contains(k) || k.equals("type") && !names.get(k).asText().equals("string")) {
+                    throw error(path, "only a string schema of enum, const, pattern, format, minLength and maxLength "
+                            + "is supported here, found \"" + k + "\"");
+                }
+            }
+            JsonSchema keys = node(names, path);
+            if (keys.literals != null) {
+                List<String> allowed = new ArrayList<>();
+                for (byte[] literal : keys.literals) {
+                    String text = new String(literal, StandardCharsets.UTF_8);
+                    if (!text.startsWith("\"")) {
+                        throw error(path, "property names are strings, found " + text);
+                    }
+                    allowed.add(text.substring(1, text.length() - 1));     // still JSON-escaped, as names are
+                }
+                List<byte[]> names2 = new ArrayList<>(List.of(s.names));
+                List<JsonSchema> properties = new ArrayList<>(List.of(s.properties));
+                for (byte[] declared : s.names) {
+                    if (!allowed.contains(new String(declared, StandardCharsets.UTF_8))) {
+                        throw error(path, "property \"" + new String(declared, StandardCharsets.UTF_8)
+                                + "\" is not among propertyNames");
+                    }
+                }
+                if (s.additional != null) {
+                    for (String name : allowed) {
+                        if (!names2.stream().anyMatch(d -> new String(d, StandardCharsets.UTF_8).equals(name))) {
+                            names2.add(name.getBytes(StandardCharsets.UTF_8));
+                            properties.add(s.additional);
+                        }
+                    }
+                }
+                if (names2.size() > MAX_MEMBERS) {
+                    throw error(path, "more than " + MAX_MEMBERS + " property names in all");
+                }
+                s.names = names2.toArray(byte[][]::new);
+                s.properties = properties.toArray(JsonSchema[]::new);
+                s.additional = null;
+                return;
+            }
+            for (byte[] declared : s.names) {
+                String name = new String(declared, StandardCharsets.UTF_8);
+                if (!keys.allowsName(name)) {
+                    throw error(path, "property \"" + name + "\" does not satisfy propertyNames");
+                }
+            }
+            s.keyNames = keys;
         }
 
         /** A {@code type} keyword's value (a name or a list of names) as type bits. */

@@ -333,6 +333,35 @@ class JsonSchemaTest {
                     + "{\"a\": " + bad[0] + "}}"), bad[0]);
             assertTrue(e.getMessage().contains("/properties/a/not") && e.getMessage().contains(bad[1]), e.getMessage());
         }
+        // propertyNames: an enum turns the allowed extra keys into properties; a pattern / length applies to every key
+        JsonSchema keyed = schema("""
+                {"type": "object", "properties": {
+                  "scores": {"type": "object", "additionalProperties": {"type": "integer"},
+                    "propertyNames": {"enum": ["math", "art"]}},
+                  "tags": {"type": "object", "properties": {"ko": {"type": "boolean"}},
+                    "additionalProperties": {"type": "boolean"}, "propertyNames": {"pattern": "^[a-z]{2}$"}}},
+                 "additionalProperties": false}""");
+        for (String ok : List.of("{\"scores\": {\"math\": 1, \"art\": 2}}", "{\"tags\": {\"ko\": true, \"en\": false}}",
+                "{\"scores\": {}}")) {
+            assertTrue(allows(keyed, ok), ok);
+        }
+        for (String no : List.of("{\"scores\": {\"music\": 1}}", "{\"scores\": {\"math\": \"x\"}}",
+                "{\"tags\": {\"eng\": true}}", "{\"tags\": {\"E\": true}}", "{\"tags\": {\"e\": true}}")) {
+            assertFalse(allows(keyed, no), no);
+        }
+        JsonPrefix key = new JsonPrefix(keyed);
+        assertTrue(key.accept("{\"tags\": {\"e".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(key.copy().accept('"'), "a one-letter key is too short for the pattern");
+        assertFalse(key.copy().accept('X'));
+        for (String[] bad : new String[][] {
+                {"{\"type\": \"object\", \"properties\": {\"Ab\": {}}, \"propertyNames\": {\"pattern\": \"^[a-z]+$\"}}",
+                        "property \"Ab\" does not satisfy propertyNames"},
+                {"{\"type\": \"object\", \"properties\": {\"x\": {}}, \"propertyNames\": {\"enum\": [\"y\"]}}",
+                        "property \"x\" is not among propertyNames"},
+                {"{\"type\": \"object\", \"propertyNames\": {\"minimum\": 3}}", "found \"minimum\""}}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> schema(bad[0]), bad[0]);
+            assertTrue(e.getMessage().contains(bad[1]), e.getMessage());
+        }
         JsonPrefix p = new JsonPrefix(s);
         assertTrue(p.accept("{\"m\": {\"a\": 1, \"b\": 2".getBytes(StandardCharsets.UTF_8)));
         assertFalse(p.copy().accept(','), "maxProperties 2: no third key");

@@ -218,6 +218,7 @@ final class OpenAiRoutes {
         ToolCalls tools = given != null && given.active() ? given : null;
         List<ChatModel.Message> parsed = messages(body, server.config().imageUrls(), given == null || given.parallel);
         Integer logprobs = chatLogprobs(body);
+        JsonNode format = null;
         if (tools != null) {
             String field = tools.legacy ? "functions" : "tools";
             if (!model.constrainsJson()) {
@@ -228,10 +229,11 @@ final class OpenAiRoutes {
                 throw ApiError.invalid("logprobs", "logprobs: not with " + field + " (the answer is read back as a "
                         + "call or as content)");
             }
-            parsed = tools.prompt(parsed, responseFormatSchema(body) != null);
+            format = responseFormatSchema(body);
+            parsed = tools.prompt(parsed, format != null);
         }
         List<ChatModel.Message> messages = parsed;
-        ChatModel.Params params = params(body, null, 1, logprobs, false, tools);
+        ChatModel.Params params = params(body, null, 1, logprobs, false, tools, format);
         respond(ctx, body, model, TextApi.CHAT, "", params, tools,
                 (p, stream) -> model.complete(messages, p, stream));
     }
@@ -261,7 +263,7 @@ final class OpenAiRoutes {
         }
         boolean echoed = echo(body);
         Integer logprobs = body.hasNonNull("logprobs") ? alternatives(body, "logprobs", MAX_LOGPROBS) : null;
-        ChatModel.Params params = params(body, 16, 0, logprobs, echoed && logprobs != null, null);
+        ChatModel.Params params = params(body, 16, 0, logprobs, echoed && logprobs != null, null, null);
         String echo = echoed ? prompt : "";
         respond(ctx, body, model, TextApi.COMPLETION, echo, params, null,
                 (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
@@ -369,12 +371,12 @@ final class OpenAiRoutes {
 
     /**
      * The sampling fields both text APIs take, and their response_format, or with {@code tools} (tool_choice other
-     * than none) the answers those allow; {@code defaultMaxTokens} when the request sets none (null: the model's);
+     * than none) the answers those allow, a response shaped by {@code toolsFormat} ({@link #responseFormatSchema}); {@code defaultMaxTokens} when the request sets none (null: the model's);
      * at least {@code minMaxTokens} (legacy completions take 0: only the echoed prompt is scored). {@code logprobs}
      * and {@code promptLogprobs} as each API spells them, read by the caller.
      */
     private static ChatModel.Params params(JsonNode body, Integer defaultMaxTokens, int minMaxTokens, Integer logprobs,
-                                           boolean promptLogprobs, ToolCalls tools) {
+                                           boolean promptLogprobs, ToolCalls tools, JsonNode toolsFormat) {
         Integer maxTokens = defaultMaxTokens;
         for (String field : List.of("max_tokens", "max_completion_tokens")) {
             if (body.hasNonNull(field)) {
@@ -391,7 +393,7 @@ final class OpenAiRoutes {
                 stops(body), number(body, "frequency_penalty", -2, 2), number(body, "presence_penalty", -2, 2),
                 logitBias(body), topK(body), number(body, "min_p", 0, 1), repetition,
                 body.hasNonNull("min_tokens") ? ImageRequests.integer(body, "min_tokens", 0, 1 << 20) : null,
-                logprobs, promptLogprobs, tools != null ? tools.schema(responseFormatSchema(body)) : responseFormat(body));
+                logprobs, promptLogprobs, tools != null ? tools.schema(toolsFormat) : responseFormat(body));
     }
 
     /** {@code top_k}: a count, or -1 / 0 for off (vLLM's and llama.cpp's spellings). */
@@ -704,8 +706,7 @@ final class OpenAiRoutes {
     /** Legacy completions have no tool calling: tools there are a 400 naming the field, not silently dropped. */
     private static void refuseTools(JsonNode body) {
         for (String field : List.of("tools", "functions")) {
-            JsonNode v = body.get(field);
-            if (v != null && !v.isNull() && !(v.isArray() && v.isEmpty())) {
+            if (ToolCalls.given(body, field)) {
                 throw ApiError.invalid(field, field + ": tool calling is a /v1/chat/completions feature");
             }
         }

@@ -162,7 +162,8 @@ final class ToolCalls {
                 || parallel.asBoolean()));
     }
 
-    private static boolean given(JsonNode body, String field) {
+    /** Whether the request sets {@code field} to something other than null or an empty list. */
+    static boolean given(JsonNode body, String field) {
         JsonNode v = body.get(field);
         return v != null && !v.isNull() && !(v.isArray() && v.isEmpty());
     }

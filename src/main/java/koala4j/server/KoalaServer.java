@@ -79,7 +79,7 @@ public final class KoalaServer implements AutoCloseable {
         metrics.chatDecode(() -> {
             Map<String, long[]> stats = new LinkedHashMap<>();
             chats.forEach((id, c) -> {
-                var s = c instanceof VisionChatModel v ? v.decodeStatsIfLoaded() : null;
+                var s = c instanceof VisionChatModel v ? v.decodeStats() : null;
                 if (s != null) {
                     stats.put(id, new long[] {s.steps(), s.batches()});
                 }

@@ -73,13 +73,8 @@ final class VisionChatModel implements ChatModel {
     }
 
     /** Text deltas to the stream; with {@link Params#logprobs}, each token's log-probabilities as text and bytes. */
-    /** The loaded model's decode batching so far (loads it). */
+    /** The model's decode batching so far; null while it is not loaded (nothing is loaded for it). */
     koala4j.pipelines.DecodeBatcher.Stats decodeStats() {
-        return chat.get().decodeStats();
-    }
-
-    /** The same when the model is loaded; null otherwise (nothing is loaded for it). */
-    koala4j.pipelines.DecodeBatcher.Stats decodeStatsIfLoaded() {
         VisionChat c = chat.peek();
         return c == null ? null : c.decodeStats();
     }

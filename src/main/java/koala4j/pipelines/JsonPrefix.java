@@ -366,9 +366,6 @@ final class JsonPrefix {
         }
     }
 
-    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
-            new com.fasterxml.jackson.databind.ObjectMapper();
-
     /**
      * A scalar's text as JSON Schema compares values: strings by their characters (escapes decoded), numbers by value
      * (1, 1.0 and 1e0 are one), true / false / null as themselves; null when the text is not one value.
@@ -389,7 +386,7 @@ final class JsonPrefix {
                     return "r" + number.toLowerCase(java.util.Locale.ROOT);
                 }
             }
-            var node = JSON.readTree(text, 0, end);
+            var node = JsonSchema.JSON.readTree(text, 0, end);
             return node.isTextual() ? "s" + node.asText() : node.toString();
         } catch (java.io.IOException | NumberFormatException e) {
             return null;        // a number ended by a byte that is no separator: the byte itself is refused next

@@ -35,13 +35,14 @@ public final class JsonSchema {
     static final int NULL = 64;
     static final int ALL = 127;
 
-    private static final com.fasterxml.jackson.databind.ObjectMapper NAMES = new com.fasterxml.jackson.databind.ObjectMapper();
+    /** Reads JSON texts the automaton accepted (property names here, whole items for {@link JsonPrefix}). */
+    static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
     /** Whether a (JSON-escaped) property name is a string this schema's length and pattern allow. */
     boolean allowsName(String escaped) {
         String name;
         try {
-            name = NAMES.readTree("\"" + escaped + "\"").asText();
+            name = JSON.readTree("\"" + escaped + "\"").asText();
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             return false;
         }

@@ -34,7 +34,7 @@ class DecodeBatcherTest {
 
     @BeforeAll
     static void load() {
-        llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), new CpuOps());
+        llama = TinyChatModels.loadLlama();
     }
 
     @AfterAll

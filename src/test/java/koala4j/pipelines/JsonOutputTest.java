@@ -12,7 +12,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import koala4j.backend.cpu.CpuOps;
 import koala4j.testing.TinyChatModels;
 
 /**
@@ -26,7 +25,7 @@ class JsonOutputTest {
 
     @BeforeAll
     static void load() {
-        llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), new CpuOps());
+        llama = TinyChatModels.loadLlama();
     }
 
     @AfterAll

@@ -21,7 +21,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import koala4j.backend.cpu.CpuOps;
 import koala4j.io.json.Json;
 import koala4j.io.json.JsonException;
 import koala4j.testing.TinyChatModels;
@@ -43,7 +42,7 @@ class LogitsProcessorsGoldenTest {
 
     @BeforeAll
     static void load() {
-        llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), new CpuOps());
+        llama = TinyChatModels.loadLlama();
     }
 
     @AfterAll

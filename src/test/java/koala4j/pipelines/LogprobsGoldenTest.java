@@ -17,7 +17,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import koala4j.backend.cpu.CpuOps;
 import koala4j.testing.TinyChatModels;
 
 /**
@@ -32,7 +31,7 @@ class LogprobsGoldenTest {
 
     @BeforeAll
     static void load() throws Exception {
-        llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), new CpuOps());
+        llama = TinyChatModels.loadLlama();
         cases = new ObjectMapper().readTree(resource("golden/logprobs/expected.json").toFile()).get("cases");
     }
 

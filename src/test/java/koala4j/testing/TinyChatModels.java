@@ -21,6 +21,12 @@ public final class TinyChatModels {
         return resource("golden/e2e/llama/model");
     }
 
+    /** The tiny LLaMA loaded as {@code chat} loads it, on the CPU (the caller closes it). */
+    public static koala4j.pipelines.VisionChat loadLlama() {
+        return koala4j.pipelines.VisionChat.load(llama(), null, koala4j.pipelines.VisionChat.Options.defaults(),
+                new koala4j.backend.cpu.CpuOps());
+    }
+
     public static Path kollava() {
         return resource("golden/e2e/kollava_v0");
     }

@@ -127,9 +127,6 @@ final class ToolCalls {
             }
             tools.add(tool);
         }
-        if (tools.isEmpty()) {
-            return null;
-        }
         JsonNode choice = body.get(choiceField);
         Mode mode = Mode.AUTO;
         String named = null;

@@ -115,8 +115,6 @@ public final class JsonSchema {
     int minItems;
     int maxItems = Integer.MAX_VALUE;
     boolean uniqueItems;
-    /** With uniqueItems: how many distinct items there can be (an enum's values, true / false / null), or -1. */
-    int itemDomain = -1;
     int minProperties;
     int maxProperties = Integer.MAX_VALUE;
     // strings
@@ -261,7 +259,6 @@ public final class JsonSchema {
         minItems = o.minItems;
         maxItems = o.maxItems;
         uniqueItems = o.uniqueItems;
-        itemDomain = o.itemDomain;
         minProperties = o.minProperties;
         maxProperties = o.maxProperties;
         minLength = o.minLength;
@@ -656,7 +653,8 @@ public final class JsonSchema {
         /**
          * uniqueItems for items whose equality and supply koala4j can follow: enum / const values, true / false /
          * null, strings without maxLength / pattern / format, numbers without bounds (any of them can still grow
-         * into a value not used yet, so that no accepted prefix is a dead end). Sets the finite domain's size.
+         * into a value not used yet, so that no accepted prefix is a dead end). A finite supply (an enum's values,
+         * true / false / null) caps maxItems.
          */
         private void uniqueItemsFor(JsonSchema s, String path) {
             JsonSchema item = s.items;
@@ -664,27 +662,21 @@ public final class JsonSchema {
                 throw error(path + "/uniqueItems", "supported with one items schema of scalars (enum, boolean, null, "
                         + "string, number), not with tuples or unions");
             }
+            int distinct = -1;
             if (item.literals != null) {
-                s.itemDomain = item.literals.length;
-                s.maxItems = Math.min(s.maxItems, s.itemDomain);
-                if (s.minItems > s.maxItems) {
-                    throw error(path, "a minimum above its maximum (minItems " + s.minItems + ", at most "
-                            + s.maxItems + " distinct items)");
-                }
-                return;
-            }
-            if ((item.types & (OBJECT | ARRAY)) != 0) {
+                distinct = item.literals.length;
+            } else if ((item.types & (OBJECT | ARRAY)) != 0) {
                 throw error(path + "/uniqueItems", "supported for items that are scalars (enum, boolean, null, "
                         + "string, number), not objects or arrays");
-            }
-            if ((item.types & STRING) != 0 && (item.maxLength != Integer.MAX_VALUE || item.pattern != null)
+            } else if ((item.types & STRING) != 0 && (item.maxLength != Integer.MAX_VALUE || item.pattern != null)
                     || (item.types & (NUMBER | INTEGER)) != 0 && item.bounded()) {
                 throw error(path + "/uniqueItems", "supported for strings without maxLength, pattern or format and "
                         + "numbers without bounds or multipleOf (their supply of distinct values can run out)");
+            } else if ((item.types & (STRING | NUMBER | INTEGER)) == 0) {
+                distinct = ((item.types & BOOLEAN) != 0 ? 2 : 0) + ((item.types & NULL) != 0 ? 1 : 0);
             }
-            if ((item.types & (STRING | NUMBER | INTEGER)) == 0) {
-                s.itemDomain = ((item.types & BOOLEAN) != 0 ? 2 : 0) + ((item.types & NULL) != 0 ? 1 : 0);
-                s.maxItems = Math.min(s.maxItems, s.itemDomain);
+            if (distinct >= 0) {
+                s.maxItems = Math.min(s.maxItems, distinct);
             }
             if (s.minItems > s.maxItems) {
                 throw error(path, "a minimum above its maximum (minItems " + s.minItems + ", at most " + s.maxItems

@@ -1,7 +1,6 @@
 package koala4j.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -114,10 +113,10 @@ final class AttentionKernels {
                 a2 = FloatVector.fromArray(F, qb, q2 + dFull).fma(kv, a2);
                 a3 = FloatVector.fromArray(F, qb, q3 + dFull).fma(kv, a3);
             }
-            s[j] = a0.reduceLanes(VectorOperators.ADD);
-            s[BK + j] = a1.reduceLanes(VectorOperators.ADD);
-            s[2 * BK + j] = a2.reduceLanes(VectorOperators.ADD);
-            s[3 * BK + j] = a3.reduceLanes(VectorOperators.ADD);
+            s[j] = GemmVector.sum(a0);
+            s[BK + j] = GemmVector.sum(a1);
+            s[2 * BK + j] = GemmVector.sum(a2);
+            s[3 * BK + j] = GemmVector.sum(a3);
         }
     }
 
@@ -140,10 +139,10 @@ final class AttentionKernels {
                 a2 = qv.fma(FloatVector.fromArray(F, k, ko + 2 * ks + dd), a2);
                 a3 = qv.fma(FloatVector.fromArray(F, k, ko + 3 * ks + dd), a3);
             }
-            s[j] = a0.reduceLanes(VectorOperators.ADD);
-            s[j + 1] = a1.reduceLanes(VectorOperators.ADD);
-            s[j + 2] = a2.reduceLanes(VectorOperators.ADD);
-            s[j + 3] = a3.reduceLanes(VectorOperators.ADD);
+            s[j] = GemmVector.sum(a0);
+            s[j + 1] = GemmVector.sum(a1);
+            s[j + 2] = GemmVector.sum(a2);
+            s[j + 3] = GemmVector.sum(a3);
         }
         for (; j < jn; j++) {
             int ko = kBase + j * ks;
@@ -155,7 +154,7 @@ final class AttentionKernels {
                 FloatVector kv = FloatVector.fromArray(F, k, ko + dFull, F.indexInRange(dFull, d));
                 a0 = FloatVector.fromArray(F, qb, q0 + dFull).fma(kv, a0);
             }
-            s[j] = a0.reduceLanes(VectorOperators.ADD);
+            s[j] = GemmVector.sum(a0);
         }
     }
 

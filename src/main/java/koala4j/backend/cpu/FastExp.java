@@ -73,7 +73,7 @@ final class FastExp {
             y.intoArray(a, i);
             sum = sum.add(y);
         }
-        return sum.reduceLanes(VectorOperators.ADD);
+        return GemmVector.sum(sum);
     }
 
     /**
@@ -110,7 +110,7 @@ final class FastExp {
             }
             sum = sum.add(y);
         }
-        float total = sum.reduceLanes(VectorOperators.ADD);
+        float total = GemmVector.sum(sum);
         for (int i = full; i < n; i++) {
             float y = exp(x[xo + i] - m);
             if (out != null) {

@@ -9,6 +9,7 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import koala4j.tensor.Activation;
@@ -28,10 +29,49 @@ final class GemmVector {
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    /** Lane i paired with lane i ^ d, for the levels of {@link #sum}'s tree; unused where d >= VL. */
+    private static final VectorShuffle<Float> PAIR16 = pairs(16);
+    private static final VectorShuffle<Float> PAIR8 = pairs(8);
+    private static final VectorShuffle<Float> PAIR4 = pairs(4);
+    private static final VectorShuffle<Float> PAIR2 = pairs(2);
+    private static final VectorShuffle<Float> PAIR1 = pairs(1);
+
+    private static VectorShuffle<Float> pairs(int d) {
+        return VectorShuffle.fromOp(F, i -> d < VL ? i ^ d : i);
+    }
+
     /** How a {@link FloatSource} is read by the vector loops; resolved once per call, not per element. */
     enum Kind { ARRAY, SEG_F32, SEG_F16, SEG_BF16 }
 
     private GemmVector() {
+    }
+
+    /**
+     * The sum of v's lanes in one fixed order, a tree of lanewise adds (lane i + lane i ^ d, d halving). The Vector
+     * API's {@code reduceLanes(ADD)} adds left to right while a kernel runs interpreted or under C1 and in another
+     * order once C2 has compiled it, so the same product gave different last bits in a process's first few hundred
+     * calls than later (a token on a near-tie could change); lanewise adds and shuffles round the same in every mode.
+     */
+    static float sum(FloatVector v) {
+        if (VL > 32) {
+            throw new IllegalStateException("vectors of " + VL + " floats: sum covers at most 32 lanes");
+        }
+        if (VL > 16) {
+            v = v.add(v.rearrange(PAIR16));
+        }
+        if (VL > 8) {
+            v = v.add(v.rearrange(PAIR8));
+        }
+        if (VL > 4) {
+            v = v.add(v.rearrange(PAIR4));
+        }
+        if (VL > 2) {
+            v = v.add(v.rearrange(PAIR2));
+        }
+        if (VL > 1) {
+            v = v.add(v.rearrange(PAIR1));
+        }
+        return v.lane(0);
     }
 
     static Kind kindOf(FloatSource src) {

@@ -154,10 +154,10 @@ final class Gemv {
                 s2 = GemmVector.load(kind, arr, seg, r2 + p).fma(xv, s2);
                 s3 = GemmVector.load(kind, arr, seg, r3 + p).fma(xv, s3);
             }
-            float t0 = s0.reduceLanes(VectorOperators.ADD);
-            float t1 = s1.reduceLanes(VectorOperators.ADD);
-            float t2 = s2.reduceLanes(VectorOperators.ADD);
-            float t3 = s3.reduceLanes(VectorOperators.ADD);
+            float t0 = GemmVector.sum(s0);
+            float t1 = GemmVector.sum(s1);
+            float t2 = GemmVector.sum(s2);
+            float t3 = GemmVector.sum(s3);
             for (int p = vk; p < k; p++) {
                 t0 += x[p] * GemmVector.get(kind, arr, seg, r0 + p);
                 t1 += x[p] * GemmVector.get(kind, arr, seg, r1 + p);
@@ -175,7 +175,7 @@ final class Gemv {
             for (int p = 0; p < vk; p += VL) {
                 s0 = GemmVector.load(kind, arr, seg, r0 + p).fma(FloatVector.fromArray(F, x, p), s0);
             }
-            float t0 = s0.reduceLanes(VectorOperators.ADD);
+            float t0 = GemmVector.sum(s0);
             for (int p = vk; p < k; p++) {
                 t0 += x[p] * GemmVector.get(kind, arr, seg, r0 + p);
             }
@@ -236,10 +236,10 @@ final class Gemv {
                 y[2 * quarter + i] = halfRow(seg, r2, x, k, vk);
                 y[3 * quarter + i] = halfRow(seg, r3, x, k, vk);
             } else {
-                y[i] = s0.reduceLanes(VectorOperators.ADD);
-                y[quarter + i] = s1.reduceLanes(VectorOperators.ADD);
-                y[2 * quarter + i] = s2.reduceLanes(VectorOperators.ADD);
-                y[3 * quarter + i] = s3.reduceLanes(VectorOperators.ADD);
+                y[i] = GemmVector.sum(s0);
+                y[quarter + i] = GemmVector.sum(s1);
+                y[2 * quarter + i] = GemmVector.sum(s2);
+                y[3 * quarter + i] = GemmVector.sum(s3);
             }
         }
         for (int j = j0 + 4 * quarter; j < j1; j++) {
@@ -288,7 +288,7 @@ final class Gemv {
                     .reinterpretAsFloats().mul(0x1p112f);
             sum = w.fma(FloatVector.fromArray(F, x, p), sum);
         }
-        float t = sum.reduceLanes(VectorOperators.ADD);
+        float t = GemmVector.sum(sum);
         for (int p = vk; p < k; p++) {
             t += x[p] * Float.float16ToFloat(seg.getAtIndex(FloatSource.I16_LE, row + p));
         }

@@ -65,10 +65,10 @@ final class HalfAttentionKernels {
                 a2 = qv.fma(value(h2), a2);
                 a3 = qv.fma(value(h3), a3);
             }
-            s[j] = a0.reduceLanes(VectorOperators.ADD);
-            s[j + 1] = a1.reduceLanes(VectorOperators.ADD);
-            s[j + 2] = a2.reduceLanes(VectorOperators.ADD);
-            s[j + 3] = a3.reduceLanes(VectorOperators.ADD);
+            s[j] = GemmVector.sum(a0);
+            s[j + 1] = GemmVector.sum(a1);
+            s[j + 2] = GemmVector.sum(a2);
+            s[j + 3] = GemmVector.sum(a3);
         }
         for (; j < jn; j++) {
             int ko = kBase + j * ks;
@@ -78,7 +78,7 @@ final class HalfAttentionKernels {
                 exponents = exponents.max(h0.and(EXPONENT));
                 a0 = FloatVector.fromArray(F, qs, qs0 + dd).fma(value(h0), a0);
             }
-            s[j] = a0.reduceLanes(VectorOperators.ADD);
+            s[j] = GemmVector.sum(a0);
         }
         return exponents.reduceLanes(VectorOperators.MAX) != EXPONENT;
     }

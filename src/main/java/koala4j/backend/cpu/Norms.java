@@ -2,7 +2,6 @@ package koala4j.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import koala4j.tensor.Activation;
@@ -241,8 +240,8 @@ public final class Norms {
                 s1 = s1.add(d, m);
                 s2 = s2.add(d.mul(d), m);
             }
-            sumD += s1.reduceLanes(VectorOperators.ADD);
-            sumD2 += s2.reduceLanes(VectorOperators.ADD);
+            sumD += GemmVector.sum(s1);
+            sumD2 += GemmVector.sum(s2);
         }
         double dm = sumD / len;
         double var = Math.max(0.0, sumD2 / len - dm * dm);
@@ -268,7 +267,7 @@ public final class Norms {
                 VectorMask<Float> m = S.indexInRange(i, end);
                 s1 = s1.add(FloatVector.fromArray(S, a, off + i, m).sub(pivot), m);
             }
-            total += s0.add(s1).reduceLanes(VectorOperators.ADD);
+            total += GemmVector.sum(s0.add(s1));
         }
         return total;
     }
@@ -294,7 +293,7 @@ public final class Norms {
                 FloatVector v = FloatVector.fromArray(S, a, off + i, S.indexInRange(i, end));
                 s1 = v.fma(v, s1);                            // masked-off lanes load as 0
             }
-            total += s0.add(s1).reduceLanes(VectorOperators.ADD);
+            total += GemmVector.sum(s0.add(s1));
         }
         return total;
     }

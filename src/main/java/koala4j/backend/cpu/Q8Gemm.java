@@ -214,22 +214,22 @@ final class Q8Gemm {
         int j1 = jj + quarter;
         int j2 = j1 + quarter;
         int j3 = j2 + quarter;
-        y[ya + jj] = a0.reduceLanes(VectorOperators.ADD);
-        y[yb + jj] = b0.reduceLanes(VectorOperators.ADD);
-        y[yc + jj] = c0.reduceLanes(VectorOperators.ADD);
-        y[yd + jj] = d0.reduceLanes(VectorOperators.ADD);
-        y[ya + j1] = a1.reduceLanes(VectorOperators.ADD);
-        y[yb + j1] = b1.reduceLanes(VectorOperators.ADD);
-        y[yc + j1] = c1.reduceLanes(VectorOperators.ADD);
-        y[yd + j1] = d1.reduceLanes(VectorOperators.ADD);
-        y[ya + j2] = a2.reduceLanes(VectorOperators.ADD);
-        y[yb + j2] = b2.reduceLanes(VectorOperators.ADD);
-        y[yc + j2] = c2.reduceLanes(VectorOperators.ADD);
-        y[yd + j2] = d2.reduceLanes(VectorOperators.ADD);
-        y[ya + j3] = a3.reduceLanes(VectorOperators.ADD);
-        y[yb + j3] = b3.reduceLanes(VectorOperators.ADD);
-        y[yc + j3] = c3.reduceLanes(VectorOperators.ADD);
-        y[yd + j3] = d3.reduceLanes(VectorOperators.ADD);
+        y[ya + jj] = GemmVector.sum(a0);
+        y[yb + jj] = GemmVector.sum(b0);
+        y[yc + jj] = GemmVector.sum(c0);
+        y[yd + jj] = GemmVector.sum(d0);
+        y[ya + j1] = GemmVector.sum(a1);
+        y[yb + j1] = GemmVector.sum(b1);
+        y[yc + j1] = GemmVector.sum(c1);
+        y[yd + j1] = GemmVector.sum(d1);
+        y[ya + j2] = GemmVector.sum(a2);
+        y[yb + j2] = GemmVector.sum(b2);
+        y[yc + j2] = GemmVector.sum(c2);
+        y[yd + j2] = GemmVector.sum(d2);
+        y[ya + j3] = GemmVector.sum(a3);
+        y[yb + j3] = GemmVector.sum(b3);
+        y[yc + j3] = GemmVector.sum(c3);
+        y[yd + j3] = GemmVector.sum(d3);
     }
 
     /** One weight row (from byte r0, scales in sc) dotted with the input rows at xa..xd; results to y[ya..yd]. */
@@ -268,10 +268,10 @@ final class Q8Gemm {
             acc2 = tc.fma(scale, acc2);
             acc3 = td.fma(scale, acc3);
         }
-        y[ya] = acc0.reduceLanes(VectorOperators.ADD);
-        y[yb] = acc1.reduceLanes(VectorOperators.ADD);
-        y[yc] = acc2.reduceLanes(VectorOperators.ADD);
-        y[yd] = acc3.reduceLanes(VectorOperators.ADD);
+        y[ya] = GemmVector.sum(acc0);
+        y[yb] = GemmVector.sum(acc1);
+        y[yc] = GemmVector.sum(acc2);
+        y[yd] = GemmVector.sum(acc3);
     }
 
     /** Per-thread scratch: the scales of the rows in flight, as float. */
@@ -332,10 +332,10 @@ final class Q8Gemm {
                 s2 = t2.fma(scale(scales, b2 + blk), s2);
                 s3 = t3.fma(scale(scales, b3 + blk), s3);
             }
-            y[i] = s0.reduceLanes(VectorOperators.ADD);
-            y[quarter + i] = s1.reduceLanes(VectorOperators.ADD);
-            y[2 * quarter + i] = s2.reduceLanes(VectorOperators.ADD);
-            y[3 * quarter + i] = s3.reduceLanes(VectorOperators.ADD);
+            y[i] = GemmVector.sum(s0);
+            y[quarter + i] = GemmVector.sum(s1);
+            y[2 * quarter + i] = GemmVector.sum(s2);
+            y[3 * quarter + i] = GemmVector.sum(s3);
         }
         float[] sc = scaleScratch(blocks);
         for (int j = j0 + 4 * quarter; j < j1; j++) {
@@ -363,7 +363,7 @@ final class Q8Gemm {
             }
             s0 = t0.fma(FloatVector.broadcast(F, sc[scOff + blk]), s0);
         }
-        return s0.reduceLanes(VectorOperators.ADD);
+        return GemmVector.sum(s0);
     }
 
     /** count F16 scales from block {@code first} into {@code out[outOff ..]} as float. */

@@ -74,7 +74,7 @@ final class Reductions {
             for (; i + S.length() <= end; i += S.length()) {
                 acc = acc.add(FloatVector.fromArray(S, x, base + i));
             }
-            total += acc.reduceLanes(VectorOperators.ADD);
+            total += GemmVector.sum(acc);
         }
         for (; i < len; i++) {
             total += x[base + i];

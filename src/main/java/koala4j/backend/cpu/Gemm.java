@@ -85,6 +85,10 @@ public final class Gemm {
             Gemv.run(batch, n, k, a, b, c, cOffset, cBatchStride, epilogue);
             return;
         }
+        if (Gemv.takesFewRows(batch, m, k, b)) {
+            Gemv.fewRows(m, n, k, a, b, c, cOffset, ldc, epilogue);
+            return;
+        }
         run(batch, m, n, k, new GemmPacking.RefA(a, 0), new GemmPacking.RefB(b, 0), c, cOffset, ldc, cBatchStride,
                 epilogue, 0, 0);
     }

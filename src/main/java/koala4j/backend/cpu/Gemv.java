@@ -69,6 +69,316 @@ final class Gemv {
         });
     }
 
+    /**
+     * Up to this many rows of A go through {@link #fewRows} when B is stored like an nn.Linear weight ([n, k]): a
+     * short prompt, a chat turn, or one decoding step of a few sequences batched together. The blocked GEMM packs
+     * (and converts) all of B for every call, whatever m is. Per storage, from 8 layers of the 7B's products in
+     * native memory (as when mmap'ed) on 2 Zen 5 cores, few rows against the GEMM in GB/s of weights: F16 (converted
+     * in registers) 2 rows 29.2 / 6.4, 4 rows 31.9 / 5.6, 16 rows 11.0 / 5.5, 40 rows 4.8 / 3.8, 48 rows 4.2 / 2.0,
+     * 64 rows 3.5 / 3.5; BF16 (converted into an L1 buffer) 4 rows 17.1 / 6.1, 8 rows 8.6 / 5.7, 12 rows 6.4 / 5.8,
+     * 16 rows 5.6 / 6.0; F32 4 rows 16.3 / 8.1, 8 rows 8.0 / 8.2.
+     */
+    static int fewRowsLimit(FloatSource b) {
+        return switch (GemmVector.kindOf(b)) {
+            case SEG_F16 -> 48;
+            case SEG_BF16 -> 12;
+            case ARRAY, SEG_F32 -> 4;
+        };
+    }
+
+    /** Whether {@link Gemm#gemm} gives this product to {@link #fewRows}. */
+    static boolean takesFewRows(int batch, int m, int k, Gemm.MatrixRef b) {
+        return batch == 1 && m > 1 && k >= VL && b.transposed() && m <= fewRowsLimit(b.data());
+    }
+
+    /**
+     * C = epilogue(op(A) . B) for a few rows of A and B transposed (an nn.Linear weight, row j of B^T at
+     * b.offset + j*ld): each weight row is read from memory once and, while it is in L1, dotted with four rows of A
+     * at a time, four weight rows a quarter of the task's range apart per pass (four sequential streams, as in the
+     * matrix-vector kernels), each weight vector converted to float once for the four rows of A. Each dot product
+     * is formed exactly as the one-row kernels form it (the same FMAs in the same order per lane, the same
+     * {@link GemmVector#sum}, the same scalar tail), so a row of C does not depend on how many rows came with it.
+     */
+    static void fewRows(int m, int n, int k, Gemm.MatrixRef a, Gemm.MatrixRef b, float[] c, int cOffset, int ldc,
+                        Gemm.Epilogue ep) {
+        float[] x;
+        int xOff;
+        int xStride;
+        if (!a.transposed() && a.data().array() != null && a.offset() <= Integer.MAX_VALUE) {
+            x = a.data().array();
+            xOff = (int) a.offset();
+            xStride = a.ld();
+        } else {
+            x = new float[m * k];
+            for (int i = 0; i < m; i++) {
+                for (int p = 0; p < k; p++) {
+                    x[i * k + p] = a.data().get(a.offset() + (a.transposed() ? (long) p * a.ld() + i
+                            : (long) i * a.ld() + p));
+                }
+            }
+            xOff = 0;
+            xStride = k;
+        }
+        FloatSource src = b.data();
+        long base = b.offset();
+        long ld = b.ld();
+        int vk = k - k % VL;
+        MemorySegment seg = GemmVector.kindOf(src) == GemmVector.Kind.SEG_F16 ? GemmVector.segmentOf(src) : null;
+        float[] xs = seg == null ? null : scaledRows(x, xOff, xStride, m, k);
+        Parallel.forRange(n, 4, (from, to) -> {
+            int len = to - from;
+            float[] y = GemmWorkspace.get().out(m * len);
+            int quarter = len / 4;
+            for (int i = 0; i < m; i += 4) {
+                // a short last group repeats the last row of A; its duplicate results land on the same slot
+                int xa = xOff + i * xStride;
+                int xb = xOff + Math.min(i + 1, m - 1) * xStride;
+                int xc = xOff + Math.min(i + 2, m - 1) * xStride;
+                int xd = xOff + Math.min(i + 3, m - 1) * xStride;
+                int ya = i * len;
+                int yb = Math.min(i + 1, m - 1) * len;
+                int yc = Math.min(i + 2, m - 1) * len;
+                int yd = Math.min(i + 3, m - 1) * len;
+                for (int jj = 0; jj < quarter; jj++) {
+                    long r0 = base + (from + jj) * ld;
+                    if (xs == null || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, Math.min(i + 1, m - 1) * k,
+                            Math.min(i + 2, m - 1) * k, Math.min(i + 3, m - 1) * k, vk, y, jj, quarter, ya, yb, yc,
+                            yd) || vk < k) {
+                        // other storage, |x| too large to scale, an Inf/NaN weight or a tail: the buffered path
+                        dot4x4(src, r0, quarter * ld, x, xa, xb, xc, xd, k, vk, y, jj, quarter, ya, yb, yc, yd);
+                    }
+                }
+                for (int j = from + 4 * quarter; j < to; j++) {
+                    long row = base + j * ld;
+                    int at = j - from;
+                    y[ya + at] = dot(src, row, x, xa, k, vk);
+                    y[yb + at] = dot(src, row, x, xb, k, vk);
+                    y[yc + at] = dot(src, row, x, xc, k, vk);
+                    y[yd + at] = dot(src, row, x, xd, k, vk);
+                }
+            }
+            float[] bias = ep.bias();
+            boolean perCol = bias != null && !ep.biasPerRow();
+            for (int i = 0; i < m; i++) {
+                float rowBias = bias != null && ep.biasPerRow() ? bias[i] : 0f;
+                GemmVector.finishRow(y, i * len, c, cOffset + i * ldc + from, len, ep.alpha(), bias, from, perCol,
+                        rowBias, ep.act(), ep.accumulate());
+            }
+        });
+    }
+
+    /** The m rows of A (row stride xStride from xOff) times 2^112, packed [m, k]; null when one |x| reaches 2^15. */
+    private static float[] scaledRows(float[] x, int xOff, int xStride, int m, int k) {
+        float[] xs = new float[m * k];
+        float max = 0f;
+        for (int i = 0; i < m; i++) {
+            for (int p = 0; p < k; p++) {
+                float v = x[xOff + i * xStride + p];
+                max = Math.max(max, Math.abs(v));
+                xs[i * k + p] = v * 0x1p112f;
+            }
+        }
+        return max < SCALABLE ? xs : null;   // NaN fails the comparison too
+    }
+
+    /**
+     * {@link #dot4x4} for F16 weights with the conversion of {@link #halfDots} (each weight becomes weight * 2^-112 by
+     * a sign-extending load, a shift and a mask; xs holds the rows of A times 2^112), so each product is the same
+     * real number and rounds the same as there: the results equal the one-row kernel's. Returns false, leaving y
+     * to the caller, when one of the four weight rows holds an Inf or NaN (its exponent field all ones), which the
+     * shift does not convert.
+     */
+    private static boolean halfDot4x4(MemorySegment seg, long r0, long stride, float[] xs, int xa, int xb, int xc,
+                                      int xd, int vk, float[] y, int jj, int quarter, int ya, int yb, int yc, int yd) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector b0 = a0;
+        FloatVector c0 = a0;
+        FloatVector d0 = a0;
+        FloatVector a1 = a0;
+        FloatVector b1 = a0;
+        FloatVector c1 = a0;
+        FloatVector d1 = a0;
+        FloatVector a2 = a0;
+        FloatVector b2 = a0;
+        FloatVector c2 = a0;
+        FloatVector d2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b3 = a0;
+        FloatVector c3 = a0;
+        FloatVector d3 = a0;
+        IntVector exponents = IntVector.zero(GemmVector.I);
+        long r1 = r0 + stride;
+        long r2 = r1 + stride;
+        long r3 = r2 + stride;
+        for (int p = 0; p < vk; p += VL) {
+            FloatVector xav = FloatVector.fromArray(F, xs, xa + p);
+            FloatVector xbv = FloatVector.fromArray(F, xs, xb + p);
+            FloatVector xcv = FloatVector.fromArray(F, xs, xc + p);
+            FloatVector xdv = FloatVector.fromArray(F, xs, xd + p);
+            IntVector h = halfBits(seg, r0 + p);
+            exponents = exponents.max(h.and(EXPONENT));
+            FloatVector w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
+            a0 = w.fma(xav, a0);
+            b0 = w.fma(xbv, b0);
+            c0 = w.fma(xcv, c0);
+            d0 = w.fma(xdv, d0);
+            h = halfBits(seg, r1 + p);
+            exponents = exponents.max(h.and(EXPONENT));
+            w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
+            a1 = w.fma(xav, a1);
+            b1 = w.fma(xbv, b1);
+            c1 = w.fma(xcv, c1);
+            d1 = w.fma(xdv, d1);
+            h = halfBits(seg, r2 + p);
+            exponents = exponents.max(h.and(EXPONENT));
+            w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
+            a2 = w.fma(xav, a2);
+            b2 = w.fma(xbv, b2);
+            c2 = w.fma(xcv, c2);
+            d2 = w.fma(xdv, d2);
+            h = halfBits(seg, r3 + p);
+            exponents = exponents.max(h.and(EXPONENT));
+            w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
+            a3 = w.fma(xav, a3);
+            b3 = w.fma(xbv, b3);
+            c3 = w.fma(xcv, c3);
+            d3 = w.fma(xdv, d3);
+        }
+        if (exponents.reduceLanes(VectorOperators.MAX) == EXPONENT) {
+            return false;
+        }
+        int j1 = jj + quarter;
+        int j2 = j1 + quarter;
+        int j3 = j2 + quarter;
+        y[ya + jj] = GemmVector.sum(a0);
+        y[yb + jj] = GemmVector.sum(b0);
+        y[yc + jj] = GemmVector.sum(c0);
+        y[yd + jj] = GemmVector.sum(d0);
+        y[ya + j1] = GemmVector.sum(a1);
+        y[yb + j1] = GemmVector.sum(b1);
+        y[yc + j1] = GemmVector.sum(c1);
+        y[yd + j1] = GemmVector.sum(d1);
+        y[ya + j2] = GemmVector.sum(a2);
+        y[yb + j2] = GemmVector.sum(b2);
+        y[yc + j2] = GemmVector.sum(c2);
+        y[yd + j2] = GemmVector.sum(d2);
+        y[ya + j3] = GemmVector.sum(a3);
+        y[yb + j3] = GemmVector.sum(b3);
+        y[yc + j3] = GemmVector.sum(c3);
+        y[yd + j3] = GemmVector.sum(d3);
+        return true;
+    }
+
+    /** Elements of each weight row converted to float per pass of {@link #dot4x4}: four rows, 8 KiB, stay in L1. */
+    private static final int CHUNK = 512;
+
+    /**
+     * Four weight rows (from element r0, {@code stride} apart) dotted with four rows of A (xa..xd). The weights are
+     * converted to float {@link #CHUNK} elements at a time into a per-thread buffer by {@link FloatSource#read} and
+     * each converted vector is multiplied into four accumulators; converting inside the FMA loop (a switch over the
+     * storage kinds in every load) made the method too large for C2 to inline its vector calls. Result of weight row
+     * jj + t*quarter and row u of A goes to y[yu + jj + t*quarter]. Sixteen accumulators as locals, written out, as
+     * in the Q8_0 kernel (vectors in an array are boxed objects).
+     */
+    private static void dot4x4(FloatSource src, long r0, long stride, float[] x, int xa, int xb, int xc, int xd, int k,
+                               int vk, float[] y, int jj, int quarter, int ya, int yb, int yc, int yd) {
+        float[] w = GemmWorkspace.get().vec(4 * CHUNK);
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector b0 = a0;
+        FloatVector c0 = a0;
+        FloatVector d0 = a0;
+        FloatVector a1 = a0;
+        FloatVector b1 = a0;
+        FloatVector c1 = a0;
+        FloatVector d1 = a0;
+        FloatVector a2 = a0;
+        FloatVector b2 = a0;
+        FloatVector c2 = a0;
+        FloatVector d2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b3 = a0;
+        FloatVector c3 = a0;
+        FloatVector d3 = a0;
+        long r1 = r0 + stride;
+        long r2 = r1 + stride;
+        long r3 = r2 + stride;
+        for (int p0 = 0; p0 < vk; p0 += CHUNK) {
+            int len = Math.min(CHUNK, vk - p0);
+            src.read(r0 + p0, w, 0, len);
+            src.read(r1 + p0, w, CHUNK, len);
+            src.read(r2 + p0, w, 2 * CHUNK, len);
+            src.read(r3 + p0, w, 3 * CHUNK, len);
+            for (int q = 0; q < len; q += VL) {
+                int p = p0 + q;
+                FloatVector xav = FloatVector.fromArray(F, x, xa + p);
+                FloatVector xbv = FloatVector.fromArray(F, x, xb + p);
+                FloatVector xcv = FloatVector.fromArray(F, x, xc + p);
+                FloatVector xdv = FloatVector.fromArray(F, x, xd + p);
+                FloatVector wv = FloatVector.fromArray(F, w, q);
+                a0 = wv.fma(xav, a0);
+                b0 = wv.fma(xbv, b0);
+                c0 = wv.fma(xcv, c0);
+                d0 = wv.fma(xdv, d0);
+                wv = FloatVector.fromArray(F, w, CHUNK + q);
+                a1 = wv.fma(xav, a1);
+                b1 = wv.fma(xbv, b1);
+                c1 = wv.fma(xcv, c1);
+                d1 = wv.fma(xdv, d1);
+                wv = FloatVector.fromArray(F, w, 2 * CHUNK + q);
+                a2 = wv.fma(xav, a2);
+                b2 = wv.fma(xbv, b2);
+                c2 = wv.fma(xcv, c2);
+                d2 = wv.fma(xdv, d2);
+                wv = FloatVector.fromArray(F, w, 3 * CHUNK + q);
+                a3 = wv.fma(xav, a3);
+                b3 = wv.fma(xbv, b3);
+                c3 = wv.fma(xcv, c3);
+                d3 = wv.fma(xdv, d3);
+            }
+        }
+        int j1 = jj + quarter;
+        int j2 = j1 + quarter;
+        int j3 = j2 + quarter;
+        y[ya + jj] = withTail(GemmVector.sum(a0), src, r0, x, xa, k, vk);
+        y[yb + jj] = withTail(GemmVector.sum(b0), src, r0, x, xb, k, vk);
+        y[yc + jj] = withTail(GemmVector.sum(c0), src, r0, x, xc, k, vk);
+        y[yd + jj] = withTail(GemmVector.sum(d0), src, r0, x, xd, k, vk);
+        y[ya + j1] = withTail(GemmVector.sum(a1), src, r1, x, xa, k, vk);
+        y[yb + j1] = withTail(GemmVector.sum(b1), src, r1, x, xb, k, vk);
+        y[yc + j1] = withTail(GemmVector.sum(c1), src, r1, x, xc, k, vk);
+        y[yd + j1] = withTail(GemmVector.sum(d1), src, r1, x, xd, k, vk);
+        y[ya + j2] = withTail(GemmVector.sum(a2), src, r2, x, xa, k, vk);
+        y[yb + j2] = withTail(GemmVector.sum(b2), src, r2, x, xb, k, vk);
+        y[yc + j2] = withTail(GemmVector.sum(c2), src, r2, x, xc, k, vk);
+        y[yd + j2] = withTail(GemmVector.sum(d2), src, r2, x, xd, k, vk);
+        y[ya + j3] = withTail(GemmVector.sum(a3), src, r3, x, xa, k, vk);
+        y[yb + j3] = withTail(GemmVector.sum(b3), src, r3, x, xb, k, vk);
+        y[yc + j3] = withTail(GemmVector.sum(c3), src, r3, x, xc, k, vk);
+        y[yd + j3] = withTail(GemmVector.sum(d3), src, r3, x, xd, k, vk);
+    }
+
+    /** One weight row (from element {@code row}) dotted with the row of A at x[xo ..], as {@link #dot4x4} forms it. */
+    private static float dot(FloatSource src, long row, float[] x, int xo, int k, int vk) {
+        float[] w = GemmWorkspace.get().vec(CHUNK);
+        FloatVector s0 = FloatVector.zero(F);
+        for (int p0 = 0; p0 < vk; p0 += CHUNK) {
+            int len = Math.min(CHUNK, vk - p0);
+            src.read(row + p0, w, 0, len);
+            for (int q = 0; q < len; q += VL) {
+                s0 = FloatVector.fromArray(F, w, q).fma(FloatVector.fromArray(F, x, xo + p0 + q), s0);
+            }
+        }
+        return withTail(GemmVector.sum(s0), src, row, x, xo, k, vk);
+    }
+
+    /** t plus the products past the last whole vector, elements [vk, k), one at a time (as {@link #dots}). */
+    private static float withTail(float t, FloatSource src, long row, float[] x, int xo, int k, int vk) {
+        for (int p = vk; p < k; p++) {
+            t += x[xo + p] * src.get(row + p);
+        }
+        return t;
+    }
+
     /** op(A[bi]) is one row: element (0, p) at offset + bi*batchStride + (transposed ? p*ld : p). */
     private static void readA(Gemm.MatrixRef a, int bi, int k, float[] x) {
         long base = a.offset() + bi * a.batchStride();
@@ -194,8 +504,7 @@ final class Gemv {
      * load, a shift and a mask: that puts the F16 exponent and mantissa under the float's, which is the weight
      * times 2^-112, exactly (F16 subnormals become float subnormals). The 2^112 goes onto x once per call, so each
      * product is the same real number as weight times x and rounds the same, and the rows equal {@link #halfRow}'s
-     * up to the order in which the lane sums are added (the Vector API leaves that order open; the interpreter and
-     * C2 differ there by an ulp). When |x| reaches 2^15 (x * 2^112 would overflow) or holds Inf/NaN, rows go
+     * bit for bit (the lane sums in {@link GemmVector#sum}'s fixed order). When |x| reaches 2^15 (x * 2^112 would overflow) or holds Inf/NaN, rows go
      * through {@link #halfRow}. Inf and NaN weights (F16 exponent 31) are not converted by the shift: a group of
      * rows holding one is seen by the largest exponent field and computed again by {@link #halfRow}, which detects
      * and recomputes its own row. Measured next to plain reads of the same weights (`bench llm`, paired bound,

@@ -280,10 +280,9 @@ class GemmTest {
 
     /**
      * The F16 matrix-vector kernel streams four rows at a time against x * 2^112 with weights re-biased by 2^-112;
-     * each product is the same real number as weight times x and rounds the same, so every row matches the exact
-     * one-row path up to the order in which the 16 lane sums are added (which the Vector API leaves open: the
-     * interpreter and C2 differ there by an ulp). Tolerance: 16 ulps of sum |w x| of the row. Rows holding only F16
-     * subnormals and zeros have a tiny sum |w x|, so a subnormal flushed or mis-scaled anywhere fails them. Also
+     * each product is the same real number as weight times x and rounds the same, and the lane sums are added in
+     * one fixed order ({@link GemmVector#sum}), so every row equals the exact one-row path bit for bit. Rows holding
+     * only F16 subnormals and zeros are among them, so a subnormal flushed or mis-scaled anywhere fails them. Also
      * rows split into quarters with leftovers, an Inf in one group of four (recomputed exactly), and an x with
      * |x| >= 2^15 (which would overflow when scaled: exact path).
      */
@@ -318,16 +317,70 @@ class GemmTest {
                 for (int j = 0; j < n; j++) {
                     float exact = Gemv.halfRow(seg, (long) j * k, x, k, k);
                     String where = "n=" + n + " row " + j + " x scale " + big + ": " + fast[j] + " vs " + exact;
-                    if (!Float.isFinite(exact)) {
-                        assertEquals(exact, fast[j], where);
-                        continue;
+                    assertEquals(Float.floatToIntBits(exact), Float.floatToIntBits(fast[j]), where);
+                }
+            }
+        }
+    }
+
+    /**
+     * A few rows of A against an nn.Linear-shaped B ({@link Gemv#fewRows}: chat turns, short prompts, batched decode
+     * steps) give each row of C exactly, bit for bit, what the one-row kernel gives for that row alone, for every
+     * storage and up to each storage's row limit: short last groups of four rows, weight rows not a multiple of
+     * four, k with a scalar tail, A with an offset and a padded or transposed layout, Inf and NaN F16 weights, and
+     * an |x| too large for the F16 path's scaling. With an epilogue (alpha, bias per column or per row, activation,
+     * accumulate) the result is checked against the scalar twin within the usual tolerance.
+     */
+    @Test
+    void fewRowsGiveEachRowWhatTheOneRowKernelGives() {
+        Random rnd = new Random(44);
+        DType[] storages = {DType.F16, DType.BF16, DType.F32, null};
+        for (DType dtype : storages) {
+            for (int k : new int[] {64, 70, 320}) {
+                for (int n : new int[] {3, 8, 37, 130}) {
+                    float[] w = random(rnd, n * k);
+                    if (dtype == DType.F16 && n > 8) {
+                        w[5 * k + 33] = Float.POSITIVE_INFINITY;
+                        w[9 * k + 2] = Float.NaN;
                     }
-                    double sumAbs = 0;
-                    for (int p = 0; p < k; p++) {
-                        sumAbs += Math.abs((double) x[p] * Float.float16ToFloat(seg.getAtIndex(FloatSource.I16_LE,
-                                (long) j * k + p)));
+                    MatrixRef b = new MatrixRef(source(w, dtype), 0, k, true, 0);
+                    int limit = Gemv.fewRowsLimit(b.data());
+                    for (int m : new int[] {2, 3, 4, 5, 12, 13, 47, 48}) {
+                        if (m > limit) {
+                            continue;
+                        }
+                        boolean transposed = m % 2 == 1;
+                        int pad = 3;
+                        int offset = 5;
+                        float[] x = random(rnd, offset + (transposed ? k * (m + pad) : m * (k + pad)));
+                        if (m == 5) {
+                            x[offset + 7] = 50_000f;                                 // beyond the F16 scaling
+                        }
+                        MatrixRef a = transposed ? new MatrixRef(FloatSource.of(x), offset, m + pad, true, 0)
+                                : new MatrixRef(FloatSource.of(x), offset, k + pad, false, 0);
+                        assertTrue(Gemv.takesFewRows(1, m, k, b));
+                        float[] c = new float[m * n];
+                        Gemm.gemm(1, m, n, k, a, b, c, 0, n, 0, Epilogue.NONE);
+                        for (int i = 0; i < m; i++) {
+                            float[] row = new float[k];
+                            for (int p = 0; p < k; p++) {
+                                row[p] = x[(int) (offset + (transposed ? (long) p * (m + pad) + i
+                                        : (long) i * (k + pad) + p))];
+                            }
+                            float[] one = new float[n];
+                            Gemm.gemm(1, 1, n, k, MatrixRef.rowMajor(row, 0, k), b, one, 0, n, 0, Epilogue.NONE);
+                            for (int j = 0; j < n; j++) {
+                                assertEquals(Float.floatToIntBits(one[j]), Float.floatToIntBits(c[i * n + j]),
+                                        "%s k=%d n=%d m=%d row %d col %d: %s vs one row %s".formatted(dtype, k, n, m,
+                                                i, j, c[i * n + j], one[j]));
+                            }
+                        }
+                        if (dtype != DType.F16 || n <= 8) {
+                            Epilogue ep = m % 3 == 0 ? new Epilogue(0.5f, random(rnd, m), true, Activation.GELU, true)
+                                    : new Epilogue(2f, random(rnd, n), false, Activation.SILU, false);
+                            compare(1, m, n, k, a, b, 2, 1, 0, ep, rnd);
+                        }
                     }
-                    assertTrue(Math.abs(fast[j] - exact) <= 16 * Math.ulp((float) sumAbs), where);
                 }
             }
         }

@@ -129,32 +129,27 @@ final class Gemv {
             int len = to - from;
             float[] y = GemmWorkspace.get().out(m * len);
             int quarter = len / 4;
-            for (int i = 0; i < m; i += 4) {
-                // a short last group repeats the last row of A; its duplicate results land on the same slot
-                int xa = xOff + i * xStride;
-                int xb = xOff + Math.min(i + 1, m - 1) * xStride;
-                int xc = xOff + Math.min(i + 2, m - 1) * xStride;
-                int xd = xOff + Math.min(i + 3, m - 1) * xStride;
-                int ya = i * len;
-                int yb = Math.min(i + 1, m - 1) * len;
-                int yc = Math.min(i + 2, m - 1) * len;
-                int yd = Math.min(i + 3, m - 1) * len;
-                for (int jj = 0; jj < quarter; jj++) {
-                    long r0 = base + (from + jj) * ld;
-                    if (xs == null || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, Math.min(i + 1, m - 1) * k,
-                            Math.min(i + 2, m - 1) * k, Math.min(i + 3, m - 1) * k, vk, y, jj, quarter, ya, yb, yc,
-                            yd) || vk < k) {
-                        // other storage, |x| too large to scale, an Inf/NaN weight or a tail: the buffered path
-                        dot4x4(src, r0, quarter * ld, x, xa, xb, xc, xd, k, vk, y, jj, quarter, ya, yb, yc, yd);
+            // weight rows outermost, so that a group's four weight rows are still in L1 for the next group of A's rows
+            for (int jj = 0; jj < quarter; jj++) {
+                long r0 = base + (from + jj) * ld;
+                for (int i = 0; i < m; i += 4) {
+                    // a short last group repeats the last row of A; its duplicate results land on the same slot
+                    int b1 = Math.min(i + 1, m - 1);
+                    int b2 = Math.min(i + 2, m - 1);
+                    int b3 = Math.min(i + 3, m - 1);
+                    if (xs == null || vk < k || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, b1 * k, b2 * k, b3 * k,
+                            vk, y, jj, quarter, i * len, b1 * len, b2 * len, b3 * len)) {
+                        // other storage, |x| too large to scale, a tail, or an Inf/NaN weight: the buffered path
+                        dot4x4(src, r0, quarter * ld, x, xOff + i * xStride, xOff + b1 * xStride,
+                                xOff + b2 * xStride, xOff + b3 * xStride, k, vk, y, jj, quarter, i * len, b1 * len,
+                                b2 * len, b3 * len);
                     }
                 }
-                for (int j = from + 4 * quarter; j < to; j++) {
-                    long row = base + j * ld;
-                    int at = j - from;
-                    y[ya + at] = dot(src, row, x, xa, k, vk);
-                    y[yb + at] = dot(src, row, x, xb, k, vk);
-                    y[yc + at] = dot(src, row, x, xc, k, vk);
-                    y[yd + at] = dot(src, row, x, xd, k, vk);
+            }
+            for (int j = from + 4 * quarter; j < to; j++) {
+                long row = base + j * ld;
+                for (int i = 0; i < m; i++) {
+                    y[i * len + j - from] = dot(src, row, x, xOff + i * xStride, k, vk);
                 }
             }
             float[] bias = ep.bias();

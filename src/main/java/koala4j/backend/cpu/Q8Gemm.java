@@ -123,12 +123,13 @@ final class Q8Gemm {
             int len = to - from;
             float[] y = GemmWorkspace.get().out(m * len);
             int quarter = VL == 16 ? len / 4 : 0;
-            for (int i = 0; i < m; i += 4) {
-                // a short last group repeats the last input row; its duplicate results land on the same slot
-                int b = Math.min(i + 1, m - 1);
-                int c = Math.min(i + 2, m - 1);
-                int d = Math.min(i + 3, m - 1);
-                for (int jj = 0; jj < quarter; jj++) {
+            // weight rows outermost, so that a group's four weight rows are still in L1 for the next group of inputs
+            for (int jj = 0; jj < quarter; jj++) {
+                for (int i = 0; i < m; i += 4) {
+                    // a short last group repeats the last input row; its duplicate results land on the same slot
+                    int b = Math.min(i + 1, m - 1);
+                    int c = Math.min(i + 2, m - 1);
+                    int d = Math.min(i + 3, m - 1);
                     dot4x4(x, xOff + i * k, xOff + b * k, xOff + c * k, xOff + d * k, k, quants, scales,
                             wOffset + (long) (from + jj) * k, (long) quarter * k, y, jj, quarter,
                             i * len, b * len, c * len, d * len);

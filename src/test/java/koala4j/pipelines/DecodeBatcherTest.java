@@ -11,6 +11,7 @@ import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -81,7 +82,7 @@ class DecodeBatcherTest {
         }
     }
 
-    /** 12 steps of the prompts' sequences together, each against its own one-sequence steps. */
+    /** 12 steps of the prompts' sequences together, each against its own one-sequence steps: the same logits. */
     private static void batchedStepsEqualOwnSteps(VisionChat chat, String[] prompts) {
         LlamaForCausalLM lm = chat.languageModel();
         int s = prompts.length;
@@ -104,13 +105,10 @@ class DecodeBatcherTest {
             for (int i = 0; i < s; i++) {
                 float[] own = lm.forwardIds(lm.ops().fromArray(new long[] {next[i]}, 1, 1), alone.get(i), true)
                         .toFloatArray();
-                float largest = 0;
-                for (float v : own) {
-                    largest = Math.max(largest, Math.abs(v));
-                }
-                for (int t = 0; t < vocab; t++) {
-                    assertEquals(own[t], batched[i * vocab + t], 1e-5f * largest, "step " + step + " sequence " + i);
-                }
+                // bit for bit: the tiny models' F32 weights take at most three rows here, which the few-rows
+                // kernel computes exactly as the one-row kernel does (Gemv.fewRows)
+                assertArrayEquals(own, java.util.Arrays.copyOfRange(batched, i * vocab, (i + 1) * vocab),
+                        "step " + step + " sequence " + i);
                 assertEquals(alone.get(i).length(), together.get(i).length());
                 next[i] = LogitsProcessing.argmax(own);
             }
@@ -136,30 +134,33 @@ class DecodeBatcherTest {
             expected.add(alone.generate(prompts.get(i), params.get(i), TextGeneration.TokenListener.NONE, Cancel.NEVER)
                     .tokenIds());
         }
-        CyclicBarrier together = new CyclicBarrier(n);
+        // The generations take each token in step (all run 24 tokens), so that their next steps are asked for at
+        // about the same moment and meet. Whether they do is up to the scheduler (the tiny model's steps take tens
+        // of microseconds): rounds repeat, each checking the ids, until steps have been shared, at most ten.
+        int rounds = 0;
         ExecutorService pool = Executors.newFixedThreadPool(n);
         try {
-            List<Future<int[]>> runs = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                int k = i;
-                runs.add(pool.submit(() -> {
-                    boolean[] first = {true};
-                    // every generation takes its first token before any asks for its second, so their steps meet
-                    return shared.generate(prompts.get(k), params.get(k), (id, text) -> {
-                        if (first[0]) {
-                            first[0] = false;
-                            try {
-                                together.await();
-                            } catch (Exception e) {
-                                throw new IllegalStateException(e);
-                            }
+            do {
+                rounds++;
+                CyclicBarrier together = new CyclicBarrier(n);
+                List<Future<int[]>> runs = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    int k = i;
+                    runs.add(pool.submit(() -> shared.generate(prompts.get(k), params.get(k), (id, text) -> {
+                        if (id < 0) {
+                            return;   // held-back text after the last token, not a token
                         }
-                    }, Cancel.NEVER).tokenIds();
-                }));
-            }
-            for (int i = 0; i < n; i++) {
-                assertArrayEquals(expected.get(i), runs.get(i).get(), "generation " + i);
-            }
+                        try {
+                            together.await(30, TimeUnit.SECONDS);
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }, Cancel.NEVER).tokenIds()));
+                }
+                for (int i = 0; i < n; i++) {
+                    assertArrayEquals(expected.get(i), runs.get(i).get(), "generation " + i + ", round " + rounds);
+                }
+            } while (batcher.stats().largest() < 2 && rounds < 10);
         } finally {
             pool.shutdownNow();
         }
@@ -168,7 +169,7 @@ class DecodeBatcherTest {
         var e = assertThrows(IllegalArgumentException.class, () -> batcher.step(5, full));
         assertTrue(e.getMessage().contains("at 1 of 1 positions"), e.getMessage());
         DecodeBatcher.Stats stats = batcher.stats();
-        assertEquals((long) n * 23, stats.steps(), stats.toString());
+        assertEquals((long) rounds * n * 23, stats.steps(), stats.toString());
         assertTrue(stats.largest() >= 2 && stats.batches() < stats.steps(), stats.toString());
     }
 }

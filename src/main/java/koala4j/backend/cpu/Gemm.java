@@ -13,7 +13,8 @@ import koala4j.tensor.Activation;
  * F.linear(+activation). Follows the BLIS/GotoBLAS design: op(B) is packed one KC x NC block at a time (converted
  * from F16/BF16 on the way), op(A) one MR x KC micro-panel at a time, and a register-blocked MR x NR micro-kernel
  * ({@link GemmKernel}) streams the B block from L2 while the A micro-panel sits in L1. Rows of one decode step
- * (m = 1) take a separate matrix-vector path ({@link Gemv}) that reads B exactly once.
+ * (m = 1) take a separate matrix-vector path ({@link Gemv}) that reads B exactly once, and so do a few rows against
+ * an nn.Linear-shaped B ({@link Gemv#fewRows}: short prompts, batched decode steps).
  *
  * <p>Work is split over batch x column blocks x row chunks and run on all {@link Parallel} threads. Thread-safe:
  * all state is per call or per thread ({@link GemmWorkspace}). The scalar twin is {@link ScalarGemm}.

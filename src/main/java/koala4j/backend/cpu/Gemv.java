@@ -14,7 +14,8 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * The m = 1 case of {@link Gemm} (one token of LLM decode: x[1, k] . W): memory-bound, so instead of packing it reads
  * every element of B exactly once, straight from its storage (F32 array or mmap'ed F32/F16/BF16), converting in
- * registers, with the columns of C split over all threads.
+ * registers, with the columns of C split over all threads. {@link #fewRows} does the same for a few rows of A
+ * against an nn.Linear-shaped B, giving each row of C exactly what the one-row path gives it.
  */
 final class Gemv {
 

@@ -34,7 +34,7 @@ class LaneSumTest {
     }
 
     @Test
-    void sumIsOneFixedTreeInEveryMode() {
+    void sumIsTheDocumentedTree() {
         Random rnd = new Random(11);
         int vl = GemmVector.VL;
         float[][] lanes = new float[64][vl];

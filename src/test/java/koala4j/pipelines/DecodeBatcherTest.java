@@ -105,8 +105,8 @@ class DecodeBatcherTest {
             for (int i = 0; i < s; i++) {
                 float[] own = lm.forwardIds(lm.ops().fromArray(new long[] {next[i]}, 1, 1), alone.get(i), true)
                         .toFloatArray();
-                // bit for bit: the tiny models' F32 weights take at most three rows here, which the few-rows
-                // kernel computes exactly as the one-row kernel does (Gemv.fewRows)
+                // bit for bit: the few-rows kernels (Gemv.fewRows for F32 / F16, Q8Gemm for Q8_0) form each row
+                // exactly as the one-row kernels do
                 assertArrayEquals(own, java.util.Arrays.copyOfRange(batched, i * vocab, (i + 1) * vocab),
                         "step " + step + " sequence " + i);
                 assertEquals(alone.get(i).length(), together.get(i).length());

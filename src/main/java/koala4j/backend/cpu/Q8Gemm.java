@@ -19,9 +19,10 @@ import koala4j.tensor.quant.Q8Storage;
 
 /**
  * F.linear with a Q8_0 weight W [n, k] (see {@link Q8Storage}): out[i, j] = act(sum_p x[i, p] W[j, p] + bias[j]).
- * One decode row (m = 1) is memory-bound: each task streams a group of weight rows once, widening 32 int8 quants
- * to floats in registers and applying the block's scale after the 32-term partial dot, so 1.06 bytes are read per
- * weight (F16: 2). A few rows (a short prompt, up to {@link #FEW_ROWS}) stream each weight row once and dot it with
+ * One decode row (m = 1) is memory-bound: each task streams a group of weight rows once, widening int8 quants to
+ * floats in registers and multiplying each by its block's scale before its product, so 1.06 bytes are read per
+ * weight (F16: 2). Every path forms a dot product the same way (scaled weight times x, FMAs in the same order per
+ * lane, {@link GemmVector#sum}), so a row's result does not depend on how many input rows came with it. A few rows (a short prompt, up to {@link #FEW_ROWS}) stream each weight row once and dot it with
  * four input rows at a time while it sits in L1; more rows go through the blocked {@link Gemm} driver, whose B
  * packing dequantises the Q8 panels one cache-sized block at a time ({@link Panels}). Thread-safe; the scalar twin
  * is {@link ScalarQ8}.
@@ -242,32 +243,15 @@ final class Q8Gemm {
         FloatVector acc3 = acc0;
         for (int blk = 0; blk < blocks; blk++) {
             int p = blk * BLOCK;
-            FloatVector q = widen(quants, r0 + p);
-            FloatVector ta = q.mul(FloatVector.fromArray(F, x, xa + p));
-            FloatVector tb = q.mul(FloatVector.fromArray(F, x, xb + p));
-            FloatVector tc = q.mul(FloatVector.fromArray(F, x, xc + p));
-            FloatVector td = q.mul(FloatVector.fromArray(F, x, xd + p));
-            if (VL == 16) {
-                // written out for the same reason as in dots
-                q = widen(quants, r0 + p + 16);
-                ta = q.fma(FloatVector.fromArray(F, x, xa + p + 16), ta);
-                tb = q.fma(FloatVector.fromArray(F, x, xb + p + 16), tb);
-                tc = q.fma(FloatVector.fromArray(F, x, xc + p + 16), tc);
-                td = q.fma(FloatVector.fromArray(F, x, xd + p + 16), td);
-            } else {
-                for (int s = VL; s < BLOCK; s += VL) {
-                    q = widen(quants, r0 + p + s);
-                    ta = q.fma(FloatVector.fromArray(F, x, xa + p + s), ta);
-                    tb = q.fma(FloatVector.fromArray(F, x, xb + p + s), tb);
-                    tc = q.fma(FloatVector.fromArray(F, x, xc + p + s), tc);
-                    td = q.fma(FloatVector.fromArray(F, x, xd + p + s), td);
-                }
-            }
             FloatVector scale = FloatVector.broadcast(F, sc[blk]);
-            acc0 = ta.fma(scale, acc0);
-            acc1 = tb.fma(scale, acc1);
-            acc2 = tc.fma(scale, acc2);
-            acc3 = td.fma(scale, acc3);
+            for (int q = 0; q < BLOCK; q += VL) {
+                // scaled before the products, as in dot4x4 and dots
+                FloatVector w = widen(quants, r0 + p + q).mul(scale);
+                acc0 = w.fma(FloatVector.fromArray(F, x, xa + p + q), acc0);
+                acc1 = w.fma(FloatVector.fromArray(F, x, xb + p + q), acc1);
+                acc2 = w.fma(FloatVector.fromArray(F, x, xc + p + q), acc2);
+                acc3 = w.fma(FloatVector.fromArray(F, x, xd + p + q), acc3);
+            }
         }
         y[ya] = GemmVector.sum(acc0);
         y[yb] = GemmVector.sum(acc1);
@@ -306,32 +290,19 @@ final class Q8Gemm {
             FloatVector s3 = s0;
             for (int blk = 0; blk < blocks; blk++) {
                 int p = blk * BLOCK;
-                FloatVector xv = FloatVector.fromArray(F, x, xOff + p);
-                FloatVector t0 = widen(quants, r0 + p).mul(xv);
-                FloatVector t1 = widen(quants, r1 + p).mul(xv);
-                FloatVector t2 = widen(quants, r2 + p).mul(xv);
-                FloatVector t3 = widen(quants, r3 + p).mul(xv);
-                if (VL == 16) {
-                    // AVX-512: the block's second half written out; C2 left the general loop below rolled, and
-                    // this ran about 1.3x faster on cache-resident weights
-                    xv = FloatVector.fromArray(F, x, xOff + p + 16);
-                    t0 = widen(quants, r0 + p + 16).fma(xv, t0);
-                    t1 = widen(quants, r1 + p + 16).fma(xv, t1);
-                    t2 = widen(quants, r2 + p + 16).fma(xv, t2);
-                    t3 = widen(quants, r3 + p + 16).fma(xv, t3);
-                } else {
-                    for (int s = VL; s < BLOCK; s += VL) {
-                        xv = FloatVector.fromArray(F, x, xOff + p + s);
-                        t0 = widen(quants, r0 + p + s).fma(xv, t0);
-                        t1 = widen(quants, r1 + p + s).fma(xv, t1);
-                        t2 = widen(quants, r2 + p + s).fma(xv, t2);
-                        t3 = widen(quants, r3 + p + s).fma(xv, t3);
-                    }
+                // each weight scaled before its product, as dot4x4 forms it, so that a row's result does not depend
+                // on how many input rows came with it (a batched decode step equals each sequence's own step)
+                FloatVector c0 = scale(scales, b0 + blk);
+                FloatVector c1 = scale(scales, b1 + blk);
+                FloatVector c2 = scale(scales, b2 + blk);
+                FloatVector c3 = scale(scales, b3 + blk);
+                for (int q = 0; q < BLOCK; q += VL) {
+                    FloatVector xv = FloatVector.fromArray(F, x, xOff + p + q);
+                    s0 = widen(quants, r0 + p + q).mul(c0).fma(xv, s0);
+                    s1 = widen(quants, r1 + p + q).mul(c1).fma(xv, s1);
+                    s2 = widen(quants, r2 + p + q).mul(c2).fma(xv, s2);
+                    s3 = widen(quants, r3 + p + q).mul(c3).fma(xv, s3);
                 }
-                s0 = t0.fma(scale(scales, b0 + blk), s0);
-                s1 = t1.fma(scale(scales, b1 + blk), s1);
-                s2 = t2.fma(scale(scales, b2 + blk), s2);
-                s3 = t3.fma(scale(scales, b3 + blk), s3);
             }
             y[i] = GemmVector.sum(s0);
             y[quarter + i] = GemmVector.sum(s1);
@@ -358,11 +329,10 @@ final class Q8Gemm {
         FloatVector s0 = FloatVector.zero(F);
         for (int blk = 0; blk < blocks; blk++) {
             int p = blk * BLOCK;
-            FloatVector t0 = widen(quants, r0 + p).mul(FloatVector.fromArray(F, x, xOff + p));
-            for (int s = VL; s < BLOCK; s += VL) {
-                t0 = widen(quants, r0 + p + s).fma(FloatVector.fromArray(F, x, xOff + p + s), t0);
+            FloatVector scale = FloatVector.broadcast(F, sc[scOff + blk]);
+            for (int q = 0; q < BLOCK; q += VL) {
+                s0 = widen(quants, r0 + p + q).mul(scale).fma(FloatVector.fromArray(F, x, xOff + p + q), s0);
             }
-            s0 = t0.fma(FloatVector.broadcast(F, sc[scOff + blk]), s0);
         }
         return GemmVector.sum(s0);
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.api.Test;
@@ -126,6 +127,31 @@ class Q8Test {
             Q8Gemm.linear(x, 0, m, k, q, 2L * k, n - 2, null, Activation.NONE, fast);
             ScalarQ8.linear(x, 0, m, k, q, 2L * k, n - 2, null, Activation.NONE, slow);
             close(slow, fast, 1e-5, "offset view");
+        }
+    }
+
+    /**
+     * Up to {@link Q8Gemm#FEW_ROWS} input rows (short prompts, batched decode steps) each row's results equal, bit for
+     * bit, what the one-row kernel gives for that row alone: all kernels scale a weight before its product and add
+     * the lanes in the same order. Weight rows not a multiple of four, short last groups of input rows.
+     */
+    @Test
+    void fewRowsGiveEachRowWhatOneRowGives() {
+        SplittableRandom rnd = new SplittableRandom(8);
+        for (int n : new int[] {3, 8, 37, 130}) {
+            int k = 320;
+            Q8Storage q = (Q8Storage) ops.fromArray(random(rnd, n * k, 0.5), n, k).to(DType.Q8_0).storage();
+            for (int m : new int[] {2, 3, 4, 5, 9, 40}) {
+                float[] x = random(rnd, m * k, 1.0);
+                float[] all = new float[m * n];
+                Q8Gemm.linear(x, 0, m, k, q, 0, n, null, Activation.NONE, all);
+                for (int i = 0; i < m; i++) {
+                    float[] one = new float[n];
+                    Q8Gemm.linear(x, i * k, 1, k, q, 0, n, null, Activation.NONE, one);
+                    assertArrayEquals(one, Arrays.copyOfRange(all, i * n, (i + 1) * n), 0f,
+                            "n=" + n + " m=" + m + " row " + i);
+                }
+            }
         }
     }
 

@@ -122,6 +122,28 @@ public final class VisionChat implements AutoCloseable {
         }
     }
 
+    /** A prompt that fills the model's context (max_position_embeddings), refused when replies stay within it. */
+    public static final class ContextLengthExceeded extends IllegalArgumentException {
+        private final int promptTokens;
+        private final int contextLength;
+
+        ContextLengthExceeded(int promptTokens, int contextLength) {
+            super("the prompt takes %d positions (images included), and the model's context (max_position_embeddings)"
+                    .formatted(promptTokens) + " is %d: expected at most %d, to leave room for the answer"
+                    .formatted(contextLength, contextLength - 1));
+            this.promptTokens = promptTokens;
+            this.contextLength = contextLength;
+        }
+
+        public int promptTokens() {
+            return promptTokens;
+        }
+
+        public int contextLength() {
+            return contextLength;
+        }
+    }
+
     /**
      * One answer: the prompt text (with one {@code <image>} per image or frame), the prompt ids as the model saw them
      * (image tokens expanded; -200 placeholders for LLaVA-1.5's original layout), the new ids (an end-of-sequence id
@@ -404,6 +426,18 @@ public final class VisionChat implements AutoCloseable {
      */
     public Reply reply(Conversation conversation, SamplingParams params, TextGeneration.TokenListener listener,
                        Cancel cancel) {
+        return reply(conversation, params, listener, cancel, false);
+    }
+
+    /**
+     * {@link #reply(Conversation, SamplingParams, TextGeneration.TokenListener, Cancel)}; with {@code withinContext}
+     * the prompt and the answer stay inside the model's max_position_embeddings, as llama.cpp's server and the OpenAI
+     * API keep them: a prompt that fills it is refused ({@link ContextLengthExceeded}) and generation stops at its
+     * last position (a max-new-tokens stop). Without, as transformers does, generation goes on past it (the rotary
+     * positions extrapolate and answers degrade; the CLI warns).
+     */
+    public Reply reply(Conversation conversation, SamplingParams params, TextGeneration.TokenListener listener,
+                       Cancel cancel, boolean withinContext) {
         if (format == null) {
             throw new IllegalArgumentException(folder + " has no chat template (chat_template.jinja, or chat_template in "
                     + "tokenizer_config.json): complete raw prompts (--raw), or name a conversation template (--template "
@@ -412,7 +446,8 @@ public final class VisionChat implements AutoCloseable {
         List<koala4j.io.image.Image> images = conversation.images();
         checkImages(images.size());
         String prompt = ChatPrompts.render(format, conversation, tokenizer, llava != null);
-        return run(prompt, images, ChatPrompts.addSpecialTokens(prompt, tokenizer), params, listener, cancel);
+        return run(prompt, images, ChatPrompts.addSpecialTokens(prompt, tokenizer), params, listener, cancel,
+                withinContext);
     }
 
     /**
@@ -422,10 +457,19 @@ public final class VisionChat implements AutoCloseable {
      */
     public Reply complete(String prompt, List<? extends Conversation.Visual> visuals, SamplingParams params,
                           TextGeneration.TokenListener listener, Cancel cancel) {
+        return complete(prompt, visuals, params, listener, cancel, false);
+    }
+
+    /**
+     * {@link #complete(String, List, SamplingParams, TextGeneration.TokenListener, Cancel)}, with the context limit
+     * of {@link #reply(Conversation, SamplingParams, TextGeneration.TokenListener, Cancel, boolean)}.
+     */
+    public Reply complete(String prompt, List<? extends Conversation.Visual> visuals, SamplingParams params,
+                          TextGeneration.TokenListener listener, Cancel cancel, boolean withinContext) {
         List<koala4j.io.image.Image> images = new ArrayList<>();
         visuals.forEach(v -> images.addAll(v.frames()));
         checkImages(images.size());
-        return run(prompt, images, true, params, listener, cancel);
+        return run(prompt, images, true, params, listener, cancel, withinContext);
     }
 
     private void checkImages(int count) {
@@ -436,7 +480,7 @@ public final class VisionChat implements AutoCloseable {
     }
 
     private Reply run(String prompt, List<koala4j.io.image.Image> images, boolean addSpecialTokens, SamplingParams params,
-                      TextGeneration.TokenListener listener, Cancel cancel) {
+                      TextGeneration.TokenListener listener, Cancel cancel, boolean withinContext) {
         long t0 = System.nanoTime();
         List<Tensor> rows = images.isEmpty() ? List.of()
                 : promptCacheEnabled ? encode(images, cancel) : vision.encode(images, llava, cancel);  // [P, C] each
@@ -457,6 +501,14 @@ public final class VisionChat implements AutoCloseable {
             if (expansion instanceof ChatPrompts.Placeholder) {
                 penalized = new int[0];
             }
+        }
+        if (withinContext) {
+            int positions = languageModel.config().maxPositionEmbeddings();
+            int n = embeds.size(1);
+            if (n >= positions) {
+                throw new ContextLengthExceeded(n, positions);
+            }
+            params = params.withMaxNewTokens(Math.min(params.maxNewTokens(), positions - n));
         }
         // a reply resumes from what a free slot shares with it; with every slot busy it computes its whole prompt
         float[][] rowsOfPrompt = promptCacheEnabled ? TextGeneration.PromptCache.rows(embeds) : null;

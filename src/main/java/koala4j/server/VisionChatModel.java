@@ -56,11 +56,15 @@ final class VisionChatModel implements ChatModel {
         boolean completion = c.promptFormat().isEmpty();
         SamplingParams p = samplingParams(completion ? c.rawDefaults() : c.defaults(), params);
         VisionChat.Reply reply;
-        if (completion) {
-            Conversation.Turn last = lastUser(conversation);
-            reply = c.complete(last.text(), last.visuals(), p, listener(stream, params, c), Cancel.NEVER);
-        } else {
-            reply = c.reply(conversation, p, listener(stream, params, c), Cancel.NEVER);
+        try {
+            if (completion) {
+                Conversation.Turn last = lastUser(conversation);
+                reply = c.complete(last.text(), last.visuals(), p, listener(stream, params, c), Cancel.NEVER, true);
+            } else {
+                reply = c.reply(conversation, p, listener(stream, params, c), Cancel.NEVER, true);
+            }
+        } catch (VisionChat.ContextLengthExceeded e) {
+            throw contextLengthExceeded("messages", e);
         }
         return result(reply);
     }
@@ -68,8 +72,19 @@ final class VisionChatModel implements ChatModel {
     @Override
     public Result completeText(String prompt, Params params, Stream stream) {
         VisionChat c = chat.get();
-        return result(c.complete(prompt, List.of(), samplingParams(c.rawDefaults(), params),
-                listener(stream, params, c), Cancel.NEVER));
+        try {
+            return result(c.complete(prompt, List.of(), samplingParams(c.rawDefaults(), params),
+                    listener(stream, params, c), Cancel.NEVER, true));
+        } catch (VisionChat.ContextLengthExceeded e) {
+            throw contextLengthExceeded("prompt", e);
+        }
+    }
+
+    /** OpenAI's answer to a prompt longer than the model's context: a 400 with code context_length_exceeded. */
+    private ApiError contextLengthExceeded(String param, VisionChat.ContextLengthExceeded e) {
+        return new ApiError(400, "invalid_request_error", param, "context_length_exceeded", "This model's maximum "
+                + "context length is " + e.contextLength() + " tokens, but the prompt of '" + id + "' takes "
+                + e.promptTokens() + " (images included). Shorten the messages.", null);
     }
 
     /** Text deltas to the stream; with {@link Params#logprobs}, each token's log-probabilities as text and bytes. */

@@ -324,6 +324,44 @@ class LocalChatModelsTest {
      * the raw logits), within 1e-4 + 1e-4 |ref|: legacy completions with echo score the prompt too (its first token
      * null), streamed and not; chat's content entries carry the token's bytes and top_logprobs.
      */
+    /**
+     * Prompt and answer stay inside the model's context (the tiny LLaMA's max_position_embeddings is 512), as the
+     * OpenAI API and llama.cpp's server keep them: a longer prompt is a 400 with code context_length_exceeded, and
+     * an answer that would run past the last position stops there with finish_reason "length".
+     */
+    @Test
+    void promptsAndAnswersStayInsideTheContext() throws Exception {
+        try (KoalaServer server = start()) {
+            Client client = Client.of(server);
+            ObjectNode probe = TestServers.JSON.createObjectNode().put("model", "tiny-llama")
+                    .put("prompt", "the koala sleeps ".repeat(20)).put("max_tokens", 1);
+            int per20 = json(client.post("/v1/completions", probe.toString())).at("/usage/prompt_tokens").asInt() - 1;
+            int repeats = 20 * (505 - 1) / per20;
+            ObjectNode near = probe.deepCopy().put("prompt", "the koala sleeps ".repeat(repeats)).put("max_tokens", 50);
+            near.putObject("logit_bias").put("2", -100);                 // no eos: only the context can stop it
+            JsonNode j = json(client.post("/v1/completions", near.toString()));
+            int prompt = j.at("/usage/prompt_tokens").asInt();
+            assertTrue(prompt > 462 && prompt < 512, j.toString());
+            assertEquals(512 - prompt, j.at("/usage/completion_tokens").asInt(), j.toString());
+            assertEquals("length", j.at("/choices/0/finish_reason").asText());
+
+            ObjectNode over = probe.deepCopy().put("prompt", "the koala sleeps ".repeat(2 * repeats));
+            HttpResponse<String> r = client.post("/v1/completions", over.toString());
+            assertEquals(400, r.statusCode(), r.body());
+            JsonNode error = TestServers.JSON.readTree(r.body()).get("error");
+            assertEquals("context_length_exceeded", error.get("code").asText(), r.body());
+            assertEquals("prompt", error.get("param").asText(), r.body());
+            assertTrue(error.get("message").asText().contains("maximum context length is 512 tokens"), r.body());
+
+            ObjectNode chat = TestServers.JSON.createObjectNode().put("model", "tiny-llama").put("max_tokens", 4);
+            chat.putArray("messages").addObject().put("role", "user").put("content",
+                    "the koala sleeps ".repeat(2 * repeats));
+            r = client.post("/v1/chat/completions", chat.toString());
+            assertEquals(400, r.statusCode(), r.body());
+            assertEquals("messages", TestServers.JSON.readTree(r.body()).at("/error/param").asText(), r.body());
+        }
+    }
+
     @Test
     void logprobsAsOpenAiWritesThem() throws Exception {
         JsonNode golden = TestServers.JSON.readTree(koala4j.testing.Close.resource("golden/logprobs/expected.json")

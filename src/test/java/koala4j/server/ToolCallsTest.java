@@ -53,7 +53,8 @@ class ToolCallsTest {
     static void start() throws Exception {
         ServerConfig.Builder b = TestServers.builder(data);
         CpuOps ops = new CpuOps();
-        b.chatModels.add(LocalChatModels.open("tiny-llama", "tiny llama", TinyChatModels.llama(),
+        // the tools' schemas make prompts of more than the tiny model's 512 positions
+        b.chatModels.add(LocalChatModels.open("tiny-llama", "tiny llama", TinyChatModels.llamaWithContext(data, 4096),
                 VisionChat.Options.defaults(), ops));
         b.chatModels.add(LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(), VisionChat.Options.defaults(),
                 ops));

@@ -21,6 +21,34 @@ public final class TinyChatModels {
         return resource("golden/e2e/llama/model");
     }
 
+    /**
+     * A copy of the tiny LLaMA in {@code work} whose config allows {@code positions} positions instead of 512 (its
+     * default rotary frequencies do not depend on it, so the numbers stay the same), for prompts that a 512-position
+     * context refuses, such as tool schemas rendered by the tiny tokenizer. The weights are linked, not copied.
+     */
+    public static Path llamaWithContext(Path work, int positions) {
+        try {
+            Path target = work.resolve("llama-" + positions);
+            Files.createDirectories(target);
+            try (var files = Files.list(llama())) {
+                for (Path file : files.toList()) {
+                    Path to = target.resolve(file.getFileName().toString());
+                    if (file.getFileName().toString().equals("config.json")) {
+                        var config = (com.fasterxml.jackson.databind.node.ObjectNode)
+                                new com.fasterxml.jackson.databind.ObjectMapper().readTree(file.toFile());
+                        config.put("max_position_embeddings", positions);
+                        Files.writeString(to, config.toString());
+                    } else {
+                        Files.createSymbolicLink(to, file.toAbsolutePath());
+                    }
+                }
+            }
+            return target;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** The tiny LLaMA loaded as {@code chat} loads it, on the CPU (the caller closes it). */
     public static koala4j.pipelines.VisionChat loadLlama() {
         return koala4j.pipelines.VisionChat.load(llama(), null, koala4j.pipelines.VisionChat.Options.defaults(),

@@ -359,6 +359,8 @@ class LocalChatModelsTest {
             r = client.post("/v1/chat/completions", chat.toString());
             assertEquals(400, r.statusCode(), r.body());
             assertEquals("messages", TestServers.JSON.readTree(r.body()).at("/error/param").asText(), r.body());
+            r = client.post("/v1/chat/completions", chat.deepCopy().put("stream", true).toString());
+            assertTrue(r.body().contains("context_length_exceeded"), r.statusCode() + " " + r.body());
         }
     }
 

@@ -128,9 +128,9 @@ public final class VisionChat implements AutoCloseable {
         private final int contextLength;
 
         ContextLengthExceeded(int promptTokens, int contextLength) {
-            super("the prompt takes %d positions (images included), and the model's context (max_position_embeddings)"
-                    .formatted(promptTokens) + " is %d: expected at most %d, to leave room for the answer"
-                    .formatted(contextLength, contextLength - 1));
+            super(("the prompt takes %d positions (images included), and the model's context (max_position_embeddings) "
+                    + "is %d: expected at most %d, to leave room for the answer").formatted(promptTokens, contextLength,
+                    contextLength - 1));
             this.promptTokens = promptTokens;
             this.contextLength = contextLength;
         }

@@ -500,8 +500,8 @@ final class Gemv {
      * load, a shift and a mask: that puts the F16 exponent and mantissa under the float's, which is the weight
      * times 2^-112, exactly (F16 subnormals become float subnormals). The 2^112 goes onto x once per call, so each
      * product is the same real number as weight times x and rounds the same, and the rows equal {@link #halfRow}'s
-     * bit for bit (the lane sums in {@link GemmVector#sum}'s fixed order). When |x| reaches 2^15 (x * 2^112 would overflow) or holds Inf/NaN, rows go
-     * through {@link #halfRow}. Inf and NaN weights (F16 exponent 31) are not converted by the shift: a group of
+     * bit for bit (the lane sums in {@link GemmVector#sum}'s fixed order). When |x| reaches 2^15 (x * 2^112 would
+     * overflow) or holds Inf/NaN, rows go through {@link #halfRow}. Inf and NaN weights (F16 exponent 31) are not converted by the shift: a group of
      * rows holding one is seen by the largest exponent field and computed again by {@link #halfRow}, which detects
      * and recomputes its own row. Measured next to plain reads of the same weights (`bench llm`, paired bound,
      * 8 layers of llava-1.5-7b F16 on 2 Zen 5 cores): 56-70 % of the read rate for one row at a time with a

@@ -17,6 +17,7 @@ import koala4j.io.video.SampledVideo;
 import koala4j.io.video.VideoReader;
 import koala4j.models.Checkpoint;
 import koala4j.models.llama.KvCache;
+import koala4j.models.llama.LlamaConfig;
 import koala4j.models.llama.LlamaForCausalLM;
 import koala4j.models.llava.LlavaConfig;
 import koala4j.models.llava.LlavaModel;
@@ -433,8 +434,9 @@ public final class VisionChat implements AutoCloseable {
      * {@link #reply(Conversation, SamplingParams, TextGeneration.TokenListener, Cancel)}; with {@code withinContext}
      * the prompt and the answer stay inside the model's max_position_embeddings, as llama.cpp's server and the OpenAI
      * API keep them: a prompt that fills it is refused ({@link ContextLengthExceeded}) and generation stops at its
-     * last position (a max-new-tokens stop). Without, as transformers does, generation goes on past it (the rotary
-     * positions extrapolate and answers degrade; the CLI warns).
+     * last position (a max-new-tokens stop), except under dynamic NTK rope scaling, which exists to go past it.
+     * Without, as transformers does, generation goes on past it (the rotary positions extrapolate and answers
+     * degrade; the CLI warns).
      */
     public Reply reply(Conversation conversation, SamplingParams params, TextGeneration.TokenListener listener,
                        Cancel cancel, boolean withinContext) {
@@ -502,7 +504,9 @@ public final class VisionChat implements AutoCloseable {
                 penalized = new int[0];
             }
         }
-        if (withinContext) {
+        // dynamic NTK scaling exists to run past max_position_embeddings: no limit there
+        var scaling = languageModel.config().ropeScaling();
+        if (withinContext && (scaling == null || scaling.type() != LlamaConfig.RopeType.DYNAMIC)) {
             int positions = languageModel.config().maxPositionEmbeddings();
             int n = embeds.size(1);
             if (n >= positions) {

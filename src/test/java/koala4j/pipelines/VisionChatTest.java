@@ -297,4 +297,35 @@ class VisionChatTest {
         assertEquals(1, r.images());
         assertEquals(4, r.outputIds().length);
     }
+
+    /**
+     * withinContext (the server's choice): a prompt that fills max_position_embeddings is refused naming both counts,
+     * an answer stops at the last position; without (the CLI's, transformers') both go on; dynamic NTK scaling, made
+     * to run past the configured length, is not limited.
+     */
+    @Test
+    void contextLimitWhenAsked() {
+        Path short32 = TinyChatModels.llamaWithConfig(work, "llama-32", c -> c.put("max_position_embeddings", 32));
+        Path dynamic = TinyChatModels.llamaWithConfig(work, "llama-dynamic", c -> {
+            c.put("max_position_embeddings", 32);
+            c.putObject("rope_scaling").put("rope_type", "dynamic").put("factor", 2.0);
+        });
+        SamplingParams params = SamplingParams.greedy(40, List.of()).withIgnoreEos(true);
+        String prompt = "the koala sleeps in the tree all day long";
+        try (VisionChat plain = VisionChat.load(short32, null, VisionChat.Options.defaults(), OPS);
+             VisionChat ntk = VisionChat.load(dynamic, null, VisionChat.Options.defaults(), OPS)) {
+            VisionChat.Reply capped = plain.complete(prompt, List.of(), params, TextGeneration.TokenListener.NONE,
+                    Cancel.NEVER, true);
+            assertEquals(32 - capped.promptIds().length, capped.outputIds().length);
+            assertEquals(40, plain.complete(prompt, List.of(), params, TextGeneration.TokenListener.NONE, Cancel.NEVER)
+                    .outputIds().length);
+            assertEquals(40, ntk.complete(prompt, List.of(), params, TextGeneration.TokenListener.NONE, Cancel.NEVER,
+                    true).outputIds().length);
+            String longer = (prompt + " ").repeat(5);
+            var e = assertThrows(VisionChat.ContextLengthExceeded.class, () -> plain.complete(longer, List.of(), params,
+                    TextGeneration.TokenListener.NONE, Cancel.NEVER, true));
+            assertEquals(32, e.contextLength());
+            assertTrue(e.promptTokens() >= 32 && e.getMessage().contains("is 32: expected at most 31"), e.getMessage());
+        }
+    }
 }

@@ -24,11 +24,17 @@ public final class TinyChatModels {
     /**
      * A copy of the tiny LLaMA in {@code work} whose config allows {@code positions} positions instead of 512 (its
      * default rotary frequencies do not depend on it, so the numbers stay the same), for prompts that a 512-position
-     * context refuses, such as tool schemas rendered by the tiny tokenizer. The weights are linked, not copied.
+     * context refuses, such as tool schemas rendered by the tiny tokenizer.
      */
     public static Path llamaWithContext(Path work, int positions) {
+        return llamaWithConfig(work, "llama-" + positions, config -> config.put("max_position_embeddings", positions));
+    }
+
+    /** A copy of the tiny LLaMA in {@code work/name} with config.json changed by {@code edit}; other files linked. */
+    public static Path llamaWithConfig(Path work, String name,
+                                       java.util.function.Consumer<com.fasterxml.jackson.databind.node.ObjectNode> edit) {
         try {
-            Path target = work.resolve("llama-" + positions);
+            Path target = work.resolve(name);
             Files.createDirectories(target);
             try (var files = Files.list(llama())) {
                 for (Path file : files.toList()) {
@@ -36,7 +42,7 @@ public final class TinyChatModels {
                     if (file.getFileName().toString().equals("config.json")) {
                         var config = (com.fasterxml.jackson.databind.node.ObjectNode)
                                 new com.fasterxml.jackson.databind.ObjectMapper().readTree(file.toFile());
-                        config.put("max_position_embeddings", positions);
+                        edit.accept(config);
                         Files.writeString(to, config.toString());
                     } else {
                         Files.createSymbolicLink(to, file.toAbsolutePath());

@@ -52,7 +52,7 @@ final class Gemv {
                 int j0 = (t % chunks) * w;
                 int j1 = Math.min(n, j0 + w);
                 if (bi != loaded) {
-                    readA(a, bi, k, x);
+                    readA(a, bi, 0, k, x, 0);
                     loaded = bi;
                 }
                 long base = b.offset() + bi * b.batchStride();
@@ -112,10 +112,7 @@ final class Gemv {
         } else {
             x = new float[m * k];
             for (int i = 0; i < m; i++) {
-                for (int p = 0; p < k; p++) {
-                    x[i * k + p] = a.data().get(a.offset() + (a.transposed() ? (long) p * a.ld() + i
-                            : (long) i * a.ld() + p));
-                }
+                readA(a, 0, i, k, x, i * k);
             }
             xOff = 0;
             xStride = k;
@@ -125,7 +122,7 @@ final class Gemv {
         long ld = b.ld();
         int vk = k - k % VL;
         MemorySegment seg = GemmVector.kindOf(src) == GemmVector.Kind.SEG_F16 ? GemmVector.segmentOf(src) : null;
-        float[] xs = seg == null ? null : scaledRows(x, xOff, xStride, m, k);
+        float[] xs = seg == null || vk < k ? null : scaledRows(x, xOff, xStride, m, k);
         Parallel.forRange(n, 4, (from, to) -> {
             int len = to - from;
             float[] y = GemmWorkspace.get().out(m * len);
@@ -138,9 +135,9 @@ final class Gemv {
                     int b1 = Math.min(i + 1, m - 1);
                     int b2 = Math.min(i + 2, m - 1);
                     int b3 = Math.min(i + 3, m - 1);
-                    if (xs == null || vk < k || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, b1 * k, b2 * k, b3 * k,
-                            vk, y, jj, quarter, i * len, b1 * len, b2 * len, b3 * len)) {
-                        // other storage, |x| too large to scale, a tail, or an Inf/NaN weight: the buffered path
+                    if (xs == null || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, b1 * k, b2 * k, b3 * k, vk, y,
+                            jj, quarter, i * len, b1 * len, b2 * len, b3 * len)) {
+                        // other storage, a tail, |x| too large to scale, or an Inf/NaN weight: the buffered path
                         dot4x4(src, r0, quarter * ld, x, xOff + i * xStride, xOff + b1 * xStride,
                                 xOff + b2 * xStride, xOff + b3 * xStride, k, vk, y, jj, quarter, i * len, b1 * len,
                                 b2 * len, b3 * len);
@@ -375,15 +372,18 @@ final class Gemv {
         return t;
     }
 
-    /** op(A[bi]) is one row: element (0, p) at offset + bi*batchStride + (transposed ? p*ld : p). */
-    private static void readA(Gemm.MatrixRef a, int bi, int k, float[] x) {
+    /**
+     * Row i of op(A[bi]) into x[xOff .. xOff + k): element (i, p) at offset + bi*batchStride + (transposed ? p*ld + i
+     * : i*ld + p).
+     */
+    private static void readA(Gemm.MatrixRef a, int bi, int i, int k, float[] x, int xOff) {
         long base = a.offset() + bi * a.batchStride();
         if (!a.transposed()) {
-            a.data().read(base, x, 0, k);
+            a.data().read(base + (long) i * a.ld(), x, xOff, k);
         } else {
             FloatSource src = a.data();
             for (int p = 0; p < k; p++) {
-                x[p] = src.get(base + (long) p * a.ld());
+                x[xOff + p] = src.get(base + (long) p * a.ld() + i);
             }
         }
     }

@@ -22,8 +22,9 @@ import koala4j.tensor.quant.Q8Storage;
  * One decode row (m = 1) is memory-bound: each task streams a group of weight rows once, widening int8 quants to
  * floats in registers and multiplying each by its block's scale before its product, so 1.06 bytes are read per
  * weight (F16: 2). Every path forms a dot product the same way (scaled weight times x, FMAs in the same order per
- * lane, {@link GemmVector#sum}), so a row's result does not depend on how many input rows came with it. A few rows (a short prompt, up to {@link #FEW_ROWS}) stream each weight row once and dot it with
- * four input rows at a time while it sits in L1; more rows go through the blocked {@link Gemm} driver, whose B
+ * lane, {@link GemmVector#sum}), so a row's result does not depend on how many input rows came with it. A few rows
+ * (a short prompt, up to {@link #FEW_ROWS}) stream each weight row once and dot it with four input rows at a time
+ * while it sits in L1; more rows go through the blocked {@link Gemm} driver, whose B
  * packing dequantises the Q8 panels one cache-sized block at a time ({@link Panels}). Thread-safe; the scalar twin
  * is {@link ScalarQ8}.
  */

@@ -17,8 +17,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -92,22 +90,16 @@ class VisionChatTest {
     }
 
     /** The tiny Ko-LLaVA folder as a LLaVA-1.5 original checkpoint: -200 placeholder, no start/end tokens. */
-    private static Path llava15(String name, String aspectRatio) throws IOException {
+    private static Path llava15(String name, String aspectRatio) {
         Path src = TinyChatModels.kollava();
-        Path dir = Files.createDirectories(work.resolve(name));
-        for (String f : List.of("model.safetensors", "tokenizer.model", "tokenizer_config.json",
-                "special_tokens_map.json", "added_tokens.json", "generation_config.json")) {
-            Files.copy(src.resolve(f), dir.resolve(f));
-        }
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode config = (ObjectNode) json.readTree(src.resolve("config.json").toFile());
-        config.put("mm_use_im_start_end", false);
-        config.put("mm_use_im_patch_token", false);
-        config.put("mm_projector_type", "linear");
-        config.put("image_aspect_ratio", aspectRatio);
-        config.put("mm_vision_tower", src.resolveSibling("kollava_v0_vision").toAbsolutePath().toString());
-        json.writeValue(dir.resolve("config.json").toFile(), config);
-        return dir;
+        return TinyChatModels.withConfig(src, work.resolve(name), config -> {
+            config.put("mm_use_im_start_end", false);
+            config.put("mm_use_im_patch_token", false);
+            config.put("mm_projector_type", "linear");
+            config.put("image_aspect_ratio", aspectRatio);
+            config.put("mm_vision_tower", src.resolveSibling("kollava_v0_vision").toAbsolutePath().toString());
+        }, List.of("model.safetensors", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                "added_tokens.json", "generation_config.json"));
     }
 
     @Test
@@ -305,11 +297,11 @@ class VisionChatTest {
      */
     @Test
     void contextLimitWhenAsked() {
-        Path short32 = TinyChatModels.llamaWithConfig(work, "llama-32", c -> c.put("max_position_embeddings", 32));
-        Path dynamic = TinyChatModels.llamaWithConfig(work, "llama-dynamic", c -> {
+        Path short32 = TinyChatModels.llamaWithContext(work, 32);
+        Path dynamic = TinyChatModels.withConfig(TinyChatModels.llama(), work.resolve("llama-dynamic"), c -> {
             c.put("max_position_embeddings", 32);
             c.putObject("rope_scaling").put("rope_type", "dynamic").put("factor", 2.0);
-        });
+        }, TinyChatModels.LLAMA_FILES);
         SamplingParams params = SamplingParams.greedy(40, List.of()).withIgnoreEos(true);
         String prompt = "the koala sleeps in the tree all day long";
         try (VisionChat plain = VisionChat.load(short32, null, VisionChat.Options.defaults(), OPS);

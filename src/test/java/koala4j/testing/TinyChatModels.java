@@ -6,6 +6,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Consumer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * The golden e2e language-model folders (shared/golden/e2e: transformers 4.57.6) ready to load: llama, llava (put
@@ -27,29 +32,29 @@ public final class TinyChatModels {
      * context refuses, such as tool schemas rendered by the tiny tokenizer.
      */
     public static Path llamaWithContext(Path work, int positions) {
-        return llamaWithConfig(work, "llama-" + positions, config -> config.put("max_position_embeddings", positions));
+        return withConfig(llama(), work.resolve("llama-" + positions),
+                config -> config.put("max_position_embeddings", positions), LLAMA_FILES);
     }
 
-    /** A copy of the tiny LLaMA in {@code work/name} with config.json changed by {@code edit}; other files linked. */
-    public static Path llamaWithConfig(Path work, String name,
-                                       java.util.function.Consumer<com.fasterxml.jackson.databind.node.ObjectNode> edit) {
+    /** The tiny LLaMA folder's files besides config.json. */
+    public static final List<String> LLAMA_FILES = List.of("generation_config.json", "model.safetensors",
+            "special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json");
+
+    /**
+     * Model folder {@code to}: {@code from}'s config.json changed by {@code edit}, and {@code files} of {@code from}
+     * linked, not copied (callers only read them).
+     */
+    public static Path withConfig(Path from, Path to, Consumer<ObjectNode> edit, List<String> files) {
         try {
-            Path target = work.resolve(name);
-            Files.createDirectories(target);
-            try (var files = Files.list(llama())) {
-                for (Path file : files.toList()) {
-                    Path to = target.resolve(file.getFileName().toString());
-                    if (file.getFileName().toString().equals("config.json")) {
-                        var config = (com.fasterxml.jackson.databind.node.ObjectNode)
-                                new com.fasterxml.jackson.databind.ObjectMapper().readTree(file.toFile());
-                        edit.accept(config);
-                        Files.writeString(to, config.toString());
-                    } else {
-                        Files.createSymbolicLink(to, file.toAbsolutePath());
-                    }
-                }
+            Files.createDirectories(to);
+            ObjectMapper json = new ObjectMapper();
+            ObjectNode config = (ObjectNode) json.readTree(from.resolve("config.json").toFile());
+            edit.accept(config);
+            json.writeValue(to.resolve("config.json").toFile(), config);
+            for (String file : files) {
+                Files.createSymbolicLink(to.resolve(file), from.resolve(file).toAbsolutePath());
             }
-            return target;
+            return to;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -252,31 +252,33 @@ public final class TextGeneration {
         }
         long t1 = System.nanoTime();
         int decodeSteps = 0;
-        while (count < params.maxNewTokens()) {
-            cancel.check();
-            int id = sampler.next(logits, history, historyLength, promptIds.length);
-            if (top >= 0) {
-                listener.onLogprobs(TokenLogprobs.of(logits, 0, logits.length, id, top));
+        try (DecodeBatcher.Seat seat = batcher == null ? null : batcher.seat()) {
+            while (count < params.maxNewTokens()) {
+                cancel.check();
+                int id = sampler.next(logits, history, historyLength, promptIds.length);
+                if (top >= 0) {
+                    listener.onLogprobs(TokenLogprobs.of(logits, 0, logits.length, id, top));
+                }
+                out[count++] = id;
+                history[historyLength++] = id;
+                if (json != null) {
+                    json.advance(id);
+                }
+                StopReason stop = emit(id, eos, params, streamer, listener);
+                if (stop == null && json != null && json.complete()) {
+                    stop = StopReason.FORMAT;
+                }
+                if (stop != null) {
+                    reason = stop;
+                    break;
+                }
+                if (count == params.maxNewTokens()) {
+                    break;
+                }
+                logits = batcher != null ? batcher.step(id, cache)
+                        : model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
+                decodeSteps++;
             }
-            out[count++] = id;
-            history[historyLength++] = id;
-            if (json != null) {
-                json.advance(id);
-            }
-            StopReason stop = emit(id, eos, params, streamer, listener);
-            if (stop == null && json != null && json.complete()) {
-                stop = StopReason.FORMAT;
-            }
-            if (stop != null) {
-                reason = stop;
-                break;
-            }
-            if (count == params.maxNewTokens()) {
-                break;
-            }
-            logits = batcher != null ? batcher.step(id, cache)
-                    : model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
-            decodeSteps++;
         }
         long t2 = System.nanoTime();
         if (promptCache != null && params.maxNewTokens() > 0) {

@@ -186,6 +186,16 @@ public final class TextGeneration {
      */
     Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
                     Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds) {
+        return generate(promptEmbeds, promptIds, params, listener, cancel, promptCache, promptRows, rowIds, null);
+    }
+
+    /**
+     * The same from {@code shared} (null: none), this prompt already computed by {@link #prefill}: a copy of its KV
+     * cache and logits starts this generation, which computes nothing of the prompt ({@code promptCache}, when
+     * given, only keeps what this generation leaves).
+     */
+    Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
+                    Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds, Prompt shared) {
         if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
             throw new IllegalArgumentException("prompt embeddings of shape "
                     + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
@@ -213,16 +223,9 @@ public final class TextGeneration {
         }
         int n = promptEmbeds.size(1);
         int capacity = cacheCapacity(n, params);
-        int reused = 0;
-        int widest = n;
-        KvCache cache;
-        if (promptCache == null) {
-            cache = model.newCache(1, capacity);
-        } else {
-            // positions taken from the cache have no logits: scoring the prompt computes all of it
-            reused = promptLogprobs ? 0 : promptCache.sharedPrefix(promptRows, promptCache.reusable(model, n));
-            widest = reused == 0 ? n : Math.max(n, promptCache.widestCall);
-            cache = promptCache.take(model, capacity, reused);
+        if (shared != null && (promptLogprobs || shared.cache().length() != n)) {
+            throw new IllegalArgumentException("a computed prompt of " + shared.cache().length() + " positions for a "
+                    + "prompt of " + n + (promptLogprobs ? " whose log-probabilities are asked for" : ""));
         }
         Sampler sampler = new Sampler(params, json);
         Set<Integer> eos = new HashSet<>(params.eosTokenIds());
@@ -234,22 +237,11 @@ public final class TextGeneration {
         StopReason reason = StopReason.MAX_NEW_TOKENS;
         Streamer streamer = new Streamer(stops);
 
-        long t0 = System.nanoTime();
-        Tensor uncached = reused == 0 ? promptEmbeds : promptEmbeds.slice(1, reused, n);
-        float[] logits = null;                                                               // [V]
-        if (promptLogprobs) {
-            float[] all = model.forward(uncached, cache, false).toFloatArray();               // [1, N, V]
-            int vocab = all.length / n;
-            List<TokenLogprobs> scored = new ArrayList<>(n);
-            scored.add(new TokenLogprobs(rowIds[0], Float.NaN, new int[0], new float[0]));
-            for (int i = 1; i < n; i++) {
-                scored.add(TokenLogprobs.of(all, (i - 1) * vocab, vocab, rowIds[i], top));
-            }
-            listener.onPromptLogprobs(scored);
-            logits = Arrays.copyOfRange(all, (n - 1) * vocab, n * vocab);
-        } else if (params.maxNewTokens() > 0) {
-            logits = model.forward(uncached, cache, true).toFloatArray();                      // [1, 1, V]
-        }
+        Prompt prompt = shared != null ? shared.copy(model, capacity)
+                : prompt(promptEmbeds, capacity, promptCache, promptRows, promptLogprobs ? rowIds : null, top,
+                        listener, params.maxNewTokens() > 0);
+        KvCache cache = prompt.cache();
+        float[] logits = prompt.logits();                                                  // [V]
         long t1 = System.nanoTime();
         int decodeSteps = 0;
         try (DecodeBatcher.Seat seat = batcher == null ? null : batcher.seat()) {
@@ -282,10 +274,72 @@ public final class TextGeneration {
         }
         long t2 = System.nanoTime();
         if (promptCache != null && params.maxNewTokens() > 0) {
-            promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, decodeSteps), widest);
+            promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, decodeSteps), prompt.widest());
         }
-        return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, Duration.ofNanos(t1 - t0),
-                decodeSteps, Duration.ofNanos(t2 - t1), reused);
+        return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, prompt.time(),
+                decodeSteps, Duration.ofNanos(t2 - t1), prompt.reused());
+    }
+
+    /**
+     * A prompt in a KV cache: the cache, the last position's logits [V] (null when no token is to follow), how many
+     * positions came from a {@link PromptCache}, the longest prompt computed in one call among those that made its
+     * positions, and how long computing the others took.
+     */
+    record Prompt(KvCache cache, float[] logits, int reused, int widest, Duration time) {
+
+        /** The same in a KV cache of its own with room for {@code capacity} positions. */
+        Prompt copy(LlamaForCausalLM model, int capacity) {
+            KvCache own = model.newCache(1, capacity);
+            own.copyPrefix(cache, cache.length());
+            return new Prompt(own, logits == null ? null : logits.clone(), reused, widest, time);
+        }
+    }
+
+    /**
+     * Computes a prompt once for several generations from it ({@link #generate} with {@code shared}), in a KV cache
+     * with room for {@code capacity} positions: from {@code promptCache} (may be null) as a generation would, which
+     * holds none of it afterwards (a generation's {@link PromptCache#keep} gives it positions again).
+     */
+    Prompt prefill(Tensor promptEmbeds, int capacity, PromptCache promptCache, float[][] promptRows) {
+        return prompt(promptEmbeds, capacity, promptCache, promptRows, null, -1, TokenListener.NONE, true);
+    }
+
+    /**
+     * The prompt's positions in a new KV cache or in {@code promptCache}'s, reusing what it shares; with
+     * {@code scoredIds} (each position's token) every position's logits are computed and their log-probabilities
+     * go to {@code listener}; {@code logits}: whether the last position's are wanted at all.
+     */
+    private Prompt prompt(Tensor promptEmbeds, int capacity, PromptCache promptCache, float[][] promptRows,
+                          int[] scoredIds, int top, TokenListener listener, boolean logits) {
+        int n = promptEmbeds.size(1);
+        int reused = 0;
+        int widest = n;
+        KvCache cache;
+        if (promptCache == null) {
+            cache = model.newCache(1, capacity);
+        } else {
+            // positions taken from the cache have no logits: scoring the prompt computes all of it
+            reused = scoredIds != null ? 0 : promptCache.sharedPrefix(promptRows, promptCache.reusable(model, n));
+            widest = reused == 0 ? n : Math.max(n, promptCache.widestCall);
+            cache = promptCache.take(model, capacity, reused);
+        }
+        long t0 = System.nanoTime();
+        Tensor uncached = reused == 0 ? promptEmbeds : promptEmbeds.slice(1, reused, n);
+        float[] last = null;                                                                 // [V]
+        if (scoredIds != null) {
+            float[] all = model.forward(uncached, cache, false).toFloatArray();               // [1, N, V]
+            int vocab = all.length / n;
+            List<TokenLogprobs> scored = new ArrayList<>(n);
+            scored.add(new TokenLogprobs(scoredIds[0], Float.NaN, new int[0], new float[0]));
+            for (int i = 1; i < n; i++) {
+                scored.add(TokenLogprobs.of(all, (i - 1) * vocab, vocab, scoredIds[i], top));
+            }
+            listener.onPromptLogprobs(scored);
+            last = Arrays.copyOfRange(all, (n - 1) * vocab, n * vocab);
+        } else if (logits) {
+            last = model.forward(uncached, cache, true).toFloatArray();                        // [1, 1, V]
+        }
+        return new Prompt(cache, last, reused, widest, Duration.ofNanos(System.nanoTime() - t0));
     }
 
     /** Every token's bytes for JSON output, built on first use. */
@@ -408,13 +462,18 @@ public final class TextGeneration {
         var c = model.config();
         double cache = (double) KvCache.bytesPerPosition(c, model.kvCacheType()) * capacity * beams;
         double scores = 3.0 * beams * c.vocabSize() * Float.BYTES;
-        Runtime rt = Runtime.getRuntime();
-        double free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        double free = freeHeapBytes();
         if (cache + scores > free) {
             throw new IllegalArgumentException(("num_beams %d: the beams' KV caches (%d positions each) and scores need "
                     + "%.2f GB, the Java heap has %.2f GB free (fewer beams, fewer new tokens or a larger -Xmx)")
                     .formatted(beams, capacity, (cache + scores) / 1e9, free / 1e9));
         }
+    }
+
+    /** Bytes the Java heap can still grow into (its maximum less what is in use; KV caches live there). */
+    static long freeHeapBytes() {
+        Runtime rt = Runtime.getRuntime();
+        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     }
 
     /**

@@ -440,6 +440,27 @@ public final class VisionChat implements AutoCloseable {
      */
     public Reply reply(Conversation conversation, SamplingParams params, TextGeneration.TokenListener listener,
                        Cancel cancel, boolean withinContext) {
+        return replies(conversation, List.of(new Choice(params, listener, reply -> { })), cancel, withinContext)
+                .getFirst();
+    }
+
+    /**
+     * One of several answers to the same prompt (OpenAI's {@code n}): its sampling parameters (a seed of its own makes
+     * sampled answers differ), where its tokens go, and what to do with it as soon as it is complete.
+     */
+    public record Choice(SamplingParams params, TextGeneration.TokenListener listener,
+                         java.util.function.Consumer<Reply> ended) {
+    }
+
+    /**
+     * Several answers to the last user turn, as {@link #reply(Conversation, SamplingParams,
+     * TextGeneration.TokenListener, Cancel, boolean)} gives one. The prompt is computed once and the answers
+     * decode together (one batch per token through the {@link DecodeBatcher}, as many at a time as a batch takes
+     * and the Java heap holds KV caches for), each in a copy of the prompt's KV cache; with beam search or the
+     * prompt's log-probabilities they run one after another instead, later ones reusing the prompt through the
+     * prompt cache. Each choice's {@code ended} runs on the thread that made it, as soon as it is complete.
+     */
+    public List<Reply> replies(Conversation conversation, List<Choice> choices, Cancel cancel, boolean withinContext) {
         if (format == null) {
             throw new IllegalArgumentException(folder + " has no chat template (chat_template.jinja, or chat_template in "
                     + "tokenizer_config.json): complete raw prompts (--raw), or name a conversation template (--template "
@@ -448,8 +469,7 @@ public final class VisionChat implements AutoCloseable {
         List<koala4j.io.image.Image> images = conversation.images();
         checkImages(images.size());
         String prompt = ChatPrompts.render(format, conversation, tokenizer, llava != null);
-        return run(prompt, images, ChatPrompts.addSpecialTokens(prompt, tokenizer), params, listener, cancel,
-                withinContext);
+        return run(prompt, images, ChatPrompts.addSpecialTokens(prompt, tokenizer), choices, cancel, withinContext);
     }
 
     /**
@@ -468,10 +488,17 @@ public final class VisionChat implements AutoCloseable {
      */
     public Reply complete(String prompt, List<? extends Conversation.Visual> visuals, SamplingParams params,
                           TextGeneration.TokenListener listener, Cancel cancel, boolean withinContext) {
+        return completions(prompt, visuals, List.of(new Choice(params, listener, reply -> { })), cancel,
+                withinContext).getFirst();
+    }
+
+    /** Several completions of one raw prompt, as {@link #replies} answers a conversation several times. */
+    public List<Reply> completions(String prompt, List<? extends Conversation.Visual> visuals, List<Choice> choices,
+                                   Cancel cancel, boolean withinContext) {
         List<koala4j.io.image.Image> images = new ArrayList<>();
         visuals.forEach(v -> images.addAll(v.frames()));
         checkImages(images.size());
-        return run(prompt, images, true, params, listener, cancel, withinContext);
+        return run(prompt, images, true, choices, cancel, withinContext);
     }
 
     private void checkImages(int count) {
@@ -481,8 +508,11 @@ public final class VisionChat implements AutoCloseable {
         }
     }
 
-    private Reply run(String prompt, List<koala4j.io.image.Image> images, boolean addSpecialTokens, SamplingParams params,
-                      TextGeneration.TokenListener listener, Cancel cancel, boolean withinContext) {
+    private List<Reply> run(String prompt, List<koala4j.io.image.Image> images, boolean addSpecialTokens,
+                            List<Choice> choices, Cancel cancel, boolean withinContext) {
+        if (choices.isEmpty()) {
+            throw new IllegalArgumentException("no choices to generate: expected at least one");
+        }
         long t0 = System.nanoTime();
         List<Tensor> rows = images.isEmpty() ? List.of()
                 : promptCacheEnabled ? encode(images, cancel) : vision.encode(images, llava, cancel);  // [P, C] each
@@ -504,30 +534,78 @@ public final class VisionChat implements AutoCloseable {
                 penalized = new int[0];
             }
         }
+        int n = embeds.size(1);
+        List<SamplingParams> params = new ArrayList<>(choices.stream().map(Choice::params).toList());
         // dynamic NTK scaling exists to run past max_position_embeddings: no limit there
         var scaling = languageModel.config().ropeScaling();
         if (withinContext && (scaling == null || scaling.type() != LlamaConfig.RopeType.DYNAMIC)) {
             int positions = languageModel.config().maxPositionEmbeddings();
-            int n = embeds.size(1);
             if (n >= positions) {
                 throw new ContextLengthExceeded(n, positions);
             }
-            params = params.withMaxNewTokens(Math.min(params.maxNewTokens(), positions - n));
+            params.replaceAll(p -> p.withMaxNewTokens(Math.min(p.maxNewTokens(), positions - n)));
         }
+        int capacity = params.stream().mapToInt(p -> TextGeneration.cacheCapacity(n, p)).max().orElseThrow();
+        int[] rowIds = images.isEmpty() && ids.length == n ? ids : null;
         // a reply resumes from what a free slot shares with it; with every slot busy it computes its whole prompt
         float[][] rowsOfPrompt = promptCacheEnabled ? TextGeneration.PromptCache.rows(embeds) : null;
-        PromptCacheSlots.Lease lease = promptCacheEnabled ? promptCaches.acquire(rowsOfPrompt, languageModel,
-                TextGeneration.cacheCapacity(embeds.size(1), params)) : null;
-        TextGeneration.Result r;
+        PromptCacheSlots.Lease lease = promptCacheEnabled ? promptCaches.acquire(rowsOfPrompt, languageModel, capacity)
+                : null;
+        TextGeneration.PromptCache cache = lease == null ? null : lease.cache();
+        int[] promptIds = penalized;
         try {
-            r = generation.generate(embeds, penalized, params, listener, cancel, lease == null ? null : lease.cache(),
-                    lease == null ? null : rowsOfPrompt, images.isEmpty() && ids.length == embeds.size(1) ? ids : null);
+            if (!together(choices, params)) {
+                List<Reply> replies = new ArrayList<>();
+                for (int i = 0; i < choices.size(); i++) {
+                    TextGeneration.Result r = generation.generate(embeds, promptIds, params.get(i),
+                            choices.get(i).listener(), cancel, cache, rowsOfPrompt, rowIds);
+                    Reply reply = new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
+                    choices.get(i).ended().accept(reply);
+                    replies.add(reply);
+                }
+                return replies;
+            }
+            TextGeneration.Prompt computed = generation.prefill(embeds, capacity, cache, rowsOfPrompt);
+            return Choices.run(choices.size(), parallelChoices(choices.size(), capacity), cancel, (i, stop) -> {
+                // the first choice leaves its answer in the prompt cache, for the conversation's next turn
+                TextGeneration.Result r = generation.generate(embeds, promptIds, params.get(i),
+                        choices.get(i).listener(), stop, i == 0 ? cache : null, rowsOfPrompt, rowIds, computed);
+                Reply reply = new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
+                choices.get(i).ended().accept(reply);
+                return reply;
+            });
         } finally {
             if (lease != null) {
                 promptCaches.release(lease);
             }
         }
-        return new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
+    }
+
+    /**
+     * Whether the choices can share one computed prompt and decode together: more than one, no beam search (its own
+     * batch of beams), no prompt log-probabilities (every position's logits, computed per generation).
+     */
+    private static boolean together(List<Choice> choices, List<SamplingParams> params) {
+        if (choices.size() < 2) {
+            return false;
+        }
+        for (int i = 0; i < choices.size(); i++) {
+            TextGeneration.TokenListener l = choices.get(i).listener();
+            if (params.get(i).beams().numBeams() > 1 || l.topLogprobs() >= 0 && l.promptLogprobs()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Choices decoding at once: a batch's worth at most, and as many KV caches of {@code capacity} positions as half
+     * the free Java heap holds (at least one; the rest wait for a free thread).
+     */
+    private int parallelChoices(int choices, int capacity) {
+        long perChoice = KvCache.bytesPerPosition(languageModel.config(), languageModel.kvCacheType()) * capacity;
+        long fit = (long) (TextGeneration.freeHeapBytes() / 2 / perChoice);
+        return (int) Math.max(1, Math.min(Math.min(choices, DecodeBatcher.DEFAULT_MAX_BATCH), fit));
     }
 
     /** The projected features of each image, from {@link #imageFeatures} or the tower (new ones in one batch). */

@@ -30,6 +30,33 @@ public interface ChatModel {
         return complete(List.of(new Message("user", List.of(new TextPart(prompt)))), params, stream);
     }
 
+    /**
+     * OpenAI's {@code n}: one answer per stream to the same messages, choice i with {@code params.withSeedOffset(i)}
+     * (sampled answers differ, each reproducible) and its text to {@code streams.get(i)}, whose {@link Stream#end}
+     * is told as soon as that answer is complete. Here one after another; a model may run them together.
+     */
+    default List<Result> completeChoices(List<Message> messages, Params params, List<Stream> streams)
+            throws Exception {
+        List<Result> results = new ArrayList<>(streams.size());
+        for (int i = 0; i < streams.size(); i++) {
+            Result r = complete(messages, params.withSeedOffset(i), streams.get(i));
+            streams.get(i).end(r);
+            results.add(r);
+        }
+        return results;
+    }
+
+    /** {@link #completeChoices} for {@link #completeText}'s raw prompt. */
+    default List<Result> completeTextChoices(String prompt, Params params, List<Stream> streams) throws Exception {
+        List<Result> results = new ArrayList<>(streams.size());
+        for (int i = 0; i < streams.size(); i++) {
+            Result r = completeText(prompt, params.withSeedOffset(i), streams.get(i));
+            streams.get(i).end(r);
+            results.add(r);
+        }
+        return results;
+    }
+
     /** Whether {@link Params#responseFormat} is honoured (JSON output, and with it tool calls). */
     default boolean constrainsJson() {
         return true;
@@ -48,6 +75,10 @@ public interface ChatModel {
 
         /** With {@link Params#promptLogprobs}: the prompt's tokens, once, before any new token. */
         default void promptLogprobs(List<TokenLogprob> prompt) {
+        }
+
+        /** The answer is complete (told by {@link #completeChoices}, not by {@link #complete}). */
+        default void end(Result result) {
         }
     }
 

@@ -235,7 +235,7 @@ final class OpenAiRoutes {
         List<ChatModel.Message> messages = parsed;
         ChatModel.Params params = params(body, null, 1, logprobs, false, tools, format);
         respond(ctx, body, model, TextApi.CHAT, "", params, tools,
-                (p, stream) -> model.complete(messages, p, stream));
+                (p, streams) -> model.completeChoices(messages, p, streams));
     }
 
     /**
@@ -266,7 +266,7 @@ final class OpenAiRoutes {
         ChatModel.Params params = params(body, 16, 0, logprobs, echoed && logprobs != null, null, null);
         String echo = echoed ? prompt : "";
         respond(ctx, body, model, TextApi.COMPLETION, echo, params, null,
-                (choiceParams, stream) -> model.completeText(prompt, choiceParams, stream));
+                (textParams, streams) -> model.completeTextChoices(prompt, textParams, streams));
     }
 
     private ChatModel chatModel(JsonNode body) {
@@ -422,7 +422,8 @@ final class OpenAiRoutes {
 
     @FunctionalInterface
     private interface TextRun {
-        ChatModel.Result run(ChatModel.Params params, ChatModel.Stream stream) throws Exception;
+        /** One answer per stream ({@link ChatModel#completeChoices}). */
+        List<ChatModel.Result> run(ChatModel.Params params, List<ChatModel.Stream> streams) throws Exception;
     }
 
     /**
@@ -505,7 +506,8 @@ final class OpenAiRoutes {
             }
         }
 
-        void finish(ChatModel.Result result) {
+        @Override
+        public void end(ChatModel.Result result) {
             if (tools == null) {
                 deltas.add(new Delta(choice, null, result.finishReason(), drain()));
                 return;
@@ -531,9 +533,10 @@ final class OpenAiRoutes {
 
     /**
      * Runs one text job on the queue and answers it as one JSON object or as SSE chunks ending in [DONE]. With
-     * {@code n} > 1 the job generates the choices one after another, choice i with seed + i (the request's seed,
-     * else 0), so that sampled choices differ and each is reproducible; greedy choices are equal, as OpenAI's are at
-     * temperature 0. Later choices reuse the first one's prompt through the prompt cache.
+     * {@code n} > 1 the job generates the choices as the model does them ({@link ChatModel#completeChoices}: a local
+     * LLaMA / LLaVA model computes the prompt once and decodes the choices together), choice i with seed + i (the
+     * request's seed, else 0), so that sampled choices differ and each is reproducible; greedy choices are equal, as
+     * OpenAI's are at temperature 0. Streamed choices interleave, each chunk naming its index.
      */
     private void respond(Context ctx, JsonNode body, ChatModel model, TextApi api, String echo,
                          ChatModel.Params params, ToolCalls tools, TextRun work) throws IOException {
@@ -547,15 +550,13 @@ final class OpenAiRoutes {
                 new JobQueue.Work<>() {
                     @Override
                     public List<ChatModel.Result> run(Job<List<ChatModel.Result>> j) throws Exception {
-                        List<ChatModel.Result> results = new ArrayList<>();
+                        List<ChatModel.Stream> streams = new ArrayList<>();
                         for (int i = 0; i < n; i++) {
                             ChoiceLog log = new ChoiceLog(i, echo, params.promptLogprobs(), deltas, j, tools);
                             logs.add(log);
-                            ChatModel.Result r = work.run(params.withSeedOffset(i), log);
-                            results.add(r);
-                            log.finish(r);
+                            streams.add(log);
                         }
-                        return results;
+                        return work.run(params, streams);
                     }
                 }, r -> Http.JSON.createObjectNode().put("text", r.getFirst().text())
                         .put("finish_reason", r.getFirst().finishReason()).put("choices", r.size()));

@@ -47,6 +47,18 @@ final class VisionChatModel implements ChatModel {
 
     @Override
     public Result complete(List<Message> messages, Params params, Stream stream) throws Exception {
+        return answer(messages, params, List.of(stream), false).getFirst();
+    }
+
+    /** The choices share one computed prompt and decode together ({@link VisionChat#replies}). */
+    @Override
+    public List<Result> completeChoices(List<Message> messages, Params params, List<Stream> streams)
+            throws Exception {
+        return answer(messages, params, streams, true);
+    }
+
+    private List<Result> answer(List<Message> messages, Params params, List<Stream> streams, boolean tellEnd)
+            throws Exception {
         Conversation conversation = conversation(messages);
         VisionChat c = chat.get();
         if (!c.acceptsImages() && !conversation.images().isEmpty()) {
@@ -54,30 +66,59 @@ final class VisionChatModel implements ChatModel {
                     + " not accepted");
         }
         boolean completion = c.promptFormat().isEmpty();
-        SamplingParams p = samplingParams(completion ? c.rawDefaults() : c.defaults(), params);
-        VisionChat.Reply reply;
+        List<VisionChat.Choice> choices = choices(completion ? c.rawDefaults() : c.defaults(), params, streams, c,
+                tellEnd);
+        List<VisionChat.Reply> replies;
         try {
             if (completion) {
                 Conversation.Turn last = lastUser(conversation);
-                reply = c.complete(last.text(), last.visuals(), p, listener(stream, params, c), Cancel.NEVER, true);
+                replies = c.completions(last.text(), last.visuals(), choices, Cancel.NEVER, true);
             } else {
-                reply = c.reply(conversation, p, listener(stream, params, c), Cancel.NEVER, true);
+                replies = c.replies(conversation, choices, Cancel.NEVER, true);
             }
         } catch (VisionChat.ContextLengthExceeded e) {
             throw contextLengthExceeded("messages", e);
         }
-        return result(reply);
+        return replies.stream().map(VisionChatModel::result).toList();
     }
 
     @Override
     public Result completeText(String prompt, Params params, Stream stream) {
+        return answerText(prompt, params, List.of(stream), false).getFirst();
+    }
+
+    @Override
+    public List<Result> completeTextChoices(String prompt, Params params, List<Stream> streams) {
+        return answerText(prompt, params, streams, true);
+    }
+
+    private List<Result> answerText(String prompt, Params params, List<Stream> streams, boolean tellEnd) {
         VisionChat c = chat.get();
         try {
-            return result(c.complete(prompt, List.of(), samplingParams(c.rawDefaults(), params),
-                    listener(stream, params, c), Cancel.NEVER, true));
+            return c.completions(prompt, List.of(), choices(c.rawDefaults(), params, streams, c, tellEnd),
+                    Cancel.NEVER, true).stream().map(VisionChatModel::result).toList();
         } catch (VisionChat.ContextLengthExceeded e) {
             throw contextLengthExceeded("prompt", e);
         }
+    }
+
+    /**
+     * Choice i samples with {@code params.withSeedOffset(i)} over {@code defaults}, streams to {@code streams.get(i)}
+     * and, when {@code tellEnd} ({@link #completeChoices}), tells it when its answer is complete.
+     */
+    private static List<VisionChat.Choice> choices(SamplingParams defaults, Params params, List<Stream> streams,
+                                                   VisionChat c, boolean tellEnd) {
+        List<VisionChat.Choice> choices = new ArrayList<>(streams.size());
+        for (int i = 0; i < streams.size(); i++) {
+            Stream stream = streams.get(i);
+            choices.add(new VisionChat.Choice(samplingParams(defaults, params.withSeedOffset(i)),
+                    listener(stream, params, c), reply -> {
+                        if (tellEnd) {
+                            stream.end(result(reply));
+                        }
+                    }));
+        }
+        return choices;
     }
 
     /** OpenAI's answer to a prompt longer than the model's context: a 400 with code context_length_exceeded. */

@@ -285,7 +285,8 @@ class LocalChatModelsTest {
             for (int i = 0; i < 3; i++) {
                 assertEquals(three.at("/choices/" + i + "/message/content").asText(), streamed.get(i), "streamed " + i);
             }
-            assertEquals(List.of(0, 1, 2), finished, "one finish chunk per choice, in order");
+            // the choices decode together: each finishes when it does
+            assertEquals(List.of(0, 1, 2), finished.stream().sorted().toList(), "one finish chunk per choice");
 
             String prompt = "USER: What is a koala? ASSISTANT:";
             ObjectNode completions = TestServers.JSON.createObjectNode().put("model", "tiny-llava").put("prompt", prompt)
@@ -301,7 +302,7 @@ class LocalChatModelsTest {
                     client.post("/v1/completions", completions.toString()).body(), done);
             assertEquals(texts.at("/choices/0/text").asText(), echoed.get(0));
             assertEquals(texts.at("/choices/1/text").asText(), echoed.get(1));
-            assertEquals(List.of(0, 1), done);
+            assertEquals(List.of(0, 1), done.stream().sorted().toList());
         }
     }
 

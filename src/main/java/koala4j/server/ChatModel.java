@@ -37,20 +37,25 @@ public interface ChatModel {
      */
     default List<Result> completeChoices(List<Message> messages, Params params, List<Stream> streams)
             throws Exception {
-        List<Result> results = new ArrayList<>(streams.size());
-        for (int i = 0; i < streams.size(); i++) {
-            Result r = complete(messages, params.withSeedOffset(i), streams.get(i));
-            streams.get(i).end(r);
-            results.add(r);
-        }
-        return results;
+        return oneByOne(params, streams, (p, stream) -> complete(messages, p, stream));
     }
 
     /** {@link #completeChoices} for {@link #completeText}'s raw prompt. */
     default List<Result> completeTextChoices(String prompt, Params params, List<Stream> streams) throws Exception {
+        return oneByOne(params, streams, (p, stream) -> completeText(prompt, p, stream));
+    }
+
+    /** One answer of {@link #completeChoices}. */
+    @FunctionalInterface
+    interface Answer {
+        Result run(Params params, Stream stream) throws Exception;
+    }
+
+    /** The choices one after another, choice i with {@code params.withSeedOffset(i)}, each stream told its end. */
+    static List<Result> oneByOne(Params params, List<Stream> streams, Answer answer) throws Exception {
         List<Result> results = new ArrayList<>(streams.size());
         for (int i = 0; i < streams.size(); i++) {
-            Result r = completeText(prompt, params.withSeedOffset(i), streams.get(i));
+            Result r = answer.run(params.withSeedOffset(i), streams.get(i));
             streams.get(i).end(r);
             results.add(r);
         }

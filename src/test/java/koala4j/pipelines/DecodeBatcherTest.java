@@ -147,13 +147,8 @@ class DecodeBatcherTest {
                 for (int i = 0; i < n; i++) {
                     int k = i;
                     runs.add(pool.submit(() -> shared.generate(prompts.get(k), params.get(k), (id, text) -> {
-                        if (id < 0) {
-                            return;   // held-back text after the last token, not a token
-                        }
-                        try {
-                            together.await(30, TimeUnit.SECONDS);
-                        } catch (Exception e) {
-                            throw new IllegalStateException(e);
+                        if (id >= 0) {   // id -1: held-back text after the last token, not a token
+                            await(together);
                         }
                     }, Cancel.NEVER).tokenIds()));
                 }
@@ -201,11 +196,7 @@ class DecodeBatcherTest {
                 runs.add(pool.submit(() -> shared.generate(prompt, p, (id, text) -> {
                     if (id >= 0 && first[0]) {
                         first[0] = false;
-                        try {
-                            seated.await(30, TimeUnit.SECONDS);
-                        } catch (Exception e) {
-                            throw new IllegalStateException(e);
-                        }
+                        await(seated);
                     }
                 }, Cancel.NEVER).tokenIds()));
             }
@@ -248,5 +239,13 @@ class DecodeBatcherTest {
                 .tokenIds());
         assertEquals(new DecodeBatcher.Stats(10, 10, 1), batcher.stats());
         assertThrows(IllegalArgumentException.class, () -> new DecodeBatcher(lm, 1, java.time.Duration.ofMillis(-1)));
+    }
+
+    private static void await(CyclicBarrier barrier) {
+        try {
+            barrier.await(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 }

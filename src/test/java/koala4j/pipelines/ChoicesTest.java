@@ -120,11 +120,13 @@ class ChoicesTest {
         List<VisionChat.Reply> beamed = llama.completions(prompt, List.of(), beams, Cancel.NEVER, false);
         for (int i = 0; i < 3; i++) {
             llama.clearCaches();
-            assertArrayEquals(llama.complete(prompt, List.of(), choices.get(i).params(),
-                    TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds(), together.get(i).outputIds(), "choice " + i);
-            assertArrayEquals(llama.complete(prompt, List.of(), beams.get(i).params(),
-                    TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds(), beamed.get(i).outputIds(), "beams " + i);
+            assertArrayEquals(alone(prompt, choices.get(i).params()), together.get(i).outputIds(), "choice " + i);
+            assertArrayEquals(alone(prompt, beams.get(i).params()), beamed.get(i).outputIds(), "beams " + i);
         }
+    }
+
+    private static int[] alone(String prompt, SamplingParams params) {
+        return llama.complete(prompt, List.of(), params, TextGeneration.TokenListener.NONE, Cancel.NEVER).outputIds();
     }
 
     @Test
@@ -161,9 +163,11 @@ class ChoicesTest {
     @Test
     void theNextTurnResumesFromThePromptCache() {
         llava.clearCaches();
-        List<VisionChat.Choice> choices = List.of(
-                new VisionChat.Choice(sampled(llava, 1).withMaxNewTokens(6), TextGeneration.TokenListener.NONE, r -> { }),
-                new VisionChat.Choice(sampled(llava, 2).withMaxNewTokens(6), TextGeneration.TokenListener.NONE, r -> { }));
+        List<VisionChat.Choice> choices = new ArrayList<>();
+        for (int seed = 1; seed <= 2; seed++) {
+            choices.add(new VisionChat.Choice(sampled(llava, seed).withMaxNewTokens(6), TextGeneration.TokenListener.NONE,
+                    r -> { }));
+        }
         List<VisionChat.Reply> replies = llava.replies(question, choices, Cancel.NEVER, false);
         int promptPositions = replies.getFirst().generation().promptTokens();
         Conversation next = question.assistant(replies.getFirst().text()).user("And what colour is it?");

@@ -76,13 +76,13 @@ final class Gemv {
      * (and converts) all of B for every call, whatever m is. Per storage, from 8 layers of the 7B's products in
      * native memory (as when mmap'ed) on 2 Zen 5 cores, few rows against the GEMM in GB/s of weights: F16 (converted
      * in registers) 2 rows 29.2 / 6.4, 4 rows 31.9 / 5.6, 16 rows 11.0 / 5.5, 40 rows 4.8 / 3.8, 48 rows 4.2 / 2.0,
-     * 64 rows 3.5 / 3.5; BF16 (converted into an L1 buffer) 4 rows 17.1 / 6.1, 8 rows 8.6 / 5.7, 12 rows 6.4 / 5.8,
-     * 16 rows 5.6 / 6.0; F32 4 rows 16.3 / 8.1, 8 rows 8.0 / 8.2.
+     * 64 rows 3.5 / 3.5; BF16 (converted in registers) 4 rows 31.3 / 6.1, 8 rows 24.4 / 5.7, 16 rows 15.2 / 5.9,
+     * 32 rows 7.2 / 5.1, 48 rows 5.3 / 2.5, 64 rows 3.5 / 3.3 (through an L1 buffer, as before: 4 rows 16.6, 8 rows
+     * 12.3, 12 rows 9.8); F32 4 rows 16.3 / 8.1, 8 rows 8.0 / 8.2.
      */
     static int fewRowsLimit(FloatSource b) {
         return switch (GemmVector.kindOf(b)) {
-            case SEG_F16 -> 48;
-            case SEG_BF16 -> 12;
+            case SEG_F16, SEG_BF16 -> 48;
             case ARRAY, SEG_F32 -> 4;
         };
     }
@@ -121,8 +121,11 @@ final class Gemv {
         long base = b.offset();
         long ld = b.ld();
         int vk = k - k % VL;
-        MemorySegment seg = GemmVector.kindOf(src) == GemmVector.Kind.SEG_F16 ? GemmVector.segmentOf(src) : null;
-        float[] xs = seg == null || vk < k ? null : scaledRows(x, xOff, xStride, m, k);
+        GemmVector.Kind kind = GemmVector.kindOf(src);
+        MemorySegment seg = kind == GemmVector.Kind.SEG_F16 || kind == GemmVector.Kind.SEG_BF16
+                ? GemmVector.segmentOf(src) : null;
+        boolean bf16 = kind == GemmVector.Kind.SEG_BF16;
+        float[] xs = seg == null || bf16 || vk < k ? null : scaledRows(x, xOff, xStride, m, k);
         Parallel.forRange(n, 4, (from, to) -> {
             int len = to - from;
             float[] y = GemmWorkspace.get().out(m * len);
@@ -135,8 +138,12 @@ final class Gemv {
                     int b1 = Math.min(i + 1, m - 1);
                     int b2 = Math.min(i + 2, m - 1);
                     int b3 = Math.min(i + 3, m - 1);
-                    if (xs == null || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, b1 * k, b2 * k, b3 * k, vk, y,
-                            jj, quarter, i * len, b1 * len, b2 * len, b3 * len)) {
+                    if (bf16) {
+                        bf16Dot4x4(seg, src, r0, quarter * ld, x, xOff + i * xStride, xOff + b1 * xStride,
+                                xOff + b2 * xStride, xOff + b3 * xStride, k, vk, y, jj, quarter, i * len, b1 * len,
+                                b2 * len, b3 * len);
+                    } else if (xs == null || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, b1 * k, b2 * k, b3 * k, vk,
+                            y, jj, quarter, i * len, b1 * len, b2 * len, b3 * len)) {
                         // other storage, a tail, |x| too large to scale, or an Inf/NaN weight: the buffered path
                         dot4x4(src, r0, quarter * ld, x, xOff + i * xStride, xOff + b1 * xStride,
                                 xOff + b2 * xStride, xOff + b3 * xStride, k, vk, y, jj, quarter, i * len, b1 * len,
@@ -260,6 +267,85 @@ final class Gemv {
         y[yc + j3] = GemmVector.sum(c3);
         y[yd + j3] = GemmVector.sum(d3);
         return true;
+    }
+
+    /**
+     * {@link #dot4x4} for BF16 weights, converted in registers (a sign-extending load and a shift: BF16 is the top
+     * half of a float, so the conversion is exact, Inf and NaN included), the products and sums formed as the one-row
+     * kernel forms them.
+     */
+    private static void bf16Dot4x4(MemorySegment seg, FloatSource src, long r0, long stride, float[] x, int xa,
+                                   int xb, int xc, int xd, int k, int vk, float[] y, int jj, int quarter, int ya,
+                                   int yb, int yc, int yd) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector b0 = a0;
+        FloatVector c0 = a0;
+        FloatVector d0 = a0;
+        FloatVector a1 = a0;
+        FloatVector b1 = a0;
+        FloatVector c1 = a0;
+        FloatVector d1 = a0;
+        FloatVector a2 = a0;
+        FloatVector b2 = a0;
+        FloatVector c2 = a0;
+        FloatVector d2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b3 = a0;
+        FloatVector c3 = a0;
+        FloatVector d3 = a0;
+        long r1 = r0 + stride;
+        long r2 = r1 + stride;
+        long r3 = r2 + stride;
+        for (int p = 0; p < vk; p += VL) {
+            FloatVector xav = FloatVector.fromArray(F, x, xa + p);
+            FloatVector xbv = FloatVector.fromArray(F, x, xb + p);
+            FloatVector xcv = FloatVector.fromArray(F, x, xc + p);
+            FloatVector xdv = FloatVector.fromArray(F, x, xd + p);
+            FloatVector w = bf16(seg, r0 + p);
+            a0 = w.fma(xav, a0);
+            b0 = w.fma(xbv, b0);
+            c0 = w.fma(xcv, c0);
+            d0 = w.fma(xdv, d0);
+            w = bf16(seg, r1 + p);
+            a1 = w.fma(xav, a1);
+            b1 = w.fma(xbv, b1);
+            c1 = w.fma(xcv, c1);
+            d1 = w.fma(xdv, d1);
+            w = bf16(seg, r2 + p);
+            a2 = w.fma(xav, a2);
+            b2 = w.fma(xbv, b2);
+            c2 = w.fma(xcv, c2);
+            d2 = w.fma(xdv, d2);
+            w = bf16(seg, r3 + p);
+            a3 = w.fma(xav, a3);
+            b3 = w.fma(xbv, b3);
+            c3 = w.fma(xcv, c3);
+            d3 = w.fma(xdv, d3);
+        }
+        int j1 = jj + quarter;
+        int j2 = j1 + quarter;
+        int j3 = j2 + quarter;
+        y[ya + jj] = withTail(GemmVector.sum(a0), src, r0, x, xa, k, vk);
+        y[yb + jj] = withTail(GemmVector.sum(b0), src, r0, x, xb, k, vk);
+        y[yc + jj] = withTail(GemmVector.sum(c0), src, r0, x, xc, k, vk);
+        y[yd + jj] = withTail(GemmVector.sum(d0), src, r0, x, xd, k, vk);
+        y[ya + j1] = withTail(GemmVector.sum(a1), src, r1, x, xa, k, vk);
+        y[yb + j1] = withTail(GemmVector.sum(b1), src, r1, x, xb, k, vk);
+        y[yc + j1] = withTail(GemmVector.sum(c1), src, r1, x, xc, k, vk);
+        y[yd + j1] = withTail(GemmVector.sum(d1), src, r1, x, xd, k, vk);
+        y[ya + j2] = withTail(GemmVector.sum(a2), src, r2, x, xa, k, vk);
+        y[yb + j2] = withTail(GemmVector.sum(b2), src, r2, x, xb, k, vk);
+        y[yc + j2] = withTail(GemmVector.sum(c2), src, r2, x, xc, k, vk);
+        y[yd + j2] = withTail(GemmVector.sum(d2), src, r2, x, xd, k, vk);
+        y[ya + j3] = withTail(GemmVector.sum(a3), src, r3, x, xa, k, vk);
+        y[yb + j3] = withTail(GemmVector.sum(b3), src, r3, x, xb, k, vk);
+        y[yc + j3] = withTail(GemmVector.sum(c3), src, r3, x, xc, k, vk);
+        y[yd + j3] = withTail(GemmVector.sum(d3), src, r3, x, xd, k, vk);
+    }
+
+    /** VL BF16 weights from element {@code at} as floats. */
+    private static FloatVector bf16(MemorySegment seg, long at) {
+        return GemmVector.bf16ToF32(ShortVector.fromMemorySegment(GemmVector.H, seg, at * 2, ByteOrder.LITTLE_ENDIAN));
     }
 
     /** Elements of each weight row converted to float per pass of {@link #dot4x4}: four rows, 8 KiB, stay in L1. */

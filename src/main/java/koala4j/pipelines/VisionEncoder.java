@@ -83,17 +83,8 @@ final class VisionEncoder implements AutoCloseable {
         if (override == null && c.visionTower() == null) {
             throw config.error("mm_vision_tower", "missing", "the vision tower's folder or hub id");
         }
-        return separate(towerFolder(modelFolder, c, override, hub), c.visionFeatureLayers(), padToSquare(config), ops);
-    }
-
-    /** process_images: "pad" pads to squares, "anyres" (LLaVA-NeXT) is not implemented, anything else resizes. */
-    private static boolean padToSquare(Json config) {
-        String ratio = config.stringOr("image_aspect_ratio", "square");
-        if (ratio.startsWith("anyres")) {
-            throw config.error("image_aspect_ratio", Json.quote(ratio), "pad or square (anyres tiling is implemented "
-                    + "for LLaVA-NeXT in the transformers layout, LlavaNextForConditionalGeneration, not in this one)");
-        }
-        return ratio.equals("pad");
+        return separate(towerFolder(modelFolder, c, override, hub), c.visionFeatureLayers(),
+                config.stringOr("image_aspect_ratio", "square").equals("pad"), c.imageGridPinpoints(), ops);
     }
 
     /**
@@ -122,16 +113,20 @@ final class VisionEncoder implements AutoCloseable {
 
     /**
      * Original layout: the tower's own folder (a CLIPVisionModel or CLIPModel, as mm_vision_tower names it), its
-     * preprocessor_config.json as the image processor ({@code CLIPImageProcessor.from_pretrained(vision_tower)}).
+     * preprocessor_config.json as the image processor ({@code CLIPImageProcessor.from_pretrained(vision_tower)}); with
+     * {@code pinpoints} (LLaVA-NeXT's anyres, {height, width}) each image is cut into tiles of that processor's crop
+     * size as llava/mm_utils.py's process_anyres_image does (the base image resized to a square first).
      */
-    private static VisionEncoder separate(Path towerFolder, List<Integer> layers, boolean padToSquare, Ops ops) {
+    private static VisionEncoder separate(Path towerFolder, List<Integer> layers, boolean padToSquare,
+                                          List<int[]> pinpoints, Ops ops) {
         Checkpoint ckpt = Checkpoint.open(towerFolder, null, ops);
         try {
             ClipVisionModel tower = ClipVisionModel.load(ckpt);
             ClipImageProcessor processor = ClipImageProcessor.from(processorConfig(towerFolder,
                     "the vision tower's CLIPImageProcessor settings (LLaVA loads them from mm_vision_tower)"));
-            return new VisionEncoder(tower, processor, null, null, padToSquare, toArray(layers), ops, ckpt,
-                    "vision tower " + towerFolder);
+            AnyResImageProcessor anyres = pinpoints == null ? null : new AnyResImageProcessor(processor, pinpoints);
+            return new VisionEncoder(tower, anyres == null ? processor : null, anyres, pinpoints, padToSquare,
+                    toArray(layers), ops, ckpt, "vision tower " + towerFolder);
         } catch (RuntimeException e) {
             ckpt.close();
             throw e;

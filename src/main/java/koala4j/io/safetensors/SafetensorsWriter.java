@@ -195,8 +195,12 @@ public final class SafetensorsWriter {
         writeFully(channel, ByteBuffer.wrap(header));
         for (TensorEntry t : tensors) {
             MemorySegment data = t.data();
+            // a ByteBuffer views native memory and byte[] only: other heap arrays (float[], short[]) go through a copy
+            boolean viewable = data.isNative() || data.heapBase().orElse(null) instanceof byte[];
             for (long at = 0; at < data.byteSize(); at += CHUNK) {
-                writeFully(channel, data.asSlice(at, Math.min(CHUNK, data.byteSize() - at)).asByteBuffer());
+                MemorySegment piece = data.asSlice(at, Math.min(CHUNK, data.byteSize() - at));
+                writeFully(channel, viewable ? piece.asByteBuffer()
+                        : ByteBuffer.wrap(piece.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
             }
         }
     }

@@ -77,9 +77,11 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     }
 
     public static LlamaConfig from(Json j) {
-        // MistralConfig is LlamaConfig plus sliding_window (callers decide which model types they accept)
+        // MistralConfig is LlamaConfig plus sliding_window (callers decide which model types they accept); the
+        // original LLaVA repository's LlavaMistralConfig ("llava_mistral") is a MistralConfig
         Integer window = null;
-        if (j.stringOr("model_type", "llama").equals("mistral") && j.kind("sliding_window") == Json.Kind.NUMBER) {
+        String type = j.stringOr("model_type", "llama");
+        if ((type.equals("mistral") || type.equals("llava_mistral")) && j.kind("sliding_window") == Json.Kind.NUMBER) {
             window = j.intValue("sliding_window");
             if (window < 1) {
                 throw j.error("sliding_window", Integer.toString(window), "a positive number of positions or null");

@@ -24,22 +24,30 @@ public final class AnyResGrid {
 
     /** {@code key} as a list of [height, width] pairs of positive ints; the default grid when missing or null. */
     public static List<int[]> pinpoints(Json j, String key) {
+        return pinpoints(j, key, "[height, width]");
+    }
+
+    /**
+     * {@code key} as a list of pairs of positive ints, each as given ({@code pair} names their order in errors:
+     * the original LLaVA repository writes [width, height]); the default grid when missing or null.
+     */
+    static List<int[]> pinpoints(Json j, String key, String pair) {
         if (j.kind(key) == Json.Kind.MISSING || j.kind(key) == Json.Kind.NULL) {
             return DEFAULT_PINPOINTS;
         }
         if (j.kind(key) != Json.Kind.LIST) {
-            throw j.error(key, j.kind(key).toString().toLowerCase(Locale.ROOT), "a list of [height, width] resolutions");
+            throw j.error(key, j.kind(key).toString().toLowerCase(Locale.ROOT), "a list of " + pair + " resolutions");
         }
         List<int[]> out = new ArrayList<>();
         for (var item : j.node().get(key)) {
             if (!item.isArray() || item.size() != 2 || !item.get(0).canConvertToInt() || !item.get(1).canConvertToInt()
                     || item.get(0).asInt() < 1 || item.get(1).asInt() < 1) {
-                throw j.error(key, item.toString(), "[height, width] with positive integers");
+                throw j.error(key, item.toString(), pair + " with positive integers");
             }
             out.add(new int[] {item.get(0).asInt(), item.get(1).asInt()});
         }
         if (out.isEmpty()) {
-            throw j.error(key, "[]", "at least one [height, width] resolution");
+            throw j.error(key, "[]", "at least one " + pair + " resolution");
         }
         return out;
     }
@@ -50,14 +58,25 @@ public final class AnyResGrid {
      * image is wider than the grid, else on the columns. Python's {@code int(round(x, 7))} and floor division.
      */
     public static Unpadded unpad(int imageHeight, int imageWidth, int height, int width) {
+        return unpad(imageHeight, imageWidth, height, width, true);
+    }
+
+    /**
+     * {@link #unpad(int, int, int, int)}; without {@code roundTo7} the kept side is truncated as the original LLaVA
+     * repository's unpad_image does ({@code int(original_height * scale_factor)}), which transformers later changed
+     * to round first (a product like 335.99999999 keeps 336 rows there, 335 here).
+     */
+    public static Unpadded unpad(int imageHeight, int imageWidth, int height, int width, boolean roundTo7) {
         double originalAspect = (double) imageWidth / imageHeight;
         double currentAspect = (double) width / height;
         if (originalAspect > currentAspect) {
-            int newHeight = roundTo7(imageHeight * ((double) width / imageWidth));
+            double kept = imageHeight * ((double) width / imageWidth);
+            int newHeight = roundTo7 ? roundTo7(kept) : (int) kept;
             int padding = Math.floorDiv(height - newHeight, 2);
             return new Unpadded(padding, height - padding, 0, width);
         }
-        int newWidth = roundTo7(imageWidth * ((double) height / imageHeight));
+        double kept = imageWidth * ((double) height / imageHeight);
+        int newWidth = roundTo7 ? roundTo7(kept) : (int) kept;
         int padding = Math.floorDiv(width - newWidth, 2);
         return new Unpadded(0, height, padding, width - padding);
     }

@@ -23,7 +23,8 @@ import koala4j.tensor.Activation;
  * the v0 code Ko-LLaVA ships): the LLaMA fields at the top level plus {@code mm_vision_tower},
  * {@code mm_hidden_size}, {@code mm_projector_type} (default linear), {@code mm_vision_select_layer},
  * {@code mm_vision_select_feature} (default patch), {@code mm_use_im_start_end}, {@code mm_use_im_patch_token}
- * (etri-vilab/Ko-LLaVA-13b, liuhaotian/llava-v1.5-7b).</li>
+ * (etri-vilab/Ko-LLaVA-13b, liuhaotian/llava-v1.5-7b), and LLaVA-NeXT's {@code image_aspect_ratio} anyres with
+ * {@code image_grid_pinpoints} and {@code mm_patch_merge_type} spatial_unpad (liuhaotian/llava-v1.6-vicuna-7b).</li>
  * </ul>
  *
  * @param visionFeatureLayers hidden-state indices of the vision tower whose outputs feed the projector
@@ -151,7 +152,31 @@ public record LlavaConfig(Layout layout, LlamaConfig textConfig, List<Integer> v
         return new LlavaConfig(Layout.ORIGINAL, LlamaConfig.from(j), List.of(j.intOr("mm_vision_select_layer", -1)),
                 select.equals("patch"), depth, Activation.GELU, true, j.intValue("mm_hidden_size"), tower, null,
                 ORIGINAL_IMAGE_PLACEHOLDER, 0, j.boolOr("mm_use_im_start_end", false),
-                j.boolOr("mm_use_im_patch_token", true), null);
+                j.boolOr("mm_use_im_patch_token", true), originalPinpoints(j));
+    }
+
+    /**
+     * LLaVA-NeXT in the original layout (liuhaotian/llava-v1.6-*): image_aspect_ratio "anyres" with
+     * mm_patch_merge_type "spatial_unpad", as the released models set them; the grid's image_grid_pinpoints there
+     * are [width, height] pairs (llava/mm_utils.py reads them so), returned as {height, width} like transformers'
+     * in the same order, so that ties go to the same entry. Null for one-tile images ("pad", "square", none).
+     */
+    private static List<int[]> originalPinpoints(Json j) {
+        String ratio = j.stringOr("image_aspect_ratio", "square");
+        if (!ratio.startsWith("anyres")) {
+            return null;
+        }
+        if (!ratio.equals("anyres")) {
+            throw j.error("image_aspect_ratio", Json.quote(ratio), "pad, square or anyres (LLaVA-NeXT; the anyres_max"
+                    + " variants of later LLaVA releases are not implemented)");
+        }
+        String merge = j.stringOr("mm_patch_merge_type", "flat");
+        if (!merge.equals("spatial_unpad")) {
+            throw j.error("mm_patch_merge_type", Json.quote(merge), "spatial_unpad with image_aspect_ratio anyres (the"
+                    + " released LLaVA-NeXT models' setting; flat and spatial are not implemented)");
+        }
+        List<int[]> widthHeight = AnyResGrid.pinpoints(j, "image_grid_pinpoints", "[width, height]");
+        return widthHeight.stream().map(p -> new int[] {p[1], p[0]}).toList();
     }
 
     private static Activation activation(Json j, String key, String name) {

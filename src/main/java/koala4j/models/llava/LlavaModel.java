@@ -112,12 +112,19 @@ public final class LlavaModel {
             Module projector = LlavaMultiModalProjector.original(c.projectorInputSize(), hidden, c.projectorDepth());
             Set<String> notLm = new TreeSet<>(lm.load(checkpoint).unexpectedKeys());
             Set<String> notProjector = new TreeSet<>(projector.load(checkpoint, "model.mm_projector.").unexpectedKeys());
+            OriginalNewline newline = null;
+            if (c.anyres()) {
+                newline = new OriginalNewline(hidden);
+                newline.load(checkpoint, "model.");   // it claims model.image_newline; the rest is checked below
+            }
             for (String key : checkpoint.keys()) {
-                if (notLm.contains(key) && (!key.startsWith("model.mm_projector.") || notProjector.contains(key))) {
+                boolean mine = key.startsWith("model.mm_projector.") && !notProjector.contains(key)
+                        || newline != null && key.equals("model.image_newline");
+                if (notLm.contains(key) && !mine) {
                     unexpected.add(key);
                 }
             }
-            model = new LlavaModel(c, lm, (Layer) projector, tokens, null);
+            model = new LlavaModel(c, lm, (Layer) projector, tokens, newline == null ? null : newline.imageNewline);
         }
         unexpected.removeIf(k -> k.startsWith("vision_tower.") || k.startsWith("model.vision_tower.")
                 || k.endsWith("rotary_emb.inv_freq"));
@@ -233,7 +240,8 @@ public final class LlavaModel {
         }
         float[] all = projected.toFloatArray();
         float[] newline = imageNewline.get().toFloatArray();
-        AnyResGrid.Unpadded u = AnyResGrid.unpad(imageHeight, imageWidth, rows * side, cols * side);
+        AnyResGrid.Unpadded u = AnyResGrid.unpad(imageHeight, imageWidth, rows * side, cols * side,
+                config.layout() == LlavaConfig.Layout.TRANSFORMERS);
         int keptRows = u.rowEnd() - u.rowStart();
         int keptCols = u.colEnd() - u.colStart();
         int n = t + keptRows * (keptCols + 1);
@@ -283,6 +291,15 @@ public final class LlavaModel {
             parts.add(text.slice(1, at, ids.length));
         }
         return Tensor.concat(parts, 1);                                              // [1, N', C]
+    }
+
+    /** The original layout's LLaVA-NeXT row after every grid row of an image ({@code model.image_newline}). */
+    private static final class OriginalNewline extends Module {
+        final Parameter imageNewline;
+
+        OriginalNewline(int hidden) {
+            imageNewline = parameter("image_newline", hidden);
+        }
     }
 
     /** transformers' module tree (the keys of a hub LLaVA folder, minus the vision tower's). */

@@ -111,6 +111,10 @@ class SafetensorsFileTest {
         Path file = dir.resolve("ref.safetensors");
         SafetensorsWriter.write(file, List.of(SafetensorsWriter.f32("attn.0", new long[] {1, 2, 3}, values)), null);
         assertArrayEquals(one, Files.readAllBytes(file), "write() and toBytes() lay the file out the same");
+        // data in a float[] (a heap segment that has no ByteBuffer view) is written the same
+        SafetensorsWriter.write(file, List.of(new TensorEntry("attn.0", DType.F32, new long[] {1, 2, 3},
+                MemorySegment.ofArray(values.clone()))), null);
+        assertArrayEquals(one, Files.readAllBytes(file), "a float[] segment");
     }
 
     private static byte[] reference(long n, String header, float... data) {

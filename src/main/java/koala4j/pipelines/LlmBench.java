@@ -264,6 +264,39 @@ public final class LlmBench {
                 stepsPerSecond * s, stepsPerSecond, 1000 / stepsPerSecond, stepsPerSecond * s / singleRate, singleRate,
                 stepsPerSecond * bytesPerToken / 1e9);
         out.flush();
+
+        // the server's paths: a thread per generation, their steps meeting in a DecodeBatcher (concurrent chats),
+        // and the n choices of one request (the prompt computed once, its KV cache copied for each)
+        DecodeBatcher batcher = new DecodeBatcher(lm, s);
+        TextGeneration gen = new TextGeneration(lm, null, batcher);
+        SamplingParams params = SamplingParams.greedy(o.newTokens(), List.of()).withIgnoreEos(true);
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < s; i++) {
+            prompts.add(rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray());
+        }
+        long c0 = System.nanoTime();
+        Choices.run(s, s, Cancel.NEVER, (i, stop) -> gen.generate(prompts.get(i), params,
+                TextGeneration.TokenListener.NONE, stop));
+        double chats = (System.nanoTime() - c0) / 1e9;
+        DecodeBatcher.Stats shared = batcher.stats();
+        int[] prompt = prompts.getFirst();
+        Tensor embeds = TextGeneration.embedIds(lm, prompt);
+        long n0 = System.nanoTime();
+        TextGeneration.Prompt computed = gen.prefill(embeds, TextGeneration.cacheCapacity(prompt.length, params),
+                null, null);
+        Choices.run(s, s, Cancel.NEVER, (i, stop) -> gen.generate(embeds, prompt,
+                params.withSampling(1.0, 0, 1.0, i), TextGeneration.TokenListener.NONE, stop, null, null, prompt,
+                computed));
+        double choices = (System.nanoTime() - n0) / 1e9;
+        DecodeBatcher.Stats all = batcher.stats();
+        out.printf(Locale.ROOT, "through the DecodeBatcher, %d concurrent generations (a thread each, as concurrent"
+                        + " chats): %d tokens each in %.2f s, their %d-token prompts included = %.2f tokens/s in all;"
+                        + " %d steps in %d batches%n", s, o.newTokens(), chats, o.promptTokens(),
+                s * o.newTokens() / chats, shared.steps(), shared.batches());
+        out.printf(Locale.ROOT, "%d choices of one %d-token prompt (OpenAI's n: the prompt computed once): %.2f s ="
+                        + " %.2f tokens/s in all; %d steps in %d batches%n", s, o.promptTokens(), choices,
+                s * o.newTokens() / choices, all.steps() - shared.steps(), all.batches() - shared.batches());
+        out.flush();
     }
 
     /**

@@ -129,4 +129,25 @@ class LlmBenchTest {
                 () -> new LlmBench.Options("tiny", Quantization.NONE, 4, 5, 0, 1, 8_000_000, DType.BF16));
         assertTrue(e.getMessage().contains("KV cache type BF16"), e.getMessage());
     }
+
+    /**
+     * {@code --batch 3}: the lockstep batched steps, then the server's two paths on the same model (three generation
+     * threads through a DecodeBatcher; three choices of one prompt), each with its steps and batches.
+     */
+    @Test
+    void batchReportsLockstepConcurrentChatsAndChoices() throws InterruptedException {
+        StringWriter text = new StringWriter();
+        LlmBench.run(TINY, new LlmBench.Options("tiny", Quantization.NONE, 4, 5, 0, 1, 8_000_000, DType.F32, 3),
+                new CpuOps(), "cpu", new PrintWriter(text, true));
+        String out = text.toString();
+        assertTrue(out.contains("batched decode: 3 sequences x 5 steps"), out);
+        Matcher chats = Pattern.compile("through the DecodeBatcher, 3 concurrent generations .* = ([0-9.]+) tokens/s"
+                + " in all; 12 steps in (\\d+) batches").matcher(out);
+        assertTrue(chats.find(), out);
+        assertTrue(Double.parseDouble(chats.group(1)) > 0 && Integer.parseInt(chats.group(2)) <= 12, out);
+        Matcher choices = Pattern.compile("3 choices of one 4-token prompt .* = ([0-9.]+) tokens/s in all; 12 steps in"
+                + " (\\d+) batches").matcher(out);
+        assertTrue(choices.find(), out);
+        assertTrue(Double.parseDouble(choices.group(1)) > 0 && Integer.parseInt(choices.group(2)) <= 12, out);
+    }
 }

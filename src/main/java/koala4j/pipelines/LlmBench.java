@@ -502,7 +502,8 @@ public final class LlmBench {
                 }
                 MemorySegment.copy(values, 0, seg, F16, from * 2, count);
             });
-            return Optional.of(ops.wrap(seg, DType.F16, shape));
+            // read-only, as the weights of a checkpoint are mapped
+            return Optional.of(ops.wrap(seg.asReadOnly(), DType.F16, shape));
         }
 
         @FunctionalInterface

@@ -6,6 +6,8 @@ import static koala4j.backend.cpu.GemmVector.VL;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
+import koala4j.tensor.DType;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -41,6 +43,7 @@ final class Gemv {
         GemmVector.Kind kind = GemmVector.kindOf(b.data());
         float[] arr = b.data().array();
         MemorySegment seg = GemmVector.segmentOf(b.data());
+        boolean finite = kind == GemmVector.Kind.SEG_F16 && b.transposed() && FiniteHalves.known(seg);
         int w = width;
         Parallel.forRange((int) tasks, 1, (from, to) -> {
             GemmWorkspace ws = GemmWorkspace.get();
@@ -57,7 +60,7 @@ final class Gemv {
                 }
                 long base = b.offset() + bi * b.batchStride();
                 if (b.transposed()) {
-                    dots(kind, arr, seg, base, b.ld(), x, k, j0, j1, y);
+                    dots(kind, arr, seg, base, b.ld(), x, k, j0, j1, y, finite);
                 } else {
                     axpys(kind, arr, seg, base, b.ld(), x, k, j0, j1, y);
                 }
@@ -126,6 +129,7 @@ final class Gemv {
                 ? GemmVector.segmentOf(src) : null;
         boolean bf16 = kind == GemmVector.Kind.SEG_BF16;
         float[] xs = seg == null || bf16 || vk < k ? null : scaledRows(x, xOff, xStride, m, k);
+        boolean finite = xs != null && FiniteHalves.known(seg);
         Parallel.forRange(n, 4, (from, to) -> {
             int len = to - from;
             float[] y = GemmWorkspace.get().out(m * len);
@@ -143,7 +147,7 @@ final class Gemv {
                                 xOff + b2 * xStride, xOff + b3 * xStride, k, vk, y, jj, quarter, i * len, b1 * len,
                                 b2 * len, b3 * len);
                     } else if (xs == null || !halfDot4x4(seg, r0, quarter * ld, xs, i * k, b1 * k, b2 * k, b3 * k, vk,
-                            y, jj, quarter, i * len, b1 * len, b2 * len, b3 * len)) {
+                            y, jj, quarter, i * len, b1 * len, b2 * len, b3 * len, finite)) {
                         // other storage, a tail, |x| too large to scale, or an Inf/NaN weight: the buffered path
                         dot4x4(src, r0, quarter * ld, x, xOff + i * xStride, xOff + b1 * xStride,
                                 xOff + b2 * xStride, xOff + b3 * xStride, k, vk, y, jj, quarter, i * len, b1 * len,
@@ -189,7 +193,8 @@ final class Gemv {
      * shift does not convert.
      */
     private static boolean halfDot4x4(MemorySegment seg, long r0, long stride, float[] xs, int xa, int xb, int xc,
-                                      int xd, int vk, float[] y, int jj, int quarter, int ya, int yb, int yc, int yd) {
+                                      int xd, int vk, float[] y, int jj, int quarter, int ya, int yb, int yc, int yd,
+                                      boolean finite) {
         FloatVector a0 = FloatVector.zero(F);
         FloatVector b0 = a0;
         FloatVector c0 = a0;
@@ -216,35 +221,43 @@ final class Gemv {
             FloatVector xcv = FloatVector.fromArray(F, xs, xc + p);
             FloatVector xdv = FloatVector.fromArray(F, xs, xd + p);
             IntVector h = halfBits(seg, r0 + p);
-            exponents = exponents.max(h.and(EXPONENT));
+            if (!finite) {
+                exponents = exponents.max(h.and(EXPONENT));
+            }
             FloatVector w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
             a0 = w.fma(xav, a0);
             b0 = w.fma(xbv, b0);
             c0 = w.fma(xcv, c0);
             d0 = w.fma(xdv, d0);
             h = halfBits(seg, r1 + p);
-            exponents = exponents.max(h.and(EXPONENT));
+            if (!finite) {
+                exponents = exponents.max(h.and(EXPONENT));
+            }
             w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
             a1 = w.fma(xav, a1);
             b1 = w.fma(xbv, b1);
             c1 = w.fma(xcv, c1);
             d1 = w.fma(xdv, d1);
             h = halfBits(seg, r2 + p);
-            exponents = exponents.max(h.and(EXPONENT));
+            if (!finite) {
+                exponents = exponents.max(h.and(EXPONENT));
+            }
             w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
             a2 = w.fma(xav, a2);
             b2 = w.fma(xbv, b2);
             c2 = w.fma(xcv, c2);
             d2 = w.fma(xdv, d2);
             h = halfBits(seg, r3 + p);
-            exponents = exponents.max(h.and(EXPONENT));
+            if (!finite) {
+                exponents = exponents.max(h.and(EXPONENT));
+            }
             w = h.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats();
             a3 = w.fma(xav, a3);
             b3 = w.fma(xbv, b3);
             c3 = w.fma(xcv, c3);
             d3 = w.fma(xdv, d3);
         }
-        if (exponents.reduceLanes(VectorOperators.MAX) == EXPONENT) {
+        if (!finite && exponents.reduceLanes(VectorOperators.MAX) == EXPONENT) {
             return false;
         }
         int j1 = jj + quarter;
@@ -523,9 +536,13 @@ final class Gemv {
      * y[j - j0] = dot(x, B row j), four rows at a time sharing each load of x.
      */
     private static void dots(GemmVector.Kind kind, float[] arr, MemorySegment seg, long base, long ld, float[] x,
-                             int k, int j0, int j1, float[] y) {
+                             int k, int j0, int j1, float[] y, boolean finite) {
         if (kind == GemmVector.Kind.SEG_F16) {
-            halfDots(seg, base, ld, x, k, j0, j1, y);
+            halfDots(seg, base, ld, x, k, j0, j1, y, finite);
+            return;
+        }
+        if (kind == GemmVector.Kind.SEG_BF16) {
+            bf16Dots(seg, base, ld, x, k, j0, j1, y);
             return;
         }
         int vk = k - k % VL;
@@ -575,6 +592,52 @@ final class Gemv {
         }
     }
 
+    /**
+     * {@link #dots} for BF16 storage: four rows a quarter of the range apart per pass (four long sequential streams
+     * per thread, as {@link #halfDots}), each weight converted exactly in registers (a sign-extending load and a
+     * shift); each row's products and sums are formed as {@link #dots} forms them for the other storages.
+     */
+    private static void bf16Dots(MemorySegment seg, long base, long ld, float[] x, int k, int j0, int j1, float[] y) {
+        int vk = k - k % VL;
+        int quarter = (j1 - j0) / 4;
+        for (int i = 0; i < quarter; i++) {
+            long r0 = base + (j0 + i) * ld;
+            long r1 = r0 + quarter * ld;
+            long r2 = r1 + quarter * ld;
+            long r3 = r2 + quarter * ld;
+            FloatVector s0 = FloatVector.zero(F);
+            FloatVector s1 = s0;
+            FloatVector s2 = s0;
+            FloatVector s3 = s0;
+            for (int p = 0; p < vk; p += VL) {
+                FloatVector xv = FloatVector.fromArray(F, x, p);
+                s0 = bf16(seg, r0 + p).fma(xv, s0);
+                s1 = bf16(seg, r1 + p).fma(xv, s1);
+                s2 = bf16(seg, r2 + p).fma(xv, s2);
+                s3 = bf16(seg, r3 + p).fma(xv, s3);
+            }
+            y[i] = bf16Tail(GemmVector.sum(s0), seg, r0, x, k, vk);
+            y[quarter + i] = bf16Tail(GemmVector.sum(s1), seg, r1, x, k, vk);
+            y[2 * quarter + i] = bf16Tail(GemmVector.sum(s2), seg, r2, x, k, vk);
+            y[3 * quarter + i] = bf16Tail(GemmVector.sum(s3), seg, r3, x, k, vk);
+        }
+        for (int j = j0 + 4 * quarter; j < j1; j++) {
+            long r = base + j * ld;
+            FloatVector s0 = FloatVector.zero(F);
+            for (int p = 0; p < vk; p += VL) {
+                s0 = bf16(seg, r + p).fma(FloatVector.fromArray(F, x, p), s0);
+            }
+            y[j - j0] = bf16Tail(GemmVector.sum(s0), seg, r, x, k, vk);
+        }
+    }
+
+    private static float bf16Tail(float t, MemorySegment seg, long row, float[] x, int k, int vk) {
+        for (int p = vk; p < k; p++) {
+            t += x[p] * DType.bf16ToF32(seg.getAtIndex(FloatSource.I16_LE, row + p));
+        }
+        return t;
+    }
+
     /** x times 2^112 for {@link #halfDots}, per thread. */
     private static final ThreadLocal<float[][]> SCALED_X = ThreadLocal.withInitial(() -> new float[1][0]);
     /** Below this, x * 2^112 stays finite (2^15 * 2^112 < Float.MAX_VALUE). */
@@ -593,7 +656,8 @@ final class Gemv {
      * 8 layers of llava-1.5-7b F16 on 2 Zen 5 cores): 56-70 % of the read rate for one row at a time with a
      * per-vector multiply, 82-86 % for this.
      */
-    private static void halfDots(MemorySegment seg, long base, long ld, float[] x, int k, int j0, int j1, float[] y) {
+    private static void halfDots(MemorySegment seg, long base, long ld, float[] x, int k, int j0, int j1, float[] y,
+                                 boolean finite) {
         int vk = k - k % VL;
         float[] xs = scaledX(x, k);
         int quarter = xs == null ? 0 : (j1 - j0) / 4;
@@ -613,14 +677,16 @@ final class Gemv {
                 IntVector h1 = halfBits(seg, r1 + p);
                 IntVector h2 = halfBits(seg, r2 + p);
                 IntVector h3 = halfBits(seg, r3 + p);
-                exponents = exponents.max(h0.and(EXPONENT)).max(h1.and(EXPONENT)).max(h2.and(EXPONENT))
-                        .max(h3.and(EXPONENT));
+                if (!finite) {
+                    exponents = exponents.max(h0.and(EXPONENT)).max(h1.and(EXPONENT)).max(h2.and(EXPONENT))
+                            .max(h3.and(EXPONENT));
+                }
                 s0 = h0.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats().fma(xv, s0);
                 s1 = h1.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats().fma(xv, s1);
                 s2 = h2.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats().fma(xv, s2);
                 s3 = h3.and(SIGN_EXPONENT_MANTISSA).reinterpretAsFloats().fma(xv, s3);
             }
-            if (vk < k || exponents.reduceLanes(VectorOperators.MAX) == EXPONENT) {
+            if (vk < k || !finite && exponents.reduceLanes(VectorOperators.MAX) == EXPONENT) {
                 // a scalar tail, or an Inf/NaN somewhere in the four rows: the exact path (rare and short)
                 y[i] = halfRow(seg, r0, x, k, vk);
                 y[quarter + i] = halfRow(seg, r1, x, k, vk);

@@ -43,7 +43,10 @@ class GemmTest {
         return new MatrixRef(source(data, dtype), offset, ld, transposed, batchStride);
     }
 
-    /** {@code data} as a heap F32 array, or as a little-endian F32/F16/BF16 segment like an mmap'ed safetensors. */
+    /**
+     * {@code data} as a heap F32 array, or as a read-only little-endian F32/F16/BF16 segment like an mmap'ed
+     * safetensors (F16 without Inf or NaN then takes the kernels' unchecked path, see {@link FiniteHalves}).
+     */
     static FloatSource source(float[] data, DType dtype) {
         if (dtype == null) {
             return FloatSource.of(data);
@@ -57,7 +60,7 @@ class GemmTest {
                 default -> throw new IllegalArgumentException(dtype.toString());
             }
         }
-        return FloatSource.of(seg, dtype);
+        return FloatSource.of(seg.asReadOnly(), dtype);
     }
 
     static float[] random(Random rnd, int n) {

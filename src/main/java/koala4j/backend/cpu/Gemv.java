@@ -6,8 +6,6 @@ import static koala4j.backend.cpu.GemmVector.VL;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
-import koala4j.tensor.DType;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -541,12 +539,9 @@ final class Gemv {
             halfDots(seg, base, ld, x, k, j0, j1, y, finite);
             return;
         }
-        if (kind == GemmVector.Kind.SEG_BF16) {
-            bf16Dots(seg, base, ld, x, k, j0, j1, y);
-            return;
-        }
         int vk = k - k % VL;
-        int j = j0;
+        // BF16: groups of four quarter-strided rows in registers; the rows left over (fewer than four) go on below
+        int j = kind == GemmVector.Kind.SEG_BF16 ? bf16Dots(seg, base, ld, x, k, j0, j1, y) : j0;
         for (; j + 4 <= j1; j += 4) {
             long r0 = base + j * ld;
             long r1 = r0 + ld;
@@ -595,9 +590,10 @@ final class Gemv {
     /**
      * {@link #dots} for BF16 storage: four rows a quarter of the range apart per pass (four long sequential streams
      * per thread, as {@link #halfDots}), each weight converted exactly in registers (a sign-extending load and a
-     * shift); each row's products and sums are formed as {@link #dots} forms them for the other storages.
+     * shift); each row's products and sums are formed as {@link #dots} forms them for the other storages. Returns
+     * the first row not done (fewer than four are left).
      */
-    private static void bf16Dots(MemorySegment seg, long base, long ld, float[] x, int k, int j0, int j1, float[] y) {
+    private static int bf16Dots(MemorySegment seg, long base, long ld, float[] x, int k, int j0, int j1, float[] y) {
         int vk = k - k % VL;
         int quarter = (j1 - j0) / 4;
         for (int i = 0; i < quarter; i++) {
@@ -621,19 +617,12 @@ final class Gemv {
             y[2 * quarter + i] = bf16Tail(GemmVector.sum(s2), seg, r2, x, k, vk);
             y[3 * quarter + i] = bf16Tail(GemmVector.sum(s3), seg, r3, x, k, vk);
         }
-        for (int j = j0 + 4 * quarter; j < j1; j++) {
-            long r = base + j * ld;
-            FloatVector s0 = FloatVector.zero(F);
-            for (int p = 0; p < vk; p += VL) {
-                s0 = bf16(seg, r + p).fma(FloatVector.fromArray(F, x, p), s0);
-            }
-            y[j - j0] = bf16Tail(GemmVector.sum(s0), seg, r, x, k, vk);
-        }
+        return j0 + 4 * quarter;
     }
 
     private static float bf16Tail(float t, MemorySegment seg, long row, float[] x, int k, int vk) {
         for (int p = vk; p < k; p++) {
-            t += x[p] * DType.bf16ToF32(seg.getAtIndex(FloatSource.I16_LE, row + p));
+            t += x[p] * GemmVector.get(GemmVector.Kind.SEG_BF16, null, seg, row + p);
         }
         return t;
     }

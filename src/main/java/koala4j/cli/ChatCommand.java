@@ -182,6 +182,10 @@ final class ChatCommand implements Callable<Integer> {
             + "to F16, as llama.cpp's default).")
     String kvCache;
 
+    @Option(names = "--prefill-chunk", defaultValue = "512", description = "The most prompt positions computed in one "
+            + "pass (llama.cpp's --ubatch-size): fewer bound a long prompt's memory tighter. Default: 512.")
+    int prefillChunk;
+
     @Option(names = "--no-prompt-cache", description = "Compute every turn's whole prompt instead of resuming after the "
             + "part it shares with the previous turn (and re-encode its images).")
     boolean noPromptCache;
@@ -222,7 +226,7 @@ final class ChatCommand implements Callable<Integer> {
         }
         long loadStart = System.nanoTime();
         var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, noPromptCache ? 0 : 1,
-                kvCacheType);
+                kvCacheType, prefillChunk);
         try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
             boolean completion = raw;
@@ -261,6 +265,9 @@ final class ChatCommand implements Callable<Integer> {
         }
         if (frames < 1) {
             throw new IllegalArgumentException("--frames " + frames + ": expected at least 1");
+        }
+        if (prefillChunk < 1) {
+            throw new IllegalArgumentException("--prefill-chunk " + prefillChunk + ": expected at least 1");
         }
         if (maxNewTokens != null && maxNewTokens < 1) {
             throw new IllegalArgumentException("--max-new-tokens " + maxNewTokens + ": expected at least 1");

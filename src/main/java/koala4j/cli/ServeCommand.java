@@ -60,6 +60,10 @@ final class ServeCommand implements Callable<Integer> {
             + "(default) or f16 (half the memory per cached token).")
     String chatKvCache;
 
+    @Option(names = "--chat-prefill-chunk", defaultValue = "512", description = "LLaVA / LLaMA: the most prompt "
+            + "positions computed in one pass (default 512); a cancelled request stops between passes.")
+    int chatPrefillChunk;
+
     @Option(names = "--image-urls", defaultValue = "none", description = "Chat image_url parts the server may download:"
             + " none (data: URLs only, default), public (http(s) hosts with public addresses only) or all.")
     String imageUrls;
@@ -177,7 +181,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (!chatModels.isEmpty()) {
             var options = new VisionChat.Options(chatQuantization, null, null,
-                    VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots, chatKvType);
+                    VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots, chatKvType,
+                    positive("--chat-prefill-chunk", chatPrefillChunk));
             var ops = koala4j.backend.Backends.select(device).ops();
             for (String m : chatModels) {
                 b.chatModels.add(chatModel(m, hub, options, ops));

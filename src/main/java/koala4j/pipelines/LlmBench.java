@@ -283,7 +283,7 @@ public final class LlmBench {
         Tensor embeds = TextGeneration.embedIds(lm, prompt);
         long n0 = System.nanoTime();
         TextGeneration.Prompt computed = gen.prefill(embeds, TextGeneration.cacheCapacity(prompt.length, params),
-                null, null);
+                null, null, Cancel.NEVER);
         Choices.run(s, s, Cancel.NEVER, (i, stop) -> gen.generate(embeds, prompt,
                 params.withSampling(1.0, 0, 1.0, i), TextGeneration.TokenListener.NONE, stop, null, null, prompt,
                 computed));

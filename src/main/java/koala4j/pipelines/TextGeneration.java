@@ -239,7 +239,7 @@ public final class TextGeneration {
 
         Prompt prompt = shared != null ? shared.copy(model, capacity)
                 : prompt(promptEmbeds, capacity, promptCache, promptRows, promptLogprobs ? rowIds : null, top,
-                        listener, params.maxNewTokens() > 0);
+                        listener, params.maxNewTokens() > 0, cancel);
         KvCache cache = prompt.cache();
         float[] logits = prompt.logits();                                                  // [V]
         long t1 = System.nanoTime();
@@ -300,17 +300,18 @@ public final class TextGeneration {
      * with room for {@code capacity} positions: from {@code promptCache} (may be null) as a generation would, which
      * holds none of it afterwards (a generation's {@link PromptCache#keep} gives it positions again).
      */
-    Prompt prefill(Tensor promptEmbeds, int capacity, PromptCache promptCache, float[][] promptRows) {
-        return prompt(promptEmbeds, capacity, promptCache, promptRows, null, -1, TokenListener.NONE, true);
+    Prompt prefill(Tensor promptEmbeds, int capacity, PromptCache promptCache, float[][] promptRows, Cancel cancel) {
+        return prompt(promptEmbeds, capacity, promptCache, promptRows, null, -1, TokenListener.NONE, true, cancel);
     }
 
     /**
      * The prompt's positions in a new KV cache or in {@code promptCache}'s, reusing what it shares; with
      * {@code scoredIds} (each position's token) every position's logits are computed and their log-probabilities
-     * go to {@code listener}; {@code logits}: whether the last position's are wanted at all.
+     * go to {@code listener}; {@code logits}: whether the last position's are wanted at all. {@code cancel} is
+     * checked before each chunk of the model's {@link LlamaForCausalLM#prefillChunk} positions.
      */
     private Prompt prompt(Tensor promptEmbeds, int capacity, PromptCache promptCache, float[][] promptRows,
-                          int[] scoredIds, int top, TokenListener listener, boolean logits) {
+                          int[] scoredIds, int top, TokenListener listener, boolean logits, Cancel cancel) {
         int n = promptEmbeds.size(1);
         int reused = 0;
         int widest = n;
@@ -327,7 +328,7 @@ public final class TextGeneration {
         Tensor uncached = reused == 0 ? promptEmbeds : promptEmbeds.slice(1, reused, n);
         float[] last = null;                                                                 // [V]
         if (scoredIds != null) {
-            float[] all = model.forward(uncached, cache, false).toFloatArray();               // [1, N, V]
+            float[] all = model.forward(uncached, cache, false, cancel::check).toFloatArray();  // [1, N, V]
             int vocab = all.length / n;
             List<TokenLogprobs> scored = new ArrayList<>(n);
             scored.add(new TokenLogprobs(scoredIds[0], Float.NaN, new int[0], new float[0]));
@@ -337,7 +338,7 @@ public final class TextGeneration {
             listener.onPromptLogprobs(scored);
             last = Arrays.copyOfRange(all, (n - 1) * vocab, n * vocab);
         } else if (logits) {
-            last = model.forward(uncached, cache, true).toFloatArray();                        // [1, 1, V]
+            last = model.forward(uncached, cache, true, cancel::check).toFloatArray();          // [1, 1, V]
         }
         return new Prompt(cache, last, reused, widest, Duration.ofNanos(System.nanoTime() - t0));
     }
@@ -398,7 +399,7 @@ public final class TextGeneration {
         checkBeamMemory(beams, capacity);
         long t0 = System.nanoTime();
         KvCache prompt = model.newCache(1, n);
-        float[] first = model.forward(promptEmbeds, prompt, true).toFloatArray();                 // [V]
+        float[] first = model.forward(promptEmbeds, prompt, true, cancel::check).toFloatArray();  // [V]
         KvCache cache = model.newCache(beams, capacity);
         cache.broadcastFrom(prompt);
         long t1 = System.nanoTime();

@@ -89,9 +89,10 @@ public final class VisionChat implements AutoCloseable {
      *                    cached as well); 0: every reply computes its whole prompt
      * @param kvCache     the language model's KV cache element type: F32 (as transformers) or F16 (half the memory,
      *                    keys and values rounded to F16); null: F32
+     * @param prefillChunk the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk})
      */
     public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
-                          int promptCacheSlots, DType kvCache) {
+                          int promptCacheSlots, DType kvCache, int prefillChunk) {
 
         public Options {
             if (quantization == null) {
@@ -104,6 +105,16 @@ public final class VisionChat implements AutoCloseable {
             if (promptCacheSlots < 0) {
                 throw new IllegalArgumentException("prompt cache slots " + promptCacheSlots + ": expected 0 (off) or more");
             }
+            if (prefillChunk < 1) {
+                throw new IllegalArgumentException("prefill chunk of " + prefillChunk + " positions: expected at least 1");
+            }
+        }
+
+        /** Prompts computed {@link LlamaForCausalLM#DEFAULT_PREFILL_CHUNK} positions at a time. */
+        public Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
+                       int promptCacheSlots, DType kvCache) {
+            this(quantization, template, visionTower, frames, hub, promptCacheSlots, kvCache,
+                    LlamaForCausalLM.DEFAULT_PREFILL_CHUNK);
         }
 
         /** An F32 KV cache. */
@@ -196,6 +207,7 @@ public final class VisionChat implements AutoCloseable {
         this.checkpoint = checkpoint;
         this.languageModel = languageModel;
         languageModel.kvCacheType(options.kvCache());
+        languageModel.prefillChunk(options.prefillChunk());
         this.llava = llava;
         this.vision = vision;
         this.tokenizer = tokenizer;
@@ -565,7 +577,7 @@ public final class VisionChat implements AutoCloseable {
                 }
                 return replies;
             }
-            TextGeneration.Prompt computed = generation.prefill(embeds, capacity, cache, rowsOfPrompt);
+            TextGeneration.Prompt computed = generation.prefill(embeds, capacity, cache, rowsOfPrompt, cancel);
             return Choices.run(choices.size(), parallelChoices(choices.size(), capacity), cancel, (i, stop) -> {
                 // the first choice leaves its answer in the prompt cache, for the conversation's next turn
                 TextGeneration.Result r = generation.generate(embeds, promptIds, params.get(i),

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import koala4j.pipelines.Cancel;
 import koala4j.pipelines.JsonSchema;
 
 /**
@@ -84,6 +85,15 @@ public interface ChatModel {
 
         /** The answer is complete (told by {@link #completeChoices}, not by {@link #complete}). */
         default void end(Result result) {
+        }
+
+        /**
+         * Whether the request is still wanted (its client gone, its deadline passed): polled where no text is
+         * produced (the prompt between chunks, image encoding, steps whose text is held back), so that a long prompt
+         * stops too; the answer then ends with {@link java.util.concurrent.CancellationException}.
+         */
+        default Cancel cancel() {
+            return Cancel.NEVER;
         }
     }
 

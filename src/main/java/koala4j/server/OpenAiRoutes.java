@@ -20,6 +20,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 
+import koala4j.pipelines.Cancel;
 import koala4j.pipelines.JsonSchema;
 
 /**
@@ -519,6 +520,11 @@ final class OpenAiRoutes {
                 output = new ToolCalls.Output(output.content().substring(streamed.length()), List.of());
             }
             deltas.add(new Delta(choice, null, reason, drain(), output));
+        }
+
+        @Override
+        public Cancel cancel() {
+            return job.cancel;
         }
 
         private List<ChatModel.TokenLogprob> drain() {

@@ -4,7 +4,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Progress;
 import koala4j.pipelines.TextGenerationConfig;
 import koala4j.pipelines.TextToText;
@@ -78,7 +77,7 @@ final class TextToTextChatModel implements ChatModel {
                 null, null, null, params.seed());
         TextToText t5 = pipeline.get();
         TextGenerationConfig config = t5.generationConfig(overrides);
-        TextToText.Result r = t5.generate(input, overrides, Progress.NONE, Cancel.NEVER);
+        TextToText.Result r = t5.generate(input, overrides, Progress.NONE, stream.cancel());
         if (!r.text().isEmpty()) {
             stream.delta(r.text());
         }

@@ -72,9 +72,9 @@ final class VisionChatModel implements ChatModel {
         try {
             if (completion) {
                 Conversation.Turn last = lastUser(conversation);
-                replies = c.completions(last.text(), last.visuals(), choices, Cancel.NEVER, true);
+                replies = c.completions(last.text(), last.visuals(), choices, cancel(streams), true);
             } else {
-                replies = c.replies(conversation, choices, Cancel.NEVER, true);
+                replies = c.replies(conversation, choices, cancel(streams), true);
             }
         } catch (VisionChat.ContextLengthExceeded e) {
             throw contextLengthExceeded("messages", e);
@@ -96,7 +96,7 @@ final class VisionChatModel implements ChatModel {
         VisionChat c = chat.get();
         try {
             return c.completions(prompt, List.of(), choices(c.rawDefaults(), params, streams, c, tellEnd),
-                    Cancel.NEVER, true).stream().map(VisionChatModel::result).toList();
+                    cancel(streams), true).stream().map(VisionChatModel::result).toList();
         } catch (VisionChat.ContextLengthExceeded e) {
             throw contextLengthExceeded("prompt", e);
         }
@@ -119,6 +119,12 @@ final class VisionChatModel implements ChatModel {
                     }));
         }
         return choices;
+    }
+
+    /** Stops the choices when any of their streams' requests is no longer wanted. */
+    private static Cancel cancel(List<Stream> streams) {
+        List<Cancel> each = streams.stream().map(Stream::cancel).distinct().toList();
+        return each.size() == 1 ? each.getFirst() : () -> each.stream().anyMatch(Cancel::requested);
     }
 
     /** OpenAI's answer to a prompt longer than the model's context: a 400 with code context_length_exceeded. */

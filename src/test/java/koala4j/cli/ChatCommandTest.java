@@ -285,6 +285,11 @@ class ChatCommandTest {
                 TinyChatModels.image("kollava_v0").toString(), "--prompt", r0.get("question").asText(),
                 "--kv-cache", "f16", "--max-new-tokens", "10", "--ignore-eos", "--json").json();
         assertArrayEquals(ints(r0.at("/expected/new_ids")), ints(half.get("output_ids")));
+        // so does a prompt (image rows included) computed 7 positions at a time
+        JsonNode chunked = ok("chat", "--model", TinyChatModels.kollava().toString(), "--image",
+                TinyChatModels.image("kollava_v0").toString(), "--prompt", r0.get("question").asText(),
+                "--prefill-chunk", "7", "--max-new-tokens", "10", "--ignore-eos", "--json").json();
+        assertArrayEquals(ints(r0.at("/expected/new_ids")), ints(chunked.get("output_ids")));
         // Q8_0 needs rows in blocks of 32 (ggml's rule); this tiny model's MLP width 168 is not: a one-line error
         Run q8 = run("chat", "--model", TinyChatModels.kollava().toString(), "--prompt", "hi", "--quant", "q8");
         assertEquals(1, q8.code());
@@ -548,6 +553,8 @@ class ChatCommandTest {
         assertTrue(run("chat", "--model", llava.toString(), "--quant", "q4", "--prompt", "hi").err().contains("q4"));
         assertTrue(run("chat", "--model", llava.toString(), "--kv-cache", "bf16", "--prompt", "hi").err()
                 .contains("--kv-cache 'bf16': expected f32 or f16"));
+        assertTrue(run("chat", "--model", llava.toString(), "--prefill-chunk", "0", "--prompt", "hi").err()
+                .contains("--prefill-chunk 0: expected at least 1"));
         assertTrue(run("chat", "--model", llava.toString(), "--device", "cuda", "--prompt", "hi").err()
                 .contains("--device cuda"));
         assertTrue(run("chat", "--model", llava.toString(), "--num-beams", "0", "--prompt", "hi").err()

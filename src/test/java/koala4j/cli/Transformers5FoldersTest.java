@@ -56,9 +56,10 @@ class Transformers5FoldersTest {
         }
     }
 
-    private JsonNode chat(Path model, String image, String prompt, int maxNewTokens) {
+    private JsonNode chat(Path model, String image, String prompt, int maxNewTokens, String... options) {
         List<String> args = new ArrayList<>(List.of("chat", "--model", model.toString(), "--prompt", prompt,
                 "--max-new-tokens", Integer.toString(maxNewTokens), "--ignore-eos", "--json"));
+        args.addAll(List.of(options));
         if (image != null) {
             args.addAll(List.of("--image", image));
         } else {
@@ -133,6 +134,10 @@ class Transformers5FoldersTest {
         for (JsonNode r : expected.at("/mistral_window/runs")) {
             JsonNode got = chat(model, null, r.get("prompt").asText(), r.get("new_ids").size());
             check(got, r.get("input_ids"), r.get("new_ids"), "mistral " + r.get("prompt").asText());
+            // prompts computed 4 positions at a time: each chunk's window reaches back into the cache
+            JsonNode chunked = chat(model, null, r.get("prompt").asText(), r.get("new_ids").size(),
+                    "--prefill-chunk", "4");
+            check(chunked, r.get("input_ids"), r.get("new_ids"), "mistral in chunks of 4 " + r.get("prompt").asText());
         }
         // the window matters here: without it transformers answers the longest prompt differently
         JsonNode last = expected.at("/mistral_window/runs/2/new_ids");

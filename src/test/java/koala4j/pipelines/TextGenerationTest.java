@@ -300,6 +300,29 @@ class TextGenerationTest {
         assertEquals(3, calls[0]);
     }
 
+    @Test
+    void cancelStopsALongPromptBetweenItsChunks() {
+        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
+        long[] expected = g.longs("out.generated_ids");
+        lm.prefillChunk(4);
+        try {
+            int[] checks = {0};
+            int[] tokens = {0};
+            assertThrows(java.util.concurrent.CancellationException.class, () -> new TextGeneration(lm, null)
+                    .generate(prompt(), SamplingParams.greedy(10, List.of()), (id, d) -> tokens[0]++,
+                            () -> ++checks[0] > 2));
+            assertEquals(3, checks[0], "checked before each of the 12-token prompt's chunks of 4, stopped at the third");
+            assertEquals(0, tokens[0]);
+            var result = new TextGeneration(lm, null).generate(prompt(),
+                    SamplingParams.greedy(20, List.of(2)).withIgnoreEos(true), TextGeneration.TokenListener.NONE,
+                    Cancel.NEVER);
+            assertArrayEquals(Arrays.stream(expected).skip(12).mapToInt(Math::toIntExact).toArray(),
+                    result.tokenIds(), "greedy ids of a prompt computed in chunks");
+        } finally {
+            lm.prefillChunk(LlamaForCausalLM.DEFAULT_PREFILL_CHUNK);
+        }
+    }
+
     private static koala4j.tensor.Tensor embeds(int[] ids) {
         return TextGeneration.embedIds(lm, ids);
     }

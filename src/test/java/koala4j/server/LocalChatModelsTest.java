@@ -675,6 +675,42 @@ class LocalChatModelsTest {
         }
     }
 
+    /**
+     * A request no longer wanted (client gone, deadline passed) stops before the prompt is computed, also where no
+     * text would be streamed for a long time: nothing reaches the stream.
+     */
+    @Test
+    void aCancelledRequestStopsBeforeItsPrompt() throws Exception {
+        CpuOps ops = new CpuOps();
+        List<String> deltas = new ArrayList<>();
+        ChatModel.Stream gone = new ChatModel.Stream() {
+            @Override
+            public void delta(String text) {
+                deltas.add(text);
+            }
+
+            @Override
+            public koala4j.pipelines.Cancel cancel() {
+                return () -> true;
+            }
+        };
+        var user = List.of(new ChatModel.Message("user", List.<ChatModel.Part>of(new ChatModel.TextPart("Koalas eat"))));
+        var params = new ChatModel.Params(8, 0.0, null, null);
+        ChatModel.Stream wanted = deltas::add;
+        for (ChatModel model : List.of(
+                LocalChatModels.open("tiny-llama", "tiny llama", TinyChatModels.llama(), VisionChat.Options.defaults(),
+                        ops),
+                LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(), VisionChat.Options.defaults(), ops))) {
+            assertThrows(java.util.concurrent.CancellationException.class, () -> model.complete(user, params, gone),
+                    model.id());
+            // the llama model decodes choices together: one gone stream stops them all; T5 answers one by one
+            List<ChatModel.Stream> streams = model instanceof VisionChatModel ? List.of(wanted, gone) : List.of(gone, gone);
+            assertThrows(java.util.concurrent.CancellationException.class,
+                    () -> model.completeChoices(user, params, streams), model.id() + ", two choices");
+        }
+        assertEquals(List.of(), deltas);
+    }
+
     @Test
     void aModelThatCannotLoadIs503WithoutServerPaths() throws Exception {
         Path broken = work.resolve("broken-llava");

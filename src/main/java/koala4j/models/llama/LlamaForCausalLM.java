@@ -19,12 +19,16 @@ import koala4j.tensor.quant.Quantization;
  * transformers {@code LlamaForCausalLM} (models/llama/modeling_llama.py): keys {@code model.embed_tokens},
  * {@code model.layers.N.*}, {@code model.norm} and {@code lm_head} (absent when tie_word_embeddings). The forward
  * pass takes input embeddings, so a LLaVA model can splice image features in, and a {@link KvCache} that it extends:
- * a prompt is one call over all its positions, then each new token is one call over one position.
+ * a prompt is one call over all its positions (computed a chunk at a time), then each new token is one call over one
+ * position.
  *
  * <p>Immutable after {@link #load} (and {@link #quantize}); one instance serves any number of generations at once,
  * each with its own cache.
  */
 public final class LlamaForCausalLM extends Module {
+
+    /** llama.cpp's default n_ubatch. */
+    public static final int DEFAULT_PREFILL_CHUNK = 512;
 
     /** Logits [B, N or 1, V] and, when asked for, hidden_states as transformers returns them (embeddings first). */
     public record Output(Tensor logits, List<Tensor> hiddenStates) {
@@ -37,6 +41,7 @@ public final class LlamaForCausalLM extends Module {
     /** lm_head weight when it is the (tied) embedding table quantised separately; null otherwise. */
     private volatile Tensor tiedHead;
     private volatile DType kvCacheType = DType.F32;
+    private volatile int prefillChunk = DEFAULT_PREFILL_CHUNK;
 
     public LlamaForCausalLM(LlamaConfig config) {
         this.config = config;
@@ -167,21 +172,65 @@ public final class LlamaForCausalLM extends Module {
         return model.embedTokens.forward(ids.dtype() == DType.I64 ? ids : ids.to(DType.I64));
     }
 
-    /** Logits for ids [B, N] at positions [cache.length(), +N); see {@link #forward(Tensor, KvCache, boolean, boolean)}. */
+    /** Logits for ids [B, N] at positions [cache.length(), +N); see {@link #forward(Tensor, KvCache, boolean)}. */
     public Tensor forwardIds(Tensor ids, KvCache cache, boolean lastOnly) {
-        return forward(embed(ids), cache, lastOnly, false).logits();
-    }
-
-    /** Logits [B, N or 1, V] for input embeddings; see {@link #forward(Tensor, KvCache, boolean, boolean)}. */
-    public Tensor forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly) {
-        return forward(inputsEmbeds, cache, lastOnly, false).logits();
+        return forward(embed(ids), cache, lastOnly);
     }
 
     /**
-     * inputsEmbeds [B, N, C] at positions [cache.length(), +N): runs every layer, appends their keys and values to
-     * the cache and advances it by N. {@code lastOnly}: logits of the last position only (transformers'
-     * logits_to_keep=1, what generate asks for), [B, 1, V]; else all, [B, N, V].
+     * Logits [B, N or 1, V] for input embeddings, the positions computed {@link #prefillChunk} at a time; see
+     * {@link #forward(Tensor, KvCache, boolean, Runnable)}.
      */
+    public Tensor forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly) {
+        return forward(inputsEmbeds, cache, lastOnly, () -> { });
+    }
+
+    /**
+     * Logits as {@link #forward(Tensor, KvCache, boolean, boolean)} gives them, the N positions computed in chunks of
+     * at most {@link #prefillChunk} (llama.cpp's n_ubatch): each chunk attends to the keys the chunks before it left
+     * in the cache, so a long prompt's activations and sliding-window masks stay the size of a chunk, and
+     * {@code beforeEachChunk} runs before every chunk (a check that may throw to stop a long prompt). Positions whose
+     * rotary frequencies depend on the call's length (dynamic NTK, LongRoPE beyond their original length) are
+     * computed in one call, as the reference computes a prompt, so that they rotate by the same frequencies.
+     */
+    public Tensor forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly, Runnable beforeEachChunk) {
+        int n = inputsEmbeds.rank() == 3 ? inputsEmbeds.size(1) : 0;
+        int chunk = prefillChunk;
+        if (n <= chunk || (long) cache.length() + n > ropeLengthDependentAbove()) {
+            beforeEachChunk.run();
+            return forward(inputsEmbeds, cache, lastOnly, false).logits();
+        }
+        List<Tensor> logits = new ArrayList<>();
+        for (int start = 0; start < n; start += chunk) {
+            beforeEachChunk.run();
+            int end = Math.min(n, start + chunk);
+            Tensor part = inputsEmbeds.slice(1, start, end);
+            if (!lastOnly || end == n) {
+                logits.add(forward(part, cache, lastOnly, false).logits());
+            } else {
+                layers(part, cache, null);
+            }
+        }
+        return logits.size() == 1 ? logits.getFirst() : Tensor.concat(logits, 1);
+    }
+
+    /** The most positions one call of {@link #forward(Tensor, KvCache, boolean)} computes together. */
+    public int prefillChunk() {
+        return prefillChunk;
+    }
+
+    /**
+     * Sets {@link #prefillChunk} (default {@value #DEFAULT_PREFILL_CHUNK}, llama.cpp's default n_ubatch): fewer
+     * positions bound a long prompt's activation memory tighter and let a cancelled prompt stop sooner; each chunk
+     * reads the weights once more.
+     */
+    public void prefillChunk(int positions) {
+        if (positions < 1) {
+            throw new IllegalArgumentException("prefill chunk of " + positions + " positions, expected at least 1");
+        }
+        prefillChunk = positions;
+    }
+
     /**
      * Mistral's sliding window as an additive mask over the cached and new keys: query position p sees keys
      * (p - window, p] (the causal part is left to attention's causal flag); null when every key is inside.
@@ -202,24 +251,19 @@ public final class LlamaForCausalLM extends Module {
         return ops.fromArray(mask, 1, 1, n, keys);
     }
 
+    /**
+     * inputsEmbeds [B, N, C] at positions [cache.length(), +N) in one call: runs every layer, appends their keys and
+     * values to the cache and advances it by N. {@code lastOnly}: logits of the last position only (transformers'
+     * logits_to_keep=1, what generate asks for), [B, 1, V]; else all, [B, N, V].
+     */
     public Output forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly, boolean hiddenStates) {
         if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.hiddenSize()) {
             throw new IllegalArgumentException("input embeddings of shape "
                     + java.util.Arrays.toString(inputsEmbeds.shape()) + ", expected [B, N, " + config.hiddenSize() + "]");
         }
         int n = inputsEmbeds.size(1);
-        cache.reserve(n, inputsEmbeds.size(0));
-        Tensor[] cosSin = rotary.cosSin(inputsEmbeds.ops(), cache.length(), n);             // 2 x [N, D]
-        Tensor window = slidingWindowMask(inputsEmbeds.ops(), cache.length(), n);           // [1, 1, N, L+N] or null
         List<Tensor> states = hiddenStates ? new ArrayList<>() : null;
-        Tensor h = inputsEmbeds;                                                           // [B, N, C]
-        for (LlamaDecoderLayer layer : model.layers) {
-            if (states != null) {
-                states.add(h);
-            }
-            h = layer.forward(h, cosSin[0], cosSin[1], cache, window);
-        }
-        cache.advance(n);
+        Tensor h = layers(inputsEmbeds, cache, states);                                      // [B, N, C]
         if (lastOnly && states == null) {
             h = h.slice(1, n - 1, n);                                                      // [B, 1, C]
         }
@@ -234,6 +278,27 @@ public final class LlamaForCausalLM extends Module {
                 : tiedHead != null ? tiedHead : model.embedTokens.weight().get();
         Tensor logits = h.linear(head, null);                                              // [B, N, V]
         return new Output(logits, states == null ? List.of() : List.copyOf(states));
+    }
+
+    /**
+     * inputsEmbeds [B, N, C] at positions [cache.length(), +N) through every layer: their keys and values appended to
+     * the cache, which advances by N; the last layer's output [B, N, C] (before the final norm), each layer's input
+     * added to {@code states} when given.
+     */
+    private Tensor layers(Tensor inputsEmbeds, KvCache cache, List<Tensor> states) {
+        int n = inputsEmbeds.size(1);
+        cache.reserve(n, inputsEmbeds.size(0));
+        Tensor[] cosSin = rotary.cosSin(inputsEmbeds.ops(), cache.length(), n);             // 2 x [N, D]
+        Tensor window = slidingWindowMask(inputsEmbeds.ops(), cache.length(), n);           // [1, 1, N, L+N] or null
+        Tensor h = inputsEmbeds;
+        for (LlamaDecoderLayer layer : model.layers) {
+            if (states != null) {
+                states.add(h);
+            }
+            h = layer.forward(h, cosSin[0], cosSin[1], cache, window);
+        }
+        cache.advance(n);
+        return h;
     }
 
     /**

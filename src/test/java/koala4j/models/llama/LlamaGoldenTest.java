@@ -82,6 +82,41 @@ class LlamaGoldenTest {
     }
 
     @Test
+    void aPromptComputedInChunksGivesTheSameLogitsAndStopsBetweenChunks() {
+        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
+        try (Checkpoint ckpt = Checkpoint.open(resource("golden/llama_tiny/model"), null, ops)) {
+            LlamaForCausalLM lm = LlamaForCausalLM.load(ckpt, Quantization.NONE);
+            assertEquals(LlamaForCausalLM.DEFAULT_PREFILL_CHUNK, lm.prefillChunk());
+            lm.prefillChunk(5);
+            long[] ids = g.longs("in.input_ids");                                               // 12 positions
+            Tensor embeds = lm.embed(ops.fromArray(ids, 1, ids.length));
+            int[] chunks = {0};
+            KvCache cache = lm.newCache(1, 32);
+            Tensor all = lm.forward(embeds, cache, false, () -> chunks[0]++);
+            assertEquals(3, chunks[0], "5 + 5 + 2 positions");
+            assertArrayEquals(new int[] {1, 12, 256}, all.shape());
+            assertClose(g.floats("out.logits"), all.toFloatArray(), ATOL, RTOL, "logits of a prompt in chunks of 5");
+            assertEquals(12, cache.length());
+
+            KvCache lastOnly = lm.newCache(1, 32);
+            assertClose(row(g.floats("out.logits"), 11, 256), lm.forward(embeds, lastOnly, true).toFloatArray(),
+                    ATOL, RTOL, "last position's logits");
+
+            KvCache stopped = lm.newCache(1, 32);
+            var stop = assertThrows(java.util.concurrent.CancellationException.class,
+                    () -> lm.forward(embeds, stopped, true, () -> {
+                        if (stopped.length() > 0) {
+                            throw new java.util.concurrent.CancellationException("stop");
+                        }
+                    }));
+            assertEquals("stop", stop.getMessage());
+            assertEquals(5, stopped.length(), "the first chunk only");
+            var zero = assertThrows(IllegalArgumentException.class, () -> lm.prefillChunk(0));
+            assertTrue(zero.getMessage().contains("prefill chunk of 0 positions"), zero.getMessage());
+        }
+    }
+
+    @Test
     void q8WeightsStayCloseToTheFloatModel() {
         GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
         try (Checkpoint ckpt = Checkpoint.open(resource("golden/llama_tiny/model"), null, ops)) {

@@ -110,23 +110,32 @@ class RopeScalingGoldenTest {
         try (Checkpoint ckpt = Checkpoint.open(dir.resolve(name), null, ops)) {
             LlamaForCausalLM lm = LlamaForCausalLM.load(ckpt, Quantization.NONE);
             for (JsonNode run : expected.get("runs")) {
-                long[] prompt = longs(run.get("input_ids"));
-                long[] want = longs(run.get("new_ids"));
-                KvCache cache = lm.newCache(1, prompt.length + want.length);
-                Tensor logits = lm.forwardIds(ops.fromArray(prompt, 1, prompt.length), cache, true);
-                long[] got = new long[want.length];
-                for (int step = 0; step < want.length; step++) {
-                    got[step] = logits.reshape(-1).argmax(0, false).toLongArray()[0];
-                    if (step == want.length - 1) {
-                        assertClose(floats(run.get("last_logits")), logits.toFloatArray(), 1e-4, 1e-4,
-                                name + " prompt of " + prompt.length + ", last step logits");
-                    } else {
-                        logits = lm.forwardIds(ops.fromArray(new long[] {got[step]}, 1, 1), cache, true);
-                    }
+                // prompts computed 4 positions at a time too: LongRoPE's prompts past its original length stay one call
+                for (int chunk : new int[] {LlamaForCausalLM.DEFAULT_PREFILL_CHUNK, 4}) {
+                    lm.prefillChunk(chunk);
+                    assertGreedyRun(lm, run, name + " prompt of " + run.get("input_ids").size() + " in chunks of "
+                            + chunk);
                 }
-                assertArrayEquals(want, got, name + " prompt of " + prompt.length);
             }
         }
+    }
+
+    private void assertGreedyRun(LlamaForCausalLM lm, JsonNode run, String what) {
+        long[] prompt = longs(run.get("input_ids"));
+        long[] want = longs(run.get("new_ids"));
+        KvCache cache = lm.newCache(1, prompt.length + want.length);
+        Tensor logits = lm.forwardIds(ops.fromArray(prompt, 1, prompt.length), cache, true);
+        long[] got = new long[want.length];
+        for (int step = 0; step < want.length; step++) {
+            got[step] = logits.reshape(-1).argmax(0, false).toLongArray()[0];
+            if (step == want.length - 1) {
+                assertClose(floats(run.get("last_logits")), logits.toFloatArray(), 1e-4, 1e-4,
+                        what + ", last step logits");
+            } else {
+                logits = lm.forwardIds(ops.fromArray(new long[] {got[step]}, 1, 1), cache, true);
+            }
+        }
+        assertArrayEquals(want, got, what);
     }
 
     @Test

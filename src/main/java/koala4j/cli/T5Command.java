@@ -108,7 +108,12 @@ final class T5Command implements Callable<Integer> {
             }
             pipeline.generationConfig(overrides);                     // settings errors before any work
             long started = System.nanoTime();
-            TextToText.Result r = pipeline.generate(input, overrides, new StageTimes(err), () -> false);
+            // plain output streams as the answer decodes; --json prints one object at the end
+            TextToText.Result r = json ? pipeline.generate(input, overrides, new StageTimes(err), () -> false)
+                    : pipeline.generate(input, overrides, new StageTimes(err), () -> false, piece -> {
+                        out.print(piece);
+                        out.flush();
+                    });
             double seconds = (System.nanoTime() - started) / 1e9;
             err.printf(Locale.ROOT, "%d new tokens in %.2f s%n", r.outputIds().length - 1, seconds);
             if (json) {
@@ -118,7 +123,7 @@ final class T5Command implements Callable<Integer> {
                 result.put("text_raw", r.rawText());
                 out.println(mapper.writeValueAsString(result));
             } else {
-                out.println(r.text());
+                out.println();
             }
         }
         return 0;

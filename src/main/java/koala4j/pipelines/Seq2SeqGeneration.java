@@ -20,10 +20,11 @@ final class Seq2SeqGeneration {
 
     /**
      * {@code _sample}: greedy (argmax of the processed scores) or sampling; rows that produced eos are filled with
-     * pad afterwards. Returns [B][L] with L = the length when every row finished or max_length was reached.
+     * pad afterwards. Returns [B][L] with L = the length when every row finished or max_length was reached. Each
+     * row's new tokens up to its eos go to {@code tokens} as they are chosen.
      */
     static long[][] sample(T5ForConditionalGeneration model, EncoderOutput encoded, TextGenerationConfig cfg,
-                           Progress progress, Cancel cancel) {
+                           Progress progress, Cancel cancel, TokenSink tokens) {
         int rows = encoded.lastHiddenState().size(0);
         int vocab = model.config().vocabSize();
         DecoderState state = model.startDecoding(encoded, 1, cfg.maxLength() - 1);
@@ -49,6 +50,9 @@ final class Seq2SeqGeneration {
                 long next = hasEos && !unfinished[r] ? cfg.padTokenId() : token;
                 sequences[r][length] = next;
                 last[r] = next;
+                if (unfinished[r]) {
+                    tokens.token(r, next);
+                }
                 if (hasEos && cfg.isEos(next)) {
                     unfinished[r] = false;
                 }
@@ -68,6 +72,14 @@ final class Seq2SeqGeneration {
             out[r] = Arrays.copyOf(sequences[r], length);
         }
         return out;
+    }
+
+    /** Receives each row's tokens as {@link #sample} chooses them. */
+    @FunctionalInterface
+    interface TokenSink {
+        TokenSink NONE = (row, token) -> { };
+
+        void token(int row, long token);
     }
 
     /** The logits processors generate() builds for these settings, in its order (warpers last, when sampling). */

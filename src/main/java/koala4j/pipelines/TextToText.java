@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 import koala4j.io.json.Json;
 import koala4j.models.Checkpoint;
@@ -96,9 +97,29 @@ public final class TextToText implements AutoCloseable {
         return generate(List.of(input), overrides, progress, cancel).getFirst();
     }
 
+    /**
+     * The same, its text handed to {@code text} as it is generated: the pieces add up to {@link Result#text}. Greedy
+     * and sampled answers stream byte token by byte token (a character once its UTF-8 bytes are complete; with the
+     * tokenizer's clean_up_tokenization_spaces the last {@value ByteTextStreamer#HOLD_BACK} characters wait, as the
+     * clean-up may still change them); beam search hands over the whole answer at the end.
+     */
+    public Result generate(String input, TextGenerationConfig.Overrides overrides, Progress progress, Cancel cancel,
+                           Consumer<String> text) {
+        ByteTextStreamer streamer = new ByteTextStreamer(tokenizer, text);
+        Result r = generate(List.of(input), overrides, progress, cancel, (row, token) -> streamer.add(token))
+                .getFirst();
+        streamer.finish(r.text());
+        return r;
+    }
+
     /** A batch of inputs, right-padded together as {@code tokenizer(texts, padding=True)} and generated together. */
     public List<Result> generate(List<String> inputs, TextGenerationConfig.Overrides overrides, Progress progress,
                                  Cancel cancel) {
+        return generate(inputs, overrides, progress, cancel, Seq2SeqGeneration.TokenSink.NONE);
+    }
+
+    private List<Result> generate(List<String> inputs, TextGenerationConfig.Overrides overrides, Progress progress,
+                                  Cancel cancel, Seq2SeqGeneration.TokenSink tokens) {
         TextGenerationConfig cfg = generationConfig(overrides);
         ByteTokenizer.Batch batch = tokenizer.encodeBatch(inputs);
         long started = System.nanoTime();
@@ -107,7 +128,7 @@ public final class TextToText implements AutoCloseable {
         started = System.nanoTime();
         long[][] outputs = cfg.numBeams() > 1
                 ? Seq2SeqGeneration.beamSearch(model, encoded, cfg, progress, cancel)
-                : Seq2SeqGeneration.sample(model, encoded, cfg, progress, cancel);
+                : Seq2SeqGeneration.sample(model, encoded, cfg, progress, cancel, tokens);
         progress.stage("decode", Duration.ofNanos(System.nanoTime() - started));
         List<Result> results = new ArrayList<>();
         for (int r = 0; r < inputs.size(); r++) {

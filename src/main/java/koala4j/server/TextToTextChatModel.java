@@ -11,8 +11,8 @@ import koala4j.tensor.Ops;
 
 /**
  * A (GBST-)KEByT5 / ByT5 folder behind {@code /v1/chat/completions}: the text of the last user message is the
- * input of {@link TextToText#generate} (a text-to-text model keeps no dialogue; earlier messages are not used), the
- * whole answer is streamed as one piece when it is done (the byte-level decoder does not stream). Loaded on the first
+ * input of {@link TextToText#generate} (a text-to-text model keeps no dialogue; earlier messages are not used); the
+ * answer streams as its byte tokens decode to text (beam search: in one piece at the end). Loaded on the first
  * request; thread-safe.
  */
 final class TextToTextChatModel implements ChatModel {
@@ -77,10 +77,7 @@ final class TextToTextChatModel implements ChatModel {
                 null, null, null, params.seed());
         TextToText t5 = pipeline.get();
         TextGenerationConfig config = t5.generationConfig(overrides);
-        TextToText.Result r = t5.generate(input, overrides, Progress.NONE, stream.cancel());
-        if (!r.text().isEmpty()) {
-            stream.delta(r.text());
-        }
+        TextToText.Result r = t5.generate(input, overrides, Progress.NONE, stream.cancel(), stream::delta);
         long[] out = r.outputIds();
         String finish = out.length > 1 && config.isEos(out[out.length - 1]) ? "stop" : "length";
         return new Result(r.text(), finish, r.inputIds().length, out.length - 1, 0);

@@ -254,6 +254,11 @@ public final class ByteTokenizer implements Tokenizer {
         return text.getBytes(StandardCharsets.UTF_8);
     }
 
+    /** Whether {@link #decode} applies transformers' clean_up_tokenization (" ." -> "." and the like). */
+    public boolean cleansUpTokenizationSpaces() {
+        return cleanUpTokenizationSpaces;
+    }
+
     @Override
     public String decode(int[] ids) {
         return decode(ids, false);

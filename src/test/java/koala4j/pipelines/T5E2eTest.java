@@ -69,5 +69,10 @@ class T5E2eTest {
         if (want.has("text_raw")) {
             assertEquals(want.string("text_raw"), got.string("text_raw"), "text_raw");
         }
+        // without --json the text is printed as it decodes, then a newline
+        args.remove("--json");
+        StringWriter plain = new StringWriter();
+        assertEquals(0, Main.run(args.toArray(String[]::new), new PrintWriter(plain), new PrintWriter(new StringWriter())));
+        assertEquals(want.string("text_skip_special") + System.lineSeparator(), plain.toString());
     }
 }

@@ -95,6 +95,26 @@ class TextToTextTest {
     }
 
     @Test
+    void streamedPiecesAddUpToTheAnswer() throws IOException {
+        Path folder = folderWith("{\"decoder_start_token_id\": 0, \"eos_token_id\": 1, \"pad_token_id\": 0}");
+        try (TextToText t2t = TextToText.load(folder, ops)) {
+            for (String input : List.of("Good morning, koala!", "Fill <extra_id_0> here.")) {
+                TextToText.Result whole = t2t.generate(input, greedy(16), Progress.NONE, Cancel.NEVER);
+                List<String> pieces = new ArrayList<>();
+                TextToText.Result streamed = t2t.generate(input, greedy(16), Progress.NONE, Cancel.NEVER, pieces::add);
+                assertEquals(whole.text(), streamed.text());
+                assertEquals(whole.text(), String.join("", pieces), input);
+                assertTrue(whole.text().codePointCount(0, whole.text().length()) < 2 || pieces.size() > 1,
+                        "a piece per decoded character: " + pieces);
+            }
+            var beams = new TextGenerationConfig.Overrides(16, 3, null, null, null, null, null, null, null, null);
+            List<String> pieces = new ArrayList<>();
+            TextToText.Result best = t2t.generate("Good morning, koala!", beams, Progress.NONE, Cancel.NEVER, pieces::add);
+            assertEquals(best.text().isEmpty() ? List.of() : List.of(best.text()), pieces, "beams: the answer at the end");
+        }
+    }
+
+    @Test
     void beamSearchFinishesWithEos() throws IOException {
         Path folder = folderWith("{\"decoder_start_token_id\": 0, \"eos_token_id\": 252, \"pad_token_id\": 0}");
         try (TextToText t2t = TextToText.load(folder, ops)) {

@@ -178,8 +178,8 @@ final class ChatCommand implements Callable<Integer> {
     String quant;
 
     @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32 (default, as "
-            + "transformers) or f16 (half the memory and of the bytes each new token reads; keys and values rounded "
-            + "to F16, as llama.cpp's default).")
+            + "transformers), f16 (half the memory and of the bytes each new token reads; keys and values rounded "
+            + "to F16, as llama.cpp's default) or q8_0 (about a quarter: llama.cpp's q8_0 cache type).")
     String kvCache;
 
     @Option(names = "--prefill-chunk", defaultValue = "512", description = "The most prompt positions computed in one "

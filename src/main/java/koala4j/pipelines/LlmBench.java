@@ -55,7 +55,7 @@ public final class LlmBench {
                     1000000.0, null, 32768, false, false, false, 1, List.of(2), null));
 
     /**
-     * {@code kvCache}: the KV cache's element type, F32 or F16 (null: F32); {@code batch}: with more than 1, also
+     * {@code kvCache}: the KV cache's element type, F32, F16 or Q8_0 (null: F32); {@code batch}: with more than 1, also
      * decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share).
      */
     public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,

@@ -87,8 +87,8 @@ public final class VisionChat implements AutoCloseable {
      * @param promptCacheSlots conversations whose KV caches are kept for their next prompt ({@link PromptCacheSlots}:
      *                    a reply resumes from the slot sharing the longest prefix with it; image features are
      *                    cached as well); 0: every reply computes its whole prompt
-     * @param kvCache     the language model's KV cache element type: F32 (as transformers) or F16 (half the memory,
-     *                    keys and values rounded to F16); null: F32
+     * @param kvCache     the language model's KV cache element type: F32 (as transformers), F16 (half the memory,
+     *                    keys and values rounded to F16) or Q8_0 (34 bytes per 32 values); null: F32
      * @param prefillChunk the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk})
      */
     public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,

@@ -20,7 +20,7 @@ public interface Ops {
 
     // ---- creation and transfer
 
-    /** A tensor of the given shape, contents unspecified. */
+    /** A tensor of the given shape, contents unspecified (Q8_0: zeros; its last dim a whole number of blocks). */
     Tensor empty(DType dtype, int... shape);
 
     Tensor full(float value, DType dtype, int... shape);
@@ -44,7 +44,8 @@ public interface Ops {
     /**
      * Writes {@code src} (broadcast to the destination's shape, converted to its dtype) into the view {@code dst}
      * in place. The one mutating op: for caches (a KV cache written one position at a time) and buffers the caller
-     * owns; never use it on weights or on a tensor another thread reads.
+     * owns; never use it on weights or on a tensor another thread reads. A Q8_0 destination takes whole blocks
+     * along its contiguous last dim: quantised as {@code cast(src, Q8_0)} would, or block for block from Q8_0.
      */
     void copyInto(Tensor src, Tensor dst);
 

@@ -42,9 +42,9 @@ class BenchLlmCommandTest {
         r = run("bench", "llm", "--config", "ko-llava-13b", "--quant", "q4");
         assertEquals("1", r[0]);
         assertTrue(r[2].contains("expected none or q8"), r[2]);
-        r = run("bench", "llm", "--config", "ko-llava-13b", "--kv-cache", "q8");
+        r = run("bench", "llm", "--config", "ko-llava-13b", "--kv-cache", "q4");
         assertEquals("1", r[0]);
-        assertTrue(r[2].contains("--kv-cache 'q8': expected f32 or f16"), r[2]);
+        assertTrue(r[2].contains("--kv-cache 'q4': expected f32, f16 or q8_0"), r[2]);
     }
 
     @Test

@@ -552,7 +552,10 @@ class ChatCommandTest {
                 .contains("--temperature -1.0"));
         assertTrue(run("chat", "--model", llava.toString(), "--quant", "q4", "--prompt", "hi").err().contains("q4"));
         assertTrue(run("chat", "--model", llava.toString(), "--kv-cache", "bf16", "--prompt", "hi").err()
-                .contains("--kv-cache 'bf16': expected f32 or f16"));
+                .contains("--kv-cache 'bf16': expected f32, f16 or q8_0"));
+        Run q8Cache = run("chat", "--model", llava.toString(), "--kv-cache", "q8_0", "--prompt", "hi");
+        assertTrue(q8Cache.code() == 1 && q8Cache.err().contains("head_dim a multiple of 32")
+                && q8Cache.err().contains("is 16"), q8Cache.err());
         assertTrue(run("chat", "--model", llava.toString(), "--prefill-chunk", "0", "--prompt", "hi").err()
                 .contains("--prefill-chunk 0: expected at least 1"));
         assertTrue(run("chat", "--model", llava.toString(), "--device", "cuda", "--prompt", "hi").err()

@@ -41,7 +41,7 @@ class ServeCommandTest {
         assertTrue(run(1, "serve", "--data", data, "--queue", "0")[1].contains("--queue 0"));
         assertTrue(run(1, "serve", "--data", data, "--chat-cache-slots", "0")[1].contains("--chat-cache-slots 0"));
         assertTrue(run(1, "serve", "--data", data, "--chat-kv-cache", "q4")[1]
-                .contains("--chat-kv-cache 'q4': expected f32 or f16"));
+                .contains("--chat-kv-cache 'q4': expected f32, f16 or q8_0"));
         assertTrue(run(1, "serve", "--data", data, "--db", "jdbc:mysql://x/y")[1].contains("jdbc:sqlite:FILE"));
         assertTrue(run(2, "serve", "--port", "eighty")[1].contains("--port"));
         assertTrue(run(0, "help", "serve")[0].contains("--api-key-file"));

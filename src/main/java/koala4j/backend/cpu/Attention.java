@@ -57,11 +57,60 @@ public final class Attention {
     }
 
     /** An operand laid out as {@link Operand} whose elements are F16 bit patterns (a half-precision KV cache). */
-    public record HalfOperand(short[] data, int offset, long strideB, long strideH, long strideN) implements Layout {
+    public record HalfOperand(short[] data, int offset, long strideB, long strideH, long strideN) implements Compact {
         @Override
         public int length() {
             return data == null ? -1 : data.length;
         }
+
+        @Override
+        public void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride) {
+            long row = offset + bi * strideB + kvh * strideH + j0 * strideN;
+            if (strideN == width && stride == width) {
+                halfToFloat(data, (int) row, dst, dstOff, jn * width); // one run: a KV cache head's rows are adjacent
+                return;
+            }
+            for (int jj = 0; jj < jn; jj++, row += strideN) {
+                int at = dstOff + jj * stride;
+                halfToFloat(data, (int) row, dst, at, width);
+                Arrays.fill(dst, at + width, at + stride, 0f);
+            }
+        }
+    }
+
+    /**
+     * An operand laid out as {@link Operand} (element indices) over Q8_0 storage (an 8-bit KV cache, llama.cpp's
+     * q8_0 cache type): each run of 32 elements along the flattened order shares one scale.
+     */
+    public record Q8Operand(koala4j.tensor.quant.Q8Storage data, int offset, long strideB, long strideH, long strideN)
+            implements Compact {
+        @Override
+        public int length() {
+            return data == null ? -1 : (int) Math.min(data.size(), Integer.MAX_VALUE);
+        }
+
+        @Override
+        public void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride) {
+            long row = offset + bi * strideB + kvh * strideH + j0 * strideN;
+            if (strideN == width && stride == width) {
+                Q8Gemm.dequantize(data, row, jn * width, dst, dstOff);
+                return;
+            }
+            for (int jj = 0; jj < jn; jj++, row += strideN) {
+                int at = dstOff + jj * stride;
+                Q8Gemm.dequantize(data, row, width, dst, at);
+                Arrays.fill(dst, at + width, at + stride, 0f);
+            }
+        }
+    }
+
+    /** Keys or values stored narrower than float, turned into floats a block of rows at a time. */
+    sealed interface Compact extends Layout permits HalfOperand, Q8Operand {
+        /**
+         * Rows [j0, j0+jn) of head kvh of batch bi as floats, {@code width} values per row at a row stride of
+         * {@code stride} in dst, zero from width to stride.
+         */
+        void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride);
     }
 
     /** What the range checks read of an operand or mask: its array's length (-1 when missing) and its strides. */
@@ -125,6 +174,23 @@ public final class Attention {
     public static void attention(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
                                  Operand q, HalfOperand k, HalfOperand v, Mask mask, boolean causal, float scale,
                                  float[] out, int outOffset) {
+        compact(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, out, outOffset);
+    }
+
+    /**
+     * {@link #attention} with keys and values in Q8_0: same semantics, each key and value its scale times its
+     * quant. Decoding turns a block of keys and values into floats in per-thread scratch when a tile reaches it
+     * (reading 34 bytes per 32 elements); longer queries convert K and V to float once per call.
+     */
+    public static void attention(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                 Operand q, Q8Operand k, Q8Operand v, Mask mask, boolean causal, float scale,
+                                 float[] out, int outOffset) {
+        compact(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, out, outOffset);
+    }
+
+    private static void compact(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                Operand q, Compact k, Compact v, Mask mask, boolean causal, float scale,
+                                float[] out, int outOffset) {
         checkShapes(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, out, outOffset);
         if (b == 0 || heads == 0 || nq == 0) {
             return;
@@ -144,7 +210,7 @@ public final class Attention {
 
     /** Keys and values come from k and v (float, read in place; keys packed in kt when it is not null) or kh and vh. */
     private static void run(int b, int heads, int kvHeads, int nq, int nk, int d, int dv, Operand q, Operand k,
-                            Operand v, HalfOperand kh, HalfOperand vh, Mask mask, boolean causal, float scale,
+                            Operand v, Compact kh, Compact vh, Mask mask, boolean causal, float scale,
                             float[] out, int outOffset, float[] kt) {
         int group = heads / kvHeads;
         int rowsPerKv = group * nq;                       // query rows of all heads that share one kv head
@@ -166,7 +232,7 @@ public final class Attention {
 
     /** Everything a task needs; {@code c} is scale * log2(e), folded into the packed queries. */
     private record Job(int heads, int kvHeads, int group, int nq, int nk, int d, int dPad, int dv, int dvPad,
-                       Operand q, Operand k, Operand v, HalfOperand kh, HalfOperand vh, Mask mask, boolean causal,
+                       Operand q, Operand k, Operand v, Compact kh, Compact vh, Mask mask, boolean causal,
                        float c, float[] out, int outOffset, float[] kt, int nkb) {
     }
 
@@ -259,14 +325,14 @@ public final class Attention {
         }
         // Key blocks past every row's causal limit are skipped outright.
         int kEnd = Math.min(jb.nk, maxLim + 1);
-        boolean half = jb.kh != null;
+        boolean compact = jb.kh != null;
         float[] kData;
         float[] vData;
         int kBase;
         int vBase;
         int ks;
         int vs;
-        if (half) {
+        if (compact) {
             // each block is converted into scratch below and read from there
             kData = w.keyBlock(BK * jb.d);
             vData = w.valueBlock(BK * jb.dvPad);
@@ -283,14 +349,15 @@ public final class Attention {
             vs = (int) jb.v.strideN();
         }
         // a lone row over F16 keys and values reads them in place (HalfAttentionKernels) when its scaled query
-        // allows; other rows, and blocks holding an Inf or NaN, use the block converted to floats
-        boolean inPlace = half && (rows % MR == 1) && HalfAttentionKernels.applies(jb.d, jb.dv)
+        // allows; other rows, blocks holding an Inf or NaN, and Q8_0 keys and values use the block converted to floats
+        boolean inPlace = jb.kh instanceof HalfOperand && jb.vh instanceof HalfOperand && (rows % MR == 1)
+                && HalfAttentionKernels.applies(jb.d, jb.dv)
                 && scaleQuery(w, qb, (rowsPad - MR) * qs, jb.d, os);
         for (int j0 = 0; j0 < kEnd; j0 += BK) {
             int jn = Math.min(BK, jb.nk - j0);
-            int kRow = half ? 0 : kBase + j0 * ks;             // key j0 of this block, read in place
-            int vRow = half ? 0 : vBase + j0 * vs;
-            boolean converted = !half;
+            int kRow = compact ? 0 : kBase + j0 * ks;             // key j0 of this block, read in place
+            int vRow = compact ? 0 : vBase + j0 * vs;
+            boolean converted = !compact;
             int ktBase = ((bi * jb.kvHeads + kvh) * jb.nkb + j0 / BK) * jb.d * BK;
             for (int rg = 0; rg < rowsPad; rg += MR) {
                 int groupLim = Math.max(Math.max(w.lim[rg], w.lim[rg + 1]), Math.max(w.lim[rg + 2], w.lim[rg + 3]));
@@ -301,8 +368,8 @@ public final class Attention {
                     continue;
                 }
                 if (!converted) {
-                    halfRows(jb.kh, bi, kvh, j0, jn, jb.d, kData, 0, jb.d);
-                    halfRows(jb.vh, bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
+                    jb.kh.rows(bi, kvh, j0, jn, jb.d, kData, 0, jb.d);
+                    jb.vh.rows(bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
                     converted = true;
                 }
                 if (jb.kt == null && rows - rg == 1) {
@@ -363,8 +430,8 @@ public final class Attention {
      * NaN value is handled here, by redoing this block's P·V from exactly converted values.
      */
     private static boolean lonelyHalfRow(Job jb, Work w, int bi, int kvh, int r, int os, int j0, int jn) {
-        HalfOperand k = jb.kh;
-        HalfOperand v = jb.vh;
+        HalfOperand k = (HalfOperand) jb.kh;
+        HalfOperand v = (HalfOperand) jb.vh;
         int kRow = (int) (k.offset() + bi * k.strideB() + kvh * k.strideH() + j0 * k.strideN());
         int vRow = (int) (v.offset() + bi * v.strideB() + kvh * v.strideH() + j0 * v.strideN());
         if (!HalfAttentionKernels.scoresDot1(w.qh, 0, k.data(), kRow, (int) k.strideN(), jn, jb.d, w.s)) {
@@ -376,7 +443,7 @@ public final class Attention {
                     (int) v.strideN(), w.keep)) {
                 // an Inf or NaN value: this block's P·V from exactly converted values (the softmax state is kept)
                 float[] vData = w.valueBlock(BK * jb.dvPad);
-                halfRows(v, bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
+                v.rows(bi, kvh, j0, jn, jb.dv, vData, 0, jb.dvPad);
                 AttentionKernels.accumulateRow(w.o, w.s, w.alpha, r, os, vis, vData, 0, jb.dvPad);
             }
         }
@@ -508,25 +575,6 @@ public final class Attention {
         return new Operand(vp, 0, (long) kvHeads * nk * dvPad, (long) nk * dvPad, dvPad);
     }
 
-    /**
-     * Rows [j0, j0+jn) of head kvh of batch bi of an F16 operand as floats, {@code width} values per row at a row
-     * stride of {@code stride} in dst, zero from width to stride.
-     */
-    private static void halfRows(HalfOperand h, int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff,
-                                 int stride) {
-        short[] src = h.data();
-        long row = h.offset() + bi * h.strideB() + kvh * h.strideH() + j0 * h.strideN();
-        if (h.strideN() == width && stride == width) {
-            halfToFloat(src, (int) row, dst, dstOff, jn * width); // one run: the rows of a KV cache head are adjacent
-            return;
-        }
-        for (int jj = 0; jj < jn; jj++, row += h.strideN()) {
-            int at = dstOff + jj * stride;
-            halfToFloat(src, (int) row, dst, at, width);
-            Arrays.fill(dst, at + width, at + stride, 0f);
-        }
-    }
-
     /** A plain loop, which C2 turns into the CPU's vector half-to-float conversion. */
     private static void halfToFloat(short[] src, int from, float[] dst, int to, int n) {
         for (int i = 0; i < n; i++) {
@@ -534,12 +582,12 @@ public final class Attention {
         }
     }
 
-    /** A whole F16 operand [b, heads, n, width] as a contiguous float operand. */
-    private static Operand widen(int b, int heads, int n, int width, HalfOperand h) {
+    /** A whole F16 or Q8_0 operand [b, heads, n, width] as a contiguous float operand. */
+    private static Operand widen(int b, int heads, int n, int width, Compact h) {
         float[] dst = new float[Math.multiplyExact(Math.multiplyExact(b * heads, n), width)];
         Parallel.forRange(b * heads, 1, (from, to) -> {
             for (int t = from; t < to; t++) {
-                halfRows(h, t / heads, t % heads, 0, n, width, dst, t * n * width, width);
+                h.rows(t / heads, t % heads, 0, n, width, dst, t * n * width, width);
             }
         });
         return new Operand(dst, 0, (long) heads * n * width, (long) n * width, width);

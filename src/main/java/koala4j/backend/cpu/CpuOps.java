@@ -15,6 +15,7 @@ import koala4j.tensor.ReduceOp;
 import koala4j.tensor.ResizeMode;
 import koala4j.tensor.Tensor;
 import koala4j.tensor.UnaryOp;
+import koala4j.tensor.quant.Q8;
 import koala4j.tensor.quant.Q8Storage;
 
 /**
@@ -48,8 +49,15 @@ public final class CpuOps implements Ops {
             case F16, BF16 -> HostStorage.of(new short[n], dtype);
             case I32 -> HostStorage.of(new int[n]);
             case I64 -> HostStorage.of(new long[n]);
-            case Q8_0 -> throw new IllegalArgumentException("a Q8_0 tensor is made by cast(x, Q8_0), not empty()");
+            case Q8_0 -> null;
         };
+        if (storage == null) {
+            if (shape.length == 0 || shape[shape.length - 1] % Q8Storage.BLOCK != 0) {
+                throw new IllegalArgumentException("empty Q8_0 tensor of shape " + Arrays.toString(shape)
+                        + ": expected a last dim divisible by " + Q8Storage.BLOCK + " (whole blocks)");
+            }
+            return Q8.allocate(n).tensor(this, shape);                                  // zero scales: all zeros
+        }
         return Tensor.dense(this, storage, shape);
     }
 
@@ -130,6 +138,10 @@ public final class CpuOps implements Ops {
 
     @Override
     public void copyInto(Tensor src, Tensor dst) {
+        if (dst.storage() instanceof Q8Storage q) {
+            copyIntoQ8(src, dst, q);
+            return;
+        }
         HostStorage d = host(dst);
         if (d.segment().isReadOnly()) {
             throw new IllegalArgumentException("copyInto: the destination " + dst + " is read-only (a mapped weight?)");
@@ -138,6 +150,67 @@ public final class CpuOps implements Ops {
         long[] srcStrides = Strided.broadcastStrides(s.shape(), s.strides(), dst.shape());
         Strided.copy(host(s).segment(), s.offset(), srcStrides, d.segment(), dst.offset(), dst.strides(), dst.shape(),
                 dst.dtype().byteSize());
+    }
+
+    /**
+     * Writes into a Q8_0 view whose rows (along its contiguous last dim) are whole blocks: a Q8_0 source of the same
+     * shape is copied block for block, anything else is quantised as {@link #cast} does (ggml's
+     * quantize_row_q8_0_ref), broadcast to the destination's shape first.
+     */
+    private void copyIntoQ8(Tensor src, Tensor dst, Q8Storage q) {
+        int width = dst.rank() == 0 ? 0 : dst.size(-1);
+        boolean aligned = width % Q8Storage.BLOCK == 0 && (dst.stride(-1) == 1 || width == 1)
+                && dst.offset() % Q8Storage.BLOCK == 0;
+        for (int i = 0; i < dst.rank() - 1; i++) {
+            aligned &= dst.stride(i) % Q8Storage.BLOCK == 0 || dst.size(i) == 1;
+        }
+        if (!aligned) {
+            throw new IllegalArgumentException("copyInto: the Q8_0 destination " + dst + " must be whole blocks of "
+                    + Q8Storage.BLOCK + " along its contiguous last dim");
+        }
+        if (q.quants().isReadOnly()) {
+            throw new IllegalArgumentException("copyInto: the destination " + dst + " is read-only");
+        }
+        long[] starts = rowStarts(dst);
+        if (src.storage() instanceof Q8Storage from && Arrays.equals(src.shape(), dst.shape())
+                && Arrays.stream(rowStarts(src)).allMatch(r -> r % Q8Storage.BLOCK == 0) && src.stride(-1) == 1) {
+            long[] fromStarts = rowStarts(src);
+            int blocks = width / Q8Storage.BLOCK;
+            for (int r = 0; r < starts.length; r++) {
+                MemorySegment.copy(from.quants(), fromStarts[r], q.quants(), starts[r], width);
+                MemorySegment.copy(from.scales(), fromStarts[r] / Q8Storage.BLOCK * 2, q.scales(),
+                        starts[r] / Q8Storage.BLOCK * 2, blocks * 2L);
+            }
+            return;
+        }
+        float[] values = floats(Arrays.equals(src.shape(), dst.shape()) ? src : src.expand(dst.shape()));
+        Parallel.forRange(starts.length, 64, (a, b) -> {
+            for (int r = a; r < b; r++) {
+                for (int c = 0; c < width; c += Q8Storage.BLOCK) {
+                    Q8.quantizeBlock(values, r * width + c, q, (starts[r] + c) / Q8Storage.BLOCK);
+                }
+            }
+        });
+    }
+
+    /** The storage index of every row's first element (rows in row-major order over all dims but the last). */
+    private static long[] rowStarts(Tensor t) {
+        int outer = t.rank() - 1;
+        long[] starts = new long[Math.toIntExact(t.rank() == 0 ? 1 : t.numel() / Math.max(1, t.size(-1)))];
+        int[] index = new int[Math.max(outer, 0)];
+        long at = t.offset();
+        for (int r = 0; r < starts.length; r++) {
+            starts[r] = at;
+            for (int i = outer - 1; i >= 0; i--) {
+                if (++index[i] < t.size(i)) {
+                    at += t.stride(i);
+                    break;
+                }
+                at -= (long) (index[i] - 1) * t.stride(i);
+                index[i] = 0;
+            }
+        }
+        return starts;
     }
 
     /** A dense F32 copy, or the array itself when {@code x} already is one (callers must not write to it). */

@@ -3,14 +3,17 @@ package koala4j.models.llama;
 import koala4j.tensor.DType;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q8;
+import koala4j.tensor.quant.Q8Storage;
 
 /**
  * The keys and values of every layer for one batch of sequences, preallocated to a capacity: per layer K and V of
- * [B, nKV, capacity, D] in F32 (as transformers keeps them for a float32 model) or F16 (half the memory and half
- * the bytes a decoding step reads, as llama.cpp's default cache), written in place ({@link Tensor#copyFrom},
- * rounding to F16 there) at the positions a forward pass adds. Attention then reads the filled prefix
- * [0, length) as a view, with no copy. Memory: 2 * layers * B * nKV * capacity * D * 4 bytes in F32 (LLaMA-13B at
- * 2048 positions: 3.4 GB; 7B at 4096: 4.3 GB), half that in F16.
+ * [B, nKV, capacity, D] in F32 (as transformers keeps them for a float32 model), F16 (half the memory and half
+ * the bytes a decoding step reads, as llama.cpp's default cache) or Q8_0 (llama.cpp's q8_0 cache type: 34 bytes
+ * per 32 values of a head's row; D a multiple of 32), written in place ({@link Tensor#copyFrom}, rounding or
+ * quantising there) at the positions a forward pass adds. Attention then reads the filled prefix [0, length) as a
+ * view, with no copy. Memory: 2 * layers * B * nKV * capacity * D * 4 bytes in F32 (LLaMA-13B at 2048 positions:
+ * 3.4 GB; 7B at 4096: 4.3 GB), half that in F16, 17/64 of it in Q8_0.
  *
  * <p>One cache belongs to one generation at a time and is not thread-safe; the model itself is.
  */
@@ -28,7 +31,7 @@ public final class KvCache {
             throw new IllegalArgumentException("KV cache for batch " + batch + " and capacity " + capacity
                     + ", expected both >= 1");
         }
-        this.dtype = checkType(dtype);
+        this.dtype = checkType(c, dtype);
         this.batch = batch;
         this.capacity = capacity;
         this.keys = new Tensor[c.numHiddenLayers()];
@@ -39,17 +42,26 @@ public final class KvCache {
         }
     }
 
-    /** The element types a cache can hold: F32 and F16. */
+    /** {@link #checkType(DType)} for this model: a Q8_0 cache needs head_dim a multiple of 32. */
+    static DType checkType(LlamaConfig c, DType dtype) {
+        if (checkType(dtype) == DType.Q8_0 && c.headDim() % Q8Storage.BLOCK != 0) {
+            throw new IllegalArgumentException("a Q8_0 KV cache needs head_dim a multiple of " + Q8Storage.BLOCK
+                    + " (blocks along each head's row); this model's head_dim is " + c.headDim() + ": use f16 or f32");
+        }
+        return dtype;
+    }
+
+    /** The element types a cache can hold: F32, F16 and Q8_0. */
     public static DType checkType(DType dtype) {
-        if (dtype != DType.F32 && dtype != DType.F16) {
-            throw new IllegalArgumentException("KV cache type " + dtype + ": expected F32 or F16");
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.Q8_0) {
+            throw new IllegalArgumentException("KV cache type " + dtype + ": expected F32, F16 or Q8_0");
         }
         return dtype;
     }
 
     /**
-     * Parses a KV cache type as the command line gives it: {@code f32} or {@code f16} (any case; null: F32); an
-     * error names {@code option} and the value.
+     * Parses a KV cache type as the command line gives it: {@code f32}, {@code f16} or {@code q8_0} (any case; null:
+     * F32); an error names {@code option} and the value.
      */
     public static DType parseType(String option, String name) {
         if (name == null) {
@@ -58,14 +70,16 @@ public final class KvCache {
         return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "f32", "float32" -> DType.F32;
             case "f16", "float16" -> DType.F16;
-            default -> throw new IllegalArgumentException(option + " '" + name + "': expected f32 or f16 (KV cache "
-                    + "element type)");
+            case "q8_0", "q8" -> DType.Q8_0;
+            default -> throw new IllegalArgumentException(option + " '" + name + "': expected f32, f16 or q8_0 (KV "
+                    + "cache element type)");
         };
     }
 
     /** Bytes one position takes in every layer's keys and values. */
     public static long bytesPerPosition(LlamaConfig c, DType dtype) {
-        return 2L * c.numHiddenLayers() * c.numKeyValueHeads() * c.headDim() * checkType(dtype).byteSize();
+        long values = 2L * c.numHiddenLayers() * c.numKeyValueHeads() * c.headDim();
+        return checkType(dtype) == DType.Q8_0 ? Q8.bytesFor(values) : values * dtype.byteSize();
     }
 
     public DType dtype() {

@@ -153,18 +153,19 @@ public final class LlamaForCausalLM extends Module {
         return new KvCache(ops(), config, batch, capacity, dtype);
     }
 
-    /** The element type of the caches {@link #newCache(int, int)} makes: F32 (the default) or F16. */
+    /** The element type of the caches {@link #newCache(int, int)} makes: F32 (the default), F16 or Q8_0. */
     public DType kvCacheType() {
         return kvCacheType;
     }
 
     /**
      * Sets the element type of the caches made from now on (F16: half the memory and half the bytes each decoding
-     * step reads of them; keys and values rounded to F16, as llama.cpp's default cache). A load-time choice: caches
-     * made before keep theirs.
+     * step reads of them; keys and values rounded to F16, as llama.cpp's default cache; Q8_0: 34 bytes per 32
+     * values, llama.cpp's q8_0 cache type, for head_dim a multiple of 32). A load-time choice: caches made before
+     * keep theirs.
      */
     public void kvCacheType(DType dtype) {
-        kvCacheType = KvCache.checkType(dtype);
+        kvCacheType = KvCache.checkType(config, dtype);
     }
 
     /** embed_tokens: ids [B, N] (I32/I64) -> [B, N, C]. */

@@ -182,7 +182,10 @@ class Q8Test {
     void errorsNameTheShape() {
         var e = assertThrows(IllegalArgumentException.class, () -> ops.fromArray(new float[40], 2, 20).to(DType.Q8_0));
         assertTrue(e.getMessage().contains("multiple of 32"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> ops.empty(DType.Q8_0, 32));
+        // an empty Q8_0 tensor (a KV cache) needs whole blocks along its last dim
+        var ragged = assertThrows(IllegalArgumentException.class, () -> ops.empty(DType.Q8_0, 2, 20));
+        assertTrue(ragged.getMessage().contains("[2, 20]") && ragged.getMessage().contains("divisible by 32"),
+                ragged.getMessage());
     }
 
     @Test

@@ -1,0 +1,157 @@
+package koala4j.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import koala4j.backend.cpu.Attention.Mask;
+import koala4j.backend.cpu.Attention.Operand;
+import koala4j.backend.cpu.Attention.Q8Operand;
+import koala4j.tensor.DType;
+import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q8;
+import koala4j.tensor.quant.Q8Storage;
+
+/**
+ * {@link Attention} with Q8_0 keys and values (llama.cpp's q8_0 KV cache) against the float kernel given the same
+ * values (scale times quant) as floats: both form the same products and sums, the Q8_0 path after turning each block
+ * of keys and values (or, for long queries, the whole operand) into floats. Metric as {@code HalfKvAttentionTest}:
+ * max |diff| <= 1e-6 * (1 + max |want|). And the tensor side: Q8_0 views written in place by {@code copyInto}.
+ */
+class Q8KvAttentionTest {
+
+    private final CpuOps ops = new CpuOps();
+
+    static Stream<Arguments> shapes() {
+        // b, heads, kvHeads, nq, nk, d, dv, causal
+        return Stream.of(
+                Arguments.of(1, 4, 4, 1, 1, 64, 64, false),
+                Arguments.of(1, 4, 4, 1, 257, 64, 64, true),         // decode, lone rows, several key blocks
+                Arguments.of(2, 8, 2, 1, 300, 128, 128, false),      // GQA decode, 4 rows per kv head
+                Arguments.of(2, 5, 1, 1, 70, 32, 32, true),          // one tile + a lone row
+                Arguments.of(1, 8, 2, 3, 150, 64, 96, true),         // 12 rows per kv head (a few-token step)
+                Arguments.of(1, 8, 2, 9, 150, 64, 64, true),         // 36 rows per kv head: widened, packed path
+                Arguments.of(1, 2, 2, 40, 40, 32, 32, true));        // a prompt: packed path
+    }
+
+    @ParameterizedTest
+    @MethodSource("shapes")
+    void q8OperandsEqualTheirFloatValues(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                         boolean causal) {
+        var rnd = new Random(31L * nk + d + nq);
+        Operand q = new Operand(gaussian(rnd, b * heads * nq * d), 0, (long) heads * nq * d, (long) nq * d, d);
+        // keys and values inside a larger cache: capacity nk + 9 positions, one block of offset for the keys
+        int cap = nk + 9;
+        Q8Operand k = quantised(rnd, 32 + b * kvHeads * cap * d, 32, (long) kvHeads * cap * d, (long) cap * d, d);
+        Q8Operand v = quantised(rnd, b * kvHeads * cap * dv, 0, (long) kvHeads * cap * dv, (long) cap * dv, dv);
+        assertSame(b, heads, kvHeads, nq, nk, d, dv, q, k, v, null, causal);
+    }
+
+    @Test
+    void rowsWithGapsAndAMask() {
+        var rnd = new Random(5);
+        int b = 1, heads = 4, kvHeads = 2, nq = 2, nk = 150, d = 32;
+        Operand q = new Operand(gaussian(rnd, b * heads * nq * d), 0, (long) heads * nq * d, (long) nq * d, d);
+        // rows 64 elements apart (not adjacent), so each row is converted on its own
+        Q8Operand k = quantised(rnd, b * kvHeads * nk * 64, 0, (long) kvHeads * nk * 64, 64, d);
+        Q8Operand v = quantised(rnd, b * kvHeads * nk * 64, 32, (long) kvHeads * nk * 64, 64, d);
+        float[] m = new float[heads * nq * nk];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = i % 7 == 0 ? Float.NEGATIVE_INFINITY : (float) rnd.nextGaussian();
+        }
+        assertSame(b, heads, kvHeads, nq, nk, d, d, q, k, v, new Mask(m, 0, 0, (long) nq * nk, nk), true);
+    }
+
+    /** A cache's life on Q8_0 tensors: zeros when made, rows quantised in place, copied block for block, attended. */
+    @Test
+    void q8TensorsWrittenInPlaceAndAttended() {
+        var rnd = new Random(9);
+        int kvHeads = 2, cap = 20, d = 64, n = 13;
+        Tensor keys = ops.empty(DType.Q8_0, 1, kvHeads, cap, d);
+        Tensor values = ops.empty(DType.Q8_0, 1, kvHeads, cap, d);
+        assertEquals(DType.Q8_0, keys.dtype());
+        assertArrayEquals(new float[kvHeads * cap * d], keys.toFloatArray(), "a new Q8_0 tensor holds zeros");
+        Tensor k = ops.fromArray(gaussian(rnd, kvHeads * n * d), 1, kvHeads, n, d);
+        Tensor v = ops.fromArray(gaussian(rnd, kvHeads * n * d), 1, kvHeads, n, d);
+        // written in two steps as a prompt and then a token would be
+        keys.slice(2, 0, 12).copyFrom(k.slice(2, 0, 12));
+        keys.slice(2, 12, 13).copyFrom(k.slice(2, 12, 13));
+        values.slice(2, 0, n).copyFrom(v);
+        // the same bytes as cast(x, Q8_0), ggml's quantize_row_q8_0_ref
+        assertArrayEquals(k.to(DType.Q8_0).toFloatArray(), keys.slice(2, 0, n).toFloatArray());
+        assertArrayEquals(v.to(DType.Q8_0).toFloatArray(), values.slice(2, 0, n).toFloatArray());
+        // Q8_0 into Q8_0 (a cache copied for another choice or beam) moves the blocks as they are
+        Tensor copy = ops.empty(DType.Q8_0, 1, kvHeads, cap, d);
+        copy.slice(2, 0, n).copyFrom(keys.slice(2, 0, n));
+        assertArrayEquals(keys.toFloatArray(), copy.toFloatArray());
+        // attention over the filled views equals attention over their float values
+        Tensor q = ops.fromArray(gaussian(rnd, 4 * d), 1, 4, 1, d);
+        float scale = (float) (1 / Math.sqrt(d));
+        Tensor kv = keys.slice(2, 0, n);
+        Tensor vv = values.slice(2, 0, n);
+        float[] want = ops.attention(q, kv.to(DType.F32), vv.to(DType.F32), null, true, scale).toFloatArray();
+        float[] got = ops.attention(q, kv, vv, null, true, scale).toFloatArray();
+        assertClose(want, got, "Q8_0 tensors");
+
+        var ragged = assertThrows(IllegalArgumentException.class, () -> ops.empty(DType.Q8_0, 2, 40));
+        assertTrue(ragged.getMessage().contains("divisible by 32"), ragged.getMessage());
+        var inside = assertThrows(IllegalArgumentException.class,
+                () -> keys.slice(3, 16, 48).copyFrom(ops.fromArray(new float[kvHeads * cap * 32], 1, kvHeads, cap, 32)));
+        assertTrue(inside.getMessage().contains("whole blocks of 32"), inside.getMessage());
+    }
+
+    private static void assertSame(int b, int heads, int kvHeads, int nq, int nk, int d, int dv, Operand q,
+                                   Q8Operand k, Q8Operand v, Mask mask, boolean causal) {
+        float scale = (float) (1 / Math.sqrt(d));
+        float[] want = new float[b * heads * nq * dv];
+        float[] got = new float[want.length];
+        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, asFloat(k), asFloat(v), mask, causal, scale, want, 0);
+        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, got, 0);
+        assertClose(want, got, "b=%d heads=%d kvHeads=%d nq=%d nk=%d d=%d dv=%d causal=%b"
+                .formatted(b, heads, kvHeads, nq, nk, d, dv, causal));
+    }
+
+    private static void assertClose(float[] want, float[] got, String where) {
+        double max = 0;
+        double diff = 0;
+        for (int i = 0; i < want.length; i++) {
+            max = Math.max(max, Math.abs(want[i]));
+            diff = Math.max(diff, Math.abs((double) got[i] - want[i]));
+        }
+        assertTrue(diff <= 1e-6 * (1 + max), where + ": max |diff| " + diff + ", max |want| " + max);
+    }
+
+    private static Operand asFloat(Q8Operand q) {
+        float[] f = new float[(int) q.data().size()];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = q.data().get(i);
+        }
+        return new Operand(f, q.offset(), q.strideB(), q.strideH(), q.strideN());
+    }
+
+    private static Q8Operand quantised(Random rnd, int n, int offset, long sb, long sh, long sn) {
+        float[] x = gaussian(rnd, n + offset);
+        Q8Storage q = Q8.allocate(x.length);
+        for (int block = 0; block < x.length / Q8Storage.BLOCK; block++) {
+            Q8.quantizeBlock(x, block * Q8Storage.BLOCK, q, block);
+        }
+        return new Q8Operand(q, offset, sb, sh, sn);
+    }
+
+    private static float[] gaussian(Random rnd, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        return x;
+    }
+}

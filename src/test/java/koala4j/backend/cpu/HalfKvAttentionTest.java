@@ -138,16 +138,30 @@ class HalfKvAttentionTest {
 
     private static void assertSame(int b, int heads, int kvHeads, int nq, int nk, int d, int dv, Operand q,
                                    HalfOperand k, HalfOperand v, Mask mask, boolean causal) {
+        assertSameAsFloat(b, heads, kvHeads, nq, nk, d, dv, q, asFloat(k), asFloat(v), mask, causal,
+                (scale, got) -> Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale,
+                        got, 0));
+    }
+
+    /** An attention call over compact keys and values: fills {@code out} for the given scale. */
+    @FunctionalInterface
+    interface CompactCall {
+        void run(float scale, float[] out);
+    }
+
+    /** {@code compact} against the float kernel over the same values ({@code kf}, {@code vf}), scale 1/sqrt(d). */
+    static void assertSameAsFloat(int b, int heads, int kvHeads, int nq, int nk, int d, int dv, Operand q,
+                                  Operand kf, Operand vf, Mask mask, boolean causal, CompactCall compact) {
         float scale = (float) (1 / Math.sqrt(d));
         float[] want = new float[b * heads * nq * dv];
         float[] got = new float[want.length];
-        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, asFloat(k), asFloat(v), mask, causal, scale, want, 0);
-        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, got, 0);
+        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, kf, vf, mask, causal, scale, want, 0);
+        compact.run(scale, got);
         assertClose(want, got, "b=%d heads=%d kvHeads=%d nq=%d nk=%d d=%d dv=%d causal=%b"
                 .formatted(b, heads, kvHeads, nq, nk, d, dv, causal));
     }
 
-    private static void assertClose(float[] want, float[] got, String where) {
+    static void assertClose(float[] want, float[] got, String where) {
         double max = 0;
         double diff = 0;
         for (int i = 0; i < want.length; i++) {
@@ -181,7 +195,7 @@ class HalfKvAttentionTest {
         return new HalfOperand(h, offset, sb, sh, sn);
     }
 
-    private static float[] gaussian(Random rnd, int n) {
+    static float[] gaussian(Random rnd, int n) {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) {
             x[i] = (float) rnd.nextGaussian();

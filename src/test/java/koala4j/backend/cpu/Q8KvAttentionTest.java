@@ -48,7 +48,7 @@ class Q8KvAttentionTest {
     void q8OperandsEqualTheirFloatValues(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
                                          boolean causal) {
         var rnd = new Random(31L * nk + d + nq);
-        Operand q = new Operand(gaussian(rnd, b * heads * nq * d), 0, (long) heads * nq * d, (long) nq * d, d);
+        Operand q = new Operand(HalfKvAttentionTest.gaussian(rnd, b * heads * nq * d), 0, (long) heads * nq * d, (long) nq * d, d);
         // keys and values inside a larger cache: capacity nk + 9 positions, one block of offset for the keys
         int cap = nk + 9;
         Q8Operand k = quantised(rnd, 32 + b * kvHeads * cap * d, 32, (long) kvHeads * cap * d, (long) cap * d, d);
@@ -60,7 +60,7 @@ class Q8KvAttentionTest {
     void rowsWithGapsAndAMask() {
         var rnd = new Random(5);
         int b = 1, heads = 4, kvHeads = 2, nq = 2, nk = 150, d = 32;
-        Operand q = new Operand(gaussian(rnd, b * heads * nq * d), 0, (long) heads * nq * d, (long) nq * d, d);
+        Operand q = new Operand(HalfKvAttentionTest.gaussian(rnd, b * heads * nq * d), 0, (long) heads * nq * d, (long) nq * d, d);
         // rows 64 elements apart (not adjacent), so each row is converted on its own
         Q8Operand k = quantised(rnd, b * kvHeads * nk * 64, 0, (long) kvHeads * nk * 64, 64, d);
         Q8Operand v = quantised(rnd, b * kvHeads * nk * 64, 32, (long) kvHeads * nk * 64, 64, d);
@@ -80,8 +80,8 @@ class Q8KvAttentionTest {
         Tensor values = ops.empty(DType.Q8_0, 1, kvHeads, cap, d);
         assertEquals(DType.Q8_0, keys.dtype());
         assertArrayEquals(new float[kvHeads * cap * d], keys.toFloatArray(), "a new Q8_0 tensor holds zeros");
-        Tensor k = ops.fromArray(gaussian(rnd, kvHeads * n * d), 1, kvHeads, n, d);
-        Tensor v = ops.fromArray(gaussian(rnd, kvHeads * n * d), 1, kvHeads, n, d);
+        Tensor k = ops.fromArray(HalfKvAttentionTest.gaussian(rnd, kvHeads * n * d), 1, kvHeads, n, d);
+        Tensor v = ops.fromArray(HalfKvAttentionTest.gaussian(rnd, kvHeads * n * d), 1, kvHeads, n, d);
         // written in two steps as a prompt and then a token would be
         keys.slice(2, 0, 12).copyFrom(k.slice(2, 0, 12));
         keys.slice(2, 12, 13).copyFrom(k.slice(2, 12, 13));
@@ -94,13 +94,13 @@ class Q8KvAttentionTest {
         copy.slice(2, 0, n).copyFrom(keys.slice(2, 0, n));
         assertArrayEquals(keys.toFloatArray(), copy.toFloatArray());
         // attention over the filled views equals attention over their float values
-        Tensor q = ops.fromArray(gaussian(rnd, 4 * d), 1, 4, 1, d);
+        Tensor q = ops.fromArray(HalfKvAttentionTest.gaussian(rnd, 4 * d), 1, 4, 1, d);
         float scale = (float) (1 / Math.sqrt(d));
         Tensor kv = keys.slice(2, 0, n);
         Tensor vv = values.slice(2, 0, n);
         float[] want = ops.attention(q, kv.to(DType.F32), vv.to(DType.F32), null, true, scale).toFloatArray();
         float[] got = ops.attention(q, kv, vv, null, true, scale).toFloatArray();
-        assertClose(want, got, "Q8_0 tensors");
+        HalfKvAttentionTest.assertClose(want, got, "Q8_0 tensors");
 
         var ragged = assertThrows(IllegalArgumentException.class, () -> ops.empty(DType.Q8_0, 2, 40));
         assertTrue(ragged.getMessage().contains("divisible by 32"), ragged.getMessage());
@@ -111,23 +111,9 @@ class Q8KvAttentionTest {
 
     private static void assertSame(int b, int heads, int kvHeads, int nq, int nk, int d, int dv, Operand q,
                                    Q8Operand k, Q8Operand v, Mask mask, boolean causal) {
-        float scale = (float) (1 / Math.sqrt(d));
-        float[] want = new float[b * heads * nq * dv];
-        float[] got = new float[want.length];
-        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, asFloat(k), asFloat(v), mask, causal, scale, want, 0);
-        Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, got, 0);
-        assertClose(want, got, "b=%d heads=%d kvHeads=%d nq=%d nk=%d d=%d dv=%d causal=%b"
-                .formatted(b, heads, kvHeads, nq, nk, d, dv, causal));
-    }
-
-    private static void assertClose(float[] want, float[] got, String where) {
-        double max = 0;
-        double diff = 0;
-        for (int i = 0; i < want.length; i++) {
-            max = Math.max(max, Math.abs(want[i]));
-            diff = Math.max(diff, Math.abs((double) got[i] - want[i]));
-        }
-        assertTrue(diff <= 1e-6 * (1 + max), where + ": max |diff| " + diff + ", max |want| " + max);
+        HalfKvAttentionTest.assertSameAsFloat(b, heads, kvHeads, nq, nk, d, dv, q, asFloat(k), asFloat(v), mask, causal,
+                (scale, got) -> Attention.attention(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale,
+                        got, 0));
     }
 
     private static Operand asFloat(Q8Operand q) {
@@ -139,19 +125,11 @@ class Q8KvAttentionTest {
     }
 
     private static Q8Operand quantised(Random rnd, int n, int offset, long sb, long sh, long sn) {
-        float[] x = gaussian(rnd, n + offset);
+        float[] x = HalfKvAttentionTest.gaussian(rnd, n + offset);
         Q8Storage q = Q8.allocate(x.length);
         for (int block = 0; block < x.length / Q8Storage.BLOCK; block++) {
             Q8.quantizeBlock(x, block * Q8Storage.BLOCK, q, block);
         }
         return new Q8Operand(q, offset, sb, sh, sn);
-    }
-
-    private static float[] gaussian(Random rnd, int n) {
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) {
-            x[i] = (float) rnd.nextGaussian();
-        }
-        return x;
     }
 }

@@ -22,6 +22,7 @@ import koala4j.pipelines.PipelineFiles;
 import koala4j.pipelines.TextToText;
 import koala4j.pipelines.VisionChat;
 import koala4j.server.ChatModel;
+import koala4j.server.ChatModelLimit;
 import koala4j.server.KoalaServer;
 import koala4j.server.LocalChatModels;
 import koala4j.server.ServerConfig;
@@ -59,6 +60,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--chat-kv-cache", defaultValue = "f32", description = "LLaVA / LLaMA KV cache element type: f32 "
             + "(default), f16 (half the memory per cached token) or q8_0 (about a quarter).")
     String chatKvCache;
+
+    @Option(names = "--chat-max-loaded", defaultValue = "0", description = "Chat models loaded at once (as Ollama's "
+            + "OLLAMA_MAX_LOADED_MODELS): one more coming into use unloads the least recently used idle one; 0 (default):"
+            + " no limit.")
+    int chatMaxLoaded;
 
     @Option(names = "--chat-prefill-chunk", defaultValue = "512", description = "LLaVA / LLaMA: the most prompt "
             + "positions computed in one pass (default 512); a cancelled request stops between passes.")
@@ -148,6 +154,10 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--chat-cache-slots " + chatCacheSlots + ": expected at least 1 "
                     + "(--no-prompt-cache turns the cache off)");
         }
+        if (chatMaxLoaded < 0) {
+            throw new IllegalArgumentException("--chat-max-loaded " + chatMaxLoaded + ": expected 0 (no limit) or more");
+        }
+        positive("--chat-prefill-chunk", chatPrefillChunk);
         Quantization chatQuantization = Quantization.parse(chatQuant);
         DType chatKvType = KvCache.parseType("--chat-kv-cache", chatKvCache);
         b.dataDir = data;
@@ -182,10 +192,11 @@ final class ServeCommand implements Callable<Integer> {
         if (!chatModels.isEmpty()) {
             var options = new VisionChat.Options(chatQuantization, null, null,
                     VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots, chatKvType,
-                    positive("--chat-prefill-chunk", chatPrefillChunk));
+                    chatPrefillChunk);
             var ops = koala4j.backend.Backends.select(device).ops();
+            ChatModelLimit limit = ChatModelLimit.of(chatMaxLoaded);
             for (String m : chatModels) {
-                b.chatModels.add(chatModel(m, hub, options, ops));
+                b.chatModels.add(chatModel(m, hub, options, ops, limit));
             }
         }
         KoalaServer server = KoalaServer.start(b.build());
@@ -220,14 +231,15 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     /** A chat model by folder or hub id; its kind from config.json. Unlike image models, one that fails stops serve. */
-    static ChatModel chatModel(String model, HubClient hub, VisionChat.Options options, koala4j.tensor.Ops ops) {
+    static ChatModel chatModel(String model, HubClient hub, VisionChat.Options options, koala4j.tensor.Ops ops,
+                               ChatModelLimit limit) {
         List<String> files = new ArrayList<>(VisionChat.FILES);
         files.addAll(TextToText.FILES);
         Path folder = ModelLocator.resolve(model, hub, List.copyOf(new LinkedHashSet<>(files)));
         String id = Files.isDirectory(Path.of(model)) ? folderId(Path.of(model)) : model;
         String display = id.contains("/") ? id.substring(id.indexOf('/') + 1) : id;
         try {
-            return LocalChatModels.open(id, display, folder, options, ops);
+            return LocalChatModels.open(id, display, folder, options, ops, limit);
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("--chat-model " + model + ": " + Main.oneLine(e), e);
         }

@@ -1,28 +1,36 @@
 package koala4j.server;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.function.Supplier;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A model loaded on its first request and then shared. A model that cannot be loaded is the server's problem:
- * the client gets 503, the reason (with server paths) goes to the log, and the next request tries again.
+ * A model loaded on its first request and then shared by the requests that {@link #lease} it. A model that cannot be
+ * loaded is the server's problem: the client gets 503, the reason (with server paths) goes to the log, and the next
+ * request tries again. Under a {@link ChatModelLimit} an idle model may be unloaded (closed) to make room for
+ * another; its next request loads it again.
  */
-final class LazyModel<T> {
+final class LazyModel<T extends AutoCloseable> {
 
     private static final Logger LOG = LoggerFactory.getLogger(LazyModel.class);
 
     private final String id;
     private final Path folder;
     private final Supplier<T> loader;
+    private final ChatModelLimit limit;
     private volatile T value;
+    /** Requests holding a lease; guarded by {@code state}, which is never held while a model loads. */
+    private int users;
+    private final Object state = new Object();
 
-    LazyModel(String id, Path folder, Supplier<T> loader) {
+    LazyModel(String id, Path folder, Supplier<T> loader, ChatModelLimit limit) {
         this.id = id;
         this.folder = folder;
         this.loader = loader;
+        this.limit = limit;
     }
 
     /** The model if it is loaded, else null (without loading it). */
@@ -30,16 +38,90 @@ final class LazyModel<T> {
         return value;
     }
 
-    T get() {
+    /** The model, loaded if it is not, held until the lease is closed (it is not unloaded meanwhile). */
+    Lease lease() {
+        T v;
+        synchronized (state) {
+            users++;
+            v = value;
+        }
+        try {
+            if (v == null) {
+                v = get();
+            }
+        } catch (RuntimeException | Error e) {
+            release();
+            throw e;
+        }
+        unload(limit.used(this));
+        return new Lease(v);
+    }
+
+    /** A model in use; closing it lets a limit unload the model again. */
+    final class Lease implements AutoCloseable {
+        private final T model;
+        private boolean closed;
+
+        private Lease(T model) {
+            this.model = model;
+        }
+
+        T model() {
+            return model;
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                release();
+            }
+        }
+    }
+
+    boolean idle() {
+        synchronized (state) {
+            return users == 0;
+        }
+    }
+
+    private void release() {
+        synchronized (state) {
+            users--;
+        }
+        unload(limit.surplus());
+    }
+
+    private static void unload(List<LazyModel<?>> models) {
+        for (LazyModel<?> m : models) {
+            m.unloadIfIdle();
+        }
+    }
+
+    /** Closes the model unless a request took it meanwhile. */
+    private void unloadIfIdle() {
+        T v;
+        synchronized (state) {
+            v = value;
+            if (users > 0 || v == null) {
+                return;
+            }
+            value = null;
+        }
+        try {
+            v.close();
+            LOG.info("chat model {} unloaded (serve --chat-max-loaded {})", id, limit.max());
+        } catch (Exception e) {
+            LOG.warn("chat model {} did not close cleanly: {}", id, e.toString());
+        }
+    }
+
+    /** Loads the model once, whoever asks first (the others wait for it). */
+    private synchronized T get() {
         T v = value;
         if (v == null) {
-            synchronized (this) {
-                v = value;
-                if (v == null) {
-                    v = load();
-                    value = v;
-                }
-            }
+            v = load();
+            value = v;
         }
         return v;
     }

@@ -12,7 +12,9 @@ import koala4j.tensor.Ops;
  * Chat models served from local model folders, their kind decided by the folder's config.json: LLaVA (either
  * layout) and LLaMA folders answer through {@link VisionChat}, T5 / mT5 / GBST-KEByT5 folders through
  * {@link koala4j.pipelines.TextToText} (the last user message is the input). Models load on their first request
- * and stay loaded (they are not counted in the image models' memory budget).
+ * and stay loaded, or, under a limit on loaded chat models ({@code serve --chat-max-loaded}), the least recently used
+ * idle one unloads when another comes into use past it (chat models are not counted in the image models' memory
+ * budget).
  */
 public final class LocalChatModels {
 
@@ -54,9 +56,16 @@ public final class LocalChatModels {
      * @param options for LLaVA / LLaMA folders: quantisation, template, tower, frames, hub client
      */
     public static ChatModel open(String id, String displayName, Path folder, VisionChat.Options options, Ops ops) {
+        return open(id, displayName, folder, options, ops, ChatModelLimit.NONE);
+    }
+
+    /** The same, loaded under {@code limit}, shared by the models it limits. */
+    public static ChatModel open(String id, String displayName, Path folder, VisionChat.Options options, Ops ops,
+                          ChatModelLimit limit) {
         return switch (kindOf(folder)) {
-            case VISION_CHAT -> new VisionChatModel(id, displayName, folder, options, ops);
-            case TEXT_TO_TEXT -> new TextToTextChatModel(id, displayName, folder, ops);
+            case VISION_CHAT -> new VisionChatModel(id, displayName, folder, options, ops, limit);
+            case TEXT_TO_TEXT -> new TextToTextChatModel(id, displayName, folder, ops, limit);
         };
     }
+
 }

@@ -21,10 +21,15 @@ final class TextToTextChatModel implements ChatModel {
     private final String displayName;
     private final LazyModel<TextToText> pipeline;
 
-    TextToTextChatModel(String id, String displayName, Path folder, Ops ops) {
+    TextToTextChatModel(String id, String displayName, Path folder, Ops ops, ChatModelLimit limit) {
         this.id = id;
         this.displayName = displayName;
-        this.pipeline = new LazyModel<>(id, folder, () -> TextToText.load(folder, ops));
+        this.pipeline = new LazyModel<>(id, folder, () -> TextToText.load(folder, ops), limit);
+    }
+
+    /** Whether the model is loaded now. */
+    boolean loaded() {
+        return pipeline.peek() != null;
     }
 
     @Override
@@ -75,9 +80,13 @@ final class TextToTextChatModel implements ChatModel {
         Float topP = params.topP() != null ? Float.valueOf(params.topP().floatValue()) : null;
         var overrides = new TextGenerationConfig.Overrides(params.maxTokens(), null, sample, temperature, null, topP,
                 null, null, null, params.seed());
-        TextToText t5 = pipeline.get();
-        TextGenerationConfig config = t5.generationConfig(overrides);
-        TextToText.Result r = t5.generate(input, overrides, Progress.NONE, stream.cancel(), stream::delta);
+        TextGenerationConfig config;
+        TextToText.Result r;
+        try (var lease = pipeline.lease()) {
+            TextToText t5 = lease.model();
+            config = t5.generationConfig(overrides);
+            r = t5.generate(input, overrides, Progress.NONE, stream.cancel(), stream::delta);
+        }
         long[] out = r.outputIds();
         String finish = out.length > 1 && config.isEos(out[out.length - 1]) ? "stop" : "length";
         return new Result(r.text(), finish, r.inputIds().length, out.length - 1, 0);

@@ -29,10 +29,16 @@ final class VisionChatModel implements ChatModel {
     private final String displayName;
     private final LazyModel<VisionChat> chat;
 
-    VisionChatModel(String id, String displayName, Path folder, VisionChat.Options options, Ops ops) {
+    VisionChatModel(String id, String displayName, Path folder, VisionChat.Options options, Ops ops,
+                    ChatModelLimit limit) {
         this.id = id;
         this.displayName = displayName;
-        this.chat = new LazyModel<>(id, folder, () -> VisionChat.load(folder, id, options, ops));
+        this.chat = new LazyModel<>(id, folder, () -> VisionChat.load(folder, id, options, ops), limit);
+    }
+
+    /** Whether the model is loaded now. */
+    boolean loaded() {
+        return chat.peek() != null;
     }
 
     @Override
@@ -60,7 +66,13 @@ final class VisionChatModel implements ChatModel {
     private List<Result> answer(List<Message> messages, Params params, List<Stream> streams, boolean tellEnd)
             throws Exception {
         Conversation conversation = conversation(messages);
-        VisionChat c = chat.get();
+        try (var lease = chat.lease()) {
+            return answer(lease.model(), conversation, params, streams, tellEnd);
+        }
+    }
+
+    private List<Result> answer(VisionChat c, Conversation conversation, Params params, List<Stream> streams,
+                                boolean tellEnd) {
         if (!c.acceptsImages() && !conversation.images().isEmpty()) {
             throw ApiError.invalid("messages", "the model '" + id + "' is a text-only LLaMA model: image_url parts are"
                     + " not accepted");
@@ -93,8 +105,8 @@ final class VisionChatModel implements ChatModel {
     }
 
     private List<Result> answerText(String prompt, Params params, List<Stream> streams, boolean tellEnd) {
-        VisionChat c = chat.get();
-        try {
+        try (var lease = chat.lease()) {
+            VisionChat c = lease.model();
             return c.completions(prompt, List.of(), choices(c.rawDefaults(), params, streams, c, tellEnd),
                     cancel(streams), true).stream().map(VisionChatModel::result).toList();
         } catch (VisionChat.ContextLengthExceeded e) {

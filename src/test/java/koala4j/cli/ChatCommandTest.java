@@ -585,8 +585,10 @@ class ChatCommandTest {
         var hub = new koala4j.io.hub.HubClient(koala4j.io.hub.HubClient.Options.fromEnvironment(
                 Map.of("HF_HOME", work.resolve("hf-empty").toString(), "HF_HUB_OFFLINE", "1")),
                 koala4j.io.hub.HubClient.Progress.NONE);
-        assertEquals("llava", ServeCommand.chatModel(llava.toString(), hub, options, ops).id());
-        assertEquals("kollava_v0", ServeCommand.chatModel(TinyChatModels.kollava().toString(), hub, options, ops).id());
+        var none = koala4j.server.ChatModelLimit.NONE;
+        assertEquals("llava", ServeCommand.chatModel(llava.toString(), hub, options, ops, none).id());
+        assertEquals("kollava_v0", ServeCommand.chatModel(TinyChatModels.kollava().toString(), hub, options, ops, none)
+                .id());
         Path bert = Files.createDirectories(work.resolve("bert"));
         Files.writeString(bert.resolve("config.json"), "{\"model_type\": \"bert\"}");
         Run r = run("serve", "--data", work.resolve("data").toString(), "--chat-model", bert.toString());

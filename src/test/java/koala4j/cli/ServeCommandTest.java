@@ -40,6 +40,10 @@ class ServeCommandTest {
         assertTrue(run(1, "serve", "--data", data, "--memory-budget", "lots")[1].contains("--memory-budget lots"));
         assertTrue(run(1, "serve", "--data", data, "--queue", "0")[1].contains("--queue 0"));
         assertTrue(run(1, "serve", "--data", data, "--chat-cache-slots", "0")[1].contains("--chat-cache-slots 0"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-max-loaded", "-1")[1]
+                .contains("--chat-max-loaded -1: expected 0 (no limit) or more"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-prefill-chunk", "0")[1]
+                .contains("--chat-prefill-chunk 0: expected at least 1"));
         assertTrue(run(1, "serve", "--data", data, "--chat-kv-cache", "q4")[1]
                 .contains("--chat-kv-cache 'q4': expected f32, f16 or q8_0"));
         assertTrue(run(1, "serve", "--data", data, "--db", "jdbc:mysql://x/y")[1].contains("jdbc:sqlite:FILE"));

@@ -679,6 +679,33 @@ class LocalChatModelsTest {
         }
     }
 
+    /** {@code serve --chat-max-loaded 1}: each model's request unloads the other, which answers again when asked. */
+    @Test
+    void oneLoadedChatModelAtATime() throws Exception {
+        ServerConfig.Builder b = TestServers.builder(data);
+        CpuOps ops = new CpuOps();
+        ChatModelLimit one = ChatModelLimit.of(1);
+        VisionChatModel llama = (VisionChatModel) LocalChatModels.open("tiny-llama", "tiny llama",
+                TinyChatModels.llama(), VisionChat.Options.defaults(), ops, one);
+        TextToTextChatModel t5 = (TextToTextChatModel) LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(),
+                VisionChat.Options.defaults(), ops, one);
+        b.chatModels.add(llama);
+        b.chatModels.add(t5);
+        try (KoalaServer server = KoalaServer.start(b.build())) {
+            Client client = Client.of(server);
+            String first = json(client.post("/v1/chat/completions", request("tiny-llama", false, 8, "Koalas eat",
+                    false))).at("/choices/0/message/content").asText();
+            assertTrue(llama.loaded() && !t5.loaded());
+            HttpResponse<String> r = client.post("/v1/chat/completions", request("tiny-t5", false, 4, "hi", false));
+            assertEquals(200, r.statusCode(), r.body());
+            assertTrue(t5.loaded() && !llama.loaded(), "the llama model unloaded for the T5 one");
+            String again = json(client.post("/v1/chat/completions", request("tiny-llama", false, 8, "Koalas eat",
+                    false))).at("/choices/0/message/content").asText();
+            assertEquals(first, again);
+            assertTrue(llama.loaded() && !t5.loaded());
+        }
+    }
+
     /**
      * A request no longer wanted (client gone, deadline passed) stops before the prompt is computed, also where no
      * text would be streamed for a long time: nothing reaches the stream.

@@ -159,7 +159,7 @@ public final class CpuOps implements Ops {
      */
     private void copyIntoQ8(Tensor src, Tensor dst, Q8Storage q) {
         int width = dst.rank() == 0 ? 0 : dst.size(-1);
-        boolean aligned = width % Q8Storage.BLOCK == 0 && (dst.stride(-1) == 1 || width == 1)
+        boolean aligned = width > 0 && width % Q8Storage.BLOCK == 0 && dst.stride(-1) == 1
                 && dst.offset() % Q8Storage.BLOCK == 0;
         for (int i = 0; i < dst.rank() - 1; i++) {
             aligned &= dst.stride(i) % Q8Storage.BLOCK == 0 || dst.size(i) == 1;
@@ -172,16 +172,12 @@ public final class CpuOps implements Ops {
             throw new IllegalArgumentException("copyInto: the destination " + dst + " is read-only");
         }
         long[] starts = rowStarts(dst);
-        if (src.storage() instanceof Q8Storage from && Arrays.equals(src.shape(), dst.shape())
-                && Arrays.stream(rowStarts(src)).allMatch(r -> r % Q8Storage.BLOCK == 0) && src.stride(-1) == 1) {
+        if (src.storage() instanceof Q8Storage from && Arrays.equals(src.shape(), dst.shape()) && src.stride(-1) == 1) {
             long[] fromStarts = rowStarts(src);
-            int blocks = width / Q8Storage.BLOCK;
-            for (int r = 0; r < starts.length; r++) {
-                MemorySegment.copy(from.quants(), fromStarts[r], q.quants(), starts[r], width);
-                MemorySegment.copy(from.scales(), fromStarts[r] / Q8Storage.BLOCK * 2, q.scales(),
-                        starts[r] / Q8Storage.BLOCK * 2, blocks * 2L);
+            if (Arrays.stream(fromStarts).allMatch(r -> r % Q8Storage.BLOCK == 0)) {
+                copyQ8Rows(from, fromStarts, q, starts, width);
+                return;
             }
-            return;
         }
         float[] values = floats(Arrays.equals(src.shape(), dst.shape()) ? src : src.expand(dst.shape()));
         Parallel.forRange(starts.length, 64, (a, b) -> {
@@ -191,6 +187,22 @@ public final class CpuOps implements Ops {
                 }
             }
         });
+    }
+
+    /** Block-aligned rows of {@code width} values, quants and scales as they are; adjacent rows in one copy. */
+    private static void copyQ8Rows(Q8Storage from, long[] fromStarts, Q8Storage to, long[] toStarts, int width) {
+        for (int r = 0; r < toStarts.length; ) {
+            int end = r + 1;
+            while (end < toStarts.length && fromStarts[end] == fromStarts[end - 1] + width
+                    && toStarts[end] == toStarts[end - 1] + width) {
+                end++;
+            }
+            long values = (long) (end - r) * width;
+            MemorySegment.copy(from.quants(), fromStarts[r], to.quants(), toStarts[r], values);
+            MemorySegment.copy(from.scales(), fromStarts[r] / Q8Storage.BLOCK * 2, to.scales(),
+                    toStarts[r] / Q8Storage.BLOCK * 2, values / Q8Storage.BLOCK * 2);
+            r = end;
+        }
     }
 
     /** The storage index of every row's first element (rows in row-major order over all dims but the last). */

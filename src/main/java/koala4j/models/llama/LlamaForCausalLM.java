@@ -195,7 +195,9 @@ public final class LlamaForCausalLM extends Module {
      * computed in one call, as the reference computes a prompt, so that they rotate by the same frequencies.
      */
     public Tensor forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly, Runnable beforeEachChunk) {
-        int n = inputsEmbeds.rank() == 3 ? inputsEmbeds.size(1) : 0;
+        checkEmbeds(inputsEmbeds);
+        int n = inputsEmbeds.size(1);
+        cache.reserve(n, inputsEmbeds.size(0));                            // the whole prompt fits, before any chunk
         int chunk = prefillChunk;
         if (n <= chunk || (long) cache.length() + n > ropeLengthDependentAbove()) {
             beforeEachChunk.run();
@@ -258,10 +260,7 @@ public final class LlamaForCausalLM extends Module {
      * logits_to_keep=1, what generate asks for), [B, 1, V]; else all, [B, N, V].
      */
     public Output forward(Tensor inputsEmbeds, KvCache cache, boolean lastOnly, boolean hiddenStates) {
-        if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.hiddenSize()) {
-            throw new IllegalArgumentException("input embeddings of shape "
-                    + java.util.Arrays.toString(inputsEmbeds.shape()) + ", expected [B, N, " + config.hiddenSize() + "]");
-        }
+        checkEmbeds(inputsEmbeds);
         int n = inputsEmbeds.size(1);
         List<Tensor> states = hiddenStates ? new ArrayList<>() : null;
         Tensor h = layers(inputsEmbeds, cache, states);                                      // [B, N, C]
@@ -279,6 +278,13 @@ public final class LlamaForCausalLM extends Module {
                 : tiedHead != null ? tiedHead : model.embedTokens.weight().get();
         Tensor logits = h.linear(head, null);                                              // [B, N, V]
         return new Output(logits, states == null ? List.of() : List.copyOf(states));
+    }
+
+    private void checkEmbeds(Tensor inputsEmbeds) {
+        if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.hiddenSize()) {
+            throw new IllegalArgumentException("input embeddings of shape "
+                    + java.util.Arrays.toString(inputsEmbeds.shape()) + ", expected [B, N, " + config.hiddenSize() + "]");
+        }
     }
 
     /**

@@ -111,6 +111,11 @@ class LlamaGoldenTest {
                     }));
             assertEquals("stop", stop.getMessage());
             assertEquals(5, stopped.length(), "the first chunk only");
+            // a prompt that does not fit is refused before its first chunk
+            KvCache small = lm.newCache(1, 8);
+            var full = assertThrows(IllegalArgumentException.class, () -> lm.forward(embeds, small, true));
+            assertTrue(full.getMessage().contains("KV cache full"), full.getMessage());
+            assertEquals(0, small.length());
             var zero = assertThrows(IllegalArgumentException.class, () -> lm.prefillChunk(0));
             assertTrue(zero.getMessage().contains("prefill chunk of 0 positions"), zero.getMessage());
         }

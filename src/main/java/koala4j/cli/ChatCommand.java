@@ -102,6 +102,10 @@ final class ChatCommand implements Callable<Integer> {
             + "folder's, else 0).")
     Integer minNewTokens;
 
+    @Option(names = "--max-time", description = "Stop after this many seconds from the start of the answer (its "
+            + "prompt included), as transformers' max_time; at least one token comes (default: the folder's, else none).")
+    Double maxTime;
+
     @Option(names = "--min-p", description = "Sampling: drop tokens less than this fraction as likely as the likeliest "
             + "(0 to 1; default: the folder's, else 0 = off).")
     Double minP;
@@ -294,6 +298,9 @@ final class ChatCommand implements Callable<Integer> {
         if (noRepeatNgramSize != null && noRepeatNgramSize < 0) {
             throw new IllegalArgumentException("--no-repeat-ngram-size " + noRepeatNgramSize + ": expected 0 (off) or more");
         }
+        if (maxTime != null && !(maxTime > 0 && maxTime < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("--max-time " + maxTime + ": expected a positive number of seconds");
+        }
         if (minNewTokens != null && minNewTokens < 0) {
             throw new IllegalArgumentException("--min-new-tokens " + minNewTokens + ": expected 0 or more");
         }
@@ -345,6 +352,9 @@ final class ChatCommand implements Callable<Integer> {
             p = p.withRepetitionPenalty(repetitionPenalty);
         }
         p = p.withConstraints(p.constraints().overriddenBy(noRepeatNgramSize, minNewTokens, minP));
+        if (maxTime != null) {
+            p = p.withConstraints(p.constraints().withMaxTime(maxTime));
+        }
         if (numBeams != null || lengthPenalty != null || earlyStopping != null) {
             SamplingParams.Beams b = p.beams();
             p = p.withBeams(new SamplingParams.Beams(numBeams != null ? numBeams : b.numBeams(),

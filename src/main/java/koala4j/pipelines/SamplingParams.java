@@ -26,7 +26,7 @@ import koala4j.models.t5.T5Config;
  * @param adjustments       OpenAI's frequency / presence penalties and logit bias, applied after the repetition
  *                          penalty; {@link LogitAdjustments#NONE} for transformers' behaviour
  * @param beams             beam search settings; {@link Beams#NONE} (one beam) for greedy decoding or sampling
- * @param constraints       transformers' no_repeat_ngram_size, min_length, min_new_tokens and min_p;
+ * @param constraints       transformers' no_repeat_ngram_size, min_length, min_new_tokens, min_p and max_time;
  *                          {@link Constraints#NONE} for none
  * @param processors        generate()'s less common processors and warpers (sequence bias, bad words, suppressed and
  *                          forced tokens, typical / epsilon / eta sampling, ...); {@link Processors#NONE} for none
@@ -149,21 +149,32 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
      * MinLengthLogitsProcessor) or {@code minNewTokens} new ones, and when sampling, only tokens at least {@code minP}
      * times as likely as the likeliest (MinPLogitsWarper, after top-p). 0 switches each off.
      */
-    public record Constraints(int noRepeatNgramSize, int minLength, int minNewTokens, double minP) {
+    public record Constraints(int noRepeatNgramSize, int minLength, int minNewTokens, double minP, double maxTime) {
 
         public static final Constraints NONE = new Constraints(0, 0, 0, 0);
+
+        /** No time limit. */
+        public Constraints(int noRepeatNgramSize, int minLength, int minNewTokens, double minP) {
+            this(noRepeatNgramSize, minLength, minNewTokens, minP, 0);
+        }
 
         /** These with each non-null argument in place of its field. */
         public Constraints overriddenBy(Integer noRepeatNgramSize, Integer minNewTokens, Double minP) {
             return new Constraints(noRepeatNgramSize != null ? noRepeatNgramSize : this.noRepeatNgramSize, minLength,
-                    minNewTokens != null ? minNewTokens : this.minNewTokens, minP != null ? minP : this.minP);
+                    minNewTokens != null ? minNewTokens : this.minNewTokens, minP != null ? minP : this.minP, maxTime);
+        }
+
+        /** These with transformers' max_time: seconds from the start of generation (its prompt included); 0 = none. */
+        public Constraints withMaxTime(double seconds) {
+            return new Constraints(noRepeatNgramSize, minLength, minNewTokens, minP, seconds);
         }
 
         public Constraints {
-            if (noRepeatNgramSize < 0 || minLength < 0 || minNewTokens < 0 || !(minP >= 0 && minP <= 1)) {
+            if (noRepeatNgramSize < 0 || minLength < 0 || minNewTokens < 0 || !(minP >= 0 && minP <= 1)
+                    || !(maxTime >= 0 && maxTime < Double.POSITIVE_INFINITY)) {
                 throw new IllegalArgumentException(("no_repeat_ngram_size %d, min_length %d, min_new_tokens %d, min_p "
-                        + "%s: expected sizes >= 0 and 0 <= min_p <= 1")
-                        .formatted(noRepeatNgramSize, minLength, minNewTokens, minP));
+                        + "%s, max_time %s: expected sizes >= 0, 0 <= min_p <= 1 and max_time >= 0 (0 = none) seconds")
+                        .formatted(noRepeatNgramSize, minLength, minNewTokens, minP, maxTime));
             }
         }
     }
@@ -292,7 +303,7 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
     /**
      * The defaults a model folder's generation_config.json sets (do_sample, temperature, top_k, top_p,
      * repetition_penalty, max_new_tokens, eos_token_id, stop_strings, num_beams, length_penalty, early_stopping,
-     * no_repeat_ngram_size, min_length, min_new_tokens, min_p and the fields of {@link Processors}), each with
+     * no_repeat_ngram_size, min_length, min_new_tokens, min_p, max_time and the fields of {@link Processors}), each with
      * transformers' own default when absent; {@code fallbackEos} (config.json's eos_token_id) when the file names none.
      *
      * @throws koala4j.io.json.JsonException naming the file and field for a malformed value or a decoding setting
@@ -323,8 +334,21 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
                 new Beams(g.intOpt("num_beams").orElse(1), g.doubleOpt("length_penalty").orElse(1.0).floatValue(),
                         TextGenerationConfig.earlyStopping(g)),
                 new Constraints(g.intOpt("no_repeat_ngram_size").orElse(0), g.intOpt("min_length").orElse(0),
-                        g.intOpt("min_new_tokens").orElse(0), g.doubleOpt("min_p").orElse(0.0)),
+                        g.intOpt("min_new_tokens").orElse(0), g.doubleOpt("min_p").orElse(0.0),
+                        maxTime(g)),
                 processors(g));
+    }
+
+    /** max_time in seconds (MaxTimeCriteria), 0 when absent or null; a positive number otherwise. */
+    private static double maxTime(Json g) {
+        if (absent(g, "max_time")) {
+            return 0;
+        }
+        double t = g.doubleValue("max_time");
+        if (!(t > 0 && t < Double.POSITIVE_INFINITY)) {
+            throw g.error("max_time", Double.toString(t), "a positive number of seconds (or null: no limit)");
+        }
+        return t;
     }
 
     /** Missing or null: generate()'s "not set". */

@@ -97,8 +97,11 @@ public final class TextGeneration {
         }
     }
 
-    /** Why generation ended; {@code FORMAT}: the JSON object of a JSON {@link SamplingParams.Format} closed. */
-    public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS, FORMAT }
+    /**
+     * Why generation ended; {@code FORMAT}: the JSON object of a JSON {@link SamplingParams.Format} closed;
+     * {@code MAX_TIME}: transformers' max_time passed (checked after each new token, so there is at least one).
+     */
+    public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS, FORMAT, MAX_TIME }
 
     /**
      * The new tokens (an end-of-sequence token included, as transformers returns it), their text (without
@@ -196,6 +199,7 @@ public final class TextGeneration {
      */
     Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
                     Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds, Prompt shared) {
+        long started = System.nanoTime();                     // MaxTimeCriteria's clock starts before the prompt
         if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
             throw new IllegalArgumentException("prompt embeddings of shape "
                     + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
@@ -214,6 +218,10 @@ public final class TextGeneration {
                 throw new IllegalArgumentException("JSON output with num_beams " + params.beams().numBeams()
                         + ": not supported (use one beam)");
             }
+            if (params.constraints().maxTime() > 0) {
+                throw new IllegalArgumentException("max_time with num_beams " + params.beams().numBeams()
+                        + ": not supported (use one beam)");
+            }
             return beamSearch(promptEmbeds, promptIds, params, listener, cancel);
         }
         JsonOutput json = params.format().json() ? new JsonOutput(tokenBytes(), params.format().schema()) : null;
@@ -228,6 +236,7 @@ public final class TextGeneration {
                     + "prompt of " + n + (promptLogprobs ? " whose log-probabilities are asked for" : ""));
         }
         Sampler sampler = new Sampler(params, json);
+        long maxTime = (long) (params.constraints().maxTime() * 1e9);
         Set<Integer> eos = new HashSet<>(params.eosTokenIds());
         StopStrings stops = new StopStrings(params.stopStrings());
         int[] history = Arrays.copyOf(promptIds, promptIds.length + params.maxNewTokens());
@@ -259,6 +268,9 @@ public final class TextGeneration {
                 StopReason stop = emit(id, eos, params, streamer, listener);
                 if (stop == null && json != null && json.complete()) {
                     stop = StopReason.FORMAT;
+                }
+                if (stop == null && maxTime > 0 && System.nanoTime() - started > maxTime) {
+                    stop = StopReason.MAX_TIME;
                 }
                 if (stop != null) {
                     reason = stop;

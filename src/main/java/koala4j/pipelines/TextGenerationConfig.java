@@ -39,7 +39,7 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
             "bad_words_ids", "force_words_ids", "forced_bos_token_id", "forced_eos_token_id", "suppress_tokens",
             "begin_suppress_tokens", "encoder_no_repeat_ngram_size", "encoder_repetition_penalty", "num_beam_groups",
             "diversity_penalty", "typical_p", "epsilon_cutoff", "eta_cutoff", "min_p", "exponential_decay_length_penalty",
-            "sequence_bias", "constraints", "guidance_scale", "penalty_alpha", "num_return_sequences");
+            "sequence_bias", "constraints", "guidance_scale", "penalty_alpha", "num_return_sequences", "max_time");
 
     public TextGenerationConfig {
         eosTokenIds = List.copyOf(eosTokenIds);

@@ -198,7 +198,10 @@ final class VisionChatModel implements ChatModel {
 
     private static Result result(VisionChat.Reply reply) {
         // a closed JSON object (response_format json_object) is a natural end, as eos is
-        String finish = reply.stopReason() == TextGeneration.StopReason.MAX_NEW_TOKENS ? "length" : "stop";
+        String finish = switch (reply.stopReason()) {
+            case MAX_NEW_TOKENS, MAX_TIME -> "length";
+            case EOS, STOP_STRING, FORMAT -> "stop";
+        };
         return new Result(reply.text(), finish, reply.generation().promptTokens(), reply.outputIds().length,
                 reply.generation().reusedPromptTokens());
     }

@@ -553,6 +553,8 @@ class ChatCommandTest {
         assertTrue(run("chat", "--model", llava.toString(), "--quant", "q4", "--prompt", "hi").err().contains("q4"));
         assertTrue(run("chat", "--model", llava.toString(), "--kv-cache", "bf16", "--prompt", "hi").err()
                 .contains("--kv-cache 'bf16': expected f32, f16 or q8_0"));
+        assertTrue(run("chat", "--model", llava.toString(), "--max-time", "0", "--prompt", "hi").err()
+                .contains("--max-time 0.0: expected a positive number of seconds"));
         Run q8Cache = run("chat", "--model", llava.toString(), "--kv-cache", "q8_0", "--prompt", "hi");
         assertTrue(q8Cache.code() == 1 && q8Cache.err().contains("head_dim a multiple of 32")
                 && q8Cache.err().contains("is 16"), q8Cache.err());

@@ -179,13 +179,17 @@ class LogitsProcessorsGoldenTest {
         assertTrue(p.removeInvalidValues() && p.renormalizeLogits());
         assertEquals(List.of("END"), SamplingParams.fromGenerationConfig(Json.parse("{\"stop_strings\": \"END\"}",
                 "generation_config.json"), List.of()).stopStrings());
+        assertEquals(2.5, SamplingParams.fromGenerationConfig(Json.parse("{\"max_time\": 2.5}",
+                "generation_config.json"), List.of()).constraints().maxTime());
+        assertEquals(0, SamplingParams.fromGenerationConfig(Json.parse("{\"max_time\": null}",
+                "generation_config.json"), List.of()).constraints().maxTime(), "null: no limit");
 
         for (String bad : List.of("{\"sequence_bias\": [[5, -1.5]]}", "{\"sequence_bias\": [[[], 1.0]]}",
                 "{\"sequence_bias\": {\"5\": 1.0}}", "{\"bad_words_ids\": [3, 4]}", "{\"bad_words_ids\": [[]]}",
                 "{\"bad_words_ids\": [[-1]]}", "{\"exponential_decay_length_penalty\": [4]}",
                 "{\"typical_p\": 0}", "{\"suppress_tokens\": \"3\"}", "{\"num_beam_groups\": 2}",
                 "{\"penalty_alpha\": 0.6}", "{\"force_words_ids\": [[5]]}", "{\"guidance_scale\": 3.0}",
-                "{\"renormalize_logits\": \"yes\"}")) {
+                "{\"renormalize_logits\": \"yes\"}", "{\"max_time\": -1}", "{\"max_time\": 0}")) {
             var e = assertThrows(RuntimeException.class, () -> SamplingParams.fromGenerationConfig(
                     Json.parse(bad, "generation_config.json"), List.of(2)), bad);
             assertTrue(e instanceof JsonException || e instanceof IllegalArgumentException, bad);

@@ -302,6 +302,29 @@ class TextGenerationTest {
         assertEquals(3, calls[0]);
     }
 
+    /** transformers' max_time: checked after each new token, the clock started before the prompt. */
+    @Test
+    void maxTimeStopsAfterTheTokenThatPassesIt() {
+        var greedy = SamplingParams.greedy(20, List.of(2)).withIgnoreEos(true);
+        var passed = new TextGeneration(lm, null).generate(prompt(),
+                greedy.withConstraints(greedy.constraints().withMaxTime(1e-9)), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER);
+        assertEquals(1, passed.tokenIds().length);
+        assertEquals(TextGeneration.StopReason.MAX_TIME, passed.stopReason());
+        var ample = new TextGeneration(lm, null).generate(prompt(),
+                greedy.withConstraints(greedy.constraints().withMaxTime(3600)), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER);
+        assertEquals(20, ample.tokenIds().length);
+        assertEquals(TextGeneration.StopReason.MAX_NEW_TOKENS, ample.stopReason());
+        var beams = greedy.withBeams(new SamplingParams.Beams(2, 1f, TextGenerationConfig.EarlyStopping.FALSE))
+                .withConstraints(greedy.constraints().withMaxTime(10));
+        var e = assertThrows(IllegalArgumentException.class, () -> new TextGeneration(lm, null).generate(prompt(),
+                beams, TextGeneration.TokenListener.NONE, Cancel.NEVER));
+        assertTrue(e.getMessage().contains("max_time with num_beams 2"), e.getMessage());
+        var negative = assertThrows(IllegalArgumentException.class, () -> greedy.constraints().withMaxTime(-1));
+        assertTrue(negative.getMessage().contains("max_time -1.0"), negative.getMessage());
+    }
+
     @Test
     void cancelStopsALongPromptBetweenItsChunks() {
         GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));

@@ -170,6 +170,17 @@ class TextToTextTest {
         }
     }
 
+    /** max_time (transformers' MaxTimeCriteria) is not implemented for T5: named, not ignored. */
+    @Test
+    void maxTimeIsNamed() throws IOException {
+        Path timed = folderWith("{\"decoder_start_token_id\": 0, \"eos_token_id\": 1, \"max_time\": 5.0}");
+        try (TextToText t2t = TextToText.load(timed, ops)) {
+            RuntimeException e = assertThrows(RuntimeException.class,
+                    () -> t2t.generate("x", greedy(4), Progress.NONE, Cancel.NEVER));
+            assertTrue(e.getMessage().contains("max_time"), e.getMessage());
+        }
+    }
+
     @Test
     void cliEmbedIsTheMaskedMeanOfTheEncoderOutput() {
         StringWriter out = new StringWriter();

@@ -51,6 +51,10 @@ final class BenchLlmCommand implements Callable<Integer> {
             description = "Also decode this many sequences together (concurrent chats' shared steps). Default: 1.")
     int batch;
 
+    @Option(names = "--prefill-chunk", defaultValue = "512",
+            description = "The most prompt positions computed in one pass (llama-bench's -ub). Default: 512.")
+    int prefillChunk;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda. Default: auto.")
     String device;
 
@@ -62,7 +66,8 @@ final class BenchLlmCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Backend backend = Backends.select(device);
         LlmBench.run(new LlmBench.Options(config, Quantization.parse(quant), promptTokens, newTokens, layers, seed,
-                bandwidthMb * 1_000_000L, KvCache.parseType("--kv-cache", kvCache), batch), backend.ops(), backend.name() + " (" + backend.reason() + ")", out);
+                bandwidthMb * 1_000_000L, KvCache.parseType("--kv-cache", kvCache), batch, prefillChunk), backend.ops(),
+                backend.name() + " (" + backend.reason() + ")", out);
         return 0;
     }
 }

@@ -56,16 +56,26 @@ public final class LlmBench {
 
     /**
      * {@code kvCache}: the KV cache's element type, F32, F16 or Q8_0 (null: F32); {@code batch}: with more than 1, also
-     * decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share).
+     * decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share);
+     * {@code prefillChunk}: the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk}).
      */
     public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,
-                          long seed, long bandwidthBytes, DType kvCache, int batch) {
+                          long seed, long bandwidthBytes, DType kvCache, int batch, int prefillChunk) {
 
         public Options {
             kvCache = KvCache.checkType(kvCache == null ? DType.F32 : kvCache);
             if (batch < 1 || batch > 64) {
                 throw new IllegalArgumentException("--batch " + batch + ": expected 1 to 64 sequences");
             }
+            if (prefillChunk < 1) {
+                throw new IllegalArgumentException("--prefill-chunk " + prefillChunk + ": expected at least 1");
+            }
+        }
+
+        public Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers, long seed,
+                       long bandwidthBytes, DType kvCache, int batch) {
+            this(config, quantization, promptTokens, newTokens, layers, seed, bandwidthBytes, kvCache, batch,
+                    LlamaForCausalLM.DEFAULT_PREFILL_CHUNK);
         }
 
         public Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers, long seed,
@@ -166,6 +176,7 @@ public final class LlmBench {
         LlamaForCausalLM lm = new LlamaForCausalLM(c);
         lm.load(new RandomWeights(ops, lm.namedParameters().keySet(), o.quantization(), o.seed(), lm));
         lm.kvCacheType(o.kvCache());
+        lm.prefillChunk(o.prefillChunk());
         long t1 = System.nanoTime();
         long bytesPerToken = lm.weightBytesPerToken();
         if (bytesPerToken != weightBytesPerToken(c, o.quantization())) {
@@ -199,8 +210,9 @@ public final class LlmBench {
         double decodeRate = result.decodeTokensPerSecond();
         long kvRead = kvBytesReadPerToken(c, o.kvCache(), o.promptTokens(), o.newTokens());
         double bound = readGBs * 1e9 / (bytesPerToken + kvRead);
-        out.printf(Locale.ROOT, "prompt: %d tokens in %.2f s = %.1f tokens/s%n", result.promptTokens(),
-                result.promptTime().toNanos() / 1e9, promptRate);
+        out.printf(Locale.ROOT, "prompt: %d tokens in %.2f s = %.1f tokens/s (%s)%n", result.promptTokens(),
+                result.promptTime().toNanos() / 1e9, promptRate, result.promptTokens() > o.prefillChunk()
+                        ? "in passes of " + o.prefillChunk() + " positions" : "one pass");
         out.printf(Locale.ROOT, "generation: %d decode steps in %.2f s = %.2f tokens/s (%.1f ms/token)%n",
                 result.decodeSteps(), result.decodeTime().toNanos() / 1e9, decodeRate, 1000 / decodeRate);
         out.printf(Locale.ROOT, "bandwidth bound: %s of weights + %s of KV cache read per token / %.1f GB/s = %.2f"

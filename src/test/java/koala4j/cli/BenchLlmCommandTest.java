@@ -28,7 +28,7 @@ class BenchLlmCommandTest {
         String[] r = run("bench", "llm", "--help");
         assertEquals("0", r[0]);
         for (String option : new String[] {"--config", "--quant", "--kv-cache", "--prompt-tokens", "--new-tokens",
-                "--layers"}) {
+                "--layers", "--prefill-chunk"}) {
             assertTrue(r[1].contains(option), r[1]);
         }
     }
@@ -45,6 +45,9 @@ class BenchLlmCommandTest {
         r = run("bench", "llm", "--config", "ko-llava-13b", "--kv-cache", "q4");
         assertEquals("1", r[0]);
         assertTrue(r[2].contains("--kv-cache 'q4': expected f32, f16 or q8_0"), r[2]);
+        r = run("bench", "llm", "--config", "ko-llava-13b", "--prefill-chunk", "0");
+        assertEquals("1", r[0]);
+        assertTrue(r[2].contains("--prefill-chunk 0: expected at least 1"), r[2]);
     }
 
     @Test

@@ -104,6 +104,7 @@ class LlmBenchTest {
             String out = text.toString();
             assertTrue(out.contains("KV cache F32"), out);
             assertTrue(out.contains("generation: 4 decode steps"), out);
+            assertTrue(out.contains("prompt: 4 tokens in") && out.contains("(one pass)"), out);
             assertTrue(out.contains("bandwidth bound: "), out);
             Matcher paired = Pattern.compile("paired bound: (\\d+) decode steps, .* read ([0-9.]+) GB/s = ([0-9.]+)"
                     + " tokens/s; decode ([0-9.]+) tokens/s .* reached (\\d+) %").matcher(out);

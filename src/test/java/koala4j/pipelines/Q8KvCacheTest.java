@@ -70,10 +70,12 @@ class Q8KvCacheTest {
     @Test
     void benchLlmReportsTheQ8Cache() throws InterruptedException {
         java.io.StringWriter text = new java.io.StringWriter();
-        LlmBench.run(CONFIG, new LlmBench.Options("tiny", Quantization.NONE, 40, 5, 0, 1, 8_000_000, DType.Q8_0),
-                new CpuOps(), "cpu", new java.io.PrintWriter(text, true));
+        // a 40-token prompt in passes of 16 over the Q8_0 cache
+        LlmBench.run(CONFIG, new LlmBench.Options("tiny", Quantization.NONE, 40, 5, 0, 1, 8_000_000, DType.Q8_0, 1,
+                16), new CpuOps(), "cpu", new java.io.PrintWriter(text, true));
         String out = text.toString();
-        assertTrue(out.contains("KV cache Q8_0") && out.contains("generation: 4 decode steps"), out);
+        assertTrue(out.contains("KV cache Q8_0") && out.contains("generation: 4 decode steps")
+                && out.contains("prompt: 40 tokens in") && out.contains("(in passes of 16 positions)"), out);
     }
 
     @Test

@@ -66,6 +66,10 @@ final class ServeCommand implements Callable<Integer> {
             + " no limit.")
     int chatMaxLoaded;
 
+    @Option(names = "--chat-preload", description = "Load the chat models before serving (as llama.cpp's server "
+            + "does) instead of at their first request; one that cannot be loaded stops serve with the reason.")
+    boolean chatPreload;
+
     @Option(names = "--chat-prefill-chunk", defaultValue = "512", description = "LLaVA / LLaMA: the most prompt "
             + "positions computed in one pass (default 512); a cancelled request stops between passes.")
     int chatPrefillChunk;
@@ -196,7 +200,11 @@ final class ServeCommand implements Callable<Integer> {
             var ops = koala4j.backend.Backends.select(device).ops();
             ChatModelLimit limit = ChatModelLimit.of(chatMaxLoaded);
             for (String m : chatModels) {
-                b.chatModels.add(chatModel(m, hub, options, ops, limit));
+                ChatModel model = chatModel(m, hub, options, ops, limit);
+                if (chatPreload) {
+                    preload(m, model, err);
+                }
+                b.chatModels.add(model);
             }
         }
         KoalaServer server = KoalaServer.start(b.build());
@@ -209,6 +217,21 @@ final class ServeCommand implements Callable<Integer> {
         spec.commandLine().getOut().flush();
         stopped.await();
         return 0;
+    }
+
+    /** {@code --chat-preload}: loads the model now; one that cannot be loaded is a one-line error with the reason. */
+    private static void preload(String option, ChatModel model, PrintWriter err) {
+        long started = System.nanoTime();
+        try {
+            model.load();
+        } catch (RuntimeException e) {
+            Throwable reason = e.getCause() != null ? e.getCause() : e;
+            throw new IllegalArgumentException("--chat-model " + option + " could not be loaded: "
+                    + Main.oneLine(reason), e);
+        }
+        err.printf(java.util.Locale.ROOT, "loaded chat model %s in %.1f s%n", model.id(),
+                (System.nanoTime() - started) / 1e9);
+        err.flush();
     }
 
     /** The model's id (hub id, or the folder name) and folder; a model that cannot be found is listed as unavailable. */

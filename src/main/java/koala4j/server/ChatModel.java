@@ -19,6 +19,13 @@ public interface ChatModel {
 
     String displayName();
 
+    /**
+     * Loads the model now instead of at its first request ({@code serve --chat-preload}); a model that cannot be
+     * loaded throws as its requests would (the cause attached).
+     */
+    default void load() {
+    }
+
     /** Runs one completion; every piece of text goes to {@code stream} as it is produced (which may throw
      * {@link java.util.concurrent.CancellationException} when the client has gone: stop then). */
     Result complete(List<Message> messages, Params params, Stream stream) throws Exception;

@@ -131,8 +131,10 @@ final class LazyModel<T extends AutoCloseable> {
             return loader.get();
         } catch (RuntimeException e) {
             LOG.error("chat model {} ({}) could not be loaded: {}", id, folder, e.getMessage());
-            throw ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason is in the"
-                    + " server's log)");
+            ApiError unavailable = ApiError.unavailable("model", "the model '" + id + "' could not be loaded (the reason"
+                    + " is in the server's log)");
+            unavailable.initCause(e);                              // for serve --chat-preload's one-line error
+            throw unavailable;
         }
     }
 }

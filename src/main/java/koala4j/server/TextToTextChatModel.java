@@ -33,6 +33,11 @@ final class TextToTextChatModel implements ChatModel {
     }
 
     @Override
+    public void load() {
+        pipeline.lease().close();
+    }
+
+    @Override
     public String id() {
         return id;
     }

@@ -42,6 +42,11 @@ final class VisionChatModel implements ChatModel {
     }
 
     @Override
+    public void load() {
+        chat.lease().close();
+    }
+
+    @Override
     public String id() {
         return id;
     }

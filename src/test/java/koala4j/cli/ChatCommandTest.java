@@ -591,6 +591,15 @@ class ChatCommandTest {
         assertEquals("llava", ServeCommand.chatModel(llava.toString(), hub, options, ops, none).id());
         assertEquals("kollava_v0", ServeCommand.chatModel(TinyChatModels.kollava().toString(), hub, options, ops, none)
                 .id());
+        // --chat-preload loads before serving: a folder that cannot load stops serve with the reason
+        Path broken = work.resolve("broken-llava");
+        koala4j.testing.TinyPipelines.copyTree(llava, broken);
+        Files.delete(broken.resolve("preprocessor_config.json"));
+        Run preload = run("serve", "--data", work.resolve("data").toString(), "--chat-model", broken.toString(),
+                "--chat-preload");
+        assertEquals(1, preload.code());
+        assertTrue(preload.err().startsWith("koala4j: --chat-model " + broken + " could not be loaded: ")
+                && preload.err().contains("preprocessor_config.json"), preload.err());
         Path bert = Files.createDirectories(work.resolve("bert"));
         Files.writeString(bert.resolve("config.json"), "{\"model_type\": \"bert\"}");
         Run r = run("serve", "--data", work.resolve("data").toString(), "--chat-model", bert.toString());

@@ -691,6 +691,8 @@ class LocalChatModelsTest {
                 VisionChat.Options.defaults(), ops, one);
         b.chatModels.add(llama);
         b.chatModels.add(t5);
+        t5.load();                                                     // serve --chat-preload
+        assertTrue(t5.loaded() && !llama.loaded());
         try (KoalaServer server = KoalaServer.start(b.build())) {
             Client client = Client.of(server);
             String first = json(client.post("/v1/chat/completions", request("tiny-llama", false, 8, "Koalas eat",
@@ -757,6 +759,12 @@ class LocalChatModelsTest {
             assertTrue(json(r).at("/error/message").asText().contains("could not be loaded"), r.body());
             assertTrue(!r.body().contains(broken.toString()), r.body());
         }
+        // loaded ahead (serve --chat-preload): the same error, with the reason attached for the command line
+        ChatModel model = LocalChatModels.open("broken-llava", "broken", broken, VisionChat.Options.defaults(),
+                new CpuOps());
+        ApiError e = assertThrows(ApiError.class, model::load);
+        assertTrue(e.getCause() != null && e.getCause().getMessage().contains("preprocessor_config.json"),
+                String.valueOf(e.getCause()));
     }
 
     @Test

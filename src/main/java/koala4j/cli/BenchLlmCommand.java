@@ -24,7 +24,7 @@ final class BenchLlmCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, description = "ko-llava-13b or llava-1.5-7b.")
     String config;
 
-    @Option(names = "--quant", defaultValue = "none", description = "none (F16 weights) or q8 (Q8_0). Default: none.")
+    @Option(names = "--quant", defaultValue = "none", description = "none (F16 weights), q8 (Q8_0) or q4 (Q4_0). Default: none.")
     String quant;
 
     @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32, f16 or q8_0. Default: f32.")

@@ -177,8 +177,8 @@ final class ChatCommand implements Callable<Integer> {
             + "config.json's mm_vision_tower.")
     String visionTower;
 
-    @Option(names = "--quant", defaultValue = "none", description = "Language model weights in memory: none or q8 "
-            + "(Q8_0, 8.5 bits per weight).")
+    @Option(names = "--quant", defaultValue = "none", description = "Language model weights in memory: none, q8 "
+            + "(Q8_0, 8.5 bits per weight) or q4 (Q4_0, 4.5 bits per weight).")
     String quant;
 
     @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32 (default, as "

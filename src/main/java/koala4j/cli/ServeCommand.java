@@ -53,8 +53,8 @@ final class ServeCommand implements Callable<Integer> {
             + "message. Loads on first use.")
     List<String> chatModels = new ArrayList<>();
 
-    @Option(names = "--chat-quant", defaultValue = "none", description = "LLaVA / LLaMA language model weights: none or "
-            + "q8 (default none).")
+    @Option(names = "--chat-quant", defaultValue = "none", description = "LLaVA / LLaMA language model weights: none, "
+            + "q8 or q4 (default none).")
     String chatQuant;
 
     @Option(names = "--chat-kv-cache", defaultValue = "f32", description = "LLaVA / LLaMA KV cache element type: f32 "

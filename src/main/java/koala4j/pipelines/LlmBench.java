@@ -27,6 +27,8 @@ import koala4j.tensor.Activation;
 import koala4j.tensor.DType;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q4;
+import koala4j.tensor.quant.Q4Storage;
 import koala4j.tensor.quant.Q8;
 import koala4j.tensor.quant.Q8Storage;
 import koala4j.tensor.quant.Quantization;
@@ -104,7 +106,11 @@ public final class LlmBench {
     /** Weight bytes one decoding step reads (as {@link LlamaForCausalLM#weightBytesPerToken}), from the shape alone. */
     public static long weightBytesPerToken(LlamaConfig c, Quantization q) {
         long linear = (long) c.numHiddenLayers() * linearParametersPerLayer(c) + (long) c.vocabSize() * c.hiddenSize();
-        long linearBytes = q == Quantization.Q8_0 ? Q8.bytesFor(linear) : linear * 2;
+        long linearBytes = switch (q) {
+            case Q8_0 -> Q8.bytesFor(linear);
+            case Q4_0 -> Q4.bytesFor(linear);
+            case NONE -> linear * 2;
+        };
         long norms = ((long) c.numHiddenLayers() * 2 + 1) * c.hiddenSize() * 2;
         return linearBytes + norms + (long) c.hiddenSize() * 2;
     }
@@ -149,7 +155,11 @@ public final class LlmBench {
         out.printf(Locale.ROOT, "config %s: LLaMA hidden %d, intermediate %d, %d layers, %d heads (%d KV), vocab %d;"
                         + " weights %s, random (seed %d)%n", o.config(), full.hiddenSize(), full.intermediateSize(),
                 full.numHiddenLayers(), full.numAttentionHeads(), full.numKeyValueHeads(), full.vocabSize(),
-                o.quantization() == Quantization.Q8_0 ? "Q8_0 (34 bytes per 32)" : "F16", o.seed());
+                switch (o.quantization()) {
+                    case Q8_0 -> "Q8_0 (34 bytes per 32)";
+                    case Q4_0 -> "Q4_0 (18 bytes per 32)";
+                    case NONE -> "F16";
+                }, o.seed());
         out.printf(Locale.ROOT, "KV cache %s%n", o.kvCache());
         out.printf(Locale.ROOT, "backend %s%n", backend);
         out.printf(Locale.ROOT, "memory: the full model's weights take %s; this run uses %d of %d layers: %s weights"
@@ -366,7 +376,7 @@ public final class LlmBench {
 
     /**
      * The memory of every Linear weight in the order a decoding step reads it (lm_head last), when it is host
-     * memory: Q8_0 quants and scales, or the F16/BF16/F32 elements.
+     * memory: Q8_0 or Q4_0 quants and scales, or the F16/BF16/F32 elements.
      */
     static Optional<List<MemorySegment>> weightSegments(LlamaForCausalLM lm) {
         List<MemorySegment> out = new java.util.ArrayList<>();
@@ -375,6 +385,9 @@ public final class LlmBench {
             if (t.storage() instanceof Q8Storage q) {
                 out.add(q.quants().asSlice(t.offset(), t.numel()));
                 out.add(q.scales().asSlice(t.offset() / Q8Storage.BLOCK * 2, t.numel() / Q8Storage.BLOCK * 2));
+            } else if (t.storage() instanceof Q4Storage q) {
+                out.add(q.quants().asSlice(t.offset() / 2, t.numel() / 2));
+                out.add(q.scales().asSlice(t.offset() / Q4Storage.BLOCK * 2, t.numel() / Q4Storage.BLOCK * 2));
             } else if (t.storage() instanceof koala4j.tensor.HostStorage h) {
                 long size = t.dtype().byteSize();
                 out.add(h.segment().asSlice(t.offset() * size, t.numel() * size));
@@ -455,7 +468,8 @@ public final class LlmBench {
 
     /**
      * Random weights for every key of a LLaMA, made when asked for: Linear weights (*_proj.weight, lm_head.weight)
-     * uniform in ±0.035 (std 0.02) as F16, or straight in Q8_0 (random quants, scales near 0.035/127); norm weights
+     * uniform in ±0.035 (std 0.02) as F16, or straight in Q8_0 (random quants, scales near 0.035/127) or Q4_0
+     * (random nibbles, scales near 0.035/8); norm weights
      * 1; the embedding table F16. Off-heap, freed by the garbage collector with the tensors. Each key draws from its
      * own seeded stream, in 1M-element chunks filled in parallel.
      */
@@ -502,6 +516,20 @@ public final class LlmBench {
                         scales[b] = Float.floatToFloat16(RANGE / 127 * (0.75f + 0.5f * rnd.nextFloat()));
                     }
                     MemorySegment.copy(scales, 0, q.scales(), F16, from / Q8Storage.BLOCK * 2, scales.length);
+                });
+                return Optional.of(q.tensor(ops, shape));
+            }
+            if (linear && quantization == Quantization.Q4_0) {
+                Q4Storage q = Q4.allocate(n);
+                fill(n, keySeed, (rnd, from, count) -> {
+                    byte[] quants = new byte[count / 2];
+                    rnd.nextBytes(quants);
+                    MemorySegment.copy(quants, 0, q.quants(), ValueLayout.JAVA_BYTE, from / 2, quants.length);
+                    short[] scales = new short[count / Q4Storage.BLOCK];
+                    for (int b = 0; b < scales.length; b++) {
+                        scales[b] = Float.floatToFloat16(RANGE / 8 * (0.75f + 0.5f * rnd.nextFloat()));
+                    }
+                    MemorySegment.copy(scales, 0, q.scales(), F16, from / Q4Storage.BLOCK * 2, scales.length);
                 });
                 return Optional.of(q.tensor(ops, shape));
             }

@@ -14,7 +14,13 @@ public enum DType {
      * llama.cpp's Q8_0 weight format, made by {@code cast(x, Q8_0)} (see {@code koala4j.tensor.quant.Q8Storage}):
      * byteSize counts the int8 quant of each element; each block of 32 adds a 2-byte F16 scale (34 bytes per 32).
      */
-    Q8_0(1, true);
+    Q8_0(1, true),
+    /**
+     * llama.cpp's Q4_0 weight format, made by {@code cast(x, Q4_0)} (see {@code koala4j.tensor.quant.Q4Storage}):
+     * half a byte per element plus a 2-byte F16 scale per block of 32 (18 bytes per 32); byteSize is not a size
+     * here (sizes come from {@code Q4.bytesFor}).
+     */
+    Q4_0(1, true);
 
     private final int byteSize;
     private final boolean floating;

@@ -550,7 +550,7 @@ class ChatCommandTest {
 
         assertTrue(run("chat", "--model", llava.toString(), "--temperature", "-1", "--prompt", "hi").err()
                 .contains("--temperature -1.0"));
-        assertTrue(run("chat", "--model", llava.toString(), "--quant", "q4", "--prompt", "hi").err().contains("q4"));
+        assertTrue(run("chat", "--model", llava.toString(), "--quant", "q3", "--prompt", "hi").err().contains("q3"));
         assertTrue(run("chat", "--model", llava.toString(), "--kv-cache", "bf16", "--prompt", "hi").err()
                 .contains("--kv-cache 'bf16': expected f32, f16 or q8_0"));
         assertTrue(run("chat", "--model", llava.toString(), "--max-time", "0", "--prompt", "hi").err()

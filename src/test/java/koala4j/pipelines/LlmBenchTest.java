@@ -80,7 +80,11 @@ class LlmBenchTest {
             long linear = 0;
             for (var l : lm.linears()) {
                 long n = l.weight().get().numel();
-                linear += q == Quantization.Q8_0 ? Q8.bytesFor(n) : n * 2;
+                linear += switch (q) {
+                    case Q8_0 -> Q8.bytesFor(n);
+                    case Q4_0 -> koala4j.tensor.quant.Q4.bytesFor(n);
+                    case NONE -> n * 2;
+                };
             }
             long bytes = LlmBench.weightSegments(lm).orElseThrow().stream().mapToLong(MemorySegment::byteSize).sum();
             assertEquals(linear, bytes, q.toString());

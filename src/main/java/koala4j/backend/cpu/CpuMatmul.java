@@ -5,9 +5,10 @@ import java.util.Arrays;
 import koala4j.tensor.Activation;
 import koala4j.tensor.DType;
 import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q4Storage;
 import koala4j.tensor.quant.Q8Storage;
 
-/** {@link CpuOps}' matrix products: torch.matmul with broadcast batches, F.linear (F32/F16/BF16 and Q8_0 weights). */
+/** {@link CpuOps}' matrix products: torch.matmul with broadcast batches, F.linear (F32/F16/BF16, Q8_0 and Q4_0 weights). */
 final class CpuMatmul {
 
     private CpuMatmul() {
@@ -58,10 +59,10 @@ final class CpuMatmul {
             throw new IllegalArgumentException("matmul: " + Arrays.toString(a.shape()) + " · " + Arrays.toString(b.shape())
                     + ": inner dims " + k + " and " + bm.size(-2) + " differ");
         }
-        if (am.dtype() == DType.Q8_0 || bm.dtype() == DType.Q8_0) {
-            // only F.linear has a Q8_0 kernel; any other product reads the values back first
-            am = am.dtype() == DType.Q8_0 ? CpuOps.q8Values(am) : am;
-            bm = bm.dtype() == DType.Q8_0 ? CpuOps.q8Values(bm) : bm;
+        if (quantised(am) || quantised(bm)) {
+            // only F.linear has Q8_0 and Q4_0 kernels; any other product reads the values back first
+            am = quantised(am) ? CpuOps.quantValues(am) : am;
+            bm = quantised(bm) ? CpuOps.quantValues(bm) : bm;
         }
         int[] aBatch = Arrays.copyOf(am.shape(), am.rank() - 2);
         int[] bBatch = Arrays.copyOf(bm.shape(), bm.rank() - 2);
@@ -142,13 +143,35 @@ final class CpuMatmul {
             if (weight.isContiguous() && weight.offset() % Q8Storage.BLOCK == 0) {
                 return linearQ8(ops, x, weight, q, bias, act);
             }
-            weight = CpuOps.q8Values(weight);
+            weight = CpuOps.quantValues(weight);
+        }
+        if (weight.storage() instanceof Q4Storage q) {
+            if (weight.isContiguous() && weight.offset() % Q4Storage.BLOCK == 0) {
+                return linearQ4(ops, x, weight, q, bias, act);
+            }
+            weight = CpuOps.quantValues(weight);
         }
         Tensor flat = x.reshape(-1, in);
         Tensor result = matmul(ops, flat, weight.transpose(0, 1), bias, act);
         int[] shape = x.shape();
         shape[shape.length - 1] = outFeatures;
         return result.reshape(shape);
+    }
+
+    private static boolean quantised(Tensor t) {
+        return t.dtype() == DType.Q8_0 || t.dtype() == DType.Q4_0;
+    }
+
+    private static Tensor linearQ4(CpuOps ops, Tensor x, Tensor weight, Q4Storage q, Tensor bias, Activation act) {
+        int in = weight.size(1);
+        int outFeatures = weight.size(0);
+        int rows = Math.toIntExact(x.numel() / Math.max(in, 1));
+        float[] out = new float[Math.toIntExact((long) rows * outFeatures)];
+        Q4Gemm.linear(CpuOps.floats(x), 0, rows, in, q, weight.offset(), outFeatures,
+                CpuOps.biasVector(bias, outFeatures, "linear"), act, out);
+        int[] shape = x.shape();
+        shape[shape.length - 1] = outFeatures;
+        return ops.dense(out, shape);
     }
 
     private static Tensor linearQ8(CpuOps ops, Tensor x, Tensor weight, Q8Storage q, Tensor bias, Activation act) {

@@ -15,6 +15,7 @@ import koala4j.tensor.ReduceOp;
 import koala4j.tensor.ResizeMode;
 import koala4j.tensor.Tensor;
 import koala4j.tensor.UnaryOp;
+import koala4j.tensor.quant.Q4Storage;
 import koala4j.tensor.quant.Q8;
 import koala4j.tensor.quant.Q8Storage;
 
@@ -50,6 +51,7 @@ public final class CpuOps implements Ops {
             case I32 -> HostStorage.of(new int[n]);
             case I64 -> HostStorage.of(new long[n]);
             case Q8_0 -> null;
+            case Q4_0 -> throw new IllegalArgumentException("a Q4_0 tensor is made by cast(x, Q4_0), not empty()");
         };
         if (storage == null) {
             if (shape.length == 0 || shape[shape.length - 1] % Q8Storage.BLOCK != 0) {
@@ -110,8 +112,9 @@ public final class CpuOps implements Ops {
 
     @Override
     public Tensor wrap(MemorySegment hostData, DType dtype, int... shape) {
-        if (dtype == DType.Q8_0) {
-            throw new IllegalArgumentException("wrap of Q8_0 memory: build a Q8Storage and call its tensor(ops, shape)");
+        if (dtype == DType.Q8_0 || dtype == DType.Q4_0) {
+            throw new IllegalArgumentException("wrap of " + dtype + " memory: build its storage (Q8Storage, Q4Storage) "
+                    + "and call its tensor(ops, shape)");
         }
         long bytes = Tensor.numel(shape) * dtype.byteSize();
         if (hostData.byteSize() != bytes) {
@@ -141,6 +144,10 @@ public final class CpuOps implements Ops {
         if (dst.storage() instanceof Q8Storage q) {
             copyIntoQ8(src, dst, q);
             return;
+        }
+        if (dst.storage() instanceof Q4Storage) {
+            throw new IllegalArgumentException("copyInto: the destination " + dst + " is Q4_0 (weights only, made by "
+                    + "cast)");
         }
         HostStorage d = host(dst);
         if (d.segment().isReadOnly()) {
@@ -231,7 +238,13 @@ public final class CpuOps implements Ops {
             if (x.isContiguous() && x.offset() % Q8Storage.BLOCK == 0) {
                 return Q8Gemm.dequantize(q, x.offset(), Math.toIntExact(x.numel()));
             }
-            return floats(q8Values(x));
+            return floats(quantValues(x));
+        }
+        if (x.storage() instanceof Q4Storage q) {
+            if (x.isContiguous() && x.offset() % Q4Storage.BLOCK == 0) {
+                return Q4Gemm.dequantize(q, x.offset(), Math.toIntExact(x.numel()));
+            }
+            return floats(quantValues(x));
         }
         HostStorage h = host(x);
         if (x.dtype() == DType.F32 && x.isContiguous() && x.offset() == 0 && h.array() instanceof float[] a
@@ -294,20 +307,26 @@ public final class CpuOps implements Ops {
         return FloatSource.of(h.segment(), x.dtype());
     }
 
-    /** Any view of a Q8_0 tensor as the same view over an F32 copy of its whole storage (the slow, general path). */
-    static Tensor q8Values(Tensor x) {
-        Q8Storage q = (Q8Storage) x.storage();
-        float[] all = Q8Gemm.dequantize(q, 0, Math.toIntExact(q.size()));
+    /**
+     * Any view of a Q8_0 or Q4_0 tensor as the same view over an F32 copy of its whole storage (the slow, general
+     * path).
+     */
+    static Tensor quantValues(Tensor x) {
+        float[] all = x.storage() instanceof Q4Storage q4 ? Q4Gemm.dequantize(q4, 0, Math.toIntExact(q4.size()))
+                : Q8Gemm.dequantize((Q8Storage) x.storage(), 0, Math.toIntExact(x.storage().size()));
         return new Tensor(x.ops(), HostStorage.of(all), x.shape(), x.strides(), x.offset());
     }
 
     @Override
     public Tensor cast(Tensor x, DType dtype) {
         if (x.dtype() == dtype) {
-            return x.dtype() == DType.Q8_0 ? x : contiguous(x);
+            return x.dtype() == DType.Q8_0 || x.dtype() == DType.Q4_0 ? x : contiguous(x);
         }
         if (dtype == DType.Q8_0) {
             return quantizeQ8(x);
+        }
+        if (dtype == DType.Q4_0) {
+            return quantizeQ4(x);
         }
         int n = Math.toIntExact(x.numel());
         if (dtype == DType.F32) {
@@ -339,6 +358,16 @@ public final class CpuOps implements Ops {
             out[i] = dtype == DType.F16 ? DType.f32ToF16(f[i]) : DType.f32ToBf16(f[i]);
         }
         return Tensor.dense(this, HostStorage.of(out, dtype), x.shape());
+    }
+
+    /** Q4_0 blocks along the last dim, which must be a multiple of 32 (ggml's rule for Q4_0 rows). */
+    private Tensor quantizeQ4(Tensor x) {
+        if (x.rank() == 0 || x.size(-1) % Q4Storage.BLOCK != 0 || !x.dtype().isFloating()) {
+            throw new IllegalArgumentException("cast of " + x + " to Q4_0: expected a floating tensor whose last dim is "
+                    + "a multiple of " + Q4Storage.BLOCK);
+        }
+        Tensor dense = x.storage() instanceof HostStorage ? x.contiguous() : dense(floats(x), x.shape());
+        return Q4Gemm.quantize(source(dense), 0, dense.numel()).tensor(this, x.shape());
     }
 
     /** Q8_0 blocks along the last dim, which must be a multiple of 32 (ggml's rule for Q8_0 rows). */
@@ -567,7 +596,10 @@ public final class CpuOps implements Ops {
         int a = x.axis(axis);
         if (x.storage() instanceof Q8Storage) {
             boolean rows = a != x.rank() - 1 && x.isContiguous() && x.offset() % Q8Storage.BLOCK == 0;
-            return rows ? indexSelectQ8(x, a, toLongArray(index)) : indexSelect(q8Values(x), axis, index);
+            return rows ? indexSelectQ8(x, a, toLongArray(index)) : indexSelect(quantValues(x), axis, index);
+        }
+        if (x.storage() instanceof Q4Storage) {
+            return indexSelect(quantValues(x), axis, index);
         }
         long[] ids = toLongArray(index);
         int[] dims = around(x.shape(), a);

@@ -64,7 +64,8 @@ final class Q8Gemm {
             return;
         }
         Gemm.MatrixRef a = new Gemm.MatrixRef(FloatSource.of(x), xOff, k, false, 0);
-        Gemm.run(1, m, n, k, new GemmPacking.RefA(a, 0), new Panels(w, wOffset, k), out, 0, n, 0,
+        var panels = new Panels((from, len, o, off) -> dequantize(w, from, len, o, off), wOffset, k);
+        Gemm.run(1, m, n, k, new GemmPacking.RefA(a, 0), panels, out, 0, n, 0,
                 Gemm.Epilogue.of(bias, act), 0, 0);
     }
 
@@ -351,6 +352,11 @@ final class Q8Gemm {
                 .convertShape(VectorOperators.B2F, F, 0);
     }
 
+    /** The float value of F16 bits, through the table. */
+    static float halfToFloat(short bits) {
+        return HALF_TO_FLOAT[bits & 0xFFFF];
+    }
+
     private static FloatVector scale(MemorySegment scales, long block) {
         return FloatVector.broadcast(F, HALF_TO_FLOAT[scales.get(F16_LE, block * 2) & 0xFFFF]);
     }
@@ -431,14 +437,24 @@ final class Q8Gemm {
         return dst;
     }
 
-    /** op(B) = Wᵀ for the blocked GEMM: column j of op(B) is row j of W, dequantised while it is packed. */
+    /**
+     * op(B) = Wᵀ for the blocked GEMM over a quantised W [n, k]: column j of op(B) is row j of W, turned into floats
+     * by {@code rows} while it is packed (Q8_0 and Q4_0 alike).
+     */
     static final class Panels extends GemmPacking.BPanels {
-        private final Q8Storage w;
+
+        /** Elements [from, from + len) of the weight's storage as floats into {@code out[off ..]}. */
+        @FunctionalInterface
+        interface Rows {
+            void read(long from, int len, float[] out, int off);
+        }
+
+        private final Rows rows;
         private final long offset;
         private final int k;
 
-        Panels(Q8Storage w, long offset, int k) {
-            this.w = w;
+        Panels(Rows rows, long offset, int k) {
+            this.rows = rows;
             this.offset = offset;
             this.k = k;
         }
@@ -450,7 +466,7 @@ final class Q8Gemm {
                 int d0 = q * kc * NR;
                 int width = Math.min(NR, nc - q * NR);
                 for (int jj = 0; jj < width; jj++) {
-                    dequantize(w, offset + (long) (j0 + q * NR + jj) * k + p0, kc, col, 0);
+                    rows.read(offset + (long) (j0 + q * NR + jj) * k + p0, kc, col, 0);
                     for (int p = 0, d = d0 + jj; p < kc; p++, d += NR) {
                         dst[d] = col[p];
                     }

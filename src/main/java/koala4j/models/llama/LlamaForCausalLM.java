@@ -116,7 +116,7 @@ public final class LlamaForCausalLM extends Module {
 
     /**
      * Bytes of weights one decoding step reads: every Linear weight (lm_head included) and norm, in their stored
-     * format (Q8_0: 34 bytes per 32); of the embedding table only one row.
+     * format (Q8_0: 34 bytes per 32, Q4_0: 18); of the embedding table only one row.
      */
     public long weightBytesPerToken() {
         long bytes = 0;
@@ -133,7 +133,11 @@ public final class LlamaForCausalLM extends Module {
     }
 
     private static long bytesOf(Tensor t) {
-        return t.dtype() == DType.Q8_0 ? Q8.bytesFor(t.numel()) : t.numel() * t.dtype().byteSize();
+        return switch (t.dtype()) {
+            case Q8_0 -> Q8.bytesFor(t.numel());
+            case Q4_0 -> koala4j.tensor.quant.Q4.bytesFor(t.numel());
+            default -> t.numel() * t.dtype().byteSize();
+        };
     }
 
     /** The ops the weights belong to (where inputs for this model are made). */

@@ -27,6 +27,7 @@ public record Q8Storage(MemorySegment quants, MemorySegment scales) implements S
     /** Bytes per block: 32 quants and a 2-byte F16 scale. */
     public static final int BLOCK_BYTES = BLOCK + 2;
 
+    /** Little-endian F16 scales (shared with {@link Q4Storage}). */
     static final ValueLayout.OfShort F16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     public Q8Storage {

@@ -1,0 +1,233 @@
+package koala4j.backend.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import koala4j.tensor.Activation;
+import koala4j.tensor.quant.Q4Storage;
+
+/**
+ * F.linear with a Q4_0 weight W [n, k] (see {@link Q4Storage}): out[i, j] = act(sum_p x[i, p] W[j, p] + bias[j]).
+ * A decode row streams each weight once at 0.56 bytes per weight: a block's 16 bytes are split into their low and
+ * high nibbles in registers (elements 0..15 and 16..31 of the block) and widened to floats; per block the product is
+ * d * (sum of q x - 8 * sum of x), two weight rows half the range apart per pass. Up to {@link #GEMV_ROWS} input rows
+ * are matrix-vector products each (a batched decode step reads the weights once per row); more go through the
+ * blocked {@link Gemm} driver, whose B packing dequantises the panels ({@link Q8Gemm.Panels}), so a row's result
+ * depends on the path by the order of its sums. The scalar path is {@link Q4Storage#get}.
+ */
+final class Q4Gemm {
+
+    private static final int BLOCK = Q4Storage.BLOCK;
+    private static final int HALF = BLOCK / 2;
+    private static final VectorSpecies<Float> F = GemmVector.F;
+    private static final int VL = GemmVector.VL;
+    /** The vector path takes a block's 16 bytes as one byte vector widened to 16 float lanes (AVX-512). */
+    static final boolean VECTOR = VL == HALF;
+    private static final VectorSpecies<Byte> B = VECTOR ? VectorSpecies.of(byte.class, VectorShape.forBitSize(VL * 8))
+            : null;
+    private static final VectorSpecies<Integer> I = VECTOR ? VectorSpecies.of(int.class, VectorShape.forBitSize(VL * 32))
+            : null;
+    private static final ValueLayout.OfShort F16_LE =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** Input rows up to which each row is a matrix-vector product; beyond, the blocked GEMM. */
+    static final int GEMV_ROWS = 8;
+
+    private Q4Gemm() {
+    }
+
+    /**
+     * out[i*n + j] for i < m, j < n. x is row-major [m, k] at xOff; W starts at element {@code wOffset} (a multiple of
+     * 32) of {@code w}; k must be a multiple of 32.
+     */
+    static void linear(float[] x, int xOff, int m, int k, Q4Storage w, long wOffset, int n, float[] bias,
+                       Activation act, float[] out) {
+        if (k % BLOCK != 0 || wOffset % BLOCK != 0 || wOffset < 0) {
+            throw new IllegalArgumentException("Q4_0 linear with k=%d and weight offset %d: both must be multiples of %d"
+                    .formatted(k, wOffset, BLOCK));
+        }
+        if (wOffset + (long) n * k > w.size() || xOff + (long) m * k > x.length || (long) m * n > out.length
+                || bias != null && bias.length < n) {
+            throw new IllegalArgumentException(("Q4_0 linear m=%d n=%d k=%d: weight of %d elements from %d, input of %d"
+                    + " from %d, output of %d, bias of %s floats do not fit").formatted(m, n, k, w.size(), wOffset,
+                    x.length, xOff, out.length, bias == null ? "no" : Integer.toString(bias.length)));
+        }
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (m <= GEMV_ROWS) {
+            for (int i = 0; i < m; i++) {
+                gemv(x, xOff + i * k, k, w, wOffset, n, bias, act, out, i * n);
+            }
+            return;
+        }
+        Gemm.MatrixRef a = new Gemm.MatrixRef(FloatSource.of(x), xOff, k, false, 0);
+        var panels = new Q8Gemm.Panels((from, len, o, off) -> dequantize(w, from, len, o, off), wOffset, k);
+        Gemm.run(1, m, n, k, new GemmPacking.RefA(a, 0), panels, out, 0, n, 0,
+                Gemm.Epilogue.of(bias, act), 0, 0);
+    }
+
+    private static void gemv(float[] x, int xOff, int k, Q4Storage w, long wOffset, int n, float[] bias,
+                             Activation act, float[] out, int outOff) {
+        int groups = Gemm.ceilDiv(n, 4);
+        Parallel.forRange(groups, 1, (from, to) -> {
+            int j0 = from * 4;
+            int j1 = Math.min(n, to * 4);
+            float[] y = GemmWorkspace.get().out(j1 - j0);
+            dots(x, xOff, k, w, wOffset, j0, j1, y);
+            GemmVector.finishRow(y, 0, out, outOff + j0, j1 - j0, 1f, bias, j0, bias != null, 0f, act, false);
+        });
+    }
+
+    /**
+     * y[j - j0] = dot(x, W row j) for j in [j0, j1): two rows half the range apart per pass, then the rest. (Four per
+     * pass, as Q8_0 takes them, made C2 stop inlining the vector operations past its node budget
+     * (NodeCountInliningCutoff): every vector was then an object, 3.3 tokens/s on 8 layers of the 7B.)
+     */
+    private static void dots(float[] x, int xOff, int k, Q4Storage w, long wOffset, int j0, int j1, float[] y) {
+        int half = VECTOR ? (j1 - j0) / 2 : 0;
+        MemorySegment quants = w.quants();
+        MemorySegment scales = w.scales();
+        int blocks = k / BLOCK;
+        for (int i = 0; i < half; i++) {
+            long b0 = (wOffset + (long) (j0 + i) * k) / BLOCK;            // first block of each of the two rows
+            long b1 = b0 + (long) half * blocks;
+            FloatVector s0 = FloatVector.zero(F);
+            FloatVector s1 = s0;
+            for (int blk = 0; blk < blocks; blk++) {
+                int p = xOff + blk * BLOCK;
+                FloatVector lo = FloatVector.fromArray(F, x, p);
+                FloatVector hi = FloatVector.fromArray(F, x, p + HALF);
+                FloatVector eight = lo.add(hi).mul(8f);
+                s0 = block(quants, scales, b0 + blk, lo, hi, eight, s0);
+                s1 = block(quants, scales, b1 + blk, lo, hi, eight, s1);
+            }
+            y[i] = GemmVector.sum(s0);
+            y[half + i] = GemmVector.sum(s1);
+        }
+        for (int j = j0 + 2 * half; j < j1; j++) {
+            y[j - j0] = VECTOR ? dot1(x, xOff, quants, scales, (wOffset + (long) j * k) / BLOCK, blocks)
+                    : scalarDot(x, xOff, w, wOffset + (long) j * k, k);
+        }
+    }
+
+    private static float dot1(float[] x, int xOff, MemorySegment quants, MemorySegment scales, long b0, int blocks) {
+        FloatVector s = FloatVector.zero(F);
+        for (int blk = 0; blk < blocks; blk++) {
+            int p = xOff + blk * BLOCK;
+            FloatVector lo = FloatVector.fromArray(F, x, p);
+            FloatVector hi = FloatVector.fromArray(F, x, p + HALF);
+            s = block(quants, scales, b0 + blk, lo, hi, lo.add(hi).mul(8f), s);
+        }
+        return GemmVector.sum(s);
+    }
+
+    /**
+     * acc + d * (sum of the block's quants times x - 8 * sum of x), lane by lane: the block's low nibbles go with lo
+     * (its elements 0..15), its high nibbles with hi; {@code eight} is 8 * (lo + hi), shared by every row.
+     */
+    private static FloatVector block(MemorySegment quants, MemorySegment scales, long block, FloatVector lo,
+                                     FloatVector hi, FloatVector eight, FloatVector acc) {
+        IntVector q = quants(quants, block);
+        FloatVector t = nibbles(q.lanewise(VectorOperators.LSHR, 4)).fma(hi, nibbles(q.and(0x0F)).mul(lo)).sub(eight);
+        return t.fma(scale(scales, block), acc);
+    }
+
+    /** The block's 16 bytes zero-extended to int lanes. */
+    private static IntVector quants(MemorySegment quants, long block) {
+        return (IntVector) ByteVector.fromMemorySegment(B, quants, block * HALF, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+    }
+
+    private static FloatVector nibbles(IntVector q) {
+        return (FloatVector) q.convertShape(VectorOperators.I2F, F, 0);
+    }
+
+    /** Elements 0..15 of the block, -8..7. */
+    private static FloatVector low(IntVector q) {
+        return nibbles(q.and(0x0F)).sub(8f);
+    }
+
+    /** Elements 16..31: high nibbles, -8..7. */
+    private static FloatVector high(IntVector q) {
+        return nibbles(q.lanewise(VectorOperators.LSHR, 4)).sub(8f);
+    }
+
+    private static FloatVector scale(MemorySegment scales, long block) {
+        return FloatVector.broadcast(F, Q8Gemm.halfToFloat(scales.get(F16_LE, block * 2)));
+    }
+
+    private static float scalarDot(float[] x, int xOff, Q4Storage w, long from, int k) {
+        float s = 0f;
+        for (int p = 0; p < k; p++) {
+            s = Math.fma(w.get(from + p), x[xOff + p], s);
+        }
+        return s;
+    }
+
+    /** Values of elements [from, from + len) into {@code out[outOff ..]}; whole blocks as vectors. */
+    static void dequantize(Q4Storage w, long from, int len, float[] out, int outOff) {
+        int i = 0;
+        if (VECTOR) {
+            int head = (int) Math.min(len, (BLOCK - from % BLOCK) % BLOCK);
+            for (; i < head; i++) {
+                out[outOff + i] = w.get(from + i);
+            }
+            MemorySegment quants = w.quants();
+            MemorySegment scales = w.scales();
+            for (; i + BLOCK <= len; i += BLOCK) {
+                long block = (from + i) / BLOCK;
+                IntVector q = quants(quants, block);
+                FloatVector d = scale(scales, block);
+                low(q).mul(d).intoArray(out, outOff + i);
+                high(q).mul(d).intoArray(out, outOff + i + HALF);
+            }
+        }
+        for (; i < len; i++) {
+            out[outOff + i] = w.get(from + i);
+        }
+    }
+
+    /** All of {@code n} elements from {@code from} as a new float array, on all threads. */
+    static float[] dequantize(Q4Storage w, long from, int n) {
+        float[] out = new float[n];
+        int chunk = 1 << 16;
+        Parallel.forRange(Gemm.ceilDiv(n, chunk), 1, (a, b) -> {
+            for (int c = a; c < b; c++) {
+                int at = c * chunk;
+                dequantize(w, from + at, Math.min(chunk, n - at), out, at);
+            }
+        });
+        return out;
+    }
+
+    /** Quantises {@code n} values of {@code src} (n a multiple of 32) into new storage, blocks split over threads. */
+    static Q4Storage quantize(FloatSource src, long from, long n) {
+        Q4Storage dst = koala4j.tensor.quant.Q4.allocate(n);
+        long blocks = n / BLOCK;
+        int perTask = 1 << 12;
+        long tasks = (blocks + perTask - 1) / perTask;
+        if (tasks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("Q4_0 quantisation of " + n + " values is too large");
+        }
+        Parallel.forRange((int) tasks, 1, (a, b) -> {
+            float[] buf = new float[perTask * BLOCK];
+            for (int t = a; t < b; t++) {
+                long b0 = (long) t * perTask;
+                int count = (int) Math.min(perTask, blocks - b0);
+                src.read(from + b0 * BLOCK, buf, 0, count * BLOCK);
+                for (int q = 0; q < count; q++) {
+                    koala4j.tensor.quant.Q4.quantizeBlock(buf, q * BLOCK, dst, b0 + q);
+                }
+            }
+        });
+        return dst;
+    }
+}

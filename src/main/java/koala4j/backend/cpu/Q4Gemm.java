@@ -197,37 +197,14 @@ final class Q4Gemm {
 
     /** All of {@code n} elements from {@code from} as a new float array, on all threads. */
     static float[] dequantize(Q4Storage w, long from, int n) {
-        float[] out = new float[n];
-        int chunk = 1 << 16;
-        Parallel.forRange(Gemm.ceilDiv(n, chunk), 1, (a, b) -> {
-            for (int c = a; c < b; c++) {
-                int at = c * chunk;
-                dequantize(w, from + at, Math.min(chunk, n - at), out, at);
-            }
-        });
-        return out;
+        return Q8Gemm.values((at, len, out, off) -> dequantize(w, at, len, out, off), from, n);
     }
 
     /** Quantises {@code n} values of {@code src} (n a multiple of 32) into new storage, blocks split over threads. */
     static Q4Storage quantize(FloatSource src, long from, long n) {
         Q4Storage dst = koala4j.tensor.quant.Q4.allocate(n);
-        long blocks = n / BLOCK;
-        int perTask = 1 << 12;
-        long tasks = (blocks + perTask - 1) / perTask;
-        if (tasks > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("Q4_0 quantisation of " + n + " values is too large");
-        }
-        Parallel.forRange((int) tasks, 1, (a, b) -> {
-            float[] buf = new float[perTask * BLOCK];
-            for (int t = a; t < b; t++) {
-                long b0 = (long) t * perTask;
-                int count = (int) Math.min(perTask, blocks - b0);
-                src.read(from + b0 * BLOCK, buf, 0, count * BLOCK);
-                for (int q = 0; q < count; q++) {
-                    koala4j.tensor.quant.Q4.quantizeBlock(buf, q * BLOCK, dst, b0 + q);
-                }
-            }
-        });
+        Q8Gemm.quantizeBlocks(src, from, n, (buf, off, block) -> koala4j.tensor.quant.Q4.quantizeBlock(buf, off, dst,
+                block));
         return dst;
     }
 }

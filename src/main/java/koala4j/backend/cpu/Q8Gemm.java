@@ -403,12 +403,17 @@ final class Q8Gemm {
 
     /** All of {@code n} elements from {@code from} as a new float array, on all threads. */
     static float[] dequantize(Q8Storage w, long from, int n) {
+        return values((at, len, out, off) -> dequantize(w, at, len, out, off), from, n);
+    }
+
+    /** {@code n} elements from {@code from} of a quantised weight read by {@code rows}, on all threads. */
+    static float[] values(Panels.Rows rows, long from, int n) {
         float[] out = new float[n];
         int chunk = 1 << 16;
         Parallel.forRange(Gemm.ceilDiv(n, chunk), 1, (a, b) -> {
             for (int c = a; c < b; c++) {
                 int at = c * chunk;
-                dequantize(w, from + at, Math.min(chunk, n - at), out, at);
+                rows.read(from + at, Math.min(chunk, n - at), out, at);
             }
         });
         return out;
@@ -417,11 +422,23 @@ final class Q8Gemm {
     /** Quantises {@code n} values of {@code src} (n a multiple of 32) into new storage, blocks split over threads. */
     static Q8Storage quantize(FloatSource src, long from, long n) {
         Q8Storage dst = Q8.allocate(n);
+        quantizeBlocks(src, from, n, (buf, off, block) -> Q8.quantizeBlock(buf, off, dst, block));
+        return dst;
+    }
+
+    /** Quantises one block of 32 values from {@code buf[off ..]} into block {@code block} of its storage. */
+    @FunctionalInterface
+    interface BlockWriter {
+        void write(float[] buf, int off, long block);
+    }
+
+    /** Reads {@code n} values of {@code src} (n a multiple of 32) and hands each block to {@code writer}, in parallel. */
+    static void quantizeBlocks(FloatSource src, long from, long n, BlockWriter writer) {
         long blocks = n / BLOCK;
         int perTask = 1 << 12;
         long tasks = (blocks + perTask - 1) / perTask;
         if (tasks > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("Q8_0 quantisation of " + n + " values is too large");
+            throw new IllegalArgumentException("quantisation of " + n + " values is too large");
         }
         Parallel.forRange((int) tasks, 1, (a, b) -> {
             float[] buf = new float[perTask * BLOCK];
@@ -430,11 +447,10 @@ final class Q8Gemm {
                 int count = (int) Math.min(perTask, blocks - b0);
                 src.read(from + b0 * BLOCK, buf, 0, count * BLOCK);
                 for (int q = 0; q < count; q++) {
-                    Q8.quantizeBlock(buf, q * BLOCK, dst, b0 + q);
+                    writer.write(buf, q * BLOCK, b0 + q);
                 }
             }
         });
-        return dst;
     }
 
     /**

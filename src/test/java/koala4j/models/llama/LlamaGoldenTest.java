@@ -30,6 +30,17 @@ class LlamaGoldenTest {
     private static final double RTOL = 1e-4;
     private final Ops ops = new CpuOps();
 
+    /** max |ref - got| / max |ref|. */
+    private static double maxDiffOfLargest(float[] ref, float[] got) {
+        double maxRef = 0;
+        double maxDiff = 0;
+        for (int i = 0; i < ref.length; i++) {
+            maxRef = Math.max(maxRef, Math.abs(ref[i]));
+            maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
+        }
+        return maxDiff / maxRef;
+    }
+
     private static float[] row(float[] all, int index, int width) {
         return Arrays.copyOfRange(all, index * width, (index + 1) * width);
     }
@@ -143,14 +154,8 @@ class LlamaGoldenTest {
             float[] logits = lm.forwardIds(ops.fromArray(ids, 1, ids.length), lm.newCache(1, 12), false).toFloatArray();
             assertClose(values.forwardIds(ops.fromArray(ids, 1, ids.length), values.newCache(1, 12), false)
                     .toFloatArray(), logits, ATOL, RTOL, "Q4_0 model against the float model of its values");
-            float[] ref = g.floats("out.logits");
-            double maxRef = 0;
-            double maxDiff = 0;
-            for (int i = 0; i < ref.length; i++) {
-                maxRef = Math.max(maxRef, Math.abs(ref[i]));
-                maxDiff = Math.max(maxDiff, Math.abs(ref[i] - logits[i]));
-            }
-            assertTrue(maxDiff < 0.20 * maxRef, "Q4 logits differ by " + maxDiff + " (max |logit| " + maxRef + ")");
+            double off = maxDiffOfLargest(g.floats("out.logits"), logits);
+            assertTrue(off < 0.20, "Q4 logits differ by " + off + " of the largest |logit|");
             long linearWeights = 0;
             for (var linear : q4) {
                 linearWeights += linear.weight().get().numel();
@@ -170,15 +175,9 @@ class LlamaGoldenTest {
             }
             long[] ids = g.longs("in.input_ids");
             float[] logits = lm.forwardIds(ops.fromArray(ids, 1, ids.length), lm.newCache(1, 12), false).toFloatArray();
-            float[] ref = g.floats("out.logits");
-            double maxRef = 0;
-            double maxDiff = 0;
-            for (int i = 0; i < ref.length; i++) {
-                maxRef = Math.max(maxRef, Math.abs(ref[i]));
-                maxDiff = Math.max(maxDiff, Math.abs(ref[i] - logits[i]));
-            }
             // 8-bit weights: relative error per weight <= 1/254 of its block's max; on logits this stays ~1%
-            assertTrue(maxDiff < 0.02 * maxRef, "Q8 logits differ by " + maxDiff + " (max |logit| " + maxRef + ")");
+            double off = maxDiffOfLargest(g.floats("out.logits"), logits);
+            assertTrue(off < 0.02, "Q8 logits differ by " + off + " of the largest |logit|");
             // the Q8 bytes per decoding step: 34/32 per Linear weight
             long linearWeights = 0;
             for (var linear : lm.linears()) {

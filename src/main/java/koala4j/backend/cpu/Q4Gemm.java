@@ -19,8 +19,8 @@ import koala4j.tensor.quant.Q4Storage;
  * A decode row streams each weight once at 0.56 bytes per weight: a block's 16 bytes are split into their low and
  * high nibbles in registers (elements 0..15 and 16..31 of the block) and widened to floats; per block the product is
  * d * (sum of q x - 8 * sum of x), two weight rows half the range apart per pass. Up to {@link #GEMV_ROWS} input rows
- * are matrix-vector products each (a batched decode step reads the weights once per row); more go through the
- * blocked {@link Gemm} driver, whose B packing dequantises the panels ({@link Q8Gemm.Panels}), so a row's result
+ * (a batched decode step) read each weight row once for four input rows at a time, each row's dot product formed as
+ * its matrix-vector product forms it (the same bits); more go through the blocked {@link Gemm} driver, whose B packing dequantises the panels ({@link Q8Gemm.Panels}), so a row's result
  * depends on the path by the order of its sums. The scalar path is {@link Q4Storage#get}.
  */
 final class Q4Gemm {
@@ -37,7 +37,7 @@ final class Q4Gemm {
             : null;
     private static final ValueLayout.OfShort F16_LE =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Input rows up to which each row is a matrix-vector product; beyond, the blocked GEMM. */
+    /** Input rows up to which the weights are streamed (one row alone, or a few rows sharing each weight row). */
     static final int GEMV_ROWS = 8;
 
     private Q4Gemm() {
@@ -62,10 +62,14 @@ final class Q4Gemm {
         if (m == 0 || n == 0) {
             return;
         }
-        if (m <= GEMV_ROWS) {
+        if (m == 1 || m <= GEMV_ROWS && !VECTOR) {
             for (int i = 0; i < m; i++) {
                 gemv(x, xOff + i * k, k, w, wOffset, n, bias, act, out, i * n);
             }
+            return;
+        }
+        if (m <= GEMV_ROWS) {
+            fewRows(x, xOff, m, k, w, wOffset, n, bias, act, out);
             return;
         }
         Gemm.MatrixRef a = new Gemm.MatrixRef(FloatSource.of(x), xOff, k, false, 0);
@@ -116,6 +120,67 @@ final class Q4Gemm {
             y[j - j0] = VECTOR ? dot1(x, xOff, quants, scales, (wOffset + (long) j * k) / BLOCK, blocks)
                     : scalarDot(x, xOff, w, wOffset + (long) j * k, k);
         }
+    }
+
+    /**
+     * A few input rows (a batched decode step): each weight row is read once and dotted with four input rows at a
+     * time, each dot product formed exactly as {@link #block} forms it for one row, so every row gets the bits a
+     * matrix-vector product of it alone gets.
+     */
+    private static void fewRows(float[] x, int xOff, int m, int k, Q4Storage w, long wOffset, int n, float[] bias,
+                                Activation act, float[] out) {
+        MemorySegment quants = w.quants();
+        MemorySegment scales = w.scales();
+        int blocks = k / BLOCK;
+        Parallel.forRange(n, 4, (from, to) -> {
+            int len = to - from;
+            float[] y = GemmWorkspace.get().out(m * len);
+            for (int j = from; j < to; j++) {
+                long b0 = (wOffset + (long) j * k) / BLOCK;
+                for (int i = 0; i < m; i += 4) {
+                    // a short last group repeats the last input row; its duplicate results land on the same slot
+                    int b = Math.min(i + 1, m - 1);
+                    int c = Math.min(i + 2, m - 1);
+                    int d = Math.min(i + 3, m - 1);
+                    dot4(x, xOff + i * k, xOff + b * k, xOff + c * k, xOff + d * k, quants, scales, b0, blocks, y,
+                            i * len + j - from, b * len + j - from, c * len + j - from, d * len + j - from);
+                }
+            }
+            for (int i = 0; i < m; i++) {
+                GemmVector.finishRow(y, i * len, out, i * n + from, len, 1f, bias, from, bias != null, 0f, act, false);
+            }
+        });
+    }
+
+    /** One weight row (first block b0) dotted with four input rows; results to y[ya], y[yb], y[yc], y[yd]. */
+    private static void dot4(float[] x, int xa, int xb, int xc, int xd, MemorySegment quants, MemorySegment scales,
+                             long b0, int blocks, float[] y, int ya, int yb, int yc, int yd) {
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = sa;
+        FloatVector sc = sa;
+        FloatVector sd = sa;
+        for (int blk = 0; blk < blocks; blk++) {
+            IntVector q = quants(quants, b0 + blk);
+            FloatVector ql = nibbles(q.and(0x0F));
+            FloatVector qh = nibbles(q.lanewise(VectorOperators.LSHR, 4));
+            FloatVector d = scale(scales, b0 + blk);
+            int p = blk * BLOCK;
+            sa = row(x, xa + p, ql, qh, d, sa);
+            sb = row(x, xb + p, ql, qh, d, sb);
+            sc = row(x, xc + p, ql, qh, d, sc);
+            sd = row(x, xd + p, ql, qh, d, sd);
+        }
+        y[ya] = GemmVector.sum(sa);
+        y[yb] = GemmVector.sum(sb);
+        y[yc] = GemmVector.sum(sc);
+        y[yd] = GemmVector.sum(sd);
+    }
+
+    /** acc + one block of one input row (from x[p]) against the block's nibbles, as {@link #block} forms it. */
+    private static FloatVector row(float[] x, int p, FloatVector ql, FloatVector qh, FloatVector d, FloatVector acc) {
+        FloatVector lo = FloatVector.fromArray(F, x, p);
+        FloatVector hi = FloatVector.fromArray(F, x, p + HALF);
+        return qh.fma(hi, ql.mul(lo)).sub(lo.add(hi).mul(8f)).fma(d, acc);
     }
 
     private static float dot1(float[] x, int xOff, MemorySegment quants, MemorySegment scales, long b0, int blocks) {

@@ -102,6 +102,31 @@ class Q4Test {
         assertEquals(18L * 3, Q4.bytesFor(96));
     }
 
+    /** A batched decode step (2 to 8 rows) gives each row the bits its own matrix-vector product gives. */
+    @Test
+    void fewRowsGiveEachRowWhatOneRowGives() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        int n = 45;
+        int k = 160;
+        float[] w = new float[n * k];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) rnd.nextGaussian() * 0.05f;
+        }
+        Tensor q4 = ops.fromArray(w, n, k).to(DType.Q4_0);
+        for (int m = 2; m <= 8; m++) {
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) rnd.nextGaussian();
+            }
+            float[] all = ops.fromArray(x, m, k).linear(q4, null).toFloatArray();
+            for (int i = 0; i < m; i++) {
+                float[] one = ops.fromArray(Arrays.copyOfRange(x, i * k, (i + 1) * k), 1, k).linear(q4, null)
+                        .toFloatArray();
+                assertArrayEquals(one, Arrays.copyOfRange(all, i * n, (i + 1) * n), "m=" + m + ", row " + i);
+            }
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"1, 37, 96", "2, 64, 32", "5, 33, 128", "8, 40, 64", "9, 19, 96", "40, 70, 160"})
     void linearEqualsTheFloatProductOfItsValues(int m, int n, int k) {

@@ -29,8 +29,11 @@ final class Q4Gemm {
     private static final int HALF = BLOCK / 2;
     private static final VectorSpecies<Float> F = GemmVector.F;
     private static final int VL = GemmVector.VL;
-    /** The vector path takes a block's 16 bytes as one byte vector widened to 16 float lanes (AVX-512). */
-    static final boolean VECTOR = VL == HALF;
+    /**
+     * The vector path takes a block's 16 bytes as byte vectors of VL lanes widened to VL float lanes: one per block
+     * with AVX-512 (16 lanes), two with AVX2 (8).
+     */
+    static final boolean VECTOR = VL >= 8 && HALF % VL == 0;
     private static final VectorSpecies<Byte> B = VECTOR ? VectorSpecies.of(byte.class, VectorShape.forBitSize(VL * 8))
             : null;
     private static final VectorSpecies<Integer> I = VECTOR ? VectorSpecies.of(int.class, VectorShape.forBitSize(VL * 32))
@@ -106,12 +109,14 @@ final class Q4Gemm {
             FloatVector s0 = FloatVector.zero(F);
             FloatVector s1 = s0;
             for (int blk = 0; blk < blocks; blk++) {
-                int p = xOff + blk * BLOCK;
-                FloatVector lo = FloatVector.fromArray(F, x, p);
-                FloatVector hi = FloatVector.fromArray(F, x, p + HALF);
-                FloatVector eight = lo.add(hi).mul(8f);
-                s0 = block(quants, scales, b0 + blk, lo, hi, eight, s0);
-                s1 = block(quants, scales, b1 + blk, lo, hi, eight, s1);
+                for (int c = 0; c < HALF; c += VL) {
+                    int p = xOff + blk * BLOCK + c;
+                    FloatVector lo = FloatVector.fromArray(F, x, p);
+                    FloatVector hi = FloatVector.fromArray(F, x, p + HALF);
+                    FloatVector eight = lo.add(hi).mul(8f);
+                    s0 = block(quants, scales, b0 + blk, c, lo, hi, eight, s0);
+                    s1 = block(quants, scales, b1 + blk, c, lo, hi, eight, s1);
+                }
             }
             y[i] = GemmVector.sum(s0);
             y[half + i] = GemmVector.sum(s1);
@@ -160,15 +165,17 @@ final class Q4Gemm {
         FloatVector sc = sa;
         FloatVector sd = sa;
         for (int blk = 0; blk < blocks; blk++) {
-            IntVector q = quants(quants, b0 + blk);
-            FloatVector ql = nibbles(q.and(0x0F));
-            FloatVector qh = nibbles(q.lanewise(VectorOperators.LSHR, 4));
             FloatVector d = scale(scales, b0 + blk);
-            int p = blk * BLOCK;
-            sa = row(x, xa + p, ql, qh, d, sa);
-            sb = row(x, xb + p, ql, qh, d, sb);
-            sc = row(x, xc + p, ql, qh, d, sc);
-            sd = row(x, xd + p, ql, qh, d, sd);
+            for (int c = 0; c < HALF; c += VL) {
+                IntVector q = quants(quants, b0 + blk, c);
+                FloatVector ql = nibbles(q.and(0x0F));
+                FloatVector qh = nibbles(q.lanewise(VectorOperators.LSHR, 4));
+                int p = blk * BLOCK + c;
+                sa = row(x, xa + p, ql, qh, d, sa);
+                sb = row(x, xb + p, ql, qh, d, sb);
+                sc = row(x, xc + p, ql, qh, d, sc);
+                sd = row(x, xd + p, ql, qh, d, sd);
+            }
         }
         y[ya] = GemmVector.sum(sa);
         y[yb] = GemmVector.sum(sb);
@@ -186,28 +193,31 @@ final class Q4Gemm {
     private static float dot1(float[] x, int xOff, MemorySegment quants, MemorySegment scales, long b0, int blocks) {
         FloatVector s = FloatVector.zero(F);
         for (int blk = 0; blk < blocks; blk++) {
-            int p = xOff + blk * BLOCK;
-            FloatVector lo = FloatVector.fromArray(F, x, p);
-            FloatVector hi = FloatVector.fromArray(F, x, p + HALF);
-            s = block(quants, scales, b0 + blk, lo, hi, lo.add(hi).mul(8f), s);
+            for (int c = 0; c < HALF; c += VL) {
+                int p = xOff + blk * BLOCK + c;
+                FloatVector lo = FloatVector.fromArray(F, x, p);
+                FloatVector hi = FloatVector.fromArray(F, x, p + HALF);
+                s = block(quants, scales, b0 + blk, c, lo, hi, lo.add(hi).mul(8f), s);
+            }
         }
         return GemmVector.sum(s);
     }
 
     /**
-     * acc + d * (sum of the block's quants times x - 8 * sum of x), lane by lane: the block's low nibbles go with lo
-     * (its elements 0..15), its high nibbles with hi; {@code eight} is 8 * (lo + hi), shared by every row.
+     * acc + d * (sum of quants times x - 8 * sum of x), lane by lane, for bytes [c, c + VL) of the block: their low
+     * nibbles (elements c..) go with lo, their high nibbles (elements 16 + c..) with hi; {@code eight} is
+     * 8 * (lo + hi), shared by every row.
      */
-    private static FloatVector block(MemorySegment quants, MemorySegment scales, long block, FloatVector lo,
+    private static FloatVector block(MemorySegment quants, MemorySegment scales, long block, int c, FloatVector lo,
                                      FloatVector hi, FloatVector eight, FloatVector acc) {
-        IntVector q = quants(quants, block);
+        IntVector q = quants(quants, block, c);
         FloatVector t = nibbles(q.lanewise(VectorOperators.LSHR, 4)).fma(hi, nibbles(q.and(0x0F)).mul(lo)).sub(eight);
         return t.fma(scale(scales, block), acc);
     }
 
-    /** The block's 16 bytes zero-extended to int lanes. */
-    private static IntVector quants(MemorySegment quants, long block) {
-        return (IntVector) ByteVector.fromMemorySegment(B, quants, block * HALF, ByteOrder.LITTLE_ENDIAN)
+    /** Bytes [c, c + VL) of the block zero-extended to int lanes. */
+    private static IntVector quants(MemorySegment quants, long block, int c) {
+        return (IntVector) ByteVector.fromMemorySegment(B, quants, block * HALF + c, ByteOrder.LITTLE_ENDIAN)
                 .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
     }
 
@@ -215,12 +225,12 @@ final class Q4Gemm {
         return (FloatVector) q.convertShape(VectorOperators.I2F, F, 0);
     }
 
-    /** Elements 0..15 of the block, -8..7. */
+    /** The low nibbles' elements, -8..7. */
     private static FloatVector low(IntVector q) {
         return nibbles(q.and(0x0F)).sub(8f);
     }
 
-    /** Elements 16..31: high nibbles, -8..7. */
+    /** The high nibbles' elements, -8..7. */
     private static FloatVector high(IntVector q) {
         return nibbles(q.lanewise(VectorOperators.LSHR, 4)).sub(8f);
     }
@@ -249,10 +259,12 @@ final class Q4Gemm {
             MemorySegment scales = w.scales();
             for (; i + BLOCK <= len; i += BLOCK) {
                 long block = (from + i) / BLOCK;
-                IntVector q = quants(quants, block);
                 FloatVector d = scale(scales, block);
-                low(q).mul(d).intoArray(out, outOff + i);
-                high(q).mul(d).intoArray(out, outOff + i + HALF);
+                for (int c = 0; c < HALF; c += VL) {
+                    IntVector q = quants(quants, block, c);
+                    low(q).mul(d).intoArray(out, outOff + i + c);
+                    high(q).mul(d).intoArray(out, outOff + i + HALF + c);
+                }
             }
         }
         for (; i < len; i++) {

@@ -139,15 +139,16 @@ final class CpuMatmul {
         }
         int in = weight.size(1);
         int outFeatures = weight.size(0);
-        if (weight.storage() instanceof Q8Storage q) {
-            if (weight.isContiguous() && weight.offset() % Q8Storage.BLOCK == 0) {
-                return linearQ8(ops, x, weight, q, bias, act);
-            }
-            weight = CpuOps.quantValues(weight);
-        }
-        if (weight.storage() instanceof Q4Storage q) {
-            if (weight.isContiguous() && weight.offset() % Q4Storage.BLOCK == 0) {
-                return linearQ4(ops, x, weight, q, bias, act);
+        long offset = weight.offset();
+        QuantisedLinear kernel = weight.storage() instanceof Q8Storage q
+                ? (input, rows, b, out) -> Q8Gemm.linear(input, 0, rows, in, q, offset, outFeatures, b, act, out)
+                : weight.storage() instanceof Q4Storage q
+                ? (input, rows, b, out) -> Q4Gemm.linear(input, 0, rows, in, q, offset, outFeatures, b, act, out)
+                : null;
+        if (kernel != null) {
+            // both formats' blocks run along rows of 32: a view starting off the grid reads its values back instead
+            if (weight.isContiguous() && offset % Q8Storage.BLOCK == 0) {
+                return linearQuantised(ops, x, weight, bias, kernel);
             }
             weight = CpuOps.quantValues(weight);
         }
@@ -162,26 +163,18 @@ final class CpuMatmul {
         return t.dtype() == DType.Q8_0 || t.dtype() == DType.Q4_0;
     }
 
-    private static Tensor linearQ4(CpuOps ops, Tensor x, Tensor weight, Q4Storage q, Tensor bias, Activation act) {
-        int in = weight.size(1);
-        int outFeatures = weight.size(0);
-        int rows = Math.toIntExact(x.numel() / Math.max(in, 1));
-        float[] out = new float[Math.toIntExact((long) rows * outFeatures)];
-        Q4Gemm.linear(CpuOps.floats(x), 0, rows, in, q, weight.offset(), outFeatures,
-                CpuOps.biasVector(bias, outFeatures, "linear"), act, out);
-        int[] shape = x.shape();
-        shape[shape.length - 1] = outFeatures;
-        return ops.dense(out, shape);
+    /** A Q8_0 or Q4_0 kernel: out [rows, n] for input [rows, k] and the bias (null: none). */
+    @FunctionalInterface
+    private interface QuantisedLinear {
+        void run(float[] input, int rows, float[] bias, float[] out);
     }
 
-    private static Tensor linearQ8(CpuOps ops, Tensor x, Tensor weight, Q8Storage q, Tensor bias, Activation act) {
+    private static Tensor linearQuantised(CpuOps ops, Tensor x, Tensor weight, Tensor bias, QuantisedLinear kernel) {
         int in = weight.size(1);
         int outFeatures = weight.size(0);
         int rows = Math.toIntExact(x.numel() / Math.max(in, 1));
-        float[] input = CpuOps.floats(x);
         float[] out = new float[Math.toIntExact((long) rows * outFeatures)];
-        Q8Gemm.linear(input, 0, rows, in, q, weight.offset(), outFeatures, CpuOps.biasVector(bias, outFeatures, "linear"), act,
-                out);
+        kernel.run(CpuOps.floats(x), rows, CpuOps.biasVector(bias, outFeatures, "linear"), out);
         int[] shape = x.shape();
         shape[shape.length - 1] = outFeatures;
         return ops.dense(out, shape);

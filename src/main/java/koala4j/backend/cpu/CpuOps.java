@@ -232,17 +232,17 @@ public final class CpuOps implements Ops {
         return starts;
     }
 
+    /** Elements [from, from + n) of a Q8_0 or Q4_0 tensor's storage as floats. */
+    private static float[] quantised(Tensor x, long from, int n) {
+        return x.storage() instanceof Q4Storage q4 ? Q4Gemm.dequantize(q4, from, n)
+                : Q8Gemm.dequantize((Q8Storage) x.storage(), from, n);
+    }
+
     /** A dense F32 copy, or the array itself when {@code x} already is one (callers must not write to it). */
     static float[] floats(Tensor x) {
-        if (x.storage() instanceof Q8Storage q) {
+        if (x.storage() instanceof Q8Storage || x.storage() instanceof Q4Storage) {
             if (x.isContiguous() && x.offset() % Q8Storage.BLOCK == 0) {
-                return Q8Gemm.dequantize(q, x.offset(), Math.toIntExact(x.numel()));
-            }
-            return floats(quantValues(x));
-        }
-        if (x.storage() instanceof Q4Storage q) {
-            if (x.isContiguous() && x.offset() % Q4Storage.BLOCK == 0) {
-                return Q4Gemm.dequantize(q, x.offset(), Math.toIntExact(x.numel()));
+                return quantised(x, x.offset(), Math.toIntExact(x.numel()));
             }
             return floats(quantValues(x));
         }
@@ -312,8 +312,7 @@ public final class CpuOps implements Ops {
      * path).
      */
     static Tensor quantValues(Tensor x) {
-        float[] all = x.storage() instanceof Q4Storage q4 ? Q4Gemm.dequantize(q4, 0, Math.toIntExact(q4.size()))
-                : Q8Gemm.dequantize((Q8Storage) x.storage(), 0, Math.toIntExact(x.storage().size()));
+        float[] all = quantised(x, 0, Math.toIntExact(x.storage().size()));
         return new Tensor(x.ops(), HostStorage.of(all), x.shape(), x.strides(), x.offset());
     }
 

@@ -52,16 +52,7 @@ final class Q4Gemm {
      */
     static void linear(float[] x, int xOff, int m, int k, Q4Storage w, long wOffset, int n, float[] bias,
                        Activation act, float[] out) {
-        if (k % BLOCK != 0 || wOffset % BLOCK != 0 || wOffset < 0) {
-            throw new IllegalArgumentException("Q4_0 linear with k=%d and weight offset %d: both must be multiples of %d"
-                    .formatted(k, wOffset, BLOCK));
-        }
-        if (wOffset + (long) n * k > w.size() || xOff + (long) m * k > x.length || (long) m * n > out.length
-                || bias != null && bias.length < n) {
-            throw new IllegalArgumentException(("Q4_0 linear m=%d n=%d k=%d: weight of %d elements from %d, input of %d"
-                    + " from %d, output of %d, bias of %s floats do not fit").formatted(m, n, k, w.size(), wOffset,
-                    x.length, xOff, out.length, bias == null ? "no" : Integer.toString(bias.length)));
-        }
+        Q8Gemm.check("Q4_0", x, xOff, m, k, w.size(), wOffset, n, bias, out);
         if (m == 0 || n == 0) {
             return;
         }

@@ -70,15 +70,21 @@ final class Q8Gemm {
     }
 
     static void check(float[] x, int xOff, int m, int k, Q8Storage w, long wOffset, int n, float[] bias, float[] out) {
+        check("Q8_0", x, xOff, m, k, w.size(), wOffset, n, bias, out);
+    }
+
+    /** The arguments of a linear with a weight of {@code weightSize} elements in 32-element blocks of {@code format}. */
+    static void check(String format, float[] x, int xOff, int m, int k, long weightSize, long wOffset, int n,
+                      float[] bias, float[] out) {
         if (k % BLOCK != 0 || wOffset % BLOCK != 0 || wOffset < 0) {
-            throw new IllegalArgumentException("Q8_0 linear with k=%d and weight offset %d: both must be multiples of %d"
-                    .formatted(k, wOffset, BLOCK));
+            throw new IllegalArgumentException("%s linear with k=%d and weight offset %d: both must be multiples of %d"
+                    .formatted(format, k, wOffset, BLOCK));
         }
-        if (wOffset + (long) n * k > w.size() || xOff + (long) m * k > x.length || (long) m * n > out.length
+        if (wOffset + (long) n * k > weightSize || xOff + (long) m * k > x.length || (long) m * n > out.length
                 || bias != null && bias.length < n) {
-            throw new IllegalArgumentException(("Q8_0 linear m=%d n=%d k=%d: weight of %d elements from %d, input of %d"
-                    + " from %d, output of %d, bias of %s floats do not fit").formatted(m, n, k, w.size(), wOffset,
-                    x.length, xOff, out.length, bias == null ? "no" : Integer.toString(bias.length)));
+            throw new IllegalArgumentException(("%s linear m=%d n=%d k=%d: weight of %d elements from %d, input of %d"
+                    + " from %d, output of %d, bias of %s floats do not fit").formatted(format, m, n, k, weightSize,
+                    wOffset, x.length, xOff, out.length, bias == null ? "no" : Integer.toString(bias.length)));
         }
     }
 

@@ -35,11 +35,7 @@ public record Q4Storage(MemorySegment quants, MemorySegment scales) implements S
 
     /** A dense tensor of {@code ops} over this storage; the last dim must be a whole number of blocks. */
     public Tensor tensor(Ops ops, int... shape) {
-        if (shape.length == 0 || shape[shape.length - 1] % BLOCK != 0 || Tensor.numel(shape) != size()) {
-            throw new IllegalArgumentException("Q4_0 tensor of shape " + java.util.Arrays.toString(shape) + " over "
-                    + size() + " elements, expected that many elements and a last dim divisible by " + BLOCK);
-        }
-        return Tensor.dense(ops, this, shape);
+        return Q8Storage.blockTensor(this, ops, shape);
     }
 
     @Override

@@ -40,11 +40,17 @@ public record Q8Storage(MemorySegment quants, MemorySegment scales) implements S
 
     /** A dense tensor of {@code ops} over this storage; the last dim must be a whole number of blocks. */
     public Tensor tensor(Ops ops, int... shape) {
-        if (shape.length == 0 || shape[shape.length - 1] % BLOCK != 0 || Tensor.numel(shape) != size()) {
-            throw new IllegalArgumentException("Q8_0 tensor of shape " + java.util.Arrays.toString(shape) + " over "
-                    + size() + " elements, expected that many elements and a last dim divisible by " + BLOCK);
+        return blockTensor(this, ops, shape);
+    }
+
+    /** A dense tensor over block-quantised storage (Q8_0, Q4_0): all its elements, whole blocks along the last dim. */
+    static Tensor blockTensor(Storage storage, Ops ops, int... shape) {
+        if (shape.length == 0 || shape[shape.length - 1] % BLOCK != 0 || Tensor.numel(shape) != storage.size()) {
+            throw new IllegalArgumentException(storage.dtype() + " tensor of shape " + java.util.Arrays.toString(shape)
+                    + " over " + storage.size() + " elements, expected that many elements and a last dim divisible by "
+                    + BLOCK);
         }
-        return Tensor.dense(ops, this, shape);
+        return Tensor.dense(ops, storage, shape);
     }
 
     @Override

@@ -30,6 +30,14 @@ class Q4Test {
 
     private final Ops ops = new CpuOps();
 
+    private static float[] gaussian(SplittableRandom rnd, int n, float scale) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) rnd.nextGaussian() * scale;
+        }
+        return x;
+    }
+
     private static float[] block(float... first) {
         return Arrays.copyOf(first, Q4Storage.BLOCK);
     }
@@ -77,10 +85,7 @@ class Q4Test {
     @Test
     void castValuesAndViews() {
         SplittableRandom rnd = new SplittableRandom(3);
-        float[] x = new float[5 * 64];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) rnd.nextGaussian();
-        }
+        float[] x = gaussian(rnd, 5 * 64, 1f);
         Tensor w = ops.fromArray(x, 5, 64).to(DType.Q4_0);
         assertEquals(DType.Q4_0, w.dtype());
         Q4Storage q = (Q4Storage) w.storage();
@@ -108,16 +113,10 @@ class Q4Test {
         SplittableRandom rnd = new SplittableRandom(11);
         int n = 45;
         int k = 160;
-        float[] w = new float[n * k];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (float) rnd.nextGaussian() * 0.05f;
-        }
+        float[] w = gaussian(rnd, n * k, 0.05f);
         Tensor q4 = ops.fromArray(w, n, k).to(DType.Q4_0);
         for (int m = 2; m <= 8; m++) {
-            float[] x = new float[m * k];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) rnd.nextGaussian();
-            }
+            float[] x = gaussian(rnd, m * k, 1f);
             float[] all = ops.fromArray(x, m, k).linear(q4, null).toFloatArray();
             for (int i = 0; i < m; i++) {
                 float[] one = ops.fromArray(Arrays.copyOfRange(x, i * k, (i + 1) * k), 1, k).linear(q4, null)
@@ -131,18 +130,9 @@ class Q4Test {
     @CsvSource({"1, 37, 96", "2, 64, 32", "5, 33, 128", "8, 40, 64", "9, 19, 96", "40, 70, 160"})
     void linearEqualsTheFloatProductOfItsValues(int m, int n, int k) {
         SplittableRandom rnd = new SplittableRandom(17L * m + n + k);
-        float[] w = new float[n * k];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (float) rnd.nextGaussian() * 0.05f;
-        }
-        float[] x = new float[m * k];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) rnd.nextGaussian();
-        }
-        float[] bias = new float[n];
-        for (int j = 0; j < n; j++) {
-            bias[j] = (float) rnd.nextGaussian();
-        }
+        float[] w = gaussian(rnd, n * k, 0.05f);
+        float[] x = gaussian(rnd, m * k, 1f);
+        float[] bias = gaussian(rnd, n, 1f);
         Tensor q4 = ops.fromArray(w, n, k).to(DType.Q4_0);
         Tensor values = ops.fromArray(q4.toFloatArray(), n, k);
         Tensor input = ops.fromArray(x, m, k);

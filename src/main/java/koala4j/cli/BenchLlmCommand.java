@@ -55,6 +55,10 @@ final class BenchLlmCommand implements Callable<Integer> {
             description = "The most prompt positions computed in one pass (llama-bench's -ub). Default: 512.")
     int prefillChunk;
 
+    @Option(names = "--prompt-lookup", defaultValue = "0", description = "Also time passes over the last token and up "
+            + "to this many drafted tokens, and a generation with prompt lookup (0: off, default).")
+    int promptLookup;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda. Default: auto.")
     String device;
 
@@ -66,7 +70,8 @@ final class BenchLlmCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Backend backend = Backends.select(device);
         LlmBench.run(new LlmBench.Options(config, Quantization.parse(quant), promptTokens, newTokens, layers, seed,
-                bandwidthMb * 1_000_000L, KvCache.parseType("--kv-cache", kvCache), batch, prefillChunk), backend.ops(),
+                bandwidthMb * 1_000_000L, KvCache.parseType("--kv-cache", kvCache), batch, prefillChunk, promptLookup),
+                backend.ops(),
                 backend.name() + " (" + backend.reason() + ")", out);
         return 0;
     }

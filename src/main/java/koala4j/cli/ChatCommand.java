@@ -27,6 +27,7 @@ import koala4j.models.llama.KvCache;
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Conversation;
 import koala4j.pipelines.JsonSchema;
+import koala4j.pipelines.PromptLookup;
 import koala4j.pipelines.SamplingParams;
 import koala4j.pipelines.TextGenerationConfig;
 import koala4j.pipelines.TextGeneration;
@@ -190,6 +191,16 @@ final class ChatCommand implements Callable<Integer> {
             + "pass (llama.cpp's --ubatch-size): fewer bound a long prompt's memory tighter. Default: 512.")
     int prefillChunk;
 
+    @Option(names = "--prompt-lookup", description = "Prompt lookup decoding: draft up to this many tokens per pass "
+            + "from an earlier occurrence of the answer's last n-gram in the conversation, checked in one pass (the "
+            + "same answer in fewer passes where it repeats the prompt; transformers' prompt_lookup_num_tokens). 0: "
+            + "off. Default: the folder's generation_config.json, else off.")
+    Integer promptLookup;
+
+    @Option(names = "--prompt-lookup-ngram", description = "With --prompt-lookup: the longest n-gram matched "
+            + "(max_matching_ngram_size; default 2).")
+    Integer promptLookupNgram;
+
     @Option(names = "--no-prompt-cache", description = "Compute every turn's whole prompt instead of resuming after the "
             + "part it shares with the previous turn (and re-encode its images).")
     boolean noPromptCache;
@@ -230,7 +241,8 @@ final class ChatCommand implements Callable<Integer> {
         }
         long loadStart = System.nanoTime();
         var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, noPromptCache ? 0 : 1,
-                kvCacheType, prefillChunk);
+                kvCacheType, prefillChunk, PromptLookup.fromOptions("--prompt-lookup", promptLookup,
+                        "--prompt-lookup-ngram", promptLookupNgram));
         try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
             boolean completion = raw;
@@ -500,10 +512,12 @@ final class ChatCommand implements Callable<Integer> {
         }
         out.flush();
         TextGeneration.Result g = reply.generation();
-        err.printf(Locale.ROOT, "%d new tokens (%s); prompt %d tokens%s in %.2f s (%.1f tok/s), decode %.1f tok/s%s%n",
+        err.printf(Locale.ROOT, "%d new tokens (%s); prompt %d tokens%s in %.2f s (%.1f tok/s), decode %.1f tok/s%s%s%n",
                 reply.outputIds().length, g.stopReason().name().toLowerCase(Locale.ROOT), g.promptTokens(),
                 g.reusedPromptTokens() == 0 ? "" : " (" + g.reusedPromptTokens() + " reused from the previous turn)",
                 g.promptTime().toNanos() / 1e9, g.promptTokensPerSecond(), g.decodeTokensPerSecond(),
+                g.drafts().proposed() == 0 ? "" : String.format(Locale.ROOT, " in %d passes (prompt lookup: %d of %d "
+                        + "drafted tokens kept)", g.drafts().passes(), g.drafts().accepted(), g.drafts().proposed()),
                 reply.images() == 0 ? "" : String.format(Locale.ROOT, "; %d image(s) encoded in %.2f s", reply.images(),
                         reply.visionTime().toNanos() / 1e9));
         int positions = chat.languageModel().config().maxPositionEmbeddings();

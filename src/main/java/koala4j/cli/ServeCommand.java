@@ -19,6 +19,7 @@ import koala4j.io.hub.HubClient;
 import koala4j.io.hub.ModelLocator;
 import koala4j.models.llama.KvCache;
 import koala4j.pipelines.PipelineFiles;
+import koala4j.pipelines.PromptLookup;
 import koala4j.pipelines.TextToText;
 import koala4j.pipelines.VisionChat;
 import koala4j.server.ChatModel;
@@ -73,6 +74,15 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--chat-prefill-chunk", defaultValue = "512", description = "LLaVA / LLaMA: the most prompt "
             + "positions computed in one pass (default 512); a cancelled request stops between passes.")
     int chatPrefillChunk;
+
+    @Option(names = "--chat-prompt-lookup", description = "LLaVA / LLaMA: prompt lookup decoding with up to this "
+            + "many drafted tokens per pass (the same answers in fewer passes where they repeat the prompt); 0: off. "
+            + "Default: each folder's generation_config.json, else off.")
+    Integer chatPromptLookup;
+
+    @Option(names = "--chat-prompt-lookup-ngram", description = "With --chat-prompt-lookup: the longest n-gram "
+            + "matched (default 2).")
+    Integer chatPromptLookupNgram;
 
     @Option(names = "--image-urls", defaultValue = "none", description = "Chat image_url parts the server may download:"
             + " none (data: URLs only, default), public (http(s) hosts with public addresses only) or all.")
@@ -164,6 +174,8 @@ final class ServeCommand implements Callable<Integer> {
         positive("--chat-prefill-chunk", chatPrefillChunk);
         Quantization chatQuantization = Quantization.parse(chatQuant);
         DType chatKvType = KvCache.parseType("--chat-kv-cache", chatKvCache);
+        PromptLookup chatLookup = PromptLookup.fromOptions("--chat-prompt-lookup", chatPromptLookup,
+                "--chat-prompt-lookup-ngram", chatPromptLookupNgram);
         b.dataDir = data;
         Files.createDirectories(data);
         b.dbUrl = db;
@@ -196,7 +208,7 @@ final class ServeCommand implements Callable<Integer> {
         if (!chatModels.isEmpty()) {
             var options = new VisionChat.Options(chatQuantization, null, null,
                     VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots, chatKvType,
-                    chatPrefillChunk);
+                    chatPrefillChunk, chatLookup);
             var ops = koala4j.backend.Backends.select(device).ops();
             ChatModelLimit limit = ChatModelLimit.of(chatMaxLoaded);
             for (String m : chatModels) {

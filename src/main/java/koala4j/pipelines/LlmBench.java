@@ -59,10 +59,12 @@ public final class LlmBench {
     /**
      * {@code kvCache}: the KV cache's element type, F32, F16 or Q8_0 (null: F32); {@code batch}: with more than 1, also
      * decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share);
-     * {@code prefillChunk}: the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk}).
+     * {@code prefillChunk}: the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk});
+     * {@code lookup}: with more than 0, also time passes over 1 + k positions for k up to it (what checking k drafts
+     * of {@link PromptLookup} costs) and a generation with prompt lookup.
      */
     public record Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers,
-                          long seed, long bandwidthBytes, DType kvCache, int batch, int prefillChunk) {
+                          long seed, long bandwidthBytes, DType kvCache, int batch, int prefillChunk, int lookup) {
 
         public Options {
             kvCache = KvCache.checkType(kvCache == null ? DType.F32 : kvCache);
@@ -72,6 +74,17 @@ public final class LlmBench {
             if (prefillChunk < 1) {
                 throw new IllegalArgumentException("--prefill-chunk " + prefillChunk + ": expected at least 1");
             }
+            if (lookup < 0 || lookup > 64) {
+                throw new IllegalArgumentException("--prompt-lookup " + lookup + ": expected 0 (off) to 64 drafted "
+                        + "tokens");
+            }
+        }
+
+        /** Without prompt lookup. */
+        public Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers, long seed,
+                       long bandwidthBytes, DType kvCache, int batch, int prefillChunk) {
+            this(config, quantization, promptTokens, newTokens, layers, seed, bandwidthBytes, kvCache, batch,
+                    prefillChunk, 0);
         }
 
         public Options(String config, Quantization quantization, int promptTokens, int newTokens, int layers, long seed,
@@ -236,6 +249,9 @@ public final class LlmBench {
         if (o.batch() > 1) {
             batched(lm, o, rnd, decodeRate, bytesPerToken, c, out);
         }
+        if (o.lookup() > 0) {
+            lookup(lm, gen, o, rnd, c, out);
+        }
         if (layers < full.numHiddenLayers()) {
             long fullBytes = weightBytesPerToken(full, o.quantization());
             double scale = (double) fullBytes / bytesPerToken;
@@ -319,6 +335,76 @@ public final class LlmBench {
                         + " %.2f tokens/s in all; %d steps in %d batches%n", s, o.promptTokens(), choices,
                 s * o.newTokens() / choices, all.steps() - shared.steps(), all.batches() - shared.batches());
         out.flush();
+    }
+
+    /**
+     * What prompt lookup costs and gains here: a pass over the last token and k drafts (k = 1, 2, 4, ... up to
+     * {@code o.lookup()}) against a pass over one token, timed alternately after the same prompt (the drafts'
+     * positions dropped after each), which gives how many drafts a pass must keep on average to pay for itself;
+     * then one generation with and one without prompt lookup of the same prompt, a random block said twice. Random
+     * weights rarely repeat a prompt, so the kept drafts there say little about a real model's.
+     */
+    private static void lookup(LlamaForCausalLM lm, TextGeneration gen, Options o, SplittableRandom rnd, LlamaConfig c,
+                               java.io.PrintWriter out) {
+        int[] prompt = rnd.ints(o.promptTokens(), 3, c.vocabSize()).toArray();
+        int k = o.lookup();
+        KvCache cache = lm.newCache(1, prompt.length + k + 1);
+        lm.forwardIds(lm.ops().fromArray(prompt, 1, prompt.length), cache, true);
+        int reps = 6;
+        List<Integer> sizes = new ArrayList<>();
+        for (int d = 1; d < k; d *= 2) {
+            sizes.add(d);
+        }
+        sizes.add(k);
+        double single = Double.MAX_VALUE;
+        double[] best = new double[sizes.size()];
+        java.util.Arrays.fill(best, Double.MAX_VALUE);
+        for (int r = 0; r < reps; r++) {
+            single = Math.min(single, timedPass(lm, cache, rnd.longs(1, 3, c.vocabSize()).toArray()));
+            for (int i = 0; i < sizes.size(); i++) {
+                best[i] = Math.min(best[i], timedPass(lm, cache, rnd.longs(sizes.get(i) + 1, 3, c.vocabSize()).toArray()));
+            }
+        }
+        StringBuilder line = new StringBuilder();
+        for (int i = 0; i < sizes.size(); i++) {
+            line.append(String.format(Locale.ROOT, "%s%d drafts %.1f ms (%.2f steps, %.2fx with all kept)",
+                    i == 0 ? "" : ", ", sizes.get(i), best[i] * 1e3, best[i] / single,
+                    (sizes.get(i) + 1) * single / best[i]));
+        }
+        out.printf(Locale.ROOT, "prompt lookup, a pass over the last token and k drafts (best of %d, after a %d-token"
+                        + " prompt): one token %.1f ms; %s; a pass pays for itself when it keeps more drafts than its"
+                        + " cost in steps minus one%n", reps, prompt.length, single * 1e3, line);
+        out.flush();
+
+        int half = Math.max(1, o.promptTokens() / 2);
+        int[] block = rnd.ints(half, 3, c.vocabSize()).toArray();
+        int[] twice = new int[2 * half];
+        System.arraycopy(block, 0, twice, 0, half);
+        System.arraycopy(block, 0, twice, half, half);
+        SamplingParams greedy = SamplingParams.greedy(o.newTokens(), List.of()).withIgnoreEos(true);
+        var plain = gen.generate(twice, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        var looked = gen.generate(twice, greedy.withLookup(new PromptLookup(k, PromptLookup.DEFAULT_MAX_NGRAM)),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER);
+        if (!java.util.Arrays.equals(plain.tokenIds(), looked.tokenIds())) {
+            out.printf(Locale.ROOT, "prompt lookup: note: the answers differ (a near-tie rounded differently in a"
+                    + " pass over several positions)%n");
+        }
+        var d = looked.drafts();
+        out.printf(Locale.ROOT, "prompt lookup of up to %d drafts, a %d-token block said twice: %d tokens in %d passes"
+                        + " (%d of %d drafted tokens kept) at %.2f tokens/s; one pass per token %.2f tokens/s%n", k,
+                half, looked.decodeSteps(), d.passes(), d.accepted(), d.proposed(), looked.decodeTokensPerSecond(),
+                plain.decodeTokensPerSecond());
+        out.flush();
+    }
+
+    /** Seconds of one forward pass over {@code ids} after the cache's positions, which it leaves as they were. */
+    private static double timedPass(LlamaForCausalLM lm, KvCache cache, long[] ids) {
+        int before = cache.length();
+        long t0 = System.nanoTime();
+        lm.forwardIds(lm.ops().fromArray(ids, 1, ids.length), cache, false).toFloatArray();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        cache.truncate(before);
+        return seconds;
     }
 
     /**

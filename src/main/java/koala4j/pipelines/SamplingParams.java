@@ -32,11 +32,13 @@ import koala4j.models.t5.T5Config;
  *                          forced tokens, typical / epsilon / eta sampling, ...); {@link Processors#NONE} for none
  * @param format            {@link Format#TEXT}, or only tokens that continue one JSON object (of a schema), and the end
  *                          when it closes
+ * @param lookup            prompt lookup decoding ({@link PromptLookup}; the same tokens in fewer forward passes);
+ *                          {@link PromptLookup#NONE} for one pass per token
  */
 public record SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
                              double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
                              List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams,
-                             Constraints constraints, Processors processors, Format format) {
+                             Constraints constraints, Processors processors, Format format, PromptLookup lookup) {
 
     /**
      * What the output must be: any text (schema null), or one JSON object that {@code schema} allows (OpenAI's
@@ -250,6 +252,18 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         if (format == null) {
             format = Format.TEXT;
         }
+        if (lookup == null) {
+            lookup = PromptLookup.NONE;
+        }
+    }
+
+    /** One forward pass per token: the components before prompt lookup was added. */
+    public SamplingParams(int maxNewTokens, boolean doSample, double temperature, int topK, double topP,
+                          double repetitionPenalty, List<String> stopStrings, boolean ignoreEos,
+                          List<Integer> eosTokenIds, long seed, LogitAdjustments adjustments, Beams beams,
+                          Constraints constraints, Processors processors, Format format) {
+        this(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos, eosTokenIds,
+                seed, adjustments, beams, constraints, processors, format, PromptLookup.NONE);
     }
 
     /** Any text: the components before the output format was added. */
@@ -303,7 +317,8 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
     /**
      * The defaults a model folder's generation_config.json sets (do_sample, temperature, top_k, top_p,
      * repetition_penalty, max_new_tokens, eos_token_id, stop_strings, num_beams, length_penalty, early_stopping,
-     * no_repeat_ngram_size, min_length, min_new_tokens, min_p, max_time and the fields of {@link Processors}), each with
+     * no_repeat_ngram_size, min_length, min_new_tokens, min_p, max_time, prompt_lookup_num_tokens,
+     * max_matching_ngram_size and the fields of {@link Processors}), each with
      * transformers' own default when absent; {@code fallbackEos} (config.json's eos_token_id) when the file names none.
      *
      * @throws koala4j.io.json.JsonException naming the file and field for a malformed value or a decoding setting
@@ -336,7 +351,29 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
                 new Constraints(g.intOpt("no_repeat_ngram_size").orElse(0), g.intOpt("min_length").orElse(0),
                         g.intOpt("min_new_tokens").orElse(0), g.doubleOpt("min_p").orElse(0.0),
                         maxTime(g)),
-                processors(g));
+                processors(g)).withLookup(lookup(g));
+    }
+
+    /**
+     * prompt_lookup_num_tokens (absent or null: off) and max_matching_ngram_size (absent or null: 2), each at least 1
+     * when set, as generate() requires.
+     */
+    private static PromptLookup lookup(Json g) {
+        int ngram = PromptLookup.DEFAULT_MAX_NGRAM;
+        if (!absent(g, "max_matching_ngram_size")) {
+            ngram = g.intValue("max_matching_ngram_size");
+            if (ngram < 1) {
+                throw g.error("max_matching_ngram_size", Integer.toString(ngram), "an n-gram size of at least 1");
+            }
+        }
+        if (absent(g, "prompt_lookup_num_tokens")) {
+            return new PromptLookup(0, ngram);
+        }
+        int tokens = g.intValue("prompt_lookup_num_tokens");
+        if (tokens < 1) {
+            throw g.error("prompt_lookup_num_tokens", Integer.toString(tokens), "at least 1 draft token (or null: off)");
+        }
+        return new PromptLookup(tokens, ngram);
     }
 
     /** max_time in seconds (MaxTimeCriteria), 0 when absent or null; a positive number otherwise. */
@@ -412,67 +449,72 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
 
     public SamplingParams withMaxNewTokens(int n) {
         return new SamplingParams(n, doSample, temperature, topK, topP, repetitionPenalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints, processors, format);
+                eosTokenIds, seed, adjustments, beams, constraints, processors, format, lookup);
     }
 
     /** Sampling on, with these warpers (top_k 0 and top_p 1 switch theirs off). */
     public SamplingParams withSampling(double temperature, int topK, double topP, long seed) {
         return new SamplingParams(maxNewTokens, true, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, format);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, format, lookup);
     }
 
     public SamplingParams withGreedy() {
         return new SamplingParams(maxNewTokens, false, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, format);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, format, lookup);
     }
 
     public SamplingParams withRepetitionPenalty(double penalty) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, penalty, stopStrings, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints, processors, format);
+                eosTokenIds, seed, adjustments, beams, constraints, processors, format, lookup);
     }
 
     public SamplingParams withStopStrings(List<String> stops) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stops, ignoreEos,
-                eosTokenIds, seed, adjustments, beams, constraints, processors, format);
+                eosTokenIds, seed, adjustments, beams, constraints, processors, format, lookup);
     }
 
     public SamplingParams withIgnoreEos(boolean ignore) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignore, eosTokenIds, seed, adjustments, beams, constraints, processors, format);
+                ignore, eosTokenIds, seed, adjustments, beams, constraints, processors, format, lookup);
     }
 
     public SamplingParams withEosTokenIds(List<Integer> ids) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams, constraints, processors, format);
+                ignoreEos, new ArrayList<>(ids), seed, adjustments, beams, constraints, processors, format, lookup);
     }
 
     public SamplingParams withConstraints(Constraints c) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, c, processors, format);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, c, processors, format, lookup);
     }
 
     public SamplingParams withBeams(Beams b) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, b, constraints, processors, format);
+                ignoreEos, eosTokenIds, seed, adjustments, b, constraints, processors, format, lookup);
     }
 
     public SamplingParams withProcessors(Processors p) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, p, format);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, p, format, lookup);
     }
 
     public SamplingParams withFormat(Format f) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, f);
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, f, lookup);
     }
 
     public SamplingParams withSeed(long s) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, s, adjustments, beams, constraints, processors, format);
+                ignoreEos, eosTokenIds, s, adjustments, beams, constraints, processors, format, lookup);
     }
 
     public SamplingParams withAdjustments(LogitAdjustments a) {
         return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
-                ignoreEos, eosTokenIds, seed, a, beams, constraints, processors, format);
+                ignoreEos, eosTokenIds, seed, a, beams, constraints, processors, format, lookup);
+    }
+
+    public SamplingParams withLookup(PromptLookup l) {
+        return new SamplingParams(maxNewTokens, doSample, temperature, topK, topP, repetitionPenalty, stopStrings,
+                ignoreEos, eosTokenIds, seed, adjustments, beams, constraints, processors, format, l);
     }
 }

@@ -16,8 +16,9 @@ import koala4j.tokenizers.Tokenizer;
 /**
  * Autoregressive generation with a LLaMA-family model, as transformers' {@code generate} runs it for one sequence:
  * the whole prompt in one forward pass (filling the KV cache), then one forward pass per new token over that token
- * alone. Token choice: {@link Sampler}; stop conditions in this order after each token: end-of-sequence id (unless
- * ignored), a stop string in the decoded text, max new tokens.
+ * alone, or, with {@link SamplingParams#lookup}, over that token and the tokens {@link PromptLookup} drafts after it
+ * (the same tokens in fewer passes). Token choice: {@link Sampler}; stop conditions in this order after each token:
+ * end-of-sequence id (unless ignored), a stop string in the decoded text, max new tokens.
  *
  * <p>The prompt is token ids, or input embeddings (LLaVA splices image features into them) with the ids that the
  * repetition penalty counts. Immutable; {@link #generate} may run on several threads at once, each call with its own
@@ -104,19 +105,32 @@ public final class TextGeneration {
     public enum StopReason { EOS, STOP_STRING, MAX_NEW_TOKENS, FORMAT, MAX_TIME }
 
     /**
+     * The decode passes of a generation, the tokens {@link PromptLookup} drafted for them and how many of those the
+     * model chose; without prompt lookup every pass adds one token and nothing is drafted.
+     */
+    public record Drafts(int passes, int proposed, int accepted) {
+
+        /** The share of drafted tokens kept (0 when none were drafted). */
+        public double acceptance() {
+            return proposed == 0 ? 0 : (double) accepted / proposed;
+        }
+    }
+
+    /**
      * The new tokens (an end-of-sequence token included, as transformers returns it), their text (without
      * end-of-sequence tokens, cut before a stop string; empty without a tokenizer), why generation stopped, and
-     * timings: the prompt pass, and the decode passes (one per token after the first).
+     * timings: the prompt pass, and the decode passes, which added {@code decodeSteps} positions (one per token
+     * after the first); {@code drafts}: how many passes that took and how prompt lookup fared.
      */
     public record Result(int[] tokenIds, String text, StopReason stopReason, int promptTokens, Duration promptTime,
-                         int decodeSteps, Duration decodeTime, int reusedPromptTokens) {
+                         int decodeSteps, Duration decodeTime, int reusedPromptTokens, Drafts drafts) {
 
         /** Prompt positions computed per second (those taken from a {@link PromptCache} cost nothing). */
         public double promptTokensPerSecond() {
             return (promptTokens - reusedPromptTokens) / seconds(promptTime);
         }
 
-        /** Decode passes per second (each makes one token). */
+        /** Tokens the decode passes added per second (one pass each without prompt lookup). */
         public double decodeTokensPerSecond() {
             return decodeSteps == 0 ? 0 : decodeSteps / seconds(decodeTime);
         }
@@ -250,28 +264,47 @@ public final class TextGeneration {
                 : prompt(promptEmbeds, capacity, promptCache, promptRows, promptLogprobs ? rowIds : null, top,
                         listener, params.maxNewTokens() > 0, cancel);
         KvCache cache = prompt.cache();
-        float[] logits = prompt.logits();                                                  // [V]
+        float[] rows = prompt.logits();            // [R, V]: the logits after each position the last pass added
+        int vocab = rows == null ? 0 : rows.length;
+        int[] drafts = NO_DRAFTS;                  // the tokens after the first that the last pass took as input
+        PromptLookup lookup = params.lookup();
+        int passes = 0;
+        int proposed = 0;
+        int accepted = 0;
         long t1 = System.nanoTime();
-        int decodeSteps = 0;
         try (DecodeBatcher.Seat seat = batcher == null ? null : batcher.seat()) {
             while (count < params.maxNewTokens()) {
                 cancel.check();
-                int id = sampler.next(logits, history, historyLength, promptIds.length);
-                if (top >= 0) {
-                    listener.onLogprobs(TokenLogprobs.of(logits, 0, logits.length, id, top));
+                StopReason stop = null;
+                int id = -1;
+                int used = 0;                      // rows whose token was chosen
+                while (used <= drafts.length) {
+                    float[] logits = drafts.length == 0 ? rows : Arrays.copyOfRange(rows, used * vocab, (used + 1) * vocab);
+                    id = sampler.next(logits, history, historyLength, promptIds.length);
+                    if (top >= 0) {
+                        listener.onLogprobs(TokenLogprobs.of(logits, 0, vocab, id, top));
+                    }
+                    out[count++] = id;
+                    history[historyLength++] = id;
+                    used++;
+                    if (json != null) {
+                        json.advance(id);
+                    }
+                    stop = emit(id, eos, params, streamer, listener);
+                    if (stop == null && json != null && json.complete()) {
+                        stop = StopReason.FORMAT;
+                    }
+                    if (stop == null && maxTime > 0 && System.nanoTime() - started > maxTime) {
+                        stop = StopReason.MAX_TIME;
+                    }
+                    if (stop != null || count == params.maxNewTokens() || used > drafts.length
+                            || drafts[used - 1] != id) {
+                        break;
+                    }
+                    accepted++;                    // the next row's input was this token
                 }
-                out[count++] = id;
-                history[historyLength++] = id;
-                if (json != null) {
-                    json.advance(id);
-                }
-                StopReason stop = emit(id, eos, params, streamer, listener);
-                if (stop == null && json != null && json.complete()) {
-                    stop = StopReason.FORMAT;
-                }
-                if (stop == null && maxTime > 0 && System.nanoTime() - started > maxTime) {
-                    stop = StopReason.MAX_TIME;
-                }
+                // positions after the last chosen token's input hold rejected drafts
+                cache.truncate(cache.length() - (drafts.length + 1 - used));
                 if (stop != null) {
                     reason = stop;
                     break;
@@ -279,17 +312,42 @@ public final class TextGeneration {
                 if (count == params.maxNewTokens()) {
                     break;
                 }
-                logits = batcher != null ? batcher.step(id, cache)
-                        : model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
-                decodeSteps++;
+                drafts = lookup.enabled() ? lookup.draft(history, historyLength, draftLimit(params, count, cache), eos)
+                        : NO_DRAFTS;
+                if (drafts.length == 0) {
+                    rows = batcher != null ? batcher.step(id, cache)
+                            : model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
+                } else {
+                    long[] input = new long[drafts.length + 1];
+                    input[0] = id;
+                    for (int j = 0; j < drafts.length; j++) {
+                        input[j + 1] = drafts[j];
+                    }
+                    rows = model.forwardIds(model.ops().fromArray(input, 1, input.length), cache, false).toFloatArray();
+                    proposed += drafts.length;
+                }
+                passes++;
             }
         }
         long t2 = System.nanoTime();
+        int fed = cache.length() - n;
         if (promptCache != null && params.maxNewTokens() > 0) {
-            promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, decodeSteps), prompt.widest());
+            promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, fed), prompt.widest());
         }
         return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, prompt.time(),
-                decodeSteps, Duration.ofNanos(t2 - t1), prompt.reused());
+                fed, Duration.ofNanos(t2 - t1), prompt.reused(), new Drafts(passes, proposed, accepted));
+    }
+
+    private static final int[] NO_DRAFTS = new int[0];
+
+    /**
+     * Drafts one pass may check after the {@code count}-th new token: the pass gives at most one token more than it
+     * has drafts, and it stays within the positions where the model's rope frequencies do not depend on the length
+     * of the call (there a pass over several positions would rotate them unlike one token at a time).
+     */
+    private int draftLimit(SamplingParams params, int count, KvCache cache) {
+        long ropeRoom = (long) model.ropeLengthDependentAbove() - cache.length() - 1;
+        return (int) Math.max(0, Math.min(params.maxNewTokens() - count - 1, ropeRoom));
     }
 
     /**
@@ -464,7 +522,7 @@ public final class TextGeneration {
             }
         }
         return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, Duration.ofNanos(t1 - t0),
-                decodeSteps[0], Duration.ofNanos(t2 - t1), 0);
+                decodeSteps[0], Duration.ofNanos(t2 - t1), 0, new Drafts(decodeSteps[0], 0, 0));
     }
 
     /**

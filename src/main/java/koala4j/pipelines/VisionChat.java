@@ -90,9 +90,11 @@ public final class VisionChat implements AutoCloseable {
      * @param kvCache     the language model's KV cache element type: F32 (as transformers), F16 (half the memory,
      *                    keys and values rounded to F16) or Q8_0 (34 bytes per 32 values); null: F32
      * @param prefillChunk the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk})
+     * @param lookup      prompt lookup decoding for every reply ({@link PromptLookup#NONE}: off) instead of what
+     *                    the folder's generation_config.json sets (prompt_lookup_num_tokens); null: the folder's
      */
     public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
-                          int promptCacheSlots, DType kvCache, int prefillChunk) {
+                          int promptCacheSlots, DType kvCache, int prefillChunk, PromptLookup lookup) {
 
         public Options {
             if (quantization == null) {
@@ -108,6 +110,12 @@ public final class VisionChat implements AutoCloseable {
             if (prefillChunk < 1) {
                 throw new IllegalArgumentException("prefill chunk of " + prefillChunk + " positions: expected at least 1");
             }
+        }
+
+        /** Prompt lookup as the folder's generation_config.json sets it. */
+        public Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
+                       int promptCacheSlots, DType kvCache, int prefillChunk) {
+            this(quantization, template, visionTower, frames, hub, promptCacheSlots, kvCache, prefillChunk, null);
         }
 
         /** Prompts computed {@link LlamaForCausalLM#DEFAULT_PREFILL_CHUNK} positions at a time. */
@@ -213,7 +221,7 @@ public final class VisionChat implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.format = format;
         this.expansion = expansion;
-        this.defaults = defaults;
+        this.defaults = options.lookup() == null ? defaults : defaults.withLookup(options.lookup());
         this.batcher = new DecodeBatcher(languageModel, DecodeBatcher.DEFAULT_MAX_BATCH);
         this.generation = new TextGeneration(languageModel, tokenizer, batcher);
         this.frames = options.frames();

@@ -111,6 +111,17 @@ class ChatCommandTest {
             assertArrayEquals(ints(r.at("/expected/input_ids")), ints(got.get("prompt_ids")), r.get("prompt").asText());
             assertArrayEquals(ints(r.at("/expected/new_ids")), ints(got.get("output_ids")), r.get("prompt").asText());
         }
+        // prompt lookup: the same 40 tokens (this tiny model soon repeats itself, so drafts are kept)
+        String prompt = expected.get("runs").get(0).get("prompt").asText();
+        List<String> args = List.of("chat", "--model", TinyChatModels.llama().toString(), "--raw", "--prompt", prompt,
+                "--max-new-tokens", "40", "--ignore-eos", "--json");
+        JsonNode plain = ok(args.toArray(String[]::new)).json();
+        List<String> withLookup = new ArrayList<>(args);
+        withLookup.addAll(List.of("--prompt-lookup", "5"));
+        Run looked = ok(withLookup.toArray(String[]::new));
+        assertArrayEquals(ints(plain.get("output_ids")), ints(looked.json().get("output_ids")));
+        assertTrue(looked.err().matches("(?s).*decode [0-9.]+ tok/s in [0-9]+ passes \\(prompt lookup: [1-9][0-9]* of "
+                + "[0-9]+ drafted tokens kept\\).*"), looked.err());
         // The oracle's new_text comes from the slow LlamaTokenizer (SentencePiece: one U+FFFD per invalid UTF-8
         // sequence); the CLI decodes as AutoTokenizer does, with tokenizer.json's ByteFallback decoder (one U+FFFD
         // per byte of an invalid run). Both decodings of the same ids:
@@ -290,6 +301,14 @@ class ChatCommandTest {
                 TinyChatModels.image("kollava_v0").toString(), "--prompt", r0.get("question").asText(),
                 "--prefill-chunk", "7", "--max-new-tokens", "10", "--ignore-eos", "--json").json();
         assertArrayEquals(ints(r0.at("/expected/new_ids")), ints(chunked.get("output_ids")));
+        // and prompt lookup decoding, whatever it drafts (transformers' greedy ids either way)
+        for (JsonNode r : expected.get("runs")) {
+            Run looked = ok("chat", "--model", TinyChatModels.kollava().toString(), "--image",
+                    TinyChatModels.image("kollava_v0").toString(), "--prompt", r.get("question").asText(),
+                    "--prompt-lookup", "3", "--prompt-lookup-ngram", "1", "--max-new-tokens",
+                    r.get("max_new_tokens").asText(), "--ignore-eos", "--json");
+            assertArrayEquals(ints(r.at("/expected/new_ids")), ints(looked.json().get("output_ids")), looked.err());
+        }
         // Q8_0 needs rows in blocks of 32 (ggml's rule); this tiny model's MLP width 168 is not: a one-line error
         Run q8 = run("chat", "--model", TinyChatModels.kollava().toString(), "--prompt", "hi", "--quant", "q8");
         assertEquals(1, q8.code());
@@ -560,6 +579,12 @@ class ChatCommandTest {
                 && q8Cache.err().contains("is 16"), q8Cache.err());
         assertTrue(run("chat", "--model", llava.toString(), "--prefill-chunk", "0", "--prompt", "hi").err()
                 .contains("--prefill-chunk 0: expected at least 1"));
+        assertTrue(run("chat", "--model", llava.toString(), "--prompt-lookup", "-1", "--prompt", "hi").err()
+                .contains("--prompt-lookup -1: expected 0 (off) or more draft tokens"));
+        assertTrue(run("chat", "--model", llava.toString(), "--prompt-lookup-ngram", "3", "--prompt", "hi").err()
+                .contains("--prompt-lookup-ngram 3 needs --prompt-lookup"));
+        assertTrue(run("chat", "--model", llava.toString(), "--prompt-lookup", "4", "--prompt-lookup-ngram", "0",
+                "--prompt", "hi").err().contains("--prompt-lookup-ngram 0: expected an n-gram of at least 1 token"));
         assertTrue(run("chat", "--model", llava.toString(), "--device", "cuda", "--prompt", "hi").err()
                 .contains("--device cuda"));
         assertTrue(run("chat", "--model", llava.toString(), "--num-beams", "0", "--prompt", "hi").err()

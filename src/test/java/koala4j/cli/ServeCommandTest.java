@@ -44,6 +44,10 @@ class ServeCommandTest {
                 .contains("--chat-max-loaded -1: expected 0 (no limit) or more"));
         assertTrue(run(1, "serve", "--data", data, "--chat-prefill-chunk", "0")[1]
                 .contains("--chat-prefill-chunk 0: expected at least 1"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-prompt-lookup", "-2")[1]
+                .contains("--chat-prompt-lookup -2: expected 0 (off) or more draft tokens"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-prompt-lookup-ngram", "2")[1]
+                .contains("--chat-prompt-lookup-ngram 2 needs --chat-prompt-lookup"));
         assertTrue(run(1, "serve", "--data", data, "--chat-kv-cache", "q4")[1]
                 .contains("--chat-kv-cache 'q4': expected f32, f16 or q8_0"));
         assertTrue(run(1, "serve", "--data", data, "--db", "jdbc:mysql://x/y")[1].contains("jdbc:sqlite:FILE"));

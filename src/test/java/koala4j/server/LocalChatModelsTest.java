@@ -25,8 +25,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 import koala4j.backend.cpu.CpuOps;
 import koala4j.cli.Main;
+import koala4j.pipelines.PromptLookup;
 import koala4j.pipelines.VisionChat;
 import koala4j.server.TestServers.Client;
+import koala4j.tensor.DType;
 import koala4j.testing.TinyChatModels;
 
 /**
@@ -582,6 +584,59 @@ class LocalChatModelsTest {
                 pool.shutdownNow();
             }
         }
+    }
+
+    /**
+     * A model served with prompt lookup ({@code serve --chat-prompt-lookup}) answers as one without it: alone,
+     * streamed, and while other replies share its decoding steps.
+     */
+    @Test
+    void promptLookupAnswersAsWithoutIt() throws Exception {
+        ServerConfig.Builder b = TestServers.builder(data);
+        b.chatParallel = 3;
+        CpuOps ops = new CpuOps();
+        b.chatModels.add(LocalChatModels.open("plain", "tiny llama", TinyChatModels.llama(),
+                VisionChat.Options.defaults(), ops));
+        var lookup = new VisionChat.Options(null, null, null, 8, null, 1, DType.F32, 512, new PromptLookup(5, 2));
+        b.chatModels.add(LocalChatModels.open("lookup", "tiny llama", TinyChatModels.llama(), lookup, ops));
+        try (KoalaServer server = KoalaServer.start(b.build())) {
+            Client client = Client.of(server);
+            String[] questions = {"Koalas eat", "The capital of Korea is", "Daejeon is"};
+            List<String> alone = new ArrayList<>();
+            for (String q : questions) {
+                alone.add(json(client.post("/v1/chat/completions", greedy("plain", q, false)))
+                        .at("/choices/0/message/content").asText());
+                assertEquals(alone.getLast(), json(client.post("/v1/chat/completions", greedy("lookup", q, false)))
+                        .at("/choices/0/message/content").asText(), q);
+                StringBuilder streamed = new StringBuilder();
+                for (String line : client.post("/v1/chat/completions", greedy("lookup", q, true)).body().split("\n")) {
+                    if (line.startsWith("data: {")) {
+                        streamed.append(TestServers.JSON.readTree(line.substring(6)).at("/choices/0/delta")
+                                .path("content").asText(""));
+                    }
+                }
+                assertEquals(alone.getLast(), streamed.toString(), q);
+            }
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(questions.length);
+            try {
+                List<java.util.concurrent.Future<String>> answers = new ArrayList<>();
+                for (String q : questions) {
+                    answers.add(pool.submit(() -> json(client.post("/v1/chat/completions", greedy("lookup", q, false)))
+                            .at("/choices/0/message/content").asText()));
+                }
+                for (int i = 0; i < questions.length; i++) {
+                    assertEquals(alone.get(i), answers.get(i).get(), questions[i]);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    /** 60 greedy tokens (no eos before them), so that the tiny model repeats itself and drafts are kept. */
+    private static String greedy(String model, String question, boolean stream) throws Exception {
+        ObjectNode body = (ObjectNode) TestServers.JSON.readTree(request(model, stream, 60, question, false));
+        return body.put("temperature", 0).put("min_tokens", 60).toString();
     }
 
     @Test

@@ -150,8 +150,8 @@ final class GemmVector {
         }
         switch (act) {
             case RELU -> relu(src, sOff, len);
-            case SILU -> sigmoidGate(src, sOff, len, 1f);
-            case QUICK_GELU -> sigmoidGate(src, sOff, len, 1.702f);
+            case SILU -> FastExp.sigmoidGate(src, sOff, len, 1f);
+            case QUICK_GELU -> FastExp.sigmoidGate(src, sOff, len, 1.702f);
             case GELU_TANH -> geluTanh(src, sOff, len);
             case GELU -> gelu(src, sOff, len);
             case NONE -> throw new AssertionError();
@@ -171,15 +171,6 @@ final class GemmVector {
         for (int j = 0; j < len; j += VL) {
             VectorMask<Float> m = F.indexInRange(j, len);
             FloatVector.fromArray(F, a, off + j, m).max(0f).intoArray(a, off + j, m);
-        }
-    }
-
-    /** x * sigmoid(s x) = x / (1 + exp(-s x)): torch silu for s = 1, transformers' quick_gelu for s = 1.702. */
-    private static void sigmoidGate(float[] a, int off, int len, float s) {
-        for (int j = 0; j < len; j += VL) {
-            VectorMask<Float> m = F.indexInRange(j, len);
-            FloatVector x = FloatVector.fromArray(F, a, off + j, m);
-            x.div(x.mul(-s).lanewise(VectorOperators.EXP).add(1f)).intoArray(a, off + j, m);
         }
     }
 

@@ -98,4 +98,35 @@ class LaneSumTest {
             }
         }
     }
+
+    /**
+     * SiLU and quick_gelu (x * sigmoid(s x)) give the same bits from the first call on: with the Vector API's EXP,
+     * which C2 compiles to its own vector exponential and the interpreter computes lane by lane with Math.exp, a
+     * decoding step gave other last bits before and after C2 compiled the kernel (a batched step against a lone
+     * one then differed now and then).
+     */
+    @Test
+    void activationsRepeatBitForBit() {
+        Random rnd = new Random(9);
+        float[] x = new float[1000];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (rnd.nextGaussian() * Math.scalb(1.0, rnd.nextInt(8) - 3));
+        }
+        x[0] = -100f;
+        x[1] = 100f;
+        x[2] = 0f;
+        x[3] = -0f;
+        for (Activation act : new Activation[] {Activation.SILU, Activation.QUICK_GELU}) {
+            float[] first = null;
+            for (int call = 0; call < 3000; call++) {
+                float[] y = new float[x.length];
+                GemmVector.finishRow(x.clone(), 0, y, 0, x.length, 1f, null, 0, false, 0f, act, false);
+                if (first == null) {
+                    first = y;
+                } else {
+                    assertArrayEquals(first, y, act + ", call " + call);
+                }
+            }
+        }
+    }
 }

@@ -18,8 +18,9 @@ import koala4j.tensor.quant.Q4Storage;
  * F.linear with a Q4_0 weight W [n, k] (see {@link Q4Storage}): out[i, j] = act(sum_p x[i, p] W[j, p] + bias[j]).
  * A decode row streams each weight once at 0.56 bytes per weight: a block's 16 bytes are split into their low and
  * high nibbles in registers (elements 0..15 and 16..31 of the block) and widened to floats; per block the product is
- * d * (sum of q x - 8 * sum of x), two weight rows half the range apart per pass. Up to {@link #GEMV_ROWS} input rows
- * (a batched decode step) read each weight row once for four input rows at a time, each row's dot product formed as
+ * d * (sum of q x - 8 * sum of x), two weight rows half the range apart per pass. Up to {@link #FEW_ROWS} input rows
+ * (a batched decode step, a short prompt, drafts of prompt lookup) read each weight row once for four input rows at a
+ * time, each row's dot product formed as
  * its matrix-vector product forms it (the same bits); more go through the blocked {@link Gemm} driver, whose B packing dequantises the panels ({@link Q8Gemm.Panels}), so a row's result
  * depends on the path by the order of its sums. The scalar path is {@link Q4Storage#get}.
  */
@@ -40,8 +41,16 @@ final class Q4Gemm {
             : null;
     private static final ValueLayout.OfShort F16_LE =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Input rows up to which the weights are streamed (one row alone, or a few rows sharing each weight row). */
+    /** Input rows up to which the scalar path (no vectors) computes separate matrix-vector products. */
     static final int GEMV_ROWS = 8;
+
+    /**
+     * Input rows up to which each weight row is streamed once for all of them ({@link #fewRows}) rather than through
+     * the blocked GEMM. Measured over 8 layers of the 7B's Q4_0 products (2 Zen 5 cores, a whole forward pass, two
+     * alternating runs each): 9 rows 494-516 ms by the GEMM against 284-290 by fewRows, 17 rows 606-630 against
+     * 530-538, 25 rows 704-746 against 791-804.
+     */
+    static final int FEW_ROWS = 20;
 
     private Q4Gemm() {
     }
@@ -62,7 +71,7 @@ final class Q4Gemm {
             }
             return;
         }
-        if (m <= GEMV_ROWS) {
+        if (m <= FEW_ROWS && VECTOR) {
             fewRows(x, xOff, m, k, w, wOffset, n, bias, act, out);
             return;
         }

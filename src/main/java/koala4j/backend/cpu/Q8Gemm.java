@@ -92,11 +92,12 @@ final class Q8Gemm {
 
     /**
      * Up to this many input rows are separate matrix-vector products: {@link #fewRows} computes four dot products per
-     * weight row whatever m is, so below four rows it does wasted work. Measured over 8 layers of the 7B's Q8_0
-     * products from DRAM (2 Zen 5 cores, {@link #dot4x4}): 1 row 27-29 ms; 2 rows 40-42 as two products, about the
-     * same as fewRows; 3 rows 58 as three products against about 42; 4 rows 41-43; 8 rows 77-83.
+     * weight row whatever m is, so below four rows it does wasted work, yet from two rows on it is the faster: over 8
+     * layers of the 7B's Q8_0 products from DRAM (2 Zen 5 cores, a whole forward pass, two alternating runs each), 2
+     * rows as two products 100-102 ms against 78-80 by fewRows (one row 52). (An earlier measurement, before the
+     * thread change, had found them about the same at 2 rows.)
      */
-    static final int GEMV_ROWS = 2;
+    static final int GEMV_ROWS = 1;
 
     private static void gemv(float[] x, int xOff, int k, Q8Storage w, long wOffset, int n, float[] bias,
                              Activation act, float[] out, int outOff) {

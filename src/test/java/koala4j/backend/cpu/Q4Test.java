@@ -107,7 +107,10 @@ class Q4Test {
         assertEquals(18L * 3, Q4.bytesFor(96));
     }
 
-    /** A batched decode step (2 to 8 rows) gives each row the bits its own matrix-vector product gives. */
+    /**
+     * A batched decode step or a short pass (2 to {@link Q4Gemm#FEW_ROWS} rows) gives each row the bits its own
+     * matrix-vector product gives.
+     */
     @Test
     void fewRowsGiveEachRowWhatOneRowGives() {
         SplittableRandom rnd = new SplittableRandom(11);
@@ -115,7 +118,7 @@ class Q4Test {
         int k = 160;
         float[] w = gaussian(rnd, n * k, 0.05f);
         Tensor q4 = ops.fromArray(w, n, k).to(DType.Q4_0);
-        for (int m = 2; m <= 8; m++) {
+        for (int m : new int[] {2, 3, 4, 5, 8, 9, 13, Q4Gemm.FEW_ROWS}) {
             float[] x = gaussian(rnd, m * k, 1f);
             float[] all = ops.fromArray(x, m, k).linear(q4, null).toFloatArray();
             for (int i = 0; i < m; i++) {

@@ -27,7 +27,8 @@ final class BenchLlmCommand implements Callable<Integer> {
     @Option(names = "--quant", defaultValue = "none", description = "none (F16 weights), q8 (Q8_0) or q4 (Q4_0). Default: none.")
     String quant;
 
-    @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32, f16 or q8_0. Default: f32.")
+    @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32, f16, q8_0 or q4_0. "
+            + "Default: f32.")
     String kvCache;
 
     @Option(names = "--prompt-tokens", defaultValue = "64", description = "Prompt length. Default: 64.")

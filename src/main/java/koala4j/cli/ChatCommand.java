@@ -184,7 +184,8 @@ final class ChatCommand implements Callable<Integer> {
 
     @Option(names = "--kv-cache", defaultValue = "f32", description = "KV cache element type: f32 (default, as "
             + "transformers), f16 (half the memory and of the bytes each new token reads; keys and values rounded "
-            + "to F16, as llama.cpp's default) or q8_0 (about a quarter: llama.cpp's q8_0 cache type).")
+            + "to F16, as llama.cpp's default), q8_0 (about a quarter: llama.cpp's q8_0 cache type) or q4_0 (about an "
+            + "eighth: llama.cpp's q4_0).")
     String kvCache;
 
     @Option(names = "--prefill-chunk", defaultValue = "512", description = "The most prompt positions computed in one "

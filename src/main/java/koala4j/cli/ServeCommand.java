@@ -59,7 +59,7 @@ final class ServeCommand implements Callable<Integer> {
     String chatQuant;
 
     @Option(names = "--chat-kv-cache", defaultValue = "f32", description = "LLaVA / LLaMA KV cache element type: f32 "
-            + "(default), f16 (half the memory per cached token) or q8_0 (about a quarter).")
+            + "(default), f16 (half the memory per cached token), q8_0 (about a quarter) or q4_0 (about an eighth).")
     String chatKvCache;
 
     @Option(names = "--chat-max-loaded", defaultValue = "0", description = "Chat models loaded at once (as Ollama's "

@@ -88,7 +88,8 @@ public final class VisionChat implements AutoCloseable {
      *                    a reply resumes from the slot sharing the longest prefix with it; image features are
      *                    cached as well); 0: every reply computes its whole prompt
      * @param kvCache     the language model's KV cache element type: F32 (as transformers), F16 (half the memory,
-     *                    keys and values rounded to F16) or Q8_0 (34 bytes per 32 values); null: F32
+     *                    keys and values rounded to F16), Q8_0 (34 bytes per 32 values) or Q4_0 (18 bytes per 32);
+     *                    null: F32
      * @param prefillChunk the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk})
      * @param lookup      prompt lookup decoding for every reply ({@link PromptLookup#NONE}: off) instead of what
      *                    the folder's generation_config.json sets (prompt_lookup_num_tokens); null: the folder's

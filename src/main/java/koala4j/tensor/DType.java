@@ -38,6 +38,11 @@ public enum DType {
         return floating;
     }
 
+    /** Whether this is a block format of llama.cpp's (Q8_0, Q4_0): 32 values per block, one F16 scale each. */
+    public boolean isQuantised() {
+        return this == Q8_0 || this == Q4_0;
+    }
+
     /** IEEE half (binary16) bits to float, exact. */
     public static float f16ToF32(short bits) {
         return Float.float16ToFloat(bits);

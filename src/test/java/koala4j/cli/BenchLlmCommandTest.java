@@ -42,9 +42,9 @@ class BenchLlmCommandTest {
         r = run("bench", "llm", "--config", "ko-llava-13b", "--quant", "q3");
         assertEquals("1", r[0]);
         assertTrue(r[2].contains("expected none, q8 or q4"), r[2]);
-        r = run("bench", "llm", "--config", "ko-llava-13b", "--kv-cache", "q4");
+        r = run("bench", "llm", "--config", "ko-llava-13b", "--kv-cache", "q5");
         assertEquals("1", r[0]);
-        assertTrue(r[2].contains("--kv-cache 'q4': expected f32, f16 or q8_0"), r[2]);
+        assertTrue(r[2].contains("--kv-cache 'q5': expected f32, f16, q8_0 or q4_0"), r[2]);
         r = run("bench", "llm", "--config", "ko-llava-13b", "--prefill-chunk", "0");
         assertEquals("1", r[0]);
         assertTrue(r[2].contains("--prefill-chunk 0: expected at least 1"), r[2]);

@@ -571,7 +571,7 @@ class ChatCommandTest {
                 .contains("--temperature -1.0"));
         assertTrue(run("chat", "--model", llava.toString(), "--quant", "q3", "--prompt", "hi").err().contains("q3"));
         assertTrue(run("chat", "--model", llava.toString(), "--kv-cache", "bf16", "--prompt", "hi").err()
-                .contains("--kv-cache 'bf16': expected f32, f16 or q8_0"));
+                .contains("--kv-cache 'bf16': expected f32, f16, q8_0 or q4_0"));
         assertTrue(run("chat", "--model", llava.toString(), "--max-time", "0", "--prompt", "hi").err()
                 .contains("--max-time 0.0: expected a positive number of seconds"));
         Run q8Cache = run("chat", "--model", llava.toString(), "--kv-cache", "q8_0", "--prompt", "hi");

@@ -48,8 +48,8 @@ class ServeCommandTest {
                 .contains("--chat-prompt-lookup -2: expected 0 (off) or more draft tokens"));
         assertTrue(run(1, "serve", "--data", data, "--chat-prompt-lookup-ngram", "2")[1]
                 .contains("--chat-prompt-lookup-ngram 2 needs --chat-prompt-lookup"));
-        assertTrue(run(1, "serve", "--data", data, "--chat-kv-cache", "q4")[1]
-                .contains("--chat-kv-cache 'q4': expected f32, f16 or q8_0"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-kv-cache", "q5")[1]
+                .contains("--chat-kv-cache 'q5': expected f32, f16, q8_0 or q4_0"));
         assertTrue(run(1, "serve", "--data", data, "--db", "jdbc:mysql://x/y")[1].contains("jdbc:sqlite:FILE"));
         assertTrue(run(2, "serve", "--port", "eighty")[1].contains("--port"));
         assertTrue(run(0, "help", "serve")[0].contains("--api-key-file"));

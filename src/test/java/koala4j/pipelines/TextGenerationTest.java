@@ -155,11 +155,11 @@ class TextGenerationTest {
             }
         }
         var e = assertThrows(IllegalArgumentException.class, () -> lm.kvCacheType(DType.BF16));
-        assertTrue(e.getMessage().contains("KV cache type BF16: expected F32, F16 or Q8_0"), e.getMessage());
+        assertTrue(e.getMessage().contains("KV cache type BF16: expected F32, F16, Q8_0 or Q4_0"), e.getMessage());
         var narrow = assertThrows(IllegalArgumentException.class, () -> lm.kvCacheType(DType.Q8_0));
         assertTrue(narrow.getMessage().contains("head_dim a multiple of 32"), narrow.getMessage());
-        var parse = assertThrows(IllegalArgumentException.class, () -> KvCache.parseType("--kv-cache", "q4"));
-        assertTrue(parse.getMessage().contains("--kv-cache 'q4': expected f32, f16 or q8_0"), parse.getMessage());
+        var parse = assertThrows(IllegalArgumentException.class, () -> KvCache.parseType("--kv-cache", "q5"));
+        assertTrue(parse.getMessage().contains("--kv-cache 'q5': expected f32, f16, q8_0 or q4_0"), parse.getMessage());
     }
 
     /**

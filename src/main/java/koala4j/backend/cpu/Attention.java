@@ -104,8 +104,34 @@ public final class Attention {
         }
     }
 
+    /**
+     * An operand laid out as {@link Operand} (element indices) over Q4_0 storage (a 4-bit KV cache, llama.cpp's q4_0
+     * cache type): each run of 32 elements along the flattened order shares one scale.
+     */
+    public record Q4Operand(koala4j.tensor.quant.Q4Storage data, int offset, long strideB, long strideH, long strideN)
+            implements Compact {
+        @Override
+        public int length() {
+            return data == null ? -1 : (int) Math.min(data.size(), Integer.MAX_VALUE);
+        }
+
+        @Override
+        public void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride) {
+            long row = offset + bi * strideB + kvh * strideH + j0 * strideN;
+            if (strideN == width && stride == width) {
+                Q4Gemm.dequantize(data, row, jn * width, dst, dstOff);
+                return;
+            }
+            for (int jj = 0; jj < jn; jj++, row += strideN) {
+                int at = dstOff + jj * stride;
+                Q4Gemm.dequantize(data, row, width, dst, at);
+                Arrays.fill(dst, at + width, at + stride, 0f);
+            }
+        }
+    }
+
     /** Keys or values stored narrower than float, turned into floats a block of rows at a time. */
-    sealed interface Compact extends Layout permits HalfOperand, Q8Operand {
+    sealed interface Compact extends Layout permits HalfOperand, Q8Operand, Q4Operand {
         /**
          * Rows [j0, j0+jn) of head kvh of batch bi as floats, {@code width} values per row at a row stride of
          * {@code stride} in dst, zero from width to stride.
@@ -184,6 +210,13 @@ public final class Attention {
      */
     public static void attention(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
                                  Operand q, Q8Operand k, Q8Operand v, Mask mask, boolean causal, float scale,
+                                 float[] out, int outOffset) {
+        compact(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, out, outOffset);
+    }
+
+    /** {@link #attention} with keys and values in Q4_0 (18 bytes per 32 elements); otherwise as with Q8_0. */
+    public static void attention(int b, int heads, int kvHeads, int nq, int nk, int d, int dv,
+                                 Operand q, Q4Operand k, Q4Operand v, Mask mask, boolean causal, float scale,
                                  float[] out, int outOffset) {
         compact(b, heads, kvHeads, nq, nk, d, dv, q, k, v, mask, causal, scale, out, outOffset);
     }

@@ -6,6 +6,7 @@ import koala4j.tensor.Activation;
 import koala4j.tensor.DType;
 import koala4j.tensor.ResizeMode;
 import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q4Storage;
 import koala4j.tensor.quant.Q8Storage;
 
 /** {@link CpuOps}' neural-network layers: conv, norms, softmax, attention, GEGLU and resampling. */
@@ -116,9 +117,10 @@ final class CpuLayers {
         return CpuOps.host(c).array() instanceof short[] ? c : null;
     }
 
-    /** A Q8_0 operand with its last dim contiguous (an 8-bit KV cache), or null. */
-    private static Tensor q8Operand(Tensor t) {
-        return t.rank() == 4 && t.storage() instanceof Q8Storage && (t.stride(-1) == 1 || t.size(-1) == 1) ? t : null;
+    /** A Q8_0 or Q4_0 operand with its last dim contiguous (an 8- or 4-bit KV cache), or null. */
+    private static Tensor blockOperand(Tensor t) {
+        return t.rank() == 4 && (t.storage() instanceof Q8Storage || t.storage() instanceof Q4Storage)
+                && (t.stride(-1) == 1 || t.size(-1) == 1) ? t : null;
     }
 
     static Tensor attention(CpuOps ops, Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, float scale) {
@@ -126,11 +128,11 @@ final class CpuLayers {
         Tensor kh = halfOperand(k);
         Tensor vh = kh == null ? null : halfOperand(v);
         boolean half = kh != null && vh != null;
-        Tensor k8 = q8Operand(k);
-        Tensor v8 = k8 == null ? null : q8Operand(v);
-        boolean q8 = k8 != null && v8 != null;
-        Tensor kv = half ? kh : q8 ? k8 : attentionOperand(k, "key");
-        Tensor vv = half ? vh : q8 ? v8 : attentionOperand(v, "value");
+        Tensor kq = blockOperand(k);
+        Tensor vq = kq == null ? null : blockOperand(v);
+        boolean quantised = kq != null && vq != null && kq.dtype() == vq.dtype();
+        Tensor kv = half ? kh : quantised ? kq : attentionOperand(k, "key");
+        Tensor vv = half ? vh : quantised ? vq : attentionOperand(v, "value");
         int b = qv.size(0);
         int heads = qv.size(1);
         int nq = qv.size(2);
@@ -163,8 +165,11 @@ final class CpuLayers {
         if (half) {
             Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), halfOperandRef(kv), halfOperandRef(vv),
                     maskRef, causal, scale, out, 0);
-        } else if (q8) {
+        } else if (quantised && kv.storage() instanceof Q8Storage) {
             Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), q8OperandRef(kv), q8OperandRef(vv),
+                    maskRef, causal, scale, out, 0);
+        } else if (quantised) {
+            Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), q4OperandRef(kv), q4OperandRef(vv),
                     maskRef, causal, scale, out, 0);
         } else {
             Attention.attention(b, heads, kvHeads, nq, nk, d, dv, operand(qv), operand(kv), operand(vv), maskRef,
@@ -179,6 +184,11 @@ final class CpuLayers {
 
     private static Attention.Q8Operand q8OperandRef(Tensor t) {
         return new Attention.Q8Operand((Q8Storage) t.storage(), Math.toIntExact(t.offset()), t.stride(0), t.stride(1),
+                t.stride(2));
+    }
+
+    private static Attention.Q4Operand q4OperandRef(Tensor t) {
+        return new Attention.Q4Operand((Q4Storage) t.storage(), Math.toIntExact(t.offset()), t.stride(0), t.stride(1),
                 t.stride(2));
     }
 

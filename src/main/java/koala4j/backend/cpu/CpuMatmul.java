@@ -160,7 +160,7 @@ final class CpuMatmul {
     }
 
     private static boolean quantised(Tensor t) {
-        return t.dtype() == DType.Q8_0 || t.dtype() == DType.Q4_0;
+        return t.dtype().isQuantised();
     }
 
     /** A Q8_0 or Q4_0 kernel: out [rows, n] for input [rows, k] and the bias (null: none). */

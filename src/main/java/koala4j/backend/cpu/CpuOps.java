@@ -15,6 +15,7 @@ import koala4j.tensor.ReduceOp;
 import koala4j.tensor.ResizeMode;
 import koala4j.tensor.Tensor;
 import koala4j.tensor.UnaryOp;
+import koala4j.tensor.quant.Q4;
 import koala4j.tensor.quant.Q4Storage;
 import koala4j.tensor.quant.Q8;
 import koala4j.tensor.quant.Q8Storage;
@@ -50,15 +51,19 @@ public final class CpuOps implements Ops {
             case F16, BF16 -> HostStorage.of(new short[n], dtype);
             case I32 -> HostStorage.of(new int[n]);
             case I64 -> HostStorage.of(new long[n]);
-            case Q8_0 -> null;
-            case Q4_0 -> throw new IllegalArgumentException("a Q4_0 tensor is made by cast(x, Q4_0), not empty()");
+            case Q8_0, Q4_0 -> null;
         };
         if (storage == null) {
             if (shape.length == 0 || shape[shape.length - 1] % Q8Storage.BLOCK != 0) {
-                throw new IllegalArgumentException("empty Q8_0 tensor of shape " + Arrays.toString(shape)
+                throw new IllegalArgumentException("empty " + dtype + " tensor of shape " + Arrays.toString(shape)
                         + ": expected a last dim divisible by " + Q8Storage.BLOCK + " (whole blocks)");
             }
-            return Q8.allocate(n).tensor(this, shape);                                  // zero scales: all zeros
+            if (dtype == DType.Q8_0) {
+                return Q8.allocate(n).tensor(this, shape);                              // zero scales: all zeros
+            }
+            Q4Storage q4 = Q4.allocate(n);
+            q4.quants().fill((byte) 0x88);            // quants of 8 (value 0), as quantising zeros stores them: +0, not -0
+            return q4.tensor(this, shape);
         }
         return Tensor.dense(this, storage, shape);
     }
@@ -112,7 +117,7 @@ public final class CpuOps implements Ops {
 
     @Override
     public Tensor wrap(MemorySegment hostData, DType dtype, int... shape) {
-        if (dtype == DType.Q8_0 || dtype == DType.Q4_0) {
+        if (dtype.isQuantised()) {
             throw new IllegalArgumentException("wrap of " + dtype + " memory: build its storage (Q8Storage, Q4Storage) "
                     + "and call its tensor(ops, shape)");
         }
@@ -141,13 +146,9 @@ public final class CpuOps implements Ops {
 
     @Override
     public void copyInto(Tensor src, Tensor dst) {
-        if (dst.storage() instanceof Q8Storage q) {
-            copyIntoQ8(src, dst, q);
+        if (dst.storage() instanceof Q8Storage || dst.storage() instanceof Q4Storage) {
+            copyIntoBlocks(src, dst);
             return;
-        }
-        if (dst.storage() instanceof Q4Storage) {
-            throw new IllegalArgumentException("copyInto: the destination " + dst + " is Q4_0 (weights only, made by "
-                    + "cast)");
         }
         HostStorage d = host(dst);
         if (d.segment().isReadOnly()) {
@@ -160,11 +161,11 @@ public final class CpuOps implements Ops {
     }
 
     /**
-     * Writes into a Q8_0 view whose rows (along its contiguous last dim) are whole blocks: a Q8_0 source of the same
-     * shape is copied block for block, anything else is quantised as {@link #cast} does (ggml's
-     * quantize_row_q8_0_ref), broadcast to the destination's shape first.
+     * Writes into a Q8_0 or Q4_0 view whose rows (along its contiguous last dim) are whole blocks: a source of the
+     * same format and shape is copied block for block, anything else is quantised as {@link #cast} does (ggml's
+     * quantize_row_q8_0_ref / quantize_row_q4_0_ref), broadcast to the destination's shape first.
      */
-    private void copyIntoQ8(Tensor src, Tensor dst, Q8Storage q) {
+    private void copyIntoBlocks(Tensor src, Tensor dst) {
         int width = dst.rank() == 0 ? 0 : dst.size(-1);
         boolean aligned = width > 0 && width % Q8Storage.BLOCK == 0 && dst.stride(-1) == 1
                 && dst.offset() % Q8Storage.BLOCK == 0;
@@ -172,32 +173,53 @@ public final class CpuOps implements Ops {
             aligned &= dst.stride(i) % Q8Storage.BLOCK == 0 || dst.size(i) == 1;
         }
         if (!aligned) {
-            throw new IllegalArgumentException("copyInto: the Q8_0 destination " + dst + " must be whole blocks of "
-                    + Q8Storage.BLOCK + " along its contiguous last dim");
+            throw new IllegalArgumentException("copyInto: the " + dst.dtype() + " destination " + dst + " must be "
+                    + "whole blocks of " + Q8Storage.BLOCK + " along its contiguous last dim");
         }
-        if (q.quants().isReadOnly()) {
+        Blocks to = Blocks.of(dst);
+        if (to.quants().isReadOnly()) {
             throw new IllegalArgumentException("copyInto: the destination " + dst + " is read-only");
         }
         long[] starts = rowStarts(dst);
-        if (src.storage() instanceof Q8Storage from && Arrays.equals(src.shape(), dst.shape()) && src.stride(-1) == 1) {
+        if (src.dtype() == dst.dtype() && Arrays.equals(src.shape(), dst.shape()) && src.stride(-1) == 1) {
             long[] fromStarts = rowStarts(src);
             if (Arrays.stream(fromStarts).allMatch(r -> r % Q8Storage.BLOCK == 0)) {
-                copyQ8Rows(from, fromStarts, q, starts, width);
+                copyBlockRows(Blocks.of(src), fromStarts, to, starts, width);
                 return;
             }
         }
         float[] values = floats(Arrays.equals(src.shape(), dst.shape()) ? src : src.expand(dst.shape()));
+        Q8Storage q8 = dst.storage() instanceof Q8Storage q ? q : null;
+        Q4Storage q4 = dst.storage() instanceof Q4Storage q ? q : null;
         Parallel.forRange(starts.length, 64, (a, b) -> {
             for (int r = a; r < b; r++) {
                 for (int c = 0; c < width; c += Q8Storage.BLOCK) {
-                    Q8.quantizeBlock(values, r * width + c, q, (starts[r] + c) / Q8Storage.BLOCK);
+                    long block = (starts[r] + c) / Q8Storage.BLOCK;
+                    if (q8 != null) {
+                        Q8.quantizeBlock(values, r * width + c, q8, block);
+                    } else {
+                        Q4.quantizeBlock(values, r * width + c, q4, block);
+                    }
                 }
             }
         });
     }
 
+    /** The two regions of Q8_0 or Q4_0 storage and the bits per quant (8 or 4). */
+    private record Blocks(MemorySegment quants, MemorySegment scales, int bits) {
+
+        static Blocks of(Tensor t) {
+            return t.storage() instanceof Q4Storage q4 ? new Blocks(q4.quants(), q4.scales(), 4)
+                    : new Blocks(((Q8Storage) t.storage()).quants(), ((Q8Storage) t.storage()).scales(), 8);
+        }
+
+        long quantByte(long element) {
+            return element * bits / 8;
+        }
+    }
+
     /** Block-aligned rows of {@code width} values, quants and scales as they are; adjacent rows in one copy. */
-    private static void copyQ8Rows(Q8Storage from, long[] fromStarts, Q8Storage to, long[] toStarts, int width) {
+    private static void copyBlockRows(Blocks from, long[] fromStarts, Blocks to, long[] toStarts, int width) {
         for (int r = 0; r < toStarts.length; ) {
             int end = r + 1;
             while (end < toStarts.length && fromStarts[end] == fromStarts[end - 1] + width
@@ -205,7 +227,8 @@ public final class CpuOps implements Ops {
                 end++;
             }
             long values = (long) (end - r) * width;
-            MemorySegment.copy(from.quants(), fromStarts[r], to.quants(), toStarts[r], values);
+            MemorySegment.copy(from.quants(), from.quantByte(fromStarts[r]), to.quants(), to.quantByte(toStarts[r]),
+                    to.quantByte(values));
             MemorySegment.copy(from.scales(), fromStarts[r] / Q8Storage.BLOCK * 2, to.scales(),
                     toStarts[r] / Q8Storage.BLOCK * 2, values / Q8Storage.BLOCK * 2);
             r = end;
@@ -319,7 +342,7 @@ public final class CpuOps implements Ops {
     @Override
     public Tensor cast(Tensor x, DType dtype) {
         if (x.dtype() == dtype) {
-            return x.dtype() == DType.Q8_0 || x.dtype() == DType.Q4_0 ? x : contiguous(x);
+            return x.dtype().isQuantised() ? x : contiguous(x);
         }
         if (dtype == DType.Q8_0) {
             return quantizeQ8(x);

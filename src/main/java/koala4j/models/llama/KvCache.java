@@ -3,17 +3,18 @@ package koala4j.models.llama;
 import koala4j.tensor.DType;
 import koala4j.tensor.Ops;
 import koala4j.tensor.Tensor;
+import koala4j.tensor.quant.Q4;
 import koala4j.tensor.quant.Q8;
 import koala4j.tensor.quant.Q8Storage;
 
 /**
  * The keys and values of every layer for one batch of sequences, preallocated to a capacity: per layer K and V of
  * [B, nKV, capacity, D] in F32 (as transformers keeps them for a float32 model), F16 (half the memory and half
- * the bytes a decoding step reads, as llama.cpp's default cache) or Q8_0 (llama.cpp's q8_0 cache type: 34 bytes
- * per 32 values of a head's row; D a multiple of 32), written in place ({@link Tensor#copyFrom}, rounding or
- * quantising there) at the positions a forward pass adds. Attention then reads the filled prefix [0, length) as a
- * view, with no copy. Memory: 2 * layers * B * nKV * capacity * D * 4 bytes in F32 (LLaMA-13B at 2048 positions:
- * 3.4 GB; 7B at 4096: 4.3 GB), half that in F16, 17/64 of it in Q8_0.
+ * the bytes a decoding step reads, as llama.cpp's default cache), Q8_0 or Q4_0 (llama.cpp's q8_0 / q4_0 cache
+ * types: 34 or 18 bytes per 32 values of a head's row; D a multiple of 32), written in place
+ * ({@link Tensor#copyFrom}, rounding or quantising there) at the positions a forward pass adds. Attention then reads
+ * the filled prefix [0, length) as a view, with no copy. Memory: 2 * layers * B * nKV * capacity * D * 4 bytes in F32
+ * (LLaMA-13B at 2048 positions: 3.4 GB; 7B at 4096: 4.3 GB), half that in F16, 17/64 of it in Q8_0, 9/64 in Q4_0.
  *
  * <p>One cache belongs to one generation at a time and is not thread-safe; the model itself is.
  */
@@ -42,26 +43,27 @@ public final class KvCache {
         }
     }
 
-    /** {@link #checkType(DType)} for this model: a Q8_0 cache needs head_dim a multiple of 32. */
+    /** {@link #checkType(DType)} for this model: a Q8_0 or Q4_0 cache needs head_dim a multiple of 32. */
     static DType checkType(LlamaConfig c, DType dtype) {
-        if (checkType(dtype) == DType.Q8_0 && c.headDim() % Q8Storage.BLOCK != 0) {
-            throw new IllegalArgumentException("a Q8_0 KV cache needs head_dim a multiple of " + Q8Storage.BLOCK
-                    + " (blocks along each head's row); this model's head_dim is " + c.headDim() + ": use f16 or f32");
+        if (checkType(dtype).isQuantised() && c.headDim() % Q8Storage.BLOCK != 0) {
+            throw new IllegalArgumentException("a " + dtype + " KV cache needs head_dim a multiple of "
+                    + Q8Storage.BLOCK + " (blocks along each head's row); this model's head_dim is " + c.headDim()
+                    + ": use f16 or f32");
         }
         return dtype;
     }
 
-    /** The element types a cache can hold: F32, F16 and Q8_0. */
+    /** The element types a cache can hold: F32, F16, Q8_0 and Q4_0. */
     public static DType checkType(DType dtype) {
-        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.Q8_0) {
-            throw new IllegalArgumentException("KV cache type " + dtype + ": expected F32, F16 or Q8_0");
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.Q8_0 && dtype != DType.Q4_0) {
+            throw new IllegalArgumentException("KV cache type " + dtype + ": expected F32, F16, Q8_0 or Q4_0");
         }
         return dtype;
     }
 
     /**
-     * Parses a KV cache type as the command line gives it: {@code f32}, {@code f16} or {@code q8_0} (any case; null:
-     * F32); an error names {@code option} and the value.
+     * Parses a KV cache type as the command line gives it: {@code f32}, {@code f16}, {@code q8_0} or {@code q4_0}
+     * (any case; null: F32); an error names {@code option} and the value.
      */
     public static DType parseType(String option, String name) {
         if (name == null) {
@@ -71,15 +73,20 @@ public final class KvCache {
             case "f32", "float32" -> DType.F32;
             case "f16", "float16" -> DType.F16;
             case "q8_0", "q8" -> DType.Q8_0;
-            default -> throw new IllegalArgumentException(option + " '" + name + "': expected f32, f16 or q8_0 (KV "
-                    + "cache element type)");
+            case "q4_0", "q4" -> DType.Q4_0;
+            default -> throw new IllegalArgumentException(option + " '" + name + "': expected f32, f16, q8_0 or q4_0 "
+                    + "(KV cache element type)");
         };
     }
 
     /** Bytes one position takes in every layer's keys and values. */
     public static long bytesPerPosition(LlamaConfig c, DType dtype) {
         long values = 2L * c.numHiddenLayers() * c.numKeyValueHeads() * c.headDim();
-        return checkType(dtype) == DType.Q8_0 ? Q8.bytesFor(values) : values * dtype.byteSize();
+        return switch (checkType(dtype)) {
+            case Q8_0 -> Q8.bytesFor(values);
+            case Q4_0 -> Q4.bytesFor(values);
+            default -> values * dtype.byteSize();
+        };
     }
 
     public DType dtype() {

@@ -101,7 +101,9 @@ class Q4Test {
                 .to(DType.Q4_0));
         assertTrue(ragged.getMessage().contains("Q4_0") && ragged.getMessage().contains("multiple of 32"),
                 ragged.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> ops.empty(DType.Q4_0, 32));
+        assertArrayEquals(new float[64], ops.empty(DType.Q4_0, 2, 32).toFloatArray(), "empty Q4_0: zeros (a KV cache)");
+        var partial = assertThrows(IllegalArgumentException.class, () -> ops.empty(DType.Q4_0, 2, 20));
+        assertTrue(partial.getMessage().contains("empty Q4_0 tensor of shape [2, 20]"), partial.getMessage());
         assertEquals(Quantization.Q4_0, Quantization.parse("Q4"));
         assertEquals(Quantization.Q4_0, Quantization.parse("q4_0"));
         assertEquals(18L * 3, Q4.bytesFor(96));

@@ -2,7 +2,6 @@ package koala4j.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -120,44 +119,6 @@ final class FastExp {
             total += y;
         }
         return total;
-    }
-
-    /**
-     * a[off + i] = x / (1 + e^(-s x)) for x = a[off + i], i in [0, len): torch's silu (s = 1) and transformers'
-     * quick_gelu (s = 1.702), e^v by the steps of {@link #exp(float[], int, float[], int, int, float)} with v held
-     * to [-88, 88] (past 88 the result is x / 1.6e38 instead of a smaller number of the same sign, both 0 to the
-     * float precision of the next layer). Only exactly rounded operations, so the bits do not depend on whether the
-     * interpreter or C2 runs it, as they did with the Vector API's EXP (C2's own vector exponential against the
-     * interpreter's Math.exp per lane).
-     */
-    static void sigmoidGate(float[] a, int off, int len, float s) {
-        FloatVector negS = FloatVector.broadcast(F, -s);
-        FloatVector lo = FloatVector.broadcast(F, -88f);
-        FloatVector hi = FloatVector.broadcast(F, 88f);
-        FloatVector round = FloatVector.broadcast(F, ROUND);
-        FloatVector log2e = FloatVector.broadcast(F, LOG2E);
-        FloatVector ln2hi = FloatVector.broadcast(F, -LN2_HI);
-        FloatVector ln2lo = FloatVector.broadcast(F, -LN2_LO);
-        FloatVector q2 = FloatVector.broadcast(F, Q2);
-        FloatVector q3 = FloatVector.broadcast(F, Q3);
-        FloatVector q4 = FloatVector.broadcast(F, Q4);
-        FloatVector q5 = FloatVector.broadcast(F, Q5);
-        FloatVector one = FloatVector.broadcast(F, 1f);
-        for (int j = 0; j < len; j += L) {
-            VectorMask<Float> m = F.indexInRange(j, len);
-            FloatVector x = FloatVector.fromArray(F, a, off + j, m);
-            FloatVector v = x.mul(negS);
-            v = v.blend(lo, v.compare(VectorOperators.LT, lo));
-            v = v.blend(hi, v.compare(VectorOperators.GT, hi));
-            FloatVector t = v.fma(log2e, round);
-            FloatVector k = t.sub(round);
-            FloatVector f = k.fma(ln2lo, k.fma(ln2hi, v));
-            FloatVector q = f.fma(Q0, Q1).fma(f, q2).fma(f, q3).fma(f, q4).fma(f, q5);
-            q = q.mul(f.mul(f)).add(f).add(one);
-            FloatVector scale = ((IntVector) t.reinterpretAsInts()).add(127 - ROUND_BITS)
-                    .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-            x.div(q.mul(scale).add(one)).intoArray(a, off + j, m);
-        }
     }
 
     /** Scalar e^x for x < 88, the same steps as {@link #exp(float[], int, float[], int, int, float)}. */

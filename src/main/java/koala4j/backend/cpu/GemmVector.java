@@ -150,10 +150,9 @@ final class GemmVector {
         }
         switch (act) {
             case RELU -> relu(src, sOff, len);
-            case SILU -> FastExp.sigmoidGate(src, sOff, len, 1f);
-            case QUICK_GELU -> FastExp.sigmoidGate(src, sOff, len, 1.702f);
-            case GELU_TANH -> geluTanh(src, sOff, len);
-            case GELU -> gelu(src, sOff, len);
+            // Activations' own exponential and erf: the Vector API's EXP / TANH round one way interpreted and another
+            // once C2 has compiled them, so a batched decoding step and a lone one differed now and then
+            case SILU, QUICK_GELU, GELU_TANH, GELU -> Activations.apply(act, src, sOff, len, src, sOff);
             case NONE -> throw new AssertionError();
         }
         for (int j = 0; j < len; j += VL) {
@@ -174,43 +173,6 @@ final class GemmVector {
         }
     }
 
-    /** torch gelu(approximate='tanh') = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-    private static void geluTanh(float[] a, int off, int len) {
-        float c = (float) Math.sqrt(2.0 / Math.PI);
-        for (int j = 0; j < len; j += VL) {
-            VectorMask<Float> m = F.indexInRange(j, len);
-            FloatVector x = FloatVector.fromArray(F, a, off + j, m);
-            FloatVector inner = x.mul(x).mul(0.044715f).add(1f).mul(x).mul(c);
-            inner.lanewise(VectorOperators.TANH).add(1f).mul(x).mul(0.5f).intoArray(a, off + j, m);
-        }
-    }
-
-    /**
-     * torch gelu(approximate='none') = x/2 (1 + erf(x/sqrt 2)), with erfc from the same Numerical Recipes fit as
-     * {@link koala4j.tensor.Erf} (fractional error below 1.2e-7), evaluated on |x| so that the negative side,
-     * x/2 erfc(|x|/sqrt 2), does not lose digits to cancellation.
-     */
-    private static void gelu(float[] a, int off, int len) {
-        float invSqrt2 = (float) (1.0 / Math.sqrt(2.0));
-        for (int j = 0; j < len; j += VL) {
-            VectorMask<Float> m = F.indexInRange(j, len);
-            FloatVector x = FloatVector.fromArray(F, a, off + j, m);
-            FloatVector z = x.abs().mul(invSqrt2);
-            FloatVector t = FloatVector.broadcast(F, 1f).div(z.mul(0.5f).add(1f));
-            FloatVector p = t.mul(0.17087277f).add(-0.82215223f);
-            p = t.fma(p, FloatVector.broadcast(F, 1.48851587f));
-            p = t.fma(p, FloatVector.broadcast(F, -1.13520398f));
-            p = t.fma(p, FloatVector.broadcast(F, 0.27886807f));
-            p = t.fma(p, FloatVector.broadcast(F, -0.18628806f));
-            p = t.fma(p, FloatVector.broadcast(F, 0.09678418f));
-            p = t.fma(p, FloatVector.broadcast(F, 0.37409196f));
-            p = t.fma(p, FloatVector.broadcast(F, 1.00002368f));
-            p = t.fma(p, FloatVector.broadcast(F, -1.26551223f));
-            FloatVector erfc = t.mul(p.sub(z.mul(z)).lanewise(VectorOperators.EXP));
-            FloatVector onePlusErf = erfc.neg().add(2f).blend(erfc, x.compare(VectorOperators.LT, 0f));
-            x.mul(0.5f).mul(onePlusErf).intoArray(a, off + j, m);
-        }
-    }
 
     /** Scalar reads of one element, for edges the vector loops do not cover. */
     static float get(Kind kind, float[] arr, MemorySegment seg, long index) {

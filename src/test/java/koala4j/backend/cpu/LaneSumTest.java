@@ -100,10 +100,10 @@ class LaneSumTest {
     }
 
     /**
-     * SiLU and quick_gelu (x * sigmoid(s x)) give the same bits from the first call on: with the Vector API's EXP,
-     * which C2 compiles to its own vector exponential and the interpreter computes lane by lane with Math.exp, a
-     * decoding step gave other last bits before and after C2 compiled the kernel (a batched step against a lone
-     * one then differed now and then).
+     * The activations fused into a product's epilogue (SiLU, quick_gelu, GELU, GELU tanh) give the same bits from the
+     * first call on: with the Vector API's EXP / TANH, which C2 compiles to its own vector routines and the
+     * interpreter computes lane by lane with Math.exp / Math.tanh, a decoding step gave other last bits before and
+     * after C2 compiled the kernel (a batched step against a lone one then differed now and then).
      */
     @Test
     void activationsRepeatBitForBit() {
@@ -116,7 +116,8 @@ class LaneSumTest {
         x[1] = 100f;
         x[2] = 0f;
         x[3] = -0f;
-        for (Activation act : new Activation[] {Activation.SILU, Activation.QUICK_GELU}) {
+        for (Activation act : new Activation[] {Activation.SILU, Activation.QUICK_GELU, Activation.GELU,
+                Activation.GELU_TANH}) {
             float[] first = null;
             for (int call = 0; call < 3000; call++) {
                 float[] y = new float[x.length];

@@ -24,7 +24,6 @@ import koala4j.io.json.JsonException;
 import koala4j.models.Checkpoint;
 import koala4j.models.llama.LlamaForCausalLM;
 import koala4j.tensor.quant.Quantization;
-import koala4j.testing.GoldenFile;
 import koala4j.tokenizers.Tokenizer;
 
 /**
@@ -37,23 +36,6 @@ class PromptLookupTest {
     private static Checkpoint tiny;
     private static LlamaForCausalLM lm;
 
-    /** Id i decodes to one letter. */
-    private static final Tokenizer LETTERS = new Tokenizer() {
-        @Override
-        public int[] encode(String text) {
-            return text.chars().map(c -> c - 'a').toArray();
-        }
-
-        @Override
-        public String decode(int[] ids) {
-            StringBuilder sb = new StringBuilder();
-            for (int id : ids) {
-                sb.append((char) ('a' + id % 26));
-            }
-            return sb.toString();
-        }
-    };
-
     @BeforeAll
     static void load() {
         tiny = Checkpoint.open(resource("golden/llama_tiny/model"), null, new CpuOps());
@@ -65,16 +47,12 @@ class PromptLookupTest {
         tiny.close();
     }
 
-    private static int[] prompt() {
-        GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
-        return Arrays.stream(g.longs("in.input_ids")).mapToInt(Math::toIntExact).toArray();
-    }
-
     private static final PromptLookup LOOKUP = new PromptLookup(6, 2);
 
     @Test
     void draftsAreTransformersCandidates() throws Exception {
-        JsonNode cases = new ObjectMapper().readTree(resource("golden/prompt_lookup/drafts.json").toFile()).get("cases");
+        JsonNode cases = new ObjectMapper().readTree(resource("golden/prompt_lookup/drafts.json").toFile())
+                .get("cases");
         int withDrafts = 0;
         for (JsonNode c : cases) {
             int[] sequence = ints(c.get("sequence"));
@@ -102,7 +80,7 @@ class PromptLookupTest {
     @Test
     void greedyGivesTheSameTokensInFewerPasses() throws Exception {
         TextGeneration gen = new TextGeneration(lm, null);
-        int[] prompt = prompt();
+        int[] prompt = TextGenerationTest.prompt();
         SamplingParams greedy = SamplingParams.greedy(48, List.of()).withIgnoreEos(true);
         var plain = gen.generate(prompt, greedy, TextGeneration.TokenListener.NONE, Cancel.NEVER);
         var looked = gen.generate(prompt, greedy.withLookup(LOOKUP), TextGeneration.TokenListener.NONE, Cancel.NEVER);
@@ -136,8 +114,9 @@ class PromptLookupTest {
             double temperature = seed < 4 ? 0.02 : 0.5;
             SamplingParams p = SamplingParams.greedy(40, List.of()).withIgnoreEos(true)
                     .withSampling(temperature, 0, 0.9, seed).withRepetitionPenalty(seed % 2 == 0 ? 1.0 : 1.1);
-            var plain = gen.generate(prompt(), p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
-            var looked = gen.generate(prompt(), p.withLookup(LOOKUP), TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            int[] prompt = TextGenerationTest.prompt();
+            var plain = gen.generate(prompt, p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            var looked = gen.generate(prompt, p.withLookup(LOOKUP), TextGeneration.TokenListener.NONE, Cancel.NEVER);
             assertArrayEquals(plain.tokenIds(), looked.tokenIds(), "seed " + seed);
             accepted += looked.drafts().accepted();
         }
@@ -150,11 +129,12 @@ class PromptLookupTest {
      */
     @Test
     void stopsInsideAPassEndWhereOnePassPerTokenEnds() {
-        TextGeneration gen = new TextGeneration(lm, LETTERS);
-        int[] prompt = prompt();
+        Tokenizer letters = TextGenerationTest.LETTERS;
+        TextGeneration gen = new TextGeneration(lm, letters);
+        int[] prompt = TextGenerationTest.prompt();
         SamplingParams base = SamplingParams.greedy(40, List.of()).withIgnoreEos(true);
         int[] free = gen.generate(prompt, base, TextGeneration.TokenListener.NONE, Cancel.NEVER).tokenIds();
-        String text = LETTERS.decode(free);
+        String text = letters.decode(free);
         List<SamplingParams> cases = new ArrayList<>();
         for (int at : new int[] {7, 15, 23, 31}) {
             cases.add(base.withStopStrings(List.of(text.substring(at, at + 3))));
@@ -199,8 +179,8 @@ class PromptLookupTest {
         List<TextGeneration.TokenLogprobs> plain = new ArrayList<>();
         List<TextGeneration.TokenLogprobs> looked = new ArrayList<>();
         SamplingParams p = SamplingParams.greedy(30, List.of()).withIgnoreEos(true);
-        gen.generate(prompt(), p, listener(plain), Cancel.NEVER);
-        var r = gen.generate(prompt(), p.withLookup(LOOKUP), listener(looked), Cancel.NEVER);
+        gen.generate(TextGenerationTest.prompt(), p, listener(plain), Cancel.NEVER);
+        var r = gen.generate(TextGenerationTest.prompt(), p.withLookup(LOOKUP), listener(looked), Cancel.NEVER);
         assertTrue(r.drafts().accepted() > 0);
         assertEquals(plain.size(), looked.size());
         for (int i = 0; i < plain.size(); i++) {

@@ -40,7 +40,7 @@ class TextGenerationTest {
     private static LlamaForCausalLM lm;
 
     /** Id i decodes to one letter; ids from 200 on to '\uFFFD' (like a lone byte-fallback piece). */
-    private static final Tokenizer LETTERS = new Tokenizer() {
+    static final Tokenizer LETTERS = new Tokenizer() {
         @Override
         public int[] encode(String text) {
             return text.chars().map(c -> c - 'a').toArray();
@@ -67,7 +67,7 @@ class TextGenerationTest {
         tiny.close();
     }
 
-    private static int[] prompt() {
+    static int[] prompt() {
         GoldenFile g = GoldenFile.open(resource("golden/llama_tiny/io.safetensors"));
         return Arrays.stream(g.longs("in.input_ids")).mapToInt(Math::toIntExact).toArray();
     }

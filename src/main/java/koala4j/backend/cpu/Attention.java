@@ -64,17 +64,8 @@ public final class Attention {
         }
 
         @Override
-        public void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride) {
-            long row = offset + bi * strideB + kvh * strideH + j0 * strideN;
-            if (strideN == width && stride == width) {
-                halfToFloat(data, (int) row, dst, dstOff, jn * width); // one run: a KV cache head's rows are adjacent
-                return;
-            }
-            for (int jj = 0; jj < jn; jj++, row += strideN) {
-                int at = dstOff + jj * stride;
-                halfToFloat(data, (int) row, dst, at, width);
-                Arrays.fill(dst, at + width, at + stride, 0f);
-            }
+        public void values(long from, int n, float[] dst, int dstOff) {
+            halfToFloat(data, Math.toIntExact(from), dst, dstOff, n);
         }
     }
 
@@ -90,17 +81,8 @@ public final class Attention {
         }
 
         @Override
-        public void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride) {
-            long row = offset + bi * strideB + kvh * strideH + j0 * strideN;
-            if (strideN == width && stride == width) {
-                Q8Gemm.dequantize(data, row, jn * width, dst, dstOff);
-                return;
-            }
-            for (int jj = 0; jj < jn; jj++, row += strideN) {
-                int at = dstOff + jj * stride;
-                Q8Gemm.dequantize(data, row, width, dst, at);
-                Arrays.fill(dst, at + width, at + stride, 0f);
-            }
+        public void values(long from, int n, float[] dst, int dstOff) {
+            Q8Gemm.dequantize(data, from, n, dst, dstOff);
         }
     }
 
@@ -116,27 +98,32 @@ public final class Attention {
         }
 
         @Override
-        public void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride) {
-            long row = offset + bi * strideB + kvh * strideH + j0 * strideN;
-            if (strideN == width && stride == width) {
-                Q4Gemm.dequantize(data, row, jn * width, dst, dstOff);
-                return;
-            }
-            for (int jj = 0; jj < jn; jj++, row += strideN) {
-                int at = dstOff + jj * stride;
-                Q4Gemm.dequantize(data, row, width, dst, at);
-                Arrays.fill(dst, at + width, at + stride, 0f);
-            }
+        public void values(long from, int n, float[] dst, int dstOff) {
+            Q4Gemm.dequantize(data, from, n, dst, dstOff);
         }
     }
 
     /** Keys or values stored narrower than float, turned into floats a block of rows at a time. */
     sealed interface Compact extends Layout permits HalfOperand, Q8Operand, Q4Operand {
+        /** Elements [from, from + n) of the storage as floats into dst from dstOff. */
+        void values(long from, int n, float[] dst, int dstOff);
+
         /**
          * Rows [j0, j0+jn) of head kvh of batch bi as floats, {@code width} values per row at a row stride of
          * {@code stride} in dst, zero from width to stride.
          */
-        void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride);
+        default void rows(int bi, int kvh, int j0, int jn, int width, float[] dst, int dstOff, int stride) {
+            long row = offset() + bi * strideB() + kvh * strideH() + j0 * strideN();
+            if (strideN() == width && stride == width) {
+                values(row, jn * width, dst, dstOff);        // one run: a KV cache head's rows are adjacent
+                return;
+            }
+            for (int jj = 0; jj < jn; jj++, row += strideN()) {
+                int at = dstOff + jj * stride;
+                values(row, width, dst, at);
+                Arrays.fill(dst, at + width, at + stride, 0f);
+            }
+        }
     }
 
     /** What the range checks read of an operand or mask: its array's length (-1 when missing) and its strides. */

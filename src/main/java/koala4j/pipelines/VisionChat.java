@@ -196,6 +196,8 @@ public final class VisionChat implements AutoCloseable {
     private final PromptCacheSlots promptCaches;
     /** Concurrent replies (the server's chat lane) decode their tokens together. */
     private final DecodeBatcher batcher;
+    private final java.util.concurrent.atomic.LongAdder drafted = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder draftsKept = new java.util.concurrent.atomic.LongAdder();
     /**
      * Projected features of recently seen images by a digest of their pixels (not the pixels themselves, which
      * can be megabytes), so a later turn about the same picture skips the tower.
@@ -378,6 +380,19 @@ public final class VisionChat implements AutoCloseable {
     /** How much the decoding steps of concurrent replies were shared ({@link DecodeBatcher}). */
     public DecodeBatcher.Stats decodeStats() {
         return batcher.stats();
+    }
+
+    /** Prompt lookup over every reply so far: tokens drafted, and those the model chose too. */
+    public record DraftTotals(long proposed, long accepted) {
+    }
+
+    public DraftTotals draftTotals() {
+        return new DraftTotals(drafted.sum(), draftsKept.sum());
+    }
+
+    private void count(TextGeneration.Result r) {
+        drafted.add(r.drafts().proposed());
+        draftsKept.add(r.drafts().accepted());
     }
 
     public LlamaForCausalLM languageModel() {
@@ -580,6 +595,7 @@ public final class VisionChat implements AutoCloseable {
                 for (int i = 0; i < choices.size(); i++) {
                     TextGeneration.Result r = generation.generate(embeds, promptIds, params.get(i),
                             choices.get(i).listener(), cancel, cache, rowsOfPrompt, rowIds);
+                    count(r);
                     Reply reply = new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
                     choices.get(i).ended().accept(reply);
                     replies.add(reply);
@@ -591,6 +607,7 @@ public final class VisionChat implements AutoCloseable {
                 // the first choice leaves its answer in the prompt cache, for the conversation's next turn
                 TextGeneration.Result r = generation.generate(embeds, promptIds, params.get(i),
                         choices.get(i).listener(), stop, i == 0 ? cache : null, rowsOfPrompt, rowIds, computed);
+                count(r);
                 Reply reply = new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
                 choices.get(i).ended().accept(reply);
                 return reply;

@@ -80,8 +80,9 @@ public final class KoalaServer implements AutoCloseable {
             Map<String, long[]> stats = new LinkedHashMap<>();
             chats.forEach((id, c) -> {
                 var s = c instanceof VisionChatModel v ? v.decodeStats() : null;
-                if (s != null) {
-                    stats.put(id, new long[] {s.steps(), s.batches()});
+                var d = c instanceof VisionChatModel v ? v.draftTotals() : null;
+                if (s != null && d != null) {
+                    stats.put(id, new long[] {s.steps(), s.batches(), d.proposed(), d.accepted()});
                 }
             });
             return stats;

@@ -26,7 +26,10 @@ public final class Metrics {
     private volatile LongSupplier queueDepth = () -> 0;
     private volatile LongSupplier running = () -> 0;
     private volatile LongSupplier modelsLoaded = () -> 0;
-    /** Loaded chat models' decoding steps and the batches they ran in: model id -> {steps, batches}. */
+    /**
+     * Loaded chat models' decoding steps, the batches they ran in, and prompt lookup's drafted and accepted tokens:
+     * model id -> {steps, batches, drafted, accepted}.
+     */
     private volatile java.util.function.Supplier<Map<String, long[]>> chatDecode = Map::of;
     private volatile LongSupplier residentBytes = () -> 0;
 
@@ -113,6 +116,14 @@ public final class Metrics {
                 .append("# TYPE koala4j_chat_decode_batches_total counter\n");
         decode.forEach((model, v) -> out.append("koala4j_chat_decode_batches_total{model=\"").append(escape(model))
                 .append("\"} ").append(v[1]).append('\n'));
+        out.append("# HELP koala4j_chat_draft_tokens_total Tokens prompt lookup drafted for loaded chat models.\n")
+                .append("# TYPE koala4j_chat_draft_tokens_total counter\n");
+        decode.forEach((model, v) -> out.append("koala4j_chat_draft_tokens_total{model=\"").append(escape(model))
+                .append("\"} ").append(v[2]).append('\n'));
+        out.append("# HELP koala4j_chat_draft_tokens_accepted_total Drafted tokens the model chose as well.\n")
+                .append("# TYPE koala4j_chat_draft_tokens_accepted_total counter\n");
+        decode.forEach((model, v) -> out.append("koala4j_chat_draft_tokens_accepted_total{model=\"")
+                .append(escape(model)).append("\"} ").append(v[3]).append('\n'));
         out.append("# HELP koala4j_job_seconds Time from admission to completion of successful jobs.\n")
                 .append("# TYPE koala4j_job_seconds histogram\n");
         for (int i = 0; i < BUCKETS.length; i++) {

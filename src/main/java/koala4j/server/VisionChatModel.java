@@ -151,13 +151,19 @@ final class VisionChatModel implements ChatModel {
                 + e.promptTokens() + " (images included). Shorten the messages.", null);
     }
 
-    /** Text deltas to the stream; with {@link Params#logprobs}, each token's log-probabilities as text and bytes. */
     /** The model's decode batching so far; null while it is not loaded (nothing is loaded for it). */
     koala4j.pipelines.DecodeBatcher.Stats decodeStats() {
         VisionChat c = chat.peek();
         return c == null ? null : c.decodeStats();
     }
 
+    /** The model's prompt lookup so far; null while it is not loaded. */
+    VisionChat.DraftTotals draftTotals() {
+        VisionChat c = chat.peek();
+        return c == null ? null : c.draftTotals();
+    }
+
+    /** Text deltas to the stream; with {@link Params#logprobs}, each token's log-probabilities as text and bytes. */
     static TextGeneration.TokenListener listener(Stream stream, Params params, VisionChat tokens) {
         int top = params.logprobs() == null ? -1 : params.logprobs();
         return new TextGeneration.TokenListener() {

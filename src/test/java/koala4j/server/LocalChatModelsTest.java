@@ -630,6 +630,16 @@ class LocalChatModelsTest {
             } finally {
                 pool.shutdownNow();
             }
+            // /metrics counts the drafts (vLLM's spec_decode_num_draft_tokens / num_accepted_tokens)
+            String metrics = client.get("/metrics").body();
+            var drafted = java.util.regex.Pattern.compile("koala4j_chat_draft_tokens_total\\{model=\"lookup\"} (\\d+)")
+                    .matcher(metrics);
+            var kept = java.util.regex.Pattern.compile(
+                    "koala4j_chat_draft_tokens_accepted_total\\{model=\"lookup\"} (\\d+)").matcher(metrics);
+            assertTrue(drafted.find() && kept.find(), metrics);
+            assertTrue(Long.parseLong(kept.group(1)) > 0 && Long.parseLong(drafted.group(1)) >= Long.parseLong(
+                    kept.group(1)), metrics);
+            assertTrue(metrics.contains("koala4j_chat_draft_tokens_total{model=\"plain\"} 0"), metrics);
         }
     }
 

@@ -264,6 +264,7 @@ public final class TextGeneration {
                 : prompt(promptEmbeds, capacity, promptCache, promptRows, promptLogprobs ? rowIds : null, top,
                         listener, params.maxNewTokens() > 0, cancel);
         KvCache cache = prompt.cache();
+        int promptPositions = cache.length();      // n, or none when no token is to follow the prompt
         float[] rows = prompt.logits();            // [R, V]: the logits after each position the last pass added
         int vocab = rows == null ? 0 : rows.length;
         int[] drafts = NO_DRAFTS;                  // the tokens after the first that the last pass took as input
@@ -330,7 +331,7 @@ public final class TextGeneration {
             }
         }
         long t2 = System.nanoTime();
-        int fed = cache.length() - n;
+        int fed = cache.length() - promptPositions;
         if (promptCache != null && params.maxNewTokens() > 0) {
             promptCache.keep(cache, promptRows, model, Arrays.copyOf(out, fed), prompt.widest());
         }

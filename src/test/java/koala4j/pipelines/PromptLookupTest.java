@@ -87,6 +87,10 @@ class PromptLookupTest {
         assertArrayEquals(plain.tokenIds(), looked.tokenIds());
         assertEquals(plain.decodeSteps(), looked.decodeSteps(), "the same positions fed back");
         assertEquals(new TextGeneration.Drafts(47, 0, 0), plain.drafts());
+        var none = gen.generate(prompt, greedy.withMaxNewTokens(0).withLookup(LOOKUP), TextGeneration.TokenListener.NONE,
+                Cancel.NEVER);
+        assertEquals(0, none.tokenIds().length);
+        assertEquals(0, none.decodeSteps());
         var d = looked.drafts();
         assertTrue(d.accepted() > 0 && d.passes() < 47, d.toString());
         assertEquals(47, d.passes() + d.accepted(), "each pass adds one token besides the drafts it keeps");

@@ -70,6 +70,19 @@ public interface ChatModel {
         return results;
     }
 
+    /**
+     * {@code POST /v1/embeddings}: one vector for {@code input}, scaled to length 1 as OpenAI's embeddings are, and the
+     * tokens the input took. A model without embeddings refuses (the default).
+     */
+    default Embedding embed(String input, Cancel cancel) throws Exception {
+        throw ApiError.invalid("model", "model: '" + id() + "' does not make embeddings (a text-to-text T5 / KEByT5 "
+                + "chat model does: its encoder's mean-pooled output)");
+    }
+
+    /** An embedding: its values and the tokens of its input. */
+    record Embedding(float[] vector, int tokens) {
+    }
+
     /** Whether {@link Params#responseFormat} is honoured (JSON output, and with it tool calls). */
     default boolean constrainsJson() {
         return true;

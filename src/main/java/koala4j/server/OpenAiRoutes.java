@@ -46,6 +46,7 @@ final class OpenAiRoutes {
         r.get("/v1/models", this::models);
         r.post("/v1/chat/completions", this::chat);
         r.post("/v1/completions", this::completions);
+        r.post("/v1/embeddings", this::embeddings);
         r.post("/v1/jobs", this::submitJob);
         r.get("/v1/jobs/events", this::events);
         r.get("/v1/jobs/{id}", this::jobStatus);
@@ -268,6 +269,93 @@ final class OpenAiRoutes {
         String echo = echoed ? prompt : "";
         respond(ctx, body, model, TextApi.COMPLETION, echo, params, null,
                 (textParams, streams) -> model.completeTextChoices(prompt, textParams, streams));
+    }
+
+    /** Inputs one {@code POST /v1/embeddings} may hold (OpenAI allows 2048; these models embed on the CPU). */
+    static final int MAX_EMBEDDING_INPUTS = 64;
+
+    /**
+     * OpenAI's {@code POST /v1/embeddings}: {@code input} a string or an array of strings (token arrays are refused),
+     * {@code encoding_format} float (default) or base64 (the float32 values, little-endian, in base64, as OpenAI
+     * sends them); one queued job embeds every input in order.
+     */
+    private void embeddings(Context ctx) throws IOException {
+        ObjectNode body = Http.readJson(ctx, server.config().limits().maxChatBodyBytes());
+        ChatModel model = chatModel(body);
+        List<String> inputs = embeddingInputs(body.get("input"));
+        JsonNode f = body.get("encoding_format");
+        String format = f == null || f.isNull() ? "float" : f.isTextual() ? f.asText() : null;
+        if (!"float".equals(format) && !"base64".equals(format)) {
+            throw ApiError.invalid("encoding_format", "encoding_format " + abbreviated(body.get("encoding_format"))
+                    + ": expected \"float\" or \"base64\"");
+        }
+        if (body.hasNonNull("dimensions")) {
+            throw ApiError.invalid("dimensions", "dimensions: not supported (the vectors keep the model's width)");
+        }
+        String id = Generations.newId();
+        Job<List<ChatModel.Embedding>> job = server.queue().submit(id, "embeddings", model.id(), false, false,
+                j -> {
+                    List<ChatModel.Embedding> out = new ArrayList<>(inputs.size());
+                    for (String input : inputs) {
+                        out.add(model.embed(input, j.cancel));
+                    }
+                    return out;
+                }, r -> Http.JSON.createObjectNode().put("inputs", r.size()));
+        List<ChatModel.Embedding> results = Http.await(ctx, job);
+        ObjectNode out = Http.JSON.createObjectNode();
+        out.put("object", "list");
+        var data = out.putArray("data");
+        int tokens = 0;
+        for (int i = 0; i < results.size(); i++) {
+            ObjectNode item = data.addObject().put("object", "embedding").put("index", i);
+            float[] v = results.get(i).vector();
+            if (format.equals("base64")) {
+                java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(v.length * Float.BYTES)
+                        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                bytes.asFloatBuffer().put(v);
+                item.put("embedding", java.util.Base64.getEncoder().encodeToString(bytes.array()));
+            } else {
+                var values = item.putArray("embedding");
+                for (float x : v) {
+                    values.add(x);
+                }
+            }
+            tokens += results.get(i).tokens();
+        }
+        out.put("model", model.id());
+        out.putObject("usage").put("prompt_tokens", tokens).put("total_tokens", tokens);
+        Http.json(ctx, 200, out);
+    }
+
+    /** {@code input}: one non-empty string, or 1 to {@link #MAX_EMBEDDING_INPUTS} of them. */
+    private static List<String> embeddingInputs(JsonNode input) {
+        List<JsonNode> items = new ArrayList<>();
+        if (input != null && input.isArray()) {
+            input.forEach(items::add);
+            if (items.isEmpty() || items.size() > MAX_EMBEDDING_INPUTS) {
+                throw ApiError.invalid("input", "input: expected 1 to " + MAX_EMBEDDING_INPUTS + " strings, got "
+                        + items.size());
+            }
+        } else if (input != null) {
+            items.add(input);
+        }
+        if (items.isEmpty()) {
+            throw ApiError.invalid("input", "input: required (a string or an array of strings)");
+        }
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < items.size(); i++) {
+            JsonNode item = items.get(i);
+            String where = input.isArray() ? "input[" + i + "]" : "input";
+            if (!item.isTextual()) {
+                throw ApiError.invalid("input", where + " " + abbreviated(item) + ": expected a string (token arrays"
+                        + " are not supported)");
+            }
+            if (item.asText().isEmpty()) {
+                throw ApiError.invalid("input", where + ": expected a non-empty string");
+            }
+            texts.add(item.asText());
+        }
+        return texts;
     }
 
     private ChatModel chatModel(JsonNode body) {

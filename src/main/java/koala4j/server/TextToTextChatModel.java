@@ -52,6 +52,27 @@ final class TextToTextChatModel implements ChatModel {
         return displayName;
     }
 
+    /** {@link TextToText#embed} (the {@code t5 --embed} vector) divided by its length. */
+    @Override
+    public Embedding embed(String input, koala4j.pipelines.Cancel cancel) {
+        cancel.check();
+        TextToText.Embedding e;
+        try (var lease = pipeline.lease()) {
+            e = lease.model().embed(input);
+        }
+        float[] v = e.vector();
+        double norm = 0;
+        for (float x : v) {
+            norm += (double) x * x;
+        }
+        double scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+        float[] unit = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            unit[i] = (float) (v[i] * scale);
+        }
+        return new Embedding(unit, e.inputIds().length);
+    }
+
     @Override
     public Result complete(List<Message> messages, Params params, Stream stream) {
         String input = null;

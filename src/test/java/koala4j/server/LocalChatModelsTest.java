@@ -1,6 +1,7 @@
 package koala4j.server;
 
 import static koala4j.server.TestServers.json;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -741,6 +742,94 @@ class LocalChatModelsTest {
             HttpResponse<String> image = client.post("/v1/chat/completions", request("tiny-t5", false, 4, "hi", true));
             assertEquals(400, image.statusCode(), image.body());
             assertTrue(json(image).at("/error/message").asText().contains("text-to-text"), image.body());
+        }
+    }
+
+    /**
+     * {@code POST /v1/embeddings} with a T5 model: {@code t5 --embed}'s vector at length 1 (as OpenAI's embeddings
+     * are), floats or base64, one per input in order, usage in tokens; models without embeddings and malformed
+     * requests are 400s naming the field.
+     */
+    @Test
+    void t5EmbeddingsAsOpenAiSendsThem() throws Exception {
+        String[] inputs = {"안녕하세요, 코알라!", "a koala"};
+        List<float[]> cli = new ArrayList<>();
+        List<Integer> tokens = new ArrayList<>();
+        for (String input : inputs) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            int code = Main.run(new String[] {"t5", "--model", TinyChatModels.t5().toString(), "--input", input,
+                    "--embed", "--json"}, new PrintWriter(out), new PrintWriter(err), Map.of());
+            assertEquals(0, code, err.toString());
+            JsonNode j = TestServers.JSON.readTree(out.toString());
+            float[] v = new float[j.get("embedding").size()];
+            double norm = 0;
+            for (int i = 0; i < v.length; i++) {
+                v[i] = j.get("embedding").get(i).floatValue();
+                norm += (double) v[i] * v[i];
+            }
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) (v[i] / Math.sqrt(norm));
+            }
+            cli.add(v);
+            tokens.add(j.get("input_ids").size());
+        }
+        try (KoalaServer server = start()) {
+            Client client = Client.of(server);
+            ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-t5");
+            body.putArray("input").add(inputs[0]).add(inputs[1]);
+            HttpResponse<String> r = client.post("/v1/embeddings", body.toString());
+            assertEquals(200, r.statusCode(), r.body());
+            JsonNode j = json(r);
+            assertEquals("list", j.get("object").asText());
+            assertEquals("tiny-t5", j.get("model").asText());
+            assertEquals(tokens.get(0) + tokens.get(1), j.at("/usage/prompt_tokens").asInt());
+            assertEquals(tokens.get(0) + tokens.get(1), j.at("/usage/total_tokens").asInt());
+            for (int i = 0; i < inputs.length; i++) {
+                JsonNode item = j.get("data").get(i);
+                assertEquals("embedding", item.get("object").asText());
+                assertEquals(i, item.get("index").asInt());
+                float[] got = new float[item.get("embedding").size()];
+                for (int k = 0; k < got.length; k++) {
+                    got[k] = item.get("embedding").get(k).floatValue();
+                }
+                assertArrayEquals(cli.get(i), got, 1e-6f, "input " + i);
+            }
+            // one string, base64: the same float32 values, little-endian
+            HttpResponse<String> b = client.post("/v1/embeddings", TestServers.JSON.createObjectNode()
+                    .put("model", "tiny-t5").put("input", inputs[1]).put("encoding_format", "base64").toString());
+            assertEquals(200, b.statusCode(), b.body());
+            byte[] raw = Base64.getDecoder().decode(json(b).at("/data/0/embedding").asText());
+            float[] decoded = new float[raw.length / 4];
+            java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(decoded);
+            assertArrayEquals(cli.get(1), decoded, 1e-6f);
+
+            String[][] refusals = {
+                    {"{\"model\":\"tiny-llava\",\"input\":\"hi\"}", "does not make embeddings"},
+                    {"{\"model\":\"tiny-t5\"}", "input: required"},
+                    {"{\"model\":\"tiny-t5\",\"input\":\"\"}", "input: expected a non-empty string"},
+                    {"{\"model\":\"tiny-t5\",\"input\":[]}", "input: expected 1 to 64 strings, got 0"},
+                    {"{\"model\":\"tiny-t5\",\"input\":[1,2,3]}", "input[0] 1: expected a string (token arrays"},
+                    {"{\"model\":\"tiny-t5\",\"input\":[[1,2]]}", "input[0] [1,2]: expected a string"},
+                    {"{\"model\":\"tiny-t5\",\"input\":\"hi\",\"encoding_format\":\"int8\"}",
+                            "encoding_format \"int8\": expected \"float\" or \"base64\""},
+                    {"{\"model\":\"tiny-t5\",\"input\":\"hi\",\"dimensions\":8}", "dimensions: not supported"},
+            };
+            for (String[] c : refusals) {
+                HttpResponse<String> bad = client.post("/v1/embeddings", c[0]);
+                assertEquals(400, bad.statusCode(), c[0] + " -> " + bad.body());
+                assertTrue(json(bad).at("/error/message").asText().contains(c[1]), bad.body());
+            }
+            ObjectNode many = TestServers.JSON.createObjectNode().put("model", "tiny-t5");
+            var list = many.putArray("input");
+            for (int i = 0; i < 65; i++) {
+                list.add("x");
+            }
+            HttpResponse<String> tooMany = client.post("/v1/embeddings", many.toString());
+            assertEquals(400, tooMany.statusCode(), tooMany.body());
+            assertTrue(json(tooMany).at("/error/message").asText().contains("got 65"), tooMany.body());
+            HttpResponse<String> unknown = client.post("/v1/embeddings", "{\"model\":\"nope\",\"input\":\"hi\"}");
+            assertEquals(404, unknown.statusCode(), unknown.body());
         }
     }
 

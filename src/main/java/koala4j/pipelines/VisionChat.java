@@ -382,6 +382,51 @@ public final class VisionChat implements AutoCloseable {
         return batcher.stats();
     }
 
+    /**
+     * An embedding of {@code text} as llama.cpp's {@code /v1/embeddings} makes one with {@code --pooling mean}: the
+     * text tokenized as given (BOS as the tokenizer adds it), the language model's final hidden states (after its
+     * last norm, transformers' {@code hidden_states[-1]}) averaged over the positions and scaled to length 1.
+     *
+     * @return the vector and the token ids it came from
+     * @throws IllegalArgumentException when the tokens do not fit the model's context
+     */
+    public Embedding embed(String text, Cancel cancel) {
+        int[] ids = tokenizer.encode(text, true);
+        if (ids.length == 0) {
+            throw new IllegalArgumentException("an empty input: nothing to embed (the tokenizer adds no BOS)");
+        }
+        int positions = languageModel.config().maxPositionEmbeddings();
+        if (ids.length > positions) {
+            throw new IllegalArgumentException("the input takes " + ids.length + " tokens, and the model's context "
+                    + "(max_position_embeddings) is " + positions + ": expected at most " + positions);
+        }
+        cancel.check();
+        KvCache cache = languageModel.newCache(1, ids.length);
+        var out = languageModel.forward(TextGeneration.embedIds(languageModel, ids), cache, false, true);
+        float[] h = out.hiddenStates().getLast().toFloatArray();                            // [1, N, C]
+        int c = languageModel.config().hiddenSize();
+        double[] sum = new double[c];
+        for (int i = 0; i < ids.length; i++) {
+            for (int j = 0; j < c; j++) {
+                sum[j] += h[i * c + j];
+            }
+        }
+        double norm = 0;
+        for (int j = 0; j < c; j++) {
+            sum[j] /= ids.length;
+            norm += sum[j] * sum[j];
+        }
+        float[] v = new float[c];
+        for (int j = 0; j < c; j++) {
+            v[j] = norm > 0 ? (float) (sum[j] / Math.sqrt(norm)) : 0f;
+        }
+        return new Embedding(v, ids);
+    }
+
+    /** A text's embedding and its token ids. */
+    public record Embedding(float[] vector, int[] ids) {
+    }
+
     /** Prompt lookup over every reply so far: tokens drafted, and those the model chose too. */
     public record DraftTotals(long proposed, long accepted) {
     }

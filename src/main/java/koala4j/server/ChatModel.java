@@ -75,8 +75,7 @@ public interface ChatModel {
      * tokens the input took. A model without embeddings refuses (the default).
      */
     default Embedding embed(String input, Cancel cancel) throws Exception {
-        throw ApiError.invalid("model", "model: '" + id() + "' does not make embeddings (a text-to-text T5 / KEByT5 "
-                + "chat model does: its encoder's mean-pooled output)");
+        throw ApiError.invalid("model", "model: '" + id() + "' does not make embeddings");
     }
 
     /** An embedding: its values and the tokens of its input. */

@@ -99,6 +99,15 @@ final class VisionChatModel implements ChatModel {
         return replies.stream().map(VisionChatModel::result).toList();
     }
 
+    /** {@link VisionChat#embed}: the language model's mean-pooled final hidden states at length 1. */
+    @Override
+    public Embedding embed(String input, Cancel cancel) {
+        try (var lease = chat.lease()) {
+            VisionChat.Embedding e = lease.model().embed(input, cancel);
+            return new Embedding(e.vector(), e.ids().length);
+        }
+    }
+
     @Override
     public Result completeText(String prompt, Params params, Stream stream) {
         return answerText(prompt, params, List.of(stream), false).getFirst();

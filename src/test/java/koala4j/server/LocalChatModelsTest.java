@@ -746,12 +746,12 @@ class LocalChatModelsTest {
     }
 
     /**
-     * {@code POST /v1/embeddings} with a T5 model: {@code t5 --embed}'s vector at length 1 (as OpenAI's embeddings
-     * are), floats or base64, one per input in order, usage in tokens; models without embeddings and malformed
-     * requests are 400s naming the field.
+     * {@code POST /v1/embeddings}: with a T5 model {@code t5 --embed}'s vector at length 1 (as OpenAI's embeddings
+     * are), floats or base64, one per input in order, usage in tokens; with a LLaMA model transformers' mean-pooled
+     * last hidden state at length 1; malformed requests are 400s naming the field.
      */
     @Test
-    void t5EmbeddingsAsOpenAiSendsThem() throws Exception {
+    void embeddingsAsOpenAiSendsThem() throws Exception {
         String[] inputs = {"안녕하세요, 코알라!", "a koala"};
         List<float[]> cli = new ArrayList<>();
         List<Integer> tokens = new ArrayList<>();
@@ -805,7 +805,6 @@ class LocalChatModelsTest {
             assertArrayEquals(cli.get(1), decoded, 1e-6f);
 
             String[][] refusals = {
-                    {"{\"model\":\"tiny-llava\",\"input\":\"hi\"}", "does not make embeddings"},
                     {"{\"model\":\"tiny-t5\"}", "input: required"},
                     {"{\"model\":\"tiny-t5\",\"input\":\"\"}", "input: expected a non-empty string"},
                     {"{\"model\":\"tiny-t5\",\"input\":[]}", "input: expected 1 to 64 strings, got 0"},
@@ -830,6 +829,31 @@ class LocalChatModelsTest {
             assertTrue(json(tooMany).at("/error/message").asText().contains("got 65"), tooMany.body());
             HttpResponse<String> unknown = client.post("/v1/embeddings", "{\"model\":\"nope\",\"input\":\"hi\"}");
             assertEquals(404, unknown.statusCode(), unknown.body());
+
+            // a LLaMA model: transformers' hidden_states[-1] averaged over the prompt's positions, at length 1
+            // (golden/embeddings/llama.json, made by make_llama_embeddings.py; llama.cpp's --pooling mean)
+            JsonNode golden = TestServers.JSON.readTree(koala4j.testing.Close.resource("golden/embeddings/llama.json")
+                    .toFile()).get("runs");
+            ObjectNode llama = TestServers.JSON.createObjectNode().put("model", "tiny-llama");
+            var prompts = llama.putArray("input");
+            int goldenTokens = 0;
+            for (JsonNode run : golden) {
+                prompts.add(run.get("prompt").asText());
+                goldenTokens += run.get("input_ids").size();
+            }
+            JsonNode got = json(client.post("/v1/embeddings", llama.toString()));
+            assertEquals(goldenTokens, got.at("/usage/prompt_tokens").asInt(), got.toString());
+            for (int i = 0; i < golden.size(); i++) {
+                JsonNode want = golden.get(i).get("embedding");
+                JsonNode have = got.get("data").get(i).get("embedding");
+                assertEquals(want.size(), have.size());
+                for (int k = 0; k < want.size(); k++) {
+                    assertEquals(want.get(k).asDouble(), have.get(k).asDouble(), 1e-5, "prompt " + i + " value " + k);
+                }
+            }
+            // a LLaVA model embeds text through its language model
+            assertEquals(200, client.post("/v1/embeddings", "{\"model\":\"tiny-llava\",\"input\":\"hi\"}")
+                    .statusCode());
         }
     }
 

@@ -402,7 +402,8 @@ public final class VisionChat implements AutoCloseable {
         }
         cancel.check();
         KvCache cache = languageModel.newCache(1, ids.length);
-        var out = languageModel.forward(TextGeneration.embedIds(languageModel, ids), cache, false, true);
+        // lastOnly: logits of the last position only; the hidden states keep every position
+        var out = languageModel.forward(TextGeneration.embedIds(languageModel, ids), cache, true, true);
         float[] h = out.hiddenStates().getLast().toFloatArray();                            // [1, N, C]
         int c = languageModel.config().hiddenSize();
         double[] sum = new double[c];

@@ -383,9 +383,9 @@ public final class VisionChat implements AutoCloseable {
     }
 
     /**
-     * An embedding of {@code text} as llama.cpp's {@code /v1/embeddings} makes one with {@code --pooling mean}: the
-     * text tokenized as given (BOS as the tokenizer adds it), the language model's final hidden states (after its
-     * last norm, transformers' {@code hidden_states[-1]}) averaged over the positions and scaled to length 1.
+     * An embedding of {@code text} as llama.cpp's {@code --pooling mean} makes one (its {@code /v1/embeddings} then
+     * scales it to length 1): the text tokenized as given (BOS as the tokenizer adds it), the language model's final
+     * hidden states (after its last norm, transformers' {@code hidden_states[-1]}) averaged over the positions.
      *
      * @return the vector and the token ids it came from
      * @throws IllegalArgumentException when the tokens do not fit the model's context
@@ -412,14 +412,9 @@ public final class VisionChat implements AutoCloseable {
                 sum[j] += h[i * c + j];
             }
         }
-        double norm = 0;
-        for (int j = 0; j < c; j++) {
-            sum[j] /= ids.length;
-            norm += sum[j] * sum[j];
-        }
         float[] v = new float[c];
         for (int j = 0; j < c; j++) {
-            v[j] = norm > 0 ? (float) (sum[j] / Math.sqrt(norm)) : 0f;
+            v[j] = (float) (sum[j] / ids.length);
         }
         return new Embedding(v, ids);
     }

@@ -80,6 +80,20 @@ public interface ChatModel {
 
     /** An embedding: its values and the tokens of its input. */
     record Embedding(float[] vector, int tokens) {
+
+        /** {@code v} divided by its Euclidean length (all zeros stay zeros). */
+        static Embedding unit(float[] v, int tokens) {
+            double norm = 0;
+            for (float x : v) {
+                norm += (double) x * x;
+            }
+            double scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+            float[] unit = new float[v.length];
+            for (int i = 0; i < v.length; i++) {
+                unit[i] = (float) (v[i] * scale);
+            }
+            return new Embedding(unit, tokens);
+        }
     }
 
     /** Whether {@link Params#responseFormat} is honoured (JSON output, and with it tool calls). */

@@ -52,25 +52,14 @@ final class TextToTextChatModel implements ChatModel {
         return displayName;
     }
 
-    /** {@link TextToText#embed} (the {@code t5 --embed} vector) divided by its length. */
+    /** {@link TextToText#embed} (the {@code t5 --embed} vector) at length 1. */
     @Override
     public Embedding embed(String input, koala4j.pipelines.Cancel cancel) {
         cancel.check();
-        TextToText.Embedding e;
         try (var lease = pipeline.lease()) {
-            e = lease.model().embed(input);
+            TextToText.Embedding e = lease.model().embed(input);
+            return Embedding.unit(e.vector(), e.inputIds().length);
         }
-        float[] v = e.vector();
-        double norm = 0;
-        for (float x : v) {
-            norm += (double) x * x;
-        }
-        double scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-        float[] unit = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            unit[i] = (float) (v[i] * scale);
-        }
-        return new Embedding(unit, e.inputIds().length);
     }
 
     @Override

@@ -104,7 +104,7 @@ final class VisionChatModel implements ChatModel {
     public Embedding embed(String input, Cancel cancel) {
         try (var lease = chat.lease()) {
             VisionChat.Embedding e = lease.model().embed(input, cancel);
-            return new Embedding(e.vector(), e.ids().length);
+            return Embedding.unit(e.vector(), e.ids().length);
         }
     }
 

@@ -202,6 +202,11 @@ final class ChatCommand implements Callable<Integer> {
             + "(max_matching_ngram_size; default 2).")
     Integer promptLookupNgram;
 
+    @Option(names = "--embed", description = "Print the embedding of --prompt (taken as given, no template) instead "
+            + "of answering: the language model's final hidden states averaged over its tokens, as llama.cpp's "
+            + "--pooling mean (the server's /v1/embeddings scales it to length 1).")
+    boolean embed;
+
     @Option(names = "--no-prompt-cache", description = "Compute every turn's whole prompt instead of resuming after the "
             + "part it shares with the previous turn (and re-encode its images).")
     boolean noPromptCache;
@@ -246,6 +251,15 @@ final class ChatCommand implements Callable<Integer> {
                         "--prompt-lookup-ngram", promptLookupNgram));
         try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
+            if (embed) {
+                VisionChat.Embedding e = chat.embed(prompt, Cancel.NEVER);
+                Map<String, Object> result = new java.util.LinkedHashMap<>();
+                result.put("input_ids", e.ids());
+                result.put("dimension", e.vector().length);
+                result.put("embedding", e.vector());
+                out.println(json ? mapper.writeValueAsString(result) : mapper.writeValueAsString(e.vector()));
+                return 0;
+            }
             boolean completion = raw;
             if (!raw && chat.promptFormat().isEmpty()) {
                 if (system != null) {
@@ -282,6 +296,10 @@ final class ChatCommand implements Callable<Integer> {
         }
         if (frames < 1) {
             throw new IllegalArgumentException("--frames " + frames + ": expected at least 1");
+        }
+        if (embed && (prompt == null || !images.isEmpty() || video != null)) {
+            throw new IllegalArgumentException("--embed: expected --prompt TEXT and no --image or --video (the text is "
+                    + "embedded by the language model)");
         }
         if (prefillChunk < 1) {
             throw new IllegalArgumentException("--prefill-chunk " + prefillChunk + ": expected at least 1");

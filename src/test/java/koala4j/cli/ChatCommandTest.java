@@ -101,6 +101,32 @@ class ChatCommandTest {
     }
 
 
+    /**
+     * {@code chat --embed}: transformers' last hidden state averaged over the prompt's tokens (golden/embeddings,
+     * stored at length 1, so compared after scaling to it; 1e-5).
+     */
+    @Test
+    void embedPrintsTheMeanPooledLastHiddenState() throws IOException {
+        JsonNode golden = JSON.readTree(koala4j.testing.Close.resource("golden/embeddings/llama.json").toFile())
+                .get("runs").get(0);
+        JsonNode got = ok("chat", "--model", TinyChatModels.llama().toString(), "--prompt",
+                golden.get("prompt").asText(), "--embed", "--json").json();
+        assertArrayEquals(ints(golden.get("input_ids")), ints(got.get("input_ids")));
+        JsonNode v = got.get("embedding");
+        assertEquals(golden.get("embedding").size(), got.get("dimension").asInt());
+        double norm = 0;
+        for (JsonNode x : v) {
+            norm += x.asDouble() * x.asDouble();
+        }
+        for (int i = 0; i < v.size(); i++) {
+            assertEquals(golden.get("embedding").get(i).asDouble(), v.get(i).asDouble() / Math.sqrt(norm), 1e-5);
+        }
+        Run plain = ok("chat", "--model", TinyChatModels.llama().toString(), "--prompt", "hi", "--embed");
+        assertTrue(plain.out().strip().startsWith("[") && plain.out().strip().endsWith("]"), plain.out());
+        Run noPrompt = run("chat", "--model", TinyChatModels.llama().toString(), "--embed");
+        assertTrue(noPrompt.code() == 1 && noPrompt.err().contains("--embed: expected --prompt TEXT"), noPrompt.err());
+    }
+
     @Test
     void llamaRawPromptsGiveTheExpectedIds() throws IOException {
         JsonNode expected = JSON.readTree(TinyChatModels.expected("llama").toFile());

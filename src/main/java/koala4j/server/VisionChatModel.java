@@ -105,6 +105,8 @@ final class VisionChatModel implements ChatModel {
         try (var lease = chat.lease()) {
             VisionChat.Embedding e = lease.model().embed(input, cancel);
             return Embedding.unit(e.vector(), e.ids().length);
+        } catch (IllegalArgumentException e) {
+            throw ApiError.invalid("input", "input: " + e.getMessage());
         }
     }
 

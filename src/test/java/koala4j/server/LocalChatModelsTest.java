@@ -854,6 +854,12 @@ class LocalChatModelsTest {
             // a LLaVA model embeds text through its language model
             assertEquals(200, client.post("/v1/embeddings", "{\"model\":\"tiny-llava\",\"input\":\"hi\"}")
                     .statusCode());
+            // an input longer than the context (the tiny LLaMA's 512 positions) is the client's error
+            HttpResponse<String> tooLong = client.post("/v1/embeddings", TestServers.JSON.createObjectNode()
+                    .put("model", "tiny-llama").put("input", "koala ".repeat(300)).toString());
+            assertEquals(400, tooLong.statusCode(), tooLong.body());
+            assertTrue(json(tooLong).at("/error/message").asText().contains("max_position_embeddings) is 512")
+                    && json(tooLong).at("/error/param").asText().equals("input"), tooLong.body());
         }
     }
 

@@ -531,7 +531,8 @@ final class ChatCommand implements Callable<Integer> {
         }
         out.flush();
         TextGeneration.Result g = reply.generation();
-        err.printf(Locale.ROOT, "%d new tokens (%s); prompt %d tokens%s in %.2f s (%.1f tok/s), decode %.1f tok/s%s%s%n",
+        err.printf(Locale.ROOT,
+                "%d new tokens (%s); prompt %d tokens%s in %.2f s (%.1f tok/s), decode %.1f tok/s%s%s%n",
                 reply.outputIds().length, g.stopReason().name().toLowerCase(Locale.ROOT), g.promptTokens(),
                 g.reusedPromptTokens() == 0 ? "" : " (" + g.reusedPromptTokens() + " reused from the previous turn)",
                 g.promptTime().toNanos() / 1e9, g.promptTokensPerSecond(), g.decodeTokensPerSecond(),

@@ -57,7 +57,8 @@ public final class LlmBench {
                     1000000.0, null, 32768, false, false, false, 1, List.of(2), null));
 
     /**
-     * {@code kvCache}: the KV cache's element type, F32, F16, Q8_0 or Q4_0 (null: F32); {@code batch}: with more than 1, also
+     * {@code kvCache}: the KV cache's element type, F32, F16, Q8_0 or Q4_0 (null: F32); {@code batch}: with more than
+     * 1, also
      * decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share);
      * {@code prefillChunk}: the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk});
      * {@code lookup}: with more than 0, also time passes over 1 + k positions for k up to it (what checking k drafts
@@ -362,7 +363,8 @@ public final class LlmBench {
         for (int r = 0; r < reps; r++) {
             single = Math.min(single, timedPass(lm, cache, rnd.longs(1, 3, c.vocabSize()).toArray()));
             for (int i = 0; i < sizes.size(); i++) {
-                best[i] = Math.min(best[i], timedPass(lm, cache, rnd.longs(sizes.get(i) + 1, 3, c.vocabSize()).toArray()));
+                long[] ids = rnd.longs(sizes.get(i) + 1, 3, c.vocabSize()).toArray();
+                best[i] = Math.min(best[i], timedPass(lm, cache, ids));
             }
         }
         StringBuilder line = new StringBuilder();

@@ -371,7 +371,8 @@ public record SamplingParams(int maxNewTokens, boolean doSample, double temperat
         }
         int tokens = g.intValue("prompt_lookup_num_tokens");
         if (tokens < 1) {
-            throw g.error("prompt_lookup_num_tokens", Integer.toString(tokens), "at least 1 draft token (or null: off)");
+            throw g.error("prompt_lookup_num_tokens", Integer.toString(tokens),
+                    "at least 1 draft token (or null: off)");
         }
         return new PromptLookup(tokens, ngram);
     }

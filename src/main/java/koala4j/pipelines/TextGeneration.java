@@ -280,7 +280,8 @@ public final class TextGeneration {
                 int id = -1;
                 int used = 0;                      // rows whose token was chosen
                 while (used <= drafts.length) {
-                    float[] logits = drafts.length == 0 ? rows : Arrays.copyOfRange(rows, used * vocab, (used + 1) * vocab);
+                    float[] logits = drafts.length == 0 ? rows
+                            : Arrays.copyOfRange(rows, used * vocab, (used + 1) * vocab);
                     id = sampler.next(logits, history, historyLength, promptIds.length);
                     if (top >= 0) {
                         listener.onLogprobs(TokenLogprobs.of(logits, 0, vocab, id, top));
@@ -316,8 +317,8 @@ public final class TextGeneration {
                 drafts = lookup.enabled() ? lookup.draft(history, historyLength, draftLimit(params, count, cache), eos)
                         : NO_DRAFTS;
                 if (drafts.length == 0) {
-                    rows = batcher != null ? batcher.step(id, cache)
-                            : model.forwardIds(model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
+                    rows = batcher != null ? batcher.step(id, cache) : model.forwardIds(
+                            model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();
                 } else {
                     long[] input = new long[drafts.length + 1];
                     input[0] = id;

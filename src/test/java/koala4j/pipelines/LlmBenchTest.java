@@ -166,7 +166,8 @@ class LlmBenchTest {
         assertTrue(Pattern.compile("a pass over the last token and k drafts \\(best of 6, after a 6-token prompt\\): "
                 + "one token [0-9.]+ ms; 1 drafts .*, 2 drafts .*, 4 drafts .*, 5 drafts [0-9.]+ ms \\([0-9.]+ steps, "
                 + "[0-9.]+x with all kept\\)").matcher(out).find(), out);
-        assertTrue(Pattern.compile("prompt lookup of up to 5 drafts, a 3-token block said twice: 7 tokens in \\d+ passes"
+        assertTrue(Pattern.compile("prompt lookup of up to 5 drafts, a 3-token block said twice: 7 tokens in "
+                + "\\d+ passes"
                 + " \\(\\d+ of \\d+ drafted tokens kept\\)").matcher(out).find(), out);
         var e = assertThrows(IllegalArgumentException.class, () -> new LlmBench.Options("tiny", Quantization.NONE, 6,
                 8, 0, 1, 8_000_000, DType.F32, 1, 512, -1));

@@ -87,8 +87,8 @@ class PromptLookupTest {
         assertArrayEquals(plain.tokenIds(), looked.tokenIds());
         assertEquals(plain.decodeSteps(), looked.decodeSteps(), "the same positions fed back");
         assertEquals(new TextGeneration.Drafts(47, 0, 0), plain.drafts());
-        var none = gen.generate(prompt, greedy.withMaxNewTokens(0).withLookup(LOOKUP), TextGeneration.TokenListener.NONE,
-                Cancel.NEVER);
+        var none = gen.generate(prompt, greedy.withMaxNewTokens(0).withLookup(LOOKUP),
+                TextGeneration.TokenListener.NONE, Cancel.NEVER);
         assertEquals(0, none.tokenIds().length);
         assertEquals(0, none.decodeSteps());
         var d = looked.drafts();

@@ -24,8 +24,8 @@ import koala4j.tensor.quant.Quantization;
 /**
  * Q8_0 and Q4_0 KV caches (llama.cpp's {@code --cache-type-k/v q8_0 / q4_0}) on a random LLaMA with head_dim 32 (one
  * block per head row): logits stay within 2 % (Q8_0) / 10 % (Q4_0) of the largest logit of an F32 cache's (keys and
- * values rounded to 8 or 4 bits per block of 32, as ggml rounds them; measured 0.3-0.4 % and 6.2-7.5 %), the cache takes 34 / 18 bytes per 32 values,
- * and copies between caches of one format are exact.
+ * values rounded to 8 or 4 bits per block of 32, as ggml rounds them; measured 0.3-0.4 % and 6.2-7.5 %), the cache
+ * takes 34 / 18 bytes per 32 values, and copies between caches of one format are exact.
  */
 class QuantisedKvCacheTest {
 
@@ -84,8 +84,8 @@ class QuantisedKvCacheTest {
 
     @Test
     void sizesTypesAndRefusals() {
-        // 2 layers x 2 KV heads x 32 dims x 2 (K and V) = 256 values per position: 1024 bytes in F32, 272 in Q8_0, 144 in
-        // Q4_0
+        // 2 layers x 2 KV heads x 32 dims x 2 (K and V) = 256 values per position: 1024 bytes in F32, 272 in Q8_0,
+        // 144 in Q4_0
         assertEquals(1024, KvCache.bytesPerPosition(CONFIG, DType.F32));
         assertEquals(272, KvCache.bytesPerPosition(CONFIG, DType.Q8_0));
         assertEquals(DType.Q8_0, KvCache.parseType("--kv-cache", "q8_0"));

@@ -62,7 +62,7 @@ public final class CpuOps implements Ops {
                 return Q8.allocate(n).tensor(this, shape);                              // zero scales: all zeros
             }
             Q4Storage q4 = Q4.allocate(n);
-            q4.quants().fill((byte) 0x88);            // quants of 8 (value 0), as quantising zeros stores them: +0, not -0
+            q4.quants().fill((byte) 0x88);     // quants of 8 (value 0), as quantising zeros stores them: +0, not -0
             return q4.tensor(this, shape);
         }
         return Tensor.dense(this, storage, shape);

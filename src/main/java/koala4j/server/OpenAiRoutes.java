@@ -44,6 +44,7 @@ final class OpenAiRoutes {
     void register(RoutesConfig r) {
         r.post("/v1/images/generations", this::generate);
         r.get("/v1/models", this::models);
+        r.get("/v1/models/<model>", this::model);
         r.post("/v1/chat/completions", this::chat);
         r.post("/v1/completions", this::completions);
         r.post("/v1/embeddings", this::embeddings);
@@ -71,30 +72,48 @@ final class OpenAiRoutes {
         ObjectNode body = Http.JSON.createObjectNode();
         body.put("object", "list");
         ArrayNode data = body.putArray("data");
-        for (ImageModel m : server.imageModels().values()) {
-            ObjectNode item = data.addObject();
-            item.put("id", m.id());
-            item.put("object", "model");
-            item.put("created", 0);
-            item.put("owned_by", m.provider().equals("local") ? "koala4j" : m.provider());
-            item.put("task", "text-to-image");
-            item.put("display_name", m.displayName());
-            item.put("available", m.unavailableReason() == null);
-            if (m.unavailableReason() != null) {
-                item.put("unavailable_reason", m.unavailableReason());
-            }
-        }
-        for (ChatModel m : server.chatModels().values()) {
-            ObjectNode item = data.addObject();
-            item.put("id", m.id());
-            item.put("object", "model");
-            item.put("created", 0);
-            item.put("owned_by", "koala4j");
-            item.put("task", "chat");
-            item.put("display_name", m.displayName());
-            item.put("available", true);
-        }
+        server.imageModels().values().forEach(m -> data.add(item(m)));
+        server.chatModels().values().forEach(m -> data.add(item(m)));
         Http.json(ctx, 200, body);
+    }
+
+    /** OpenAI's retrieve model, {@code GET /v1/models/{model}}: the list's entry (ids may hold slashes). */
+    private void model(Context ctx) {
+        String id = ctx.pathParam("model");
+        ImageModel image = server.imageModels().get(id);
+        ChatModel chat = server.chatModels().get(id);
+        if (image == null && chat == null) {
+            throw ApiError.modelNotFound(id, "the model " + ImageRequests.quote(id) + " does not exist (GET /v1/models "
+                    + "lists them)");
+        }
+        Http.json(ctx, 200, image != null ? item(image) : item(chat));
+    }
+
+    private static ObjectNode item(ImageModel m) {
+        ObjectNode item = Http.JSON.createObjectNode();
+        item.put("id", m.id());
+        item.put("object", "model");
+        item.put("created", 0);
+        item.put("owned_by", m.provider().equals("local") ? "koala4j" : m.provider());
+        item.put("task", "text-to-image");
+        item.put("display_name", m.displayName());
+        item.put("available", m.unavailableReason() == null);
+        if (m.unavailableReason() != null) {
+            item.put("unavailable_reason", m.unavailableReason());
+        }
+        return item;
+    }
+
+    private static ObjectNode item(ChatModel m) {
+        ObjectNode item = Http.JSON.createObjectNode();
+        item.put("id", m.id());
+        item.put("object", "model");
+        item.put("created", 0);
+        item.put("owned_by", "koala4j");
+        item.put("task", "chat");
+        item.put("display_name", m.displayName());
+        item.put("available", true);
+        return item;
     }
 
     // ---- jobs

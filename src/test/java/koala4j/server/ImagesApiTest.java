@@ -134,6 +134,20 @@ class ImagesApiTest {
         assertEquals("model", dalle.get("object").asText());
         assertFalse(dalle.get("available").asBoolean());
         assertEquals("OPENAI_API_KEY is not set", dalle.get("unavailable_reason").asText());
+        // OpenAI's retrieve model: the list's entry, 404 for an unknown id (hostile ones included)
+        assertEquals(j.get("data").get(0), json(client.get("/v1/models/sd15")));
+        assertEquals(dalle, json(client.get("/v1/models/dall-e-2")));
+        for (String missing : List.of("nope", "nope/nothing", "..")) {
+            HttpResponse<String> r = client.get("/v1/models/" + missing);
+            assertEquals(404, r.statusCode(), missing + " -> " + r.body());
+            assertEquals("model_not_found", json(r).at("/error/code").asText(), r.body());
+        }
+        // encoded separators and NULs: Jetty refuses the URI itself (400) or no model has that id (404)
+        for (String hostile : List.of("..%2F..%2Fetc%2Fpasswd", "%00", "%2E%2E")) {
+            HttpResponse<String> r = client.get("/v1/models/" + hostile);
+            assertTrue(r.statusCode() == 404 || r.statusCode() == 400, hostile + " -> " + r.statusCode());
+            assertFalse(r.body().contains("root:"), hostile);
+        }
     }
 
     static Stream<Arguments> badRequests() {

@@ -58,8 +58,7 @@ public final class LlmBench {
 
     /**
      * {@code kvCache}: the KV cache's element type, F32, F16, Q8_0 or Q4_0 (null: F32); {@code batch}: with more than
-     * 1, also
-     * decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share);
+     * 1, also decode that many sequences together ({@link LlamaForCausalLM#decodeStep}, what concurrent chats share);
      * {@code prefillChunk}: the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk});
      * {@code lookup}: with more than 0, also time passes over 1 + k positions for k up to it (what checking k drafts
      * of {@link PromptLookup} costs) and a generation with prompt lookup.

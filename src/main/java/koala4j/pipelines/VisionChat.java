@@ -402,21 +402,8 @@ public final class VisionChat implements AutoCloseable {
         }
         cancel.check();
         KvCache cache = languageModel.newCache(1, ids.length);
-        // lastOnly: logits of the last position only; the hidden states keep every position
-        var out = languageModel.forward(TextGeneration.embedIds(languageModel, ids), cache, true, true);
-        float[] h = out.hiddenStates().getLast().toFloatArray();                            // [1, N, C]
-        int c = languageModel.config().hiddenSize();
-        double[] sum = new double[c];
-        for (int i = 0; i < ids.length; i++) {
-            for (int j = 0; j < c; j++) {
-                sum[j] += h[i * c + j];
-            }
-        }
-        float[] v = new float[c];
-        for (int j = 0; j < c; j++) {
-            v[j] = (float) (sum[j] / ids.length);
-        }
-        return new Embedding(v, ids);
+        Tensor hidden = languageModel.lastHiddenState(TextGeneration.embedIds(languageModel, ids), cache); // [1, N, C]
+        return new Embedding(hidden.mean(1, false).toFloatArray(), ids);
     }
 
     /** A text's embedding and its token ids. */

@@ -284,6 +284,16 @@ public final class LlamaForCausalLM extends Module {
         return new Output(logits, states == null ? List.of() : List.copyOf(states));
     }
 
+    /**
+     * The final hidden state [B, N, C] of inputsEmbeds at positions [cache.length(), +N) (after the last norm,
+     * transformers' {@code hidden_states[-1]}), with no logits and no other layer's state kept; the cache advances
+     * by N.
+     */
+    public Tensor lastHiddenState(Tensor inputsEmbeds, KvCache cache) {
+        checkEmbeds(inputsEmbeds);
+        return model.norm.forward(layers(inputsEmbeds, cache, null));
+    }
+
     private void checkEmbeds(Tensor inputsEmbeds) {
         if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.hiddenSize()) {
             throw new IllegalArgumentException("input embeddings of shape "

@@ -74,16 +74,22 @@ final class Elementwise {
         }
     }
 
-    /** A dense run of a unary op; {@code out} may be {@code x}. */
+    /**
+     * A dense run of a unary op; {@code out} may be {@code x}. The transcendental ops (exp, log, tanh, sigmoid, sin,
+     * cos, pow) take the scalar reference formula: the Vector API's EXP / SIN / ... are computed by C2's own vector
+     * routines once the loop is compiled and per lane by {@code Math} before, so the same call gave other last bits
+     * early in a process (rotary cos / sin on the LLaMA path, the VAE's exp); the double-precision reference is the
+     * same on every JIT tier and rounds once. They are small tensors on every path that uses them.
+     */
     static void unary(UnaryOp op, float arg, float[] x, int xOff, float[] out, int outOff, int n) {
-        VectorOperators.Unary lanewise = switch (op) {
-            case EXP -> VectorOperators.EXP;
-            case LOG -> VectorOperators.LOG;
-            case TANH -> VectorOperators.TANH;
-            case SIN -> VectorOperators.SIN;
-            case COS -> VectorOperators.COS;
-            default -> null;
-        };
+        switch (op) {
+            case EXP, LOG, TANH, SIGMOID, SIN, COS, POW_SCALAR -> {
+                scalarUnary(op, arg, x, xOff, out, outOff, n);
+                return;
+            }
+            default -> {
+            }
+        }
         int i = 0;
         int bound = S.loopBound(n);
         for (; i < bound; i += S.length()) {
@@ -100,9 +106,7 @@ final class Elementwise {
                 case RSUB_SCALAR -> FloatVector.broadcast(S, arg).sub(v);
                 case CLAMP_MIN -> v.max(arg).blend(v, v.test(VectorOperators.IS_NAN));
                 case CLAMP_MAX -> v.min(arg).blend(v, v.test(VectorOperators.IS_NAN));
-                case SIGMOID -> FloatVector.broadcast(S, 1f).div(v.neg().lanewise(VectorOperators.EXP).add(1f));
-                case POW_SCALAR -> v.lanewise(VectorOperators.POW, arg);
-                default -> v.lanewise(lanewise);
+                default -> throw new IllegalStateException(op + " takes the scalar path");
             };
             r.intoArray(out, outOff + i);
         }

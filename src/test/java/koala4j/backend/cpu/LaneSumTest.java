@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import koala4j.tensor.Activation;
 import koala4j.tensor.DType;
+import koala4j.tensor.UnaryOp;
 import koala4j.tensor.quant.Q8Storage;
 
 /**
@@ -127,6 +128,36 @@ class LaneSumTest {
                 } else {
                     assertArrayEquals(first, y, act + ", call " + call);
                 }
+            }
+        }
+    }
+
+    /**
+     * The elementwise transcendental ops (rotary cos / sin on the LLaMA path, the VAE's exp) give the same bits on
+     * every call of a process, before and after C2 compiles their loop, as the scalar reference of each op does.
+     */
+    @Test
+    void transcendentalOpsRepeatBitForBit() {
+        Random rnd = new Random(11);
+        float[] x = new float[1000];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (rnd.nextGaussian() * Math.scalb(1.0, rnd.nextInt(12) - 3));
+        }
+        x[0] = 2047f; // a rotary angle of a late position
+        x[1] = 100f;
+        x[2] = 0f;
+        x[3] = -0f;
+        for (UnaryOp op : new UnaryOp[] {UnaryOp.EXP, UnaryOp.LOG, UnaryOp.TANH, UnaryOp.SIGMOID, UnaryOp.SIN,
+                UnaryOp.COS, UnaryOp.POW_SCALAR}) {
+            float arg = 0.7f;
+            float[] reference = new float[x.length];
+            for (int i = 0; i < x.length; i++) {
+                reference[i] = op.apply(x[i], arg);
+            }
+            for (int call = 0; call < 3000; call++) {
+                float[] y = new float[x.length];
+                Elementwise.unary(op, arg, x, 0, y, 0, x.length);
+                assertArrayEquals(reference, y, op + ", call " + call);
             }
         }
     }

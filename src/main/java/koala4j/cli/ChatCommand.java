@@ -127,6 +127,12 @@ final class ChatCommand implements Callable<Integer> {
             + "(default: the folder's num_beams, else 1); the answer prints when the search ends.")
     Integer numBeams;
 
+    @Option(names = "--num-return-sequences", description = "Answers to --prompt (default: the folder's "
+            + "num_return_sequences, else 1), as transformers' generate: with sampling, answer i draws with seed + i; "
+            + "with beams, the best hypotheses of one search, best first (at most --num-beams). Not with greedy "
+            + "decoding (one answer) or an interactive chat.")
+    Integer numReturnSequences;
+
     @Option(names = "--length-penalty", description = "Beam search: a hypothesis scores its log-probability / "
             + "length^penalty (default: the folder's, else 1; > 1 favours longer answers).")
     Float lengthPenalty;
@@ -271,8 +277,13 @@ final class ChatCommand implements Callable<Integer> {
             }
             SamplingParams params = params(chat, completion);
             if (prompt != null) {
-                answer(chat, completion ? null : start().user(prompt, visuals), prompt, visuals, params, out, err);
+                answer(chat, completion ? null : start().user(prompt, visuals), prompt, visuals, params,
+                        returns(chat, params), out, err);
             } else {
+                if (chat.numReturnSequences() > 1) {
+                    err.println("generation_config.json's num_return_sequences " + chat.numReturnSequences()
+                            + ": one answer per turn in an interactive chat");
+                }
                 interactive(chat, completion, visuals, params, out, err);
             }
         }
@@ -355,6 +366,14 @@ final class ChatCommand implements Callable<Integer> {
         }
         if (numBeams != null && numBeams < 1) {
             throw new IllegalArgumentException("--num-beams " + numBeams + ": expected at least 1");
+        }
+        if (numReturnSequences != null && (numReturnSequences < 1 || numReturnSequences > MAX_RETURN_SEQUENCES)) {
+            throw new IllegalArgumentException("--num-return-sequences " + numReturnSequences + ": expected 1 to "
+                    + MAX_RETURN_SEQUENCES);
+        }
+        if (numReturnSequences != null && numReturnSequences > 1 && (prompt == null || embed)) {
+            throw new IllegalArgumentException("--num-return-sequences " + numReturnSequences + ": only with --prompt "
+                    + "(an interactive chat goes on from one answer; --embed answers nothing)");
         }
         if (lengthPenalty != null && !Float.isFinite(lengthPenalty)) {
             throw new IllegalArgumentException("--length-penalty " + lengthPenalty + ": expected a finite number");
@@ -483,8 +502,68 @@ final class ChatCommand implements Callable<Integer> {
     private VisionChat.Reply answer(VisionChat chat, Conversation conversation, String rawPrompt,
                                     List<Conversation.Visual> visuals, SamplingParams params, PrintWriter out,
                                     PrintWriter err) {
-        List<Map<String, Object>> scored = new ArrayList<>();
-        TextGeneration.TokenListener listener = json ? new TextGeneration.TokenListener() {
+        return answer(chat, conversation, rawPrompt, visuals, params, 1, out, err);
+    }
+
+    /** The most answers --num-return-sequences asks for (each holds a KV cache while it decodes). */
+    static final int MAX_RETURN_SEQUENCES = 64;
+
+    /**
+     * Answers --prompt asks for: --num-return-sequences, else the folder's num_return_sequences; more than one needs
+     * sampling or at least that many beams, as transformers' generate refuses greedy decoding with several.
+     */
+    private int returns(VisionChat chat, SamplingParams params) {
+        int n = numReturnSequences != null ? numReturnSequences : chat.numReturnSequences();
+        String what = numReturnSequences != null ? "--num-return-sequences " + n
+                : chat.folder().resolve("generation_config.json") + ": num_return_sequences " + n;
+        int beams = params.beams().numBeams();
+        if (n > 1 && !params.doSample() && beams == 1) {
+            throw new IllegalArgumentException(what + ": greedy decoding gives one answer; sample (--temperature > 0)"
+                    + " or search with at least " + n + " beams (--num-beams " + n + ")");
+        }
+        if (n > beams && beams > 1) {
+            throw new IllegalArgumentException(what + " with num_beams " + beams + ": expected at most num_beams (the"
+                    + " best hypotheses of one search)");
+        }
+        return n;
+    }
+
+    /**
+     * {@code returns} answers (see {@link #returns}); one streams as it is generated, several print in order once all
+     * are done, each under a "--- i/N ---" line (one JSON object each with --json, with its "index").
+     */
+    private VisionChat.Reply answer(VisionChat chat, Conversation conversation, String rawPrompt,
+                                    List<Conversation.Visual> visuals, SamplingParams params, int returns,
+                                    PrintWriter out, PrintWriter err) {
+        List<List<Map<String, Object>>> scores = new ArrayList<>();
+        List<VisionChat.Choice> choices = new ArrayList<>();
+        for (int i = 0; i < returns; i++) {
+            List<Map<String, Object>> scored = new ArrayList<>();
+            scores.add(scored);
+            SamplingParams p = params.doSample() ? params.withSeed(params.seed() + i) : params;
+            choices.add(new VisionChat.Choice(p, listener(chat, scored, returns == 1, out), reply -> { }));
+        }
+        List<VisionChat.Reply> replies = conversation == null
+                ? chat.completions(rawPrompt, visuals, choices, Cancel.NEVER, false)
+                : chat.replies(conversation, choices, Cancel.NEVER, false);
+        for (int i = 0; i < replies.size(); i++) {
+            VisionChat.Reply reply = replies.get(i);
+            if (returns > 1 && !json) {
+                out.println("--- " + (i + 1) + "/" + returns + " ---");
+                out.print(reply.text());
+            }
+            print(chat, reply, returns > 1 ? i : -1, scores.get(i), out, err);
+        }
+        return replies.getFirst();
+    }
+
+    /** Where an answer's tokens go: nowhere but its log-probabilities with --json, else stdout when it streams. */
+    private TextGeneration.TokenListener listener(VisionChat chat, List<Map<String, Object>> scored, boolean streams,
+                                                  PrintWriter out) {
+        if (!json && !streams) {
+            return TextGeneration.TokenListener.NONE;
+        }
+        return json ? new TextGeneration.TokenListener() {
             @Override
             public void onToken(int id, String delta) {
             }
@@ -510,11 +589,16 @@ final class ChatCommand implements Callable<Integer> {
                 out.flush();
             }
         };
-        VisionChat.Reply reply = conversation == null
-                ? chat.complete(rawPrompt, visuals, params, listener, Cancel.NEVER)
-                : chat.reply(conversation, params, listener, Cancel.NEVER);
+    }
+
+    /** One answer's output (its JSON object, or the end of its streamed text) and its statistics on stderr. */
+    private void print(VisionChat chat, VisionChat.Reply reply, int index, List<Map<String, Object>> scored,
+                       PrintWriter out, PrintWriter err) {
         if (json) {
             Map<String, Object> result = new LinkedHashMap<>();
+            if (index >= 0) {
+                result.put("index", index);
+            }
             result.put("prompt_ids", reply.promptIds());
             result.put("output_ids", reply.outputIds());
             result.put("text", reply.text());
@@ -532,8 +616,9 @@ final class ChatCommand implements Callable<Integer> {
         out.flush();
         TextGeneration.Result g = reply.generation();
         err.printf(Locale.ROOT,
-                "%d new tokens (%s); prompt %d tokens%s in %.2f s (%.1f tok/s), decode %.1f tok/s%s%s%n",
-                reply.outputIds().length, g.stopReason().name().toLowerCase(Locale.ROOT), g.promptTokens(),
+                "%s%d new tokens (%s); prompt %d tokens%s in %.2f s (%.1f tok/s), decode %.1f tok/s%s%s%n",
+                index < 0 ? "" : (index + 1) + ": ", reply.outputIds().length,
+                g.stopReason().name().toLowerCase(Locale.ROOT), g.promptTokens(),
                 g.reusedPromptTokens() == 0 ? "" : " (" + g.reusedPromptTokens() + " reused from the previous turn)",
                 g.promptTime().toNanos() / 1e9, g.promptTokensPerSecond(), g.decodeTokensPerSecond(),
                 g.drafts().proposed() == 0 ? "" : String.format(Locale.ROOT, " in %d passes (prompt lookup: %d of %d "
@@ -547,7 +632,6 @@ final class ChatCommand implements Callable<Integer> {
                     g.promptTokens(), reply.outputIds().length, positions);
         }
         err.flush();
-        return reply;
     }
 
     /** --json-schema: inline JSON when it starts with '{', else a file. */

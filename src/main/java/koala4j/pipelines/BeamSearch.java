@@ -65,6 +65,29 @@ final class BeamSearch {
      */
     static long[][] run(Decoder decoder, long[][] prompts, int vocab, Settings cfg, Processor processor,
                         Progress progress, Cancel cancel) {
+        long[][][] top = runTop(decoder, prompts, vocab, cfg, processor, progress, cancel, 1);
+        int longest = 0;
+        for (long[][] hypotheses : top) {
+            longest = Math.max(longest, hypotheses[0].length);
+        }
+        long[][] out = new long[top.length][];
+        for (int b = 0; b < top.length; b++) {
+            out[b] = Arrays.copyOf(top[b][0], longest);
+            Arrays.fill(out[b], top[b][0].length, longest, cfg.fill());
+        }
+        return out;
+    }
+
+    /**
+     * The same search, returning the {@code returns} best finished hypotheses of each input, best first (generate()'s
+     * num_return_sequences, at most num_beams), each prompt included and at its own length.
+     */
+    static long[][][] runTop(Decoder decoder, long[][] prompts, int vocab, Settings cfg, Processor processor,
+                             Progress progress, Cancel cancel, int returns) {
+        if (returns < 1 || returns > cfg.beams()) {
+            throw new IllegalArgumentException("num_return_sequences " + returns + " with num_beams " + cfg.beams()
+                    + ": expected 1 to num_beams");
+        }
         int inputs = prompts.length;
         int beams = cfg.beams();
         int maxLength = cfg.maxLength();
@@ -206,17 +229,15 @@ final class BeamSearch {
                 break;
             }
         }
-        int generated = 0;
+        long[][][] out = new long[inputs][returns][];
         for (int b = 0; b < inputs; b++) {
-            int n = 0;
-            for (int index : finishedBeamIndices[b][0]) {
-                n += index != -1 ? 1 : 0;
+            for (int k = 0; k < returns; k++) {
+                int generated = 0;
+                for (int index : finishedBeamIndices[b][k]) {
+                    generated += index != -1 ? 1 : 0;
+                }
+                out[b][k] = Arrays.copyOf(finished[b][k], prompt + generated);
             }
-            generated = Math.max(generated, n);
-        }
-        long[][] out = new long[inputs][];
-        for (int b = 0; b < inputs; b++) {
-            out[b] = Arrays.copyOf(finished[b][0], prompt + generated);
         }
         return out;
     }

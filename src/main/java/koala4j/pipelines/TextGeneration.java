@@ -224,19 +224,8 @@ public final class TextGeneration {
         int top = listener.topLogprobs();
         boolean promptLogprobs = top >= 0 && listener.promptLogprobs();
         if (params.beams().numBeams() > 1 && params.maxNewTokens() > 0) {
-            if (top >= 0) {
-                throw new IllegalArgumentException("log-probabilities with num_beams " + params.beams().numBeams()
-                        + ": not supported (beam search scores whole hypotheses; use one beam)");
-            }
-            if (params.format().json()) {
-                throw new IllegalArgumentException("JSON output with num_beams " + params.beams().numBeams()
-                        + ": not supported (use one beam)");
-            }
-            if (params.constraints().maxTime() > 0) {
-                throw new IllegalArgumentException("max_time with num_beams " + params.beams().numBeams()
-                        + ": not supported (use one beam)");
-            }
-            return beamSearch(promptEmbeds, promptIds, params, listener, cancel);
+            checkBeams(params, List.of(listener));
+            return beamSearch(promptEmbeds, promptIds, params, List.of(listener), cancel).getFirst();
         }
         JsonOutput json = params.format().json() ? new JsonOutput(tokenBytes(), params.format().schema()) : null;
         if (promptLogprobs && rowIds == null) {
@@ -463,8 +452,8 @@ public final class TextGeneration {
      * at eos or max_new_tokens as there. The best hypothesis then goes to the listener token by token at the end
      * (nothing streams while beams compete), where stop strings cut it as they cut a greedy reply.
      */
-    private Result beamSearch(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
-                              Cancel cancel) {
+    private List<Result> beamSearch(Tensor promptEmbeds, int[] promptIds, SamplingParams params,
+                                    List<TokenListener> listeners, Cancel cancel) {
         int beams = params.beams().numBeams();
         int n = promptEmbeds.size(1);
         int capacity = cacheCapacity(n, params);
@@ -504,27 +493,73 @@ public final class TextGeneration {
                 params.beams().lengthPenalty(), params.beams().earlyStopping(), eosIds,
                 eosIds.isEmpty() ? -1 : eosIds.getFirst(), params.doSample(), params.seed());
         long[] promptLong = Arrays.stream(promptIds).asLongStream().toArray();
-        long[] best = BeamSearch.run(decoder, new long[][] {promptLong}, vocab, settings,
+        long[][] top = BeamSearch.runTop(decoder, new long[][] {promptLong}, vocab, settings,
                 (scores, sequence, length, keep) -> process(scores, sequence, length, promptIds.length, params, keep),
-                Progress.NONE, cancel)[0];
+                Progress.NONE, cancel, listeners.size())[0];
         long t2 = System.nanoTime();
 
         Set<Integer> eos = new HashSet<>(params.eosTokenIds());
-        Streamer streamer = new Streamer(new StopStrings(params.stopStrings()));
-        int[] out = new int[best.length - promptIds.length];
-        int count = 0;
-        StopReason reason = StopReason.MAX_NEW_TOKENS;
-        for (int i = promptIds.length; i < best.length; i++) {
-            int id = (int) best[i];
-            out[count++] = id;
-            StopReason stop = emit(id, eos, params, streamer, listener);
-            if (stop != null) {
-                reason = stop;
-                break;
+        List<Result> results = new ArrayList<>(top.length);
+        for (int h = 0; h < top.length; h++) {
+            long[] hypothesis = top[h];
+            TokenListener listener = listeners.get(h);
+            Streamer streamer = new Streamer(new StopStrings(params.stopStrings()));
+            int[] out = new int[hypothesis.length - promptIds.length];
+            int count = 0;
+            StopReason reason = StopReason.MAX_NEW_TOKENS;
+            for (int i = promptIds.length; i < hypothesis.length; i++) {
+                int id = (int) hypothesis[i];
+                out[count++] = id;
+                StopReason stop = emit(id, eos, params, streamer, listener);
+                if (stop != null) {
+                    reason = stop;
+                    break;
+                }
             }
+            results.add(new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n,
+                    Duration.ofNanos(t1 - t0), decodeSteps[0], Duration.ofNanos(t2 - t1), 0,
+                    new Drafts(decodeSteps[0], 0, 0)));
         }
-        return new Result(Arrays.copyOf(out, count), finish(streamer, listener), reason, n, Duration.ofNanos(t1 - t0),
-                decodeSteps[0], Duration.ofNanos(t2 - t1), 0, new Drafts(decodeSteps[0], 0, 0));
+        return results;
+    }
+
+    /**
+     * generate(num_beams=B, num_return_sequences=R) with R = {@code listeners.size()} (1 to B): the R best finished
+     * hypotheses of one beam search after {@code promptEmbeds} [1, N, C], best first, hypothesis i streamed to
+     * {@code listeners.get(i)} at the end. Every result carries the whole search's timings.
+     */
+    public List<Result> beamHypotheses(Tensor promptEmbeds, int[] promptIds, SamplingParams params,
+                                       List<TokenListener> listeners, Cancel cancel) {
+        if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
+            throw new IllegalArgumentException("prompt embeddings of shape "
+                    + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
+        }
+        int beams = params.beams().numBeams();
+        if (listeners.isEmpty() || listeners.size() > beams) {
+            throw new IllegalArgumentException("num_return_sequences " + listeners.size() + " with num_beams " + beams
+                    + ": expected 1 to num_beams (the best hypotheses of one beam search)");
+        }
+        if (beams == 1 || params.maxNewTokens() == 0) {
+            return listeners.stream().map(l -> generate(promptEmbeds, promptIds, params, l, cancel)).toList();
+        }
+        checkBeams(params, listeners);
+        return beamSearch(promptEmbeds, promptIds, params, listeners, cancel);
+    }
+
+    /** What beam search does not do: per-token log-probabilities, JSON output, max_time. */
+    private static void checkBeams(SamplingParams params, List<TokenListener> listeners) {
+        int beams = params.beams().numBeams();
+        if (listeners.stream().anyMatch(l -> l.topLogprobs() >= 0)) {
+            throw new IllegalArgumentException("log-probabilities with num_beams " + beams
+                    + ": not supported (beam search scores whole hypotheses; use one beam)");
+        }
+        if (params.format().json()) {
+            throw new IllegalArgumentException("JSON output with num_beams " + beams
+                    + ": not supported (use one beam)");
+        }
+        if (params.constraints().maxTime() > 0) {
+            throw new IllegalArgumentException("max_time with num_beams " + beams + ": not supported (use one beam)");
+        }
     }
 
     /**

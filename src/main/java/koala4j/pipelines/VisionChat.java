@@ -455,6 +455,28 @@ public final class VisionChat implements AutoCloseable {
         return defaults;
     }
 
+    /**
+     * generation_config.json's num_return_sequences (1 when absent or null): answers per prompt, as generate()
+     * returns them for the CLI's --prompt.
+     *
+     * @throws koala4j.io.json.JsonException naming the file and field for a value below 1
+     */
+    public int numReturnSequences() {
+        Path file = folder.resolve("generation_config.json");
+        if (!Files.isRegularFile(file)) {
+            return 1;
+        }
+        Json g = Json.read(file);
+        if (!g.has("num_return_sequences") || g.isNull("num_return_sequences")) {
+            return 1;
+        }
+        int n = g.intValue("num_return_sequences");
+        if (n < 1) {
+            throw g.error("num_return_sequences", Integer.toString(n), "at least 1");
+        }
+        return n;
+    }
+
     /** Frames per video, as loaded. */
     public int frames() {
         return frames;
@@ -520,9 +542,11 @@ public final class VisionChat implements AutoCloseable {
      * Several answers to the last user turn, as {@link #reply(Conversation, SamplingParams,
      * TextGeneration.TokenListener, Cancel, boolean)} gives one. The prompt is computed once and the answers
      * decode together (one batch per token through the {@link DecodeBatcher}, as many at a time as a batch takes
-     * and the Java heap holds KV caches for), each in a copy of the prompt's KV cache; with beam search or the
-     * prompt's log-probabilities they run one after another instead, later ones reusing the prompt through the
-     * prompt cache. Each choice's {@code ended} runs on the thread that made it, as soon as it is complete.
+     * and the Java heap holds KV caches for), each in a copy of the prompt's KV cache; with the prompt's
+     * log-probabilities they run one after another instead, later ones reusing the prompt through the prompt cache.
+     * With beam search (the first choice's parameters) the choices are the best hypotheses of one search, best
+     * first, as generate()'s num_return_sequences gives them (at most num_beams). Each choice's {@code ended} runs
+     * on the thread that made it, as soon as it is complete.
      */
     public List<Reply> replies(Conversation conversation, List<Choice> choices, Cancel cancel, boolean withinContext) {
         if (format == null) {
@@ -617,29 +641,37 @@ public final class VisionChat implements AutoCloseable {
                 : null;
         TextGeneration.PromptCache cache = lease == null ? null : lease.cache();
         int[] promptIds = penalized;
+        // counted, made a reply and handed to its choice as soon as it is complete
+        java.util.function.BiFunction<Integer, TextGeneration.Result, Reply> ended = (i, r) -> {
+            count(r);
+            Reply reply = new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
+            choices.get(i).ended().accept(reply);
+            return reply;
+        };
         try {
+            if (choices.size() > 1 && params.getFirst().beams().numBeams() > 1) {
+                // generate()'s num_return_sequences: the best hypotheses of one search, not the same search again
+                List<TextGeneration.Result> results = generation.beamHypotheses(embeds, promptIds, params.getFirst(),
+                        choices.stream().map(Choice::listener).toList(), cancel);
+                List<Reply> replies = new ArrayList<>();
+                for (int i = 0; i < choices.size(); i++) {
+                    replies.add(ended.apply(i, results.get(i)));
+                }
+                return replies;
+            }
             if (!together(choices, params)) {
                 List<Reply> replies = new ArrayList<>();
                 for (int i = 0; i < choices.size(); i++) {
-                    TextGeneration.Result r = generation.generate(embeds, promptIds, params.get(i),
-                            choices.get(i).listener(), cancel, cache, rowsOfPrompt, rowIds);
-                    count(r);
-                    Reply reply = new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
-                    choices.get(i).ended().accept(reply);
-                    replies.add(reply);
+                    replies.add(ended.apply(i, generation.generate(embeds, promptIds, params.get(i),
+                            choices.get(i).listener(), cancel, cache, rowsOfPrompt, rowIds)));
                 }
                 return replies;
             }
             TextGeneration.Prompt computed = generation.prefill(embeds, capacity, cache, rowsOfPrompt, cancel);
-            return Choices.run(choices.size(), parallelChoices(choices.size(), capacity), cancel, (i, stop) -> {
-                // the first choice leaves its answer in the prompt cache, for the conversation's next turn
-                TextGeneration.Result r = generation.generate(embeds, promptIds, params.get(i),
-                        choices.get(i).listener(), stop, i == 0 ? cache : null, rowsOfPrompt, rowIds, computed);
-                count(r);
-                Reply reply = new Reply(prompt, ids, r.tokenIds(), r.text(), images.size(), visionTime, r);
-                choices.get(i).ended().accept(reply);
-                return reply;
-            });
+            // the first choice leaves its answer in the prompt cache, for the conversation's next turn
+            return Choices.run(choices.size(), parallelChoices(choices.size(), capacity), cancel, (i, stop) ->
+                    ended.apply(i, generation.generate(embeds, promptIds, params.get(i), choices.get(i).listener(),
+                            stop, i == 0 ? cache : null, rowsOfPrompt, rowIds, computed)));
         } finally {
             if (lease != null) {
                 promptCaches.release(lease);

@@ -132,11 +132,17 @@ final class VisionChatModel implements ChatModel {
 
     /**
      * Choice i samples with {@code params.withSeedOffset(i)} over {@code defaults}, streams to {@code streams.get(i)}
-     * and, when {@code tellEnd} ({@link #completeChoices}), tells it when its answer is complete.
+     * and, when {@code tellEnd} ({@link #completeChoices}), tells it when its answer is complete. Under the folder's
+     * beam search the choices are the best hypotheses of one search ({@link VisionChat#replies}), at most num_beams.
      */
     private static List<VisionChat.Choice> choices(SamplingParams defaults, Params params, List<Stream> streams,
                                                    VisionChat c, boolean tellEnd) {
         List<VisionChat.Choice> choices = new ArrayList<>(streams.size());
+        int beams = samplingParams(defaults, params).beams().numBeams();
+        if (beams > 1 && streams.size() > beams) {
+            throw ApiError.invalid("n", "n " + streams.size() + " with the model's num_beams " + beams + ": expected "
+                    + "at most num_beams (the choices are the best hypotheses of one beam search)");
+        }
         for (int i = 0; i < streams.size(); i++) {
             Stream stream = streams.get(i);
             choices.add(new VisionChat.Choice(samplingParams(defaults, params.withSeedOffset(i)),

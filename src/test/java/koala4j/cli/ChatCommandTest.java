@@ -198,6 +198,72 @@ class ChatCommandTest {
         assertEquals(4, got.get("output_ids").size());
     }
 
+    /**
+     * {@code --num-return-sequences}: with beams the best hypotheses of one search as transformers returns them
+     * (golden/beam_search/returns.json, ids exact), one JSON object each with its index; with sampling answer i is
+     * the answer of --seed + i; the text form heads each answer; the folder's num_return_sequences is the default;
+     * greedy decoding, more answers than beams and an interactive chat are refused.
+     */
+    @Test
+    void numReturnSequencesFromTheCommandLine() throws IOException {
+        JsonNode r = JSON.readTree(resource("golden/beam_search/returns.json").toFile()).get("runs").get(0);
+        assertEquals(3, r.get("settings").get("num_return_sequences").asInt());
+        String model = TinyChatModels.llama().toString();
+        String prompt = r.get("prompt").asText();
+        Run beams = ok("chat", "--model", model, "--raw", "--prompt", prompt, "--num-beams", "3",
+                "--num-return-sequences", "3", "--max-new-tokens", "10", "--ignore-eos", "--json");
+        String[] lines = beams.out().strip().split("\n");
+        assertEquals(3, lines.length, beams.out());
+        for (int i = 0; i < 3; i++) {
+            JsonNode got = JSON.readTree(lines[i]);
+            assertEquals(i, got.get("index").asInt());
+            assertArrayEquals(ints(r.get("input_ids")), ints(got.get("prompt_ids")));
+            assertArrayEquals(ints(r.get("sequences").get(i)), ints(got.get("output_ids")), "sequence " + i);
+        }
+        assertTrue(beams.err().contains("3: 10 new tokens"), beams.err());
+
+        String[] sampled = ok("chat", "--model", model, "--raw", "--prompt", prompt, "--temperature", "0.9",
+                "--seed", "4", "--num-return-sequences", "3", "--max-new-tokens", "6", "--ignore-eos", "--json")
+                .out().strip().split("\n");
+        assertEquals(3, sampled.length);
+        for (int i = 0; i < 3; i++) {
+            JsonNode alone = ok("chat", "--model", model, "--raw", "--prompt", prompt, "--temperature", "0.9",
+                    "--seed", Integer.toString(4 + i), "--max-new-tokens", "6", "--ignore-eos", "--json").json();
+            assertArrayEquals(ints(alone.get("output_ids")), ints(JSON.readTree(sampled[i]).get("output_ids")),
+                    "answer " + i);
+        }
+
+        Run text = ok("chat", "--model", model, "--raw", "--prompt", prompt, "--num-beams", "3",
+                "--num-return-sequences", "2", "--max-new-tokens", "10", "--ignore-eos");
+        assertTrue(text.out().startsWith("--- 1/2 ---\n") && text.out().contains("\n--- 2/2 ---\n"), text.out());
+
+        Path folder = TinyChatModels.withConfig(TinyChatModels.llama(), work.resolve("llama-returns"), c -> { },
+                TinyChatModels.LLAMA_FILES.stream().filter(f -> !f.equals("generation_config.json")).toList());
+        Files.writeString(folder.resolve("generation_config.json"), """
+                {"bos_token_id": 1, "eos_token_id": 2, "num_beams": 3, "num_return_sequences": 2,
+                 "max_new_tokens": 10}""");
+        String[] fromFolder = ok("chat", "--model", folder.toString(), "--raw", "--prompt", prompt, "--json")
+                .out().strip().split("\n");
+        assertEquals(2, fromFolder.length);
+        assertArrayEquals(ints(r.get("sequences").get(1)), ints(JSON.readTree(fromFolder[1]).get("output_ids")));
+        Run interactive = withStdin("hello\n/exit\n", "chat", "--model", folder.toString(), "--raw",
+                "--max-new-tokens", "2");
+        assertEquals(0, interactive.code(), interactive.err());
+        assertTrue(interactive.err().contains("num_return_sequences 2: one answer per turn"), interactive.err());
+
+        Run greedy = run("chat", "--model", model, "--raw", "--prompt", prompt, "--num-return-sequences", "2");
+        assertEquals(1, greedy.code());
+        assertTrue(greedy.err().contains("--num-return-sequences 2: greedy decoding gives one answer"), greedy.err());
+        Run tooMany = run("chat", "--model", model, "--raw", "--prompt", prompt, "--num-beams", "2",
+                "--num-return-sequences", "3");
+        assertTrue(tooMany.err().contains("--num-return-sequences 3 with num_beams 2: expected at most num_beams"),
+                tooMany.err());
+        Run zero = run("chat", "--model", model, "--raw", "--prompt", prompt, "--num-return-sequences", "0");
+        assertTrue(zero.err().contains("--num-return-sequences 0: expected 1 to 64"), zero.err());
+        Run chatting = withStdin("hello\n", "chat", "--model", model, "--raw", "--num-return-sequences", "2");
+        assertTrue(chatting.err().contains("--num-return-sequences 2: only with --prompt"), chatting.err());
+    }
+
     /** golden/logits_processors' beam sampling runs with typical, epsilon and eta sampling, through the options. */
     @Test
     void typicalEpsilonAndEtaSamplingFromTheCommandLine() throws IOException {

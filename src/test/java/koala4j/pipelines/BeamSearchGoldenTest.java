@@ -38,12 +38,14 @@ class BeamSearchGoldenTest {
     private static VisionChat llama;
     private static VisionChat llava;
     private static JsonNode runs;
+    private static JsonNode returns;
 
     @BeforeAll
     static void load() throws Exception {
         llama = VisionChat.load(TinyChatModels.llama(), null, VisionChat.Options.defaults(), OPS);
         llava = VisionChat.load(TinyChatModels.llava(work), "llava-hf/tiny", VisionChat.Options.defaults(), OPS);
         runs = new ObjectMapper().readTree(resource("golden/beam_search/expected.json").toFile()).get("runs");
+        returns = new ObjectMapper().readTree(resource("golden/beam_search/returns.json").toFile()).get("runs");
     }
 
     @AfterAll
@@ -127,6 +129,69 @@ class BeamSearchGoldenTest {
             checked++;
         }
         assertEquals(4, checked);
+    }
+
+    /**
+     * generate(num_beams=B, num_return_sequences=R) against golden/beam_search/returns.json (make_beam_returns.py,
+     * transformers 5.18): the R best hypotheses of one search, best first, each at its own length (eos where it
+     * ended there), from prompt ids (LLaMA) and through {@link VisionChat#replies} with R choices (LLaVA, image
+     * prompt). Ids exact.
+     */
+    @Test
+    void returnedSequencesAreTheBestHypothesesAsTransformersGivesThem() throws Exception {
+        TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
+        var image = Images.read(TinyChatModels.image("llava"));
+        int checked = 0;
+        for (JsonNode run : returns) {
+            JsonNode s = run.get("settings");
+            JsonNode expected = run.get("sequences");
+            int r = s.get("num_return_sequences").asInt();
+            assertEquals(r, expected.size());
+            String what = run.path("prompt").asText(run.path("question").asText()) + " " + s;
+            List<int[]> got = new ArrayList<>();
+            if (run.get("model").asText().equals("llama")) {
+                int[] prompt = ints(run.get("input_ids"));
+                SamplingParams p = params(s, List.of(2));
+                List<TextGeneration.TokenListener> listeners = new ArrayList<>();
+                for (int i = 0; i < r; i++) {
+                    listeners.add(TextGeneration.TokenListener.NONE);
+                }
+                for (TextGeneration.Result result : gen.beamHypotheses(TextGeneration.embedIds(llama.languageModel(),
+                        prompt), prompt, p, listeners, Cancel.NEVER)) {
+                    got.add(result.tokenIds());
+                }
+            } else {
+                Conversation c = Conversation.empty().user(run.get("question").asText(),
+                        List.of(new Conversation.Picture(image, "image.png")));
+                SamplingParams p = params(s, llava.defaults().eosTokenIds());
+                List<VisionChat.Choice> choices = new ArrayList<>();
+                for (int i = 0; i < r; i++) {
+                    choices.add(new VisionChat.Choice(p, TextGeneration.TokenListener.NONE, reply -> { }));
+                }
+                for (VisionChat.Reply reply : llava.replies(c, choices, Cancel.NEVER, false)) {
+                    assertArrayEquals(ints(run.get("input_ids")), reply.promptIds(), what);
+                    got.add(reply.outputIds());
+                }
+            }
+            for (int i = 0; i < r; i++) {
+                assertArrayEquals(ints(expected.get(i)), got.get(i), "sequence " + i + " of " + what);
+            }
+            checked++;
+        }
+        assertEquals(11, checked);
+    }
+
+    @Test
+    void moreSequencesThanBeamsAreRefused() {
+        TextGeneration gen = new TextGeneration(llama.languageModel(), llama.tokenizer());
+        SamplingParams p = SamplingParams.greedy(4, List.of(2))
+                .withBeams(new SamplingParams.Beams(2, 1f, TextGenerationConfig.EarlyStopping.FALSE));
+        int[] prompt = {1, 310};
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> gen.beamHypotheses(TextGeneration.embedIds(llama.languageModel(), prompt), prompt, p,
+                        List.of(TextGeneration.TokenListener.NONE, TextGeneration.TokenListener.NONE,
+                                TextGeneration.TokenListener.NONE), Cancel.NEVER));
+        assertTrue(e.getMessage().contains("num_return_sequences 3 with num_beams 2"), e.getMessage());
     }
 
     @Test

@@ -104,7 +104,11 @@ class ChoicesTest {
         assertThrows(IllegalArgumentException.class, () -> llava.replies(question, List.of(), Cancel.NEVER, false));
     }
 
-    /** Raw completions too; and with beam search the choices run one after another, each as it runs alone. */
+    /**
+     * Raw completions too; and with beam search the choices are the best hypotheses of one search (transformers'
+     * num_return_sequences; golden in BeamSearchGoldenTest): the first is the answer of the search alone, the others
+     * differ from it and from each other.
+     */
     @Test
     void completionsAndBeams() {
         String prompt = "Once upon a time";
@@ -113,7 +117,7 @@ class ChoicesTest {
         for (int i = 0; i < 3; i++) {
             choices.add(new VisionChat.Choice(sampled(llama, 7 + i), TextGeneration.TokenListener.NONE, r -> { }));
             beams.add(new VisionChat.Choice(llama.rawDefaults().withGreedy().withMaxNewTokens(8)
-                    .withBeams(new SamplingParams.Beams(2, 1f, TextGenerationConfig.EarlyStopping.FALSE)),
+                    .withBeams(new SamplingParams.Beams(3, 1f, TextGenerationConfig.EarlyStopping.FALSE)),
                     TextGeneration.TokenListener.NONE, r -> { }));
         }
         List<VisionChat.Reply> together = llama.completions(prompt, List.of(), choices, Cancel.NEVER, false);
@@ -121,8 +125,14 @@ class ChoicesTest {
         for (int i = 0; i < 3; i++) {
             llama.clearCaches();
             assertArrayEquals(alone(prompt, choices.get(i).params()), together.get(i).outputIds(), "choice " + i);
-            assertArrayEquals(alone(prompt, beams.get(i).params()), beamed.get(i).outputIds(), "beams " + i);
         }
+        assertArrayEquals(alone(prompt, beams.getFirst().params()), beamed.getFirst().outputIds(), "best hypothesis");
+        assertEquals(3, beamed.stream().map(r -> java.util.Arrays.toString(r.outputIds())).distinct().count(),
+                "three hypotheses");
+        List<VisionChat.Choice> tooMany = new ArrayList<>(beams);
+        tooMany.add(beams.getFirst());
+        assertThrows(IllegalArgumentException.class, () -> llama.completions(prompt, List.of(), tooMany, Cancel.NEVER,
+                false));
     }
 
     private static int[] alone(String prompt, SamplingParams params) {

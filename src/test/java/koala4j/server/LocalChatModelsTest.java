@@ -30,6 +30,8 @@ import koala4j.pipelines.PromptLookup;
 import koala4j.pipelines.VisionChat;
 import koala4j.server.TestServers.Client;
 import koala4j.tensor.DType;
+import koala4j.testing.Close;
+import koala4j.testing.JsonArrays;
 import koala4j.testing.TinyChatModels;
 
 /**
@@ -306,6 +308,38 @@ class LocalChatModelsTest {
             assertEquals(texts.at("/choices/0/text").asText(), echoed.get(0));
             assertEquals(texts.at("/choices/1/text").asText(), echoed.get(1));
             assertEquals(List.of(0, 1), done.stream().sorted().toList());
+        }
+    }
+
+    /**
+     * OpenAI's n on a model whose generation_config.json searches with beams: the choices are the best hypotheses of
+     * one search, best first, as transformers' num_return_sequences (golden/beam_search/returns.json), not n equal
+     * answers; more choices than beams is a 400 naming n.
+     */
+    @Test
+    void choicesOfABeamSearchModelAreItsBestHypotheses() throws Exception {
+        Path folder = TinyChatModels.withConfig(TinyChatModels.llama(), work.resolve("llama-beams"), c -> { },
+                TinyChatModels.LLAMA_FILES.stream().filter(f -> !f.equals("generation_config.json")).toList());
+        Files.writeString(folder.resolve("generation_config.json"), """
+                {"bos_token_id": 1, "eos_token_id": 2, "num_beams": 3}""");
+        JsonNode run = TestServers.JSON.readTree(Close.resource("golden/beam_search/returns.json").toFile())
+                .get("runs").get(0);
+        ServerConfig.Builder b = TestServers.builder(data);
+        b.chatModels.add(LocalChatModels.open("tiny-beams", "tiny beams", folder, VisionChat.Options.defaults(),
+                new CpuOps()));
+        try (KoalaServer server = KoalaServer.start(b.build()); var llama = TinyChatModels.loadLlama()) {
+            Client client = Client.of(server);
+            ObjectNode body = TestServers.JSON.createObjectNode().put("model", "tiny-beams")
+                    .put("prompt", run.get("prompt").asText()).put("max_tokens", 10).put("n", 3);
+            JsonNode three = json(client.post("/v1/completions", body.toString()));
+            for (int i = 0; i < 3; i++) {
+                assertEquals(llama.tokenizer().decode(JsonArrays.ints(run.get("sequences").get(i)), true),
+                        three.at("/choices/" + i + "/text").asText(), "choice " + i + ": " + three);
+            }
+            HttpResponse<String> tooMany = client.post("/v1/completions", body.put("n", 4).toString());
+            assertEquals(400, tooMany.statusCode());
+            assertEquals("n", json(tooMany).at("/error/param").asText(), tooMany.body());
+            assertTrue(tooMany.body().contains("n 4 with the model's num_beams 3"), tooMany.body());
         }
     }
 

@@ -26,6 +26,7 @@ import koala4j.io.image.Images;
 import koala4j.models.llama.KvCache;
 import koala4j.pipelines.Cancel;
 import koala4j.pipelines.Conversation;
+import koala4j.pipelines.DraftModel;
 import koala4j.pipelines.JsonSchema;
 import koala4j.pipelines.PromptLookup;
 import koala4j.pipelines.SamplingParams;
@@ -208,6 +209,20 @@ final class ChatCommand implements Callable<Integer> {
             + "(max_matching_ngram_size; default 2).")
     Integer promptLookupNgram;
 
+    @Option(names = "--draft-model", description = "Speculative decoding: a small LLaMA-family model (folder or hub "
+            + "id) with the same vocabulary drafts tokens, checked by the model in one pass each (the same answer in "
+            + "fewer passes of the large model; llama.cpp's -md, transformers' assistant_model). Loaded with --quant "
+            + "and --kv-cache; not with --prompt-lookup.")
+    String draftModel;
+
+    @Option(names = "--draft-max", description = "With --draft-model: tokens drafted per pass at most (llama.cpp's "
+            + "--draft-max). Default: 16.")
+    Integer draftMax;
+
+    @Option(names = "--draft-p-min", description = "With --draft-model: drafting stops before a token the draft model "
+            + "gives less than this probability (llama.cpp's --draft-p-min). Default: 0.75.")
+    Double draftPMin;
+
     @Option(names = "--embed", description = "Print the embedding of --prompt (taken as given, no template) instead "
             + "of answering: the language model's final hidden states averaged over its tokens, as llama.cpp's "
             + "--pooling mean (the server's /v1/embeddings scales it to length 1).")
@@ -252,9 +267,11 @@ final class ChatCommand implements Callable<Integer> {
             visuals.add(readVideo(video, frames, "--video"));
         }
         long loadStart = System.nanoTime();
+        DraftModel.Source draft = draftModel == null ? null : new DraftModel.Source(ModelLocator.resolve(draftModel,
+                hub, VisionChat.FILES), draftModel, draftSettings());
         var options = new VisionChat.Options(quantization, template, visionTower, frames, hub, noPromptCache ? 0 : 1,
                 kvCacheType, prefillChunk, PromptLookup.fromOptions("--prompt-lookup", promptLookup,
-                        "--prompt-lookup-ngram", promptLookupNgram));
+                        "--prompt-lookup-ngram", promptLookupNgram), draft);
         try (VisionChat chat = VisionChat.load(folder, model, options, backend.ops())) {
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", chat.describe(), (System.nanoTime() - loadStart) / 1e9);
             if (embed) {
@@ -288,6 +305,11 @@ final class ChatCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private DraftModel.Settings draftSettings() {
+        return DraftModel.Settings.fromOptions("--draft-model", draftModel, "--draft-max", draftMax, "--draft-p-min",
+                draftPMin, "--prompt-lookup", promptLookup);
     }
 
     private static void checkPenalty(String option, Double value) {
@@ -364,6 +386,7 @@ final class ChatCommand implements Callable<Integer> {
         if (etaCutoff != null && !(etaCutoff >= 0 && etaCutoff < 1)) {
             throw new IllegalArgumentException("--eta-cutoff " + etaCutoff + ": expected 0 (off) up to below 1");
         }
+        draftSettings();
         if (numBeams != null && numBeams < 1) {
             throw new IllegalArgumentException("--num-beams " + numBeams + ": expected at least 1");
         }
@@ -621,7 +644,8 @@ final class ChatCommand implements Callable<Integer> {
                 g.stopReason().name().toLowerCase(Locale.ROOT), g.promptTokens(),
                 g.reusedPromptTokens() == 0 ? "" : " (" + g.reusedPromptTokens() + " reused from the previous turn)",
                 g.promptTime().toNanos() / 1e9, g.promptTokensPerSecond(), g.decodeTokensPerSecond(),
-                g.drafts().proposed() == 0 ? "" : String.format(Locale.ROOT, " in %d passes (prompt lookup: %d of %d "
+                g.drafts().proposed() == 0 ? "" : String.format(Locale.ROOT, " in %d passes (" + (draftModel != null
+                        ? "draft model" : "prompt lookup") + ": %d of %d "
                         + "drafted tokens kept)", g.drafts().passes(), g.drafts().accepted(), g.drafts().proposed()),
                 reply.images() == 0 ? "" : String.format(Locale.ROOT, "; %d image(s) encoded in %.2f s", reply.images(),
                         reply.visionTime().toNanos() / 1e9));

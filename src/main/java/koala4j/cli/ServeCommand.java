@@ -18,6 +18,7 @@ import koala4j.io.hub.ConsoleProgress;
 import koala4j.io.hub.HubClient;
 import koala4j.io.hub.ModelLocator;
 import koala4j.models.llama.KvCache;
+import koala4j.pipelines.DraftModel;
 import koala4j.pipelines.PipelineFiles;
 import koala4j.pipelines.PromptLookup;
 import koala4j.pipelines.TextToText;
@@ -83,6 +84,19 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--chat-prompt-lookup-ngram", description = "With --chat-prompt-lookup: the longest n-gram "
             + "matched (default 2).")
     Integer chatPromptLookupNgram;
+
+    @Option(names = "--chat-draft-model", description = "LLaVA / LLaMA: speculative decoding with this small "
+            + "LLaMA-family model (folder or hub id) drafting tokens for every such chat model, which needs its "
+            + "vocabulary (the same answers in fewer passes; llama.cpp's -md). Loaded with each chat model.")
+    String chatDraftModel;
+
+    @Option(names = "--chat-draft-max", description = "With --chat-draft-model: tokens drafted per pass at most "
+            + "(default 16).")
+    Integer chatDraftMax;
+
+    @Option(names = "--chat-draft-p-min", description = "With --chat-draft-model: drafting stops before a token the "
+            + "draft model gives less than this probability (default 0.75).")
+    Double chatDraftPMin;
 
     @Option(names = "--image-urls", defaultValue = "none", description = "Chat image_url parts the server may download:"
             + " none (data: URLs only, default), public (http(s) hosts with public addresses only) or all.")
@@ -176,6 +190,9 @@ final class ServeCommand implements Callable<Integer> {
         DType chatKvType = KvCache.parseType("--chat-kv-cache", chatKvCache);
         PromptLookup chatLookup = PromptLookup.fromOptions("--chat-prompt-lookup", chatPromptLookup,
                 "--chat-prompt-lookup-ngram", chatPromptLookupNgram);
+        DraftModel.Settings draftSettings = DraftModel.Settings.fromOptions("--chat-draft-model", chatDraftModel,
+                "--chat-draft-max", chatDraftMax, "--chat-draft-p-min", chatDraftPMin, "--chat-prompt-lookup",
+                chatPromptLookup);
         b.dataDir = data;
         Files.createDirectories(data);
         b.dbUrl = db;
@@ -206,9 +223,11 @@ final class ServeCommand implements Callable<Integer> {
             b.models.add(locate(m, hub, err));
         }
         if (!chatModels.isEmpty()) {
+            DraftModel.Source draft = chatDraftModel == null ? null : new DraftModel.Source(
+                    ModelLocator.resolve(chatDraftModel, hub, VisionChat.FILES), chatDraftModel, draftSettings);
             var options = new VisionChat.Options(chatQuantization, null, null,
                     VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots, chatKvType,
-                    chatPrefillChunk, chatLookup);
+                    chatPrefillChunk, chatLookup, draft);
             var ops = koala4j.backend.Backends.select(device).ops();
             ChatModelLimit limit = ChatModelLimit.of(chatMaxLoaded);
             for (String m : chatModels) {

@@ -324,7 +324,7 @@ public final class LlmBench {
                 null, null, Cancel.NEVER);
         Choices.run(s, s, Cancel.NEVER, (i, stop) -> gen.generate(embeds, prompt,
                 params.withSampling(1.0, 0, 1.0, i), TextGeneration.TokenListener.NONE, stop, null, null, prompt,
-                computed));
+                computed, null));
         double choices = (System.nanoTime() - n0) / 1e9;
         DecodeBatcher.Stats all = batcher.stats();
         out.printf(Locale.ROOT, "through the DecodeBatcher, %d concurrent generations (a thread each, as concurrent"

@@ -203,16 +203,28 @@ public final class TextGeneration {
      */
     Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
                     Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds) {
-        return generate(promptEmbeds, promptIds, params, listener, cancel, promptCache, promptRows, rowIds, null);
+        return generate(promptEmbeds, promptIds, params, listener, cancel, promptCache, promptRows, rowIds, null, null);
+    }
+
+    /**
+     * Drafts tokens to follow a generation's answer so far (a {@link DraftModel}'s session); one forward pass of the
+     * model checks them as it checks {@link PromptLookup}'s.
+     */
+    interface Drafter {
+
+        /** Up to {@code limit} tokens to follow the prompt and {@code answer[0, count)}; none: an empty array. */
+        int[] draft(int[] answer, int count, int limit);
     }
 
     /**
      * The same from {@code shared} (null: none), this prompt already computed by {@link #prefill}: a copy of its KV
      * cache and logits starts this generation, which computes nothing of the prompt ({@code promptCache}, when
-     * given, only keeps what this generation leaves).
+     * given, only keeps what this generation leaves). With {@code drafter} (null: none) its drafts are checked
+     * instead of prompt lookup's.
      */
     Result generate(Tensor promptEmbeds, int[] promptIds, SamplingParams params, TokenListener listener,
-                    Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds, Prompt shared) {
+                    Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds, Prompt shared,
+                    Drafter drafter) {
         long started = System.nanoTime();                     // MaxTimeCriteria's clock starts before the prompt
         if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
             throw new IllegalArgumentException("prompt embeddings of shape "
@@ -303,8 +315,9 @@ public final class TextGeneration {
                 if (count == params.maxNewTokens()) {
                     break;
                 }
-                drafts = lookup.enabled() ? lookup.draft(history, historyLength, draftLimit(params, count, cache), eos)
-                        : NO_DRAFTS;
+                int limit = draftLimit(params, count, cache);
+                drafts = drafter != null ? drafter.draft(out, count, limit)
+                        : lookup.enabled() ? lookup.draft(history, historyLength, limit, eos) : NO_DRAFTS;
                 if (drafts.length == 0) {
                     rows = batcher != null ? batcher.step(id, cache) : model.forwardIds(
                             model.ops().fromArray(new long[] {id}, 1, 1), cache, true).toFloatArray();

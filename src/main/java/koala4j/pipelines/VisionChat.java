@@ -93,9 +93,12 @@ public final class VisionChat implements AutoCloseable {
      * @param prefillChunk the most prompt positions computed in one pass ({@link LlamaForCausalLM#prefillChunk})
      * @param lookup      prompt lookup decoding for every reply ({@link PromptLookup#NONE}: off) instead of what
      *                    the folder's generation_config.json sets (prompt_lookup_num_tokens); null: the folder's
+     * @param draft       a draft model for speculative decoding, loaded with the model (its quantisation, KV cache
+     *                    type and prefill chunk) and closed with it ({@link #draftModel(DraftModel)}); null: none
      */
     public record Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
-                          int promptCacheSlots, DType kvCache, int prefillChunk, PromptLookup lookup) {
+                          int promptCacheSlots, DType kvCache, int prefillChunk, PromptLookup lookup,
+                          DraftModel.Source draft) {
 
         public Options {
             if (quantization == null) {
@@ -111,6 +114,13 @@ public final class VisionChat implements AutoCloseable {
             if (prefillChunk < 1) {
                 throw new IllegalArgumentException("prefill chunk of " + prefillChunk + " positions: expected at least 1");
             }
+        }
+
+        /** No draft model. */
+        public Options(Quantization quantization, String template, String visionTower, int frames, HubClient hub,
+                       int promptCacheSlots, DType kvCache, int prefillChunk, PromptLookup lookup) {
+            this(quantization, template, visionTower, frames, hub, promptCacheSlots, kvCache, prefillChunk, lookup,
+                    null);
         }
 
         /** Prompt lookup as the folder's generation_config.json sets it. */
@@ -196,6 +206,10 @@ public final class VisionChat implements AutoCloseable {
     private final PromptCacheSlots promptCaches;
     /** Concurrent replies (the server's chat lane) decode their tokens together. */
     private final DecodeBatcher batcher;
+    /** Drafts tokens for every reply ({@link #draftModel(DraftModel)}); null: none. */
+    private volatile DraftModel draft;
+    /** The draft model {@link Options#draft} loaded, closed with this one. */
+    private DraftModel ownedDraft;
     private final java.util.concurrent.atomic.LongAdder drafted = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder draftsKept = new java.util.concurrent.atomic.LongAdder();
     /**
@@ -241,6 +255,20 @@ public final class VisionChat implements AutoCloseable {
      *                                  class runs, or a piece (tokenizer, tower, processor config) is missing
      */
     public static VisionChat load(Path folder, String modelName, Options options, Ops ops) {
+        VisionChat chat = loadModel(folder, modelName, options, ops);
+        if (options.draft() != null) {
+            try {
+                chat.ownedDraft = DraftModel.load(options.draft(), options, ops);
+                chat.draftModel(chat.ownedDraft);
+            } catch (RuntimeException e) {
+                chat.close();
+                throw e;
+            }
+        }
+        return chat;
+    }
+
+    private static VisionChat loadModel(Path folder, String modelName, Options options, Ops ops) {
         Checkpoint ckpt = Checkpoint.open(folder, null, ops);
         VisionEncoder vision = null;
         try {
@@ -477,6 +505,19 @@ public final class VisionChat implements AutoCloseable {
         return n;
     }
 
+    /**
+     * Speculative decoding from now on: {@code draft} (null: none, the caller keeps and closes it) drafts tokens for
+     * every reply and completion, in place of prompt lookup; answers stay the same. Beam search does without.
+     *
+     * @throws IllegalArgumentException when the draft model's tokenizer spells a shared id otherwise
+     */
+    public void draftModel(DraftModel draft) {
+        if (draft != null) {
+            draft.checkCompatible(tokenizer);
+        }
+        this.draft = draft;
+    }
+
     /** Frames per video, as loaded. */
     public int frames() {
         return frames;
@@ -484,8 +525,11 @@ public final class VisionChat implements AutoCloseable {
 
     /** What was loaded, for logs: architecture, prompt format, vision tower. */
     public String describe() {
+        DraftModel d = draft;
         return architecture + " " + folder + "; prompt format: " + (format == null ? "none (raw prompts only)"
-                : format.describe()) + (vision == null ? "" : "; " + vision.describe());
+                : format.describe()) + (vision == null ? "" : "; " + vision.describe())
+                + (d == null ? "" : "; draft model " + d.folder() + " (up to " + d.settings().max()
+                + " tokens a pass, p >= " + d.settings().pMin() + ")");
     }
 
     /**
@@ -659,11 +703,15 @@ public final class VisionChat implements AutoCloseable {
                 }
                 return replies;
             }
+            DraftModel drafts = draft;
+            int shared = drafts == null ? 0 : drafts.sharedVocabulary(tokenizer, languageModel.config().vocabSize());
+            java.util.function.IntFunction<TextGeneration.Drafter> drafter = i -> drafts == null ? null
+                    : drafts.session(ids, params.get(i).maxNewTokens(), shared);
             if (!together(choices, params)) {
                 List<Reply> replies = new ArrayList<>();
                 for (int i = 0; i < choices.size(); i++) {
                     replies.add(ended.apply(i, generation.generate(embeds, promptIds, params.get(i),
-                            choices.get(i).listener(), cancel, cache, rowsOfPrompt, rowIds)));
+                            choices.get(i).listener(), cancel, cache, rowsOfPrompt, rowIds, null, drafter.apply(i))));
                 }
                 return replies;
             }
@@ -671,7 +719,7 @@ public final class VisionChat implements AutoCloseable {
             // the first choice leaves its answer in the prompt cache, for the conversation's next turn
             return Choices.run(choices.size(), parallelChoices(choices.size(), capacity), cancel, (i, stop) ->
                     ended.apply(i, generation.generate(embeds, promptIds, params.get(i), choices.get(i).listener(),
-                            stop, i == 0 ? cache : null, rowsOfPrompt, rowIds, computed)));
+                            stop, i == 0 ? cache : null, rowsOfPrompt, rowIds, computed, drafter.apply(i))));
         } finally {
             if (lease != null) {
                 promptCaches.release(lease);
@@ -758,6 +806,9 @@ public final class VisionChat implements AutoCloseable {
 
     @Override
     public void close() {
+        if (ownedDraft != null) {
+            ownedDraft.close();
+        }
         if (vision != null) {
             vision.close();
         }

@@ -161,6 +161,44 @@ class ChatCommandTest {
                 .decode(ints(first.at("/expected/new_ids")), false), r.json().get("text").asText());
     }
 
+    /**
+     * {@code --draft-model}: the golden e2e llama answers (ids exact) with the tiny LLaMA drafting for itself, and a
+     * sampled answer equal to the one without; the statistics count the kept drafts; misuse is refused.
+     */
+    @Test
+    void draftModelFromTheCommandLine() throws IOException {
+        String model = TinyChatModels.llama().toString();
+        JsonNode expected = JSON.readTree(TinyChatModels.expected("llama").toFile());
+        for (JsonNode r : expected.get("runs")) {
+            Run drafted = ok("chat", "--model", model, "--raw", "--prompt", r.get("prompt").asText(),
+                    "--max-new-tokens", r.get("max_new_tokens").asText(), "--ignore-eos", "--json",
+                    "--draft-model", model, "--draft-max", "4", "--draft-p-min", "0");
+            assertArrayEquals(ints(r.at("/expected/new_ids")), ints(drafted.json().get("output_ids")),
+                    r.get("prompt").asText());
+            assertTrue(drafted.err().contains("draft model ") && drafted.err().matches("(?s).*in [0-9]+ passes "
+                    + "\\(draft model: ([0-9]+) of \\1 drafted tokens kept\\).*"), drafted.err());
+        }
+        String prompt = expected.get("runs").get(0).get("prompt").asText();
+        List<String> args = List.of("chat", "--model", model, "--raw", "--prompt", prompt, "--max-new-tokens", "20",
+                "--ignore-eos", "--json", "--temperature", "0.7", "--seed", "9");
+        JsonNode plain = ok(args.toArray(String[]::new)).json();
+        List<String> withDraft = new ArrayList<>(args);
+        withDraft.addAll(List.of("--draft-model", model));
+        assertArrayEquals(ints(plain.get("output_ids")), ints(ok(withDraft.toArray(String[]::new)).json()
+                .get("output_ids")));
+
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", prompt, "--draft-max", "4").err()
+                .contains("--draft-max needs --draft-model"));
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", prompt, "--draft-model", model,
+                "--prompt-lookup", "3").err().contains("--draft-model and --prompt-lookup 3: both draft tokens"));
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", prompt, "--draft-model", model,
+                "--draft-p-min", "1.5").err().contains("--draft-p-min 1.5: expected a probability from 0 to 1"));
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", prompt, "--draft-model", model,
+                "--draft-max", "0").err().contains("--draft-max 0: expected at least 1 drafted token"));
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", prompt, "--draft-model",
+                work.resolve("no-such-draft").toString()).err().contains("no-such-draft"));
+    }
+
     /** golden/beam_search (transformers 4.57.6 generate with num_beams) through the command line. */
     @Test
     void beamSearchFromTheCommandLine() throws IOException {

@@ -48,6 +48,12 @@ class ServeCommandTest {
                 .contains("--chat-prompt-lookup -2: expected 0 (off) or more draft tokens"));
         assertTrue(run(1, "serve", "--data", data, "--chat-prompt-lookup-ngram", "2")[1]
                 .contains("--chat-prompt-lookup-ngram 2 needs --chat-prompt-lookup"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-draft-max", "4")[1]
+                .contains("--chat-draft-max needs --chat-draft-model"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-draft-model", "x", "--chat-draft-p-min", "-1")[1]
+                .contains("--chat-draft-p-min -1.0: expected a probability from 0 to 1"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-draft-model", "x", "--chat-prompt-lookup", "2")[1]
+                .contains("--chat-draft-model and --chat-prompt-lookup 2: both draft tokens"));
         assertTrue(run(1, "serve", "--data", data, "--chat-kv-cache", "q5")[1]
                 .contains("--chat-kv-cache 'q5': expected f32, f16, q8_0 or q4_0"));
         assertTrue(run(1, "serve", "--data", data, "--db", "jdbc:mysql://x/y")[1].contains("jdbc:sqlite:FILE"));

@@ -26,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import koala4j.backend.cpu.CpuOps;
 import koala4j.cli.Main;
+import koala4j.pipelines.DraftModel;
 import koala4j.pipelines.PromptLookup;
 import koala4j.pipelines.VisionChat;
 import koala4j.server.TestServers.Client;
@@ -622,7 +623,8 @@ class LocalChatModelsTest {
     }
 
     /**
-     * A model served with prompt lookup ({@code serve --chat-prompt-lookup}) answers as one without it: alone,
+     * A model served with prompt lookup ({@code serve --chat-prompt-lookup}) or a draft model
+     * ({@code --chat-draft-model}) answers as one without: alone,
      * streamed, and while other replies share its decoding steps.
      */
     @Test
@@ -634,6 +636,10 @@ class LocalChatModelsTest {
                 VisionChat.Options.defaults(), ops));
         var lookup = new VisionChat.Options(null, null, null, 8, null, 1, DType.F32, 512, new PromptLookup(5, 2));
         b.chatModels.add(LocalChatModels.open("lookup", "tiny llama", TinyChatModels.llama(), lookup, ops));
+        // serve --chat-draft-model: the tiny LLaMA drafting for itself
+        var withDraft = new VisionChat.Options(null, null, null, 8, null, 1, DType.F32, 512, null,
+                new DraftModel.Source(TinyChatModels.llama(), null, new DraftModel.Settings(4, 0)));
+        b.chatModels.add(LocalChatModels.open("drafted", "tiny llama", TinyChatModels.llama(), withDraft, ops));
         try (KoalaServer server = KoalaServer.start(b.build())) {
             Client client = Client.of(server);
             String[] questions = {"Koalas eat", "The capital of Korea is", "Daejeon is"};
@@ -641,6 +647,8 @@ class LocalChatModelsTest {
             for (String q : questions) {
                 alone.add(json(client.post("/v1/chat/completions", greedy("plain", q, false)))
                         .at("/choices/0/message/content").asText());
+                assertEquals(alone.getLast(), json(client.post("/v1/chat/completions", greedy("drafted", q, false)))
+                        .at("/choices/0/message/content").asText(), "drafted: " + q);
                 assertEquals(alone.getLast(), json(client.post("/v1/chat/completions", greedy("lookup", q, false)))
                         .at("/choices/0/message/content").asText(), q);
                 StringBuilder streamed = new StringBuilder();
@@ -675,6 +683,9 @@ class LocalChatModelsTest {
             assertTrue(Long.parseLong(kept.group(1)) > 0 && Long.parseLong(drafted.group(1)) >= Long.parseLong(
                     kept.group(1)), metrics);
             assertTrue(metrics.contains("koala4j_chat_draft_tokens_total{model=\"plain\"} 0"), metrics);
+            var byDraftModel = java.util.regex.Pattern.compile(
+                    "koala4j_chat_draft_tokens_accepted_total\\{model=\"drafted\"} (\\d+)").matcher(metrics);
+            assertTrue(byDraftModel.find() && Long.parseLong(byDraftModel.group(1)) > 0, metrics);
         }
     }
 

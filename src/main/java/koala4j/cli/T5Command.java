@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -68,6 +69,11 @@ final class T5Command implements Callable<Integer> {
             description = "Beam search stopping: true, false or never (default: the folder's, else false).")
     String earlyStopping;
 
+    @Option(names = "--num-return-sequences", description = "Sequences to return (default: the folder's, else 1), "
+            + "as transformers' generate: the best hypotheses of one beam search (at most --num-beams), or as many "
+            + "samples (drawn together, as generate() draws them); not with greedy decoding.")
+    Integer numReturnSequences;
+
     @Option(names = "--embed", description = "Print the mean-pooled encoder embedding instead of generating.")
     boolean embed;
 
@@ -86,7 +92,8 @@ final class T5Command implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         TextGenerationConfig.Overrides overrides = new TextGenerationConfig.Overrides(maxNewTokens, numBeams, doSample,
                 temperature, topK, topP, lengthPenalty,
-                earlyStopping == null ? null : TextGenerationConfig.parseEarlyStopping(earlyStopping), noRepeatNgramSize, seed);
+                earlyStopping == null ? null : TextGenerationConfig.parseEarlyStopping(earlyStopping),
+                noRepeatNgramSize, seed, numReturnSequences);
         Backend backend = Backends.select(device);
         err.println("backend " + backend.name() + " (" + backend.reason() + ")");
         HubClient hub = new HubClient(HubClient.Options.fromEnvironment(System.getenv()), new ConsoleProgress(System.err));
@@ -106,24 +113,36 @@ final class T5Command implements Callable<Integer> {
                 out.println(json ? mapper.writeValueAsString(result) : mapper.writeValueAsString(e.vector()));
                 return 0;
             }
-            pipeline.generationConfig(overrides);                     // settings errors before any work
+            int returns = pipeline.generationConfig(overrides).numReturnSequences();   // settings errors first
             long started = System.nanoTime();
-            // plain output streams as the answer decodes; --json prints one object at the end
-            TextToText.Result r = json ? pipeline.generate(input, overrides, new StageTimes(err), () -> false)
-                    : pipeline.generate(input, overrides, new StageTimes(err), () -> false, piece -> {
+            // one plain answer streams as it decodes; --json prints one object at the end; several print in order
+            List<TextToText.Result> results = json || returns > 1
+                    ? pipeline.generate(List.of(input), overrides, new StageTimes(err), () -> false)
+                    : List.of(pipeline.generate(input, overrides, new StageTimes(err), () -> false, piece -> {
                         out.print(piece);
                         out.flush();
-                    });
+                    }));
             double seconds = (System.nanoTime() - started) / 1e9;
-            err.printf(Locale.ROOT, "%d new tokens in %.2f s%n", r.outputIds().length - 1, seconds);
-            if (json) {
-                result.put("input_ids", r.inputIds());
-                result.put("output_ids", r.outputIds());
-                result.put("text", r.text());
-                result.put("text_raw", r.rawText());
-                out.println(mapper.writeValueAsString(result));
-            } else {
-                out.println();
+            for (int i = 0; i < results.size(); i++) {
+                TextToText.Result r = results.get(i);
+                err.printf(Locale.ROOT, "%s%d new tokens in %.2f s%n", returns > 1 ? (i + 1) + ": " : "",
+                        r.outputIds().length - 1, seconds);
+                if (json) {
+                    Map<String, Object> one = new LinkedHashMap<>();
+                    if (returns > 1) {
+                        one.put("index", i);
+                    }
+                    one.put("input_ids", r.inputIds());
+                    one.put("output_ids", r.outputIds());
+                    one.put("text", r.text());
+                    one.put("text_raw", r.rawText());
+                    out.println(mapper.writeValueAsString(one));
+                } else if (returns > 1) {
+                    out.println("--- " + (i + 1) + "/" + returns + " ---");
+                    out.println(r.text());
+                } else {
+                    out.println();
+                }
             }
         }
         return 0;

@@ -1,5 +1,6 @@
 package koala4j.pipelines;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -65,17 +66,26 @@ final class BeamSearch {
      */
     static long[][] run(Decoder decoder, long[][] prompts, int vocab, Settings cfg, Processor processor,
                         Progress progress, Cancel cancel) {
-        long[][][] top = runTop(decoder, prompts, vocab, cfg, processor, progress, cancel, 1);
+        return padded(runTop(decoder, prompts, vocab, cfg, processor, progress, cancel, 1), cfg.fill());
+    }
+
+    /** {@link #runTop}'s hypotheses as generate() returns them: a row each, input by input, padded with {@code fill}. */
+    static long[][] padded(long[][][] top, long fill) {
         int longest = 0;
         for (long[][] hypotheses : top) {
-            longest = Math.max(longest, hypotheses[0].length);
+            for (long[] h : hypotheses) {
+                longest = Math.max(longest, h.length);
+            }
         }
-        long[][] out = new long[top.length][];
-        for (int b = 0; b < top.length; b++) {
-            out[b] = Arrays.copyOf(top[b][0], longest);
-            Arrays.fill(out[b], top[b][0].length, longest, cfg.fill());
+        List<long[]> out = new ArrayList<>();
+        for (long[][] hypotheses : top) {
+            for (long[] h : hypotheses) {
+                long[] row = Arrays.copyOf(h, longest);
+                Arrays.fill(row, h.length, longest, fill);
+                out.add(row);
+            }
         }
-        return out;
+        return out.toArray(long[][]::new);
     }
 
     /**

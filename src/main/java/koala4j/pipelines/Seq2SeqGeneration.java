@@ -99,9 +99,10 @@ final class Seq2SeqGeneration {
     }
 
     /**
-     * {@code _beam_search} for the decoder, from its start token: see {@link BeamSearch}. Returns the best finished
-     * hypothesis of each input, all cropped to the longest one (shorter ones keep the fill value, which is pad unless
-     * pad is 0 or unset, then eos, as the reference's {@code pad_token_id or eos_token_id[0]}).
+     * {@code _beam_search} for the decoder, from its start token: see {@link BeamSearch}. Returns the
+     * num_return_sequences best finished hypotheses of each input (input by input, best first), all cropped to the
+     * longest one (shorter ones keep the fill value, which is pad unless pad is 0 or unset, then eos, as the
+     * reference's {@code pad_token_id or eos_token_id[0]}).
      */
     static long[][] beamSearch(T5ForConditionalGeneration model, EncoderOutput encoded, TextGenerationConfig cfg,
                                Progress progress, Cancel cancel) {
@@ -126,7 +127,9 @@ final class Seq2SeqGeneration {
         };
         var settings = new BeamSearch.Settings(cfg.numBeams(), cfg.maxLength(), cfg.lengthPenalty(),
                 cfg.earlyStopping(), cfg.eosTokenIds(), fill, cfg.doSample(), cfg.seed());
-        return BeamSearch.run(decoder, prompts, model.config().vocabSize(), settings,
-                (scores, sequence, length, keep) -> process(scores, sequence, length, cfg, keep), progress, cancel);
+        long[][][] top = BeamSearch.runTop(decoder, prompts, model.config().vocabSize(), settings,
+                (scores, sequence, length, keep) -> process(scores, sequence, length, cfg, keep), progress, cancel,
+                cfg.numReturnSequences());
+        return BeamSearch.padded(top, fill);
     }
 }

@@ -13,12 +13,15 @@ import koala4j.models.t5.T5Config;
  * overrides. {@code maxLength} counts the decoder start token, as the reference's {@code max_length} does for
  * encoder-decoders.
  *
- * @param eosTokenIds empty when generation never stops at a token
- * @param padTokenId  what finished rows are filled with; -1 when there is neither pad nor eos
+ * @param eosTokenIds        empty when generation never stops at a token
+ * @param padTokenId         what finished rows are filled with; -1 when there is neither pad nor eos
+ * @param numReturnSequences sequences per input (generate()'s num_return_sequences): the best hypotheses of one beam
+ *                           search, or as many samples; one for greedy decoding
  */
 public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTokenIds, int padTokenId, int maxLength,
                                    int numBeams, boolean doSample, float temperature, int topK, float topP,
-                                   float lengthPenalty, EarlyStopping earlyStopping, int noRepeatNgramSize, long seed) {
+                                   float lengthPenalty, EarlyStopping earlyStopping, int noRepeatNgramSize, long seed,
+                                   int numReturnSequences) {
 
     /** {@code early_stopping}: true, false or "never". */
     public enum EarlyStopping { TRUE, FALSE, NEVER }
@@ -29,9 +32,17 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
      */
     public record Overrides(Integer maxNewTokens, Integer numBeams, Boolean doSample, Float temperature, Integer topK,
                             Float topP, Float lengthPenalty, EarlyStopping earlyStopping, Integer noRepeatNgramSize,
-                            Long seed) {
+                            Long seed, Integer numReturnSequences) {
 
         public static final Overrides NONE = new Overrides(null, null, null, null, null, null, null, null, null, null);
+
+        /** The folder's num_return_sequences. */
+        public Overrides(Integer maxNewTokens, Integer numBeams, Boolean doSample, Float temperature, Integer topK,
+                         Float topP, Float lengthPenalty, EarlyStopping earlyStopping, Integer noRepeatNgramSize,
+                         Long seed) {
+            this(maxNewTokens, numBeams, doSample, temperature, topK, topP, lengthPenalty, earlyStopping,
+                    noRepeatNgramSize, seed, null);
+        }
     }
 
     /** Settings of generation_config.json that change decoding and that this implementation does not have. */
@@ -39,7 +50,7 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
             "bad_words_ids", "force_words_ids", "forced_bos_token_id", "forced_eos_token_id", "suppress_tokens",
             "begin_suppress_tokens", "encoder_no_repeat_ngram_size", "encoder_repetition_penalty", "num_beam_groups",
             "diversity_penalty", "typical_p", "epsilon_cutoff", "eta_cutoff", "min_p", "exponential_decay_length_penalty",
-            "sequence_bias", "constraints", "guidance_scale", "penalty_alpha", "num_return_sequences", "max_time");
+            "sequence_bias", "constraints", "guidance_scale", "penalty_alpha", "max_time");
 
     public TextGenerationConfig {
         eosTokenIds = List.copyOf(eosTokenIds);
@@ -58,6 +69,12 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
         }
         if (decoderStartTokenId < 0) {
             throw new IllegalArgumentException("no decoder_start_token_id (nor bos_token_id) in the generation or model config");
+        }
+        if (numReturnSequences < 1 || numReturnSequences > 1 && !doSample && numBeams == 1
+                || numBeams > 1 && numReturnSequences > numBeams) {
+            throw new IllegalArgumentException(("num_return_sequences %d with num_beams %d%s: expected 1 with greedy "
+                    + "decoding, at most num_beams with beam search, any number of samples").formatted(
+                    numReturnSequences, numBeams, doSample ? " and sampling" : ""));
         }
     }
 
@@ -110,7 +127,8 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
                 o.topP() != null ? o.topP() : g.has("top_p") && g.isNull("top_p") ? 1f : g.floatOr("top_p", 1f),
                 o.lengthPenalty() != null ? o.lengthPenalty() : g.floatOr("length_penalty", 1f), early,
                 o.noRepeatNgramSize() != null ? o.noRepeatNgramSize() : g.intOr("no_repeat_ngram_size", 0),
-                o.seed() != null ? o.seed() : 0L);
+                o.seed() != null ? o.seed() : 0L, o.numReturnSequences() != null ? o.numReturnSequences()
+                        : optionalInt(g, "num_return_sequences", 1));
     }
 
     private static int optionalInt(Json g, String key, int dflt) {
@@ -119,8 +137,8 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
 
     static boolean isNeutral(Json g, String key) {
         return switch (key) {
-            case "repetition_penalty", "encoder_repetition_penalty", "num_beam_groups", "typical_p", "guidance_scale",
-                 "num_return_sequences" -> g.doubleValue(key) == 1.0;
+            case "repetition_penalty", "encoder_repetition_penalty", "num_beam_groups", "typical_p", "guidance_scale" ->
+                    g.doubleValue(key) == 1.0;
             case "min_length", "min_new_tokens", "diversity_penalty", "epsilon_cutoff", "eta_cutoff", "penalty_alpha",
                  "encoder_no_repeat_ngram_size" -> g.doubleValue(key) == 0.0;
             default -> false;

@@ -98,7 +98,8 @@ public final class TextToText implements AutoCloseable {
     }
 
     /**
-     * The same, its text handed to {@code text} as it is generated: the pieces add up to {@link Result#text}. Greedy
+     * The same (the first sequence, when the settings return several), its text handed to {@code text} as it is
+     * generated: the pieces add up to {@link Result#text}. Greedy
      * and sampled answers stream byte token by byte token (a character once its UTF-8 bytes are complete; with the
      * tokenizer's clean_up_tokenization_spaces the last {@value ByteTextStreamer#HOLD_BACK} characters wait, as the
      * clean-up may still change them); beam search hands over the whole answer at the end.
@@ -106,13 +107,19 @@ public final class TextToText implements AutoCloseable {
     public Result generate(String input, TextGenerationConfig.Overrides overrides, Progress progress, Cancel cancel,
                            Consumer<String> text) {
         ByteTextStreamer streamer = new ByteTextStreamer(tokenizer, text);
-        Result r = generate(List.of(input), overrides, progress, cancel, (row, token) -> streamer.add(token))
-                .getFirst();
+        Result r = generate(List.of(input), overrides, progress, cancel, (row, token) -> {
+            if (row == 0) {
+                streamer.add(token);
+            }
+        }).getFirst();
         streamer.finish(r.text());
         return r;
     }
 
-    /** A batch of inputs, right-padded together as {@code tokenizer(texts, padding=True)} and generated together. */
+    /**
+     * A batch of inputs, right-padded together as {@code tokenizer(texts, padding=True)} and generated together; with
+     * num_return_sequences R, R results per input, input by input (as generate() returns R rows per input).
+     */
     public List<Result> generate(List<String> inputs, TextGenerationConfig.Overrides overrides, Progress progress,
                                  Cancel cancel) {
         return generate(inputs, overrides, progress, cancel, Seq2SeqGeneration.TokenSink.NONE);
@@ -121,7 +128,18 @@ public final class TextToText implements AutoCloseable {
     private List<Result> generate(List<String> inputs, TextGenerationConfig.Overrides overrides, Progress progress,
                                   Cancel cancel, Seq2SeqGeneration.TokenSink tokens) {
         TextGenerationConfig cfg = generationConfig(overrides);
-        ByteTokenizer.Batch batch = tokenizer.encodeBatch(inputs);
+        int returns = cfg.numReturnSequences();
+        // generate()'s _expand_inputs_for_generation: each input repeated for its sampled sequences, in place
+        List<String> rows = inputs;
+        if (returns > 1 && cfg.numBeams() == 1) {
+            rows = new ArrayList<>();
+            for (String input : inputs) {
+                for (int i = 0; i < returns; i++) {
+                    rows.add(input);
+                }
+            }
+        }
+        ByteTokenizer.Batch batch = tokenizer.encodeBatch(rows);
         long started = System.nanoTime();
         EncoderOutput encoded = encode(batch);
         progress.stage("encode", Duration.ofNanos(System.nanoTime() - started));
@@ -131,8 +149,8 @@ public final class TextToText implements AutoCloseable {
                 : Seq2SeqGeneration.sample(model, encoded, cfg, progress, cancel, tokens);
         progress.stage("decode", Duration.ofNanos(System.nanoTime() - started));
         List<Result> results = new ArrayList<>();
-        for (int r = 0; r < inputs.size(); r++) {
-            int[] ids = tokenizer.encodeWithEos(inputs.get(r));
+        for (int r = 0; r < outputs.length; r++) {
+            int[] ids = tokenizer.encodeWithEos(inputs.get(r / returns));
             int[] out = new int[outputs[r].length];
             for (int i = 0; i < out.length; i++) {
                 out[i] = Math.toIntExact(outputs[r][i]);

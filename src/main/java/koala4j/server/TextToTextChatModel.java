@@ -93,8 +93,9 @@ final class TextToTextChatModel implements ChatModel {
         Float temperature = params.temperature() != null && params.temperature() > 0
                 ? Float.valueOf(params.temperature().floatValue()) : null;
         Float topP = params.topP() != null ? Float.valueOf(params.topP().floatValue()) : null;
+        // one sequence per choice (OpenAI's n makes the choices), whatever the folder's num_return_sequences
         var overrides = new TextGenerationConfig.Overrides(params.maxTokens(), null, sample, temperature, null, topP,
-                null, null, null, params.seed());
+                null, null, null, params.seed(), 1);
         TextGenerationConfig config;
         TextToText.Result r;
         try (var lease = pipeline.lease()) {

@@ -175,6 +175,66 @@ class TextToTextTest {
         }
     }
 
+    /**
+     * generate(num_return_sequences=R) against golden/t5_returns (make_t5_returns.py, transformers 5.18, the e2e T5
+     * folder): one input and a batch of two, beam search (R best hypotheses) and sampling (each input repeated R
+     * times, drawn together from one seeded generator), every row as generate() returns it, pads included. Ids
+     * exact. Then the same through {@code t5 --num-return-sequences}, and greedy decoding with several refused.
+     */
+    @Test
+    void returnedSequencesAsTransformersGivesThem() throws IOException {
+        Json golden = Json.read(resource("golden/t5_returns/returns.json"));
+        int checked = 0;
+        // the runs with eos_token_id 252 (a token the tiny model produces, so hypotheses end early)
+        Path eos252 = folderWith("{\"decoder_start_token_id\": 0, \"eos_token_id\": 252, \"pad_token_id\": 0}");
+        try (TextToText t2t = TextToText.load(resource("golden/e2e/t5/model"), ops);
+             TextToText ending = TextToText.load(eos252, ops)) {
+            for (Json run : golden.objects("runs")) {
+                Json s = run.object("settings");
+                List<String> inputs = run.stringList("inputs");
+                List<List<Integer>> expected = run.intLists("sequences");
+                var overrides = new TextGenerationConfig.Overrides(s.intValue("max_new_tokens"),
+                        s.intOpt("num_beams").orElse(null), s.has("do_sample") ? s.boolValue("do_sample") : null,
+                        s.has("temperature") ? s.floatValue("temperature") : null, s.intOpt("top_k").orElse(null),
+                        null, s.has("length_penalty") ? s.floatValue("length_penalty") : null, null, null,
+                        s.has("seed") ? s.longValue("seed") : null, s.intValue("num_return_sequences"));
+                assertTrue(!s.has("eos_token_id") || s.intValue("eos_token_id") == 252, s.toString());
+                List<TextToText.Result> got = (s.has("eos_token_id") ? ending : t2t).generate(inputs, overrides,
+                        Progress.NONE, Cancel.NEVER);
+                assertEquals(expected.size(), got.size(), s.toString());
+                for (int i = 0; i < expected.size(); i++) {
+                    assertEquals(expected.get(i).stream().map(Integer::longValue).toList(),
+                            list(got.get(i).outputIds()), "row " + i + " of " + inputs + " " + s);
+                }
+                checked++;
+            }
+        }
+        assertEquals(8, checked);
+
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new String[] {"t5", "--model", resource("golden/e2e/t5/model").toString(), "--input",
+                "Good morning, koala!", "--num-beams", "3", "--num-return-sequences", "3", "--max-new-tokens", "12",
+                "--json", "--device", "cpu"}, new PrintWriter(out), new PrintWriter(err));
+        assertEquals(0, code, err.toString());
+        String[] lines = out.toString().strip().split("\n");
+        assertEquals(3, lines.length, out.toString());
+        List<List<Integer>> first = golden.objects("runs").getFirst().intLists("sequences");
+        for (int i = 0; i < 3; i++) {
+            Json line = Json.parse(lines[i], "stdout");
+            assertEquals(i, line.intValue("index"));
+            assertEquals(first.get(i).stream().map(Integer::longValue).toList(), line.longList("output_ids"),
+                    "line " + i);
+        }
+        out.getBuffer().setLength(0);
+        err.getBuffer().setLength(0);
+        code = Main.run(new String[] {"t5", "--model", resource("golden/e2e/t5/model").toString(), "--input", "x",
+                "--num-return-sequences", "2"}, new PrintWriter(out), new PrintWriter(err));
+        assertEquals(1, code);
+        assertTrue(err.toString().contains("num_return_sequences 2 with num_beams 1: expected 1 with greedy"),
+                err.toString());
+    }
+
     @Test
     void cliEmbedIsTheMaskedMeanOfTheEncoderOutput() {
         StringWriter out = new StringWriter();

@@ -69,7 +69,7 @@ final class BeamSearch {
         return padded(runTop(decoder, prompts, vocab, cfg, processor, progress, cancel, 1), cfg.fill());
     }
 
-    /** {@link #runTop}'s hypotheses as generate() returns them: a row each, input by input, padded with {@code fill}. */
+    /** {@link #runTop}'s hypotheses as generate() returns them: a row each, input by input, padded by {@code fill}. */
     static long[][] padded(long[][][] top, long fill) {
         int longest = 0;
         for (long[][] hypotheses : top) {

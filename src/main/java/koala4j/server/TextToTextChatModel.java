@@ -64,6 +64,58 @@ final class TextToTextChatModel implements ChatModel {
 
     @Override
     public Result complete(List<Message> messages, Params params, Stream stream) {
+        String input = input(messages);
+        var overrides = overrides(params, 1);
+        TextGenerationConfig config;
+        TextToText.Result r;
+        try (var lease = pipeline.lease()) {
+            TextToText t5 = lease.model();
+            config = t5.generationConfig(overrides);
+            r = t5.generate(input, overrides, Progress.NONE, stream.cancel(), stream::delta);
+        }
+        return result(r, config);
+    }
+
+    /**
+     * OpenAI's {@code n}; under the folder's beam search the choices are the best hypotheses of one search, best
+     * first (num_return_sequences, at most num_beams), else one sequence per choice with seed + i.
+     */
+    @Override
+    public List<Result> completeChoices(List<Message> messages, Params params, List<Stream> streams)
+            throws Exception {
+        String input = input(messages);
+        try (var lease = pipeline.lease()) {
+            TextToText t5 = lease.model();
+            int beams = t5.generationConfig(overrides(params, 1)).numBeams();
+            if (beams == 1 || streams.size() == 1) {
+                return ChatModel.oneByOne(params, streams, (p, stream) -> complete(messages, p, stream));
+            }
+            if (streams.size() > beams) {
+                throw ApiError.invalid("n", "n " + streams.size() + " with the model's num_beams " + beams
+                        + ": expected at most num_beams (the choices are the best hypotheses of one beam search)");
+            }
+            var overrides = overrides(params, streams.size());
+            TextGenerationConfig config = t5.generationConfig(overrides);
+            List<TextToText.Result> hypotheses = t5.generate(List.of(input), overrides, Progress.NONE,
+                    streams.getFirst().cancel());
+            List<Result> results = new ArrayList<>();
+            for (int i = 0; i < hypotheses.size(); i++) {
+                Result r = result(hypotheses.get(i), config);
+                streams.get(i).delta(r.text());
+                streams.get(i).end(r);
+                results.add(r);
+            }
+            return results;
+        }
+    }
+
+    @Override
+    public List<Result> completeTextChoices(String prompt, Params params, List<Stream> streams) throws Exception {
+        return completeChoices(List.of(new Message("user", List.of(new TextPart(prompt)))), params, streams);
+    }
+
+    /** The text of the last user message: a text-to-text model keeps no dialogue. */
+    private String input(List<Message> messages) {
         String input = null;
         for (int i = 0; i < messages.size(); i++) {
             Message m = messages.get(i);
@@ -83,6 +135,11 @@ final class TextToTextChatModel implements ChatModel {
             throw ApiError.invalid("messages", "messages: no user message; the text-to-text model '" + id
                     + "' answers the last one");
         }
+        return input;
+    }
+
+    /** The request's settings over the folder's, {@code returns} sequences (OpenAI's n makes the choices). */
+    private TextGenerationConfig.Overrides overrides(Params params, int returns) {
         if (!params.adjustmentsGiven().isEmpty()) {
             String field = params.adjustmentsGiven().getFirst();
             throw ApiError.invalid(field, field + ": not supported by the text-to-text model '" + id + "' (T5 "
@@ -93,18 +150,18 @@ final class TextToTextChatModel implements ChatModel {
         Float temperature = params.temperature() != null && params.temperature() > 0
                 ? Float.valueOf(params.temperature().floatValue()) : null;
         Float topP = params.topP() != null ? Float.valueOf(params.topP().floatValue()) : null;
-        // one sequence per choice (OpenAI's n makes the choices), whatever the folder's num_return_sequences
-        var overrides = new TextGenerationConfig.Overrides(params.maxTokens(), null, sample, temperature, null, topP,
-                null, null, null, params.seed(), 1);
-        TextGenerationConfig config;
-        TextToText.Result r;
-        try (var lease = pipeline.lease()) {
-            TextToText t5 = lease.model();
-            config = t5.generationConfig(overrides);
-            r = t5.generate(input, overrides, Progress.NONE, stream.cancel(), stream::delta);
-        }
+        return new TextGenerationConfig.Overrides(params.maxTokens(), null, sample, temperature, null, topP, null,
+                null, null, params.seed(), returns);
+    }
+
+    /** The answer up to its first eos: a row padded to a longer hypothesis repeats its fill after it. */
+    private static Result result(TextToText.Result r, TextGenerationConfig config) {
         long[] out = r.outputIds();
-        String finish = out.length > 1 && config.isEos(out[out.length - 1]) ? "stop" : "length";
-        return new Result(r.text(), finish, r.inputIds().length, out.length - 1, 0);
+        for (int i = 1; i < out.length; i++) {
+            if (config.isEos(out[i])) {
+                return new Result(r.text(), "stop", r.inputIds().length, i, 0);
+            }
+        }
+        return new Result(r.text(), "length", r.inputIds().length, out.length - 1, 0);
     }
 }

@@ -344,6 +344,47 @@ class LocalChatModelsTest {
         }
     }
 
+    /** The same for a T5 model searching with beams (golden/t5_returns, transformers 5.18). */
+    @Test
+    void choicesOfABeamSearchT5AreItsBestHypotheses() throws Exception {
+        Path folder = work.resolve("t5-beams");
+        Files.createDirectories(folder);
+        for (String f : List.of("added_tokens.json", "config.json", "model.safetensors", "special_tokens_map.json",
+                "tokenizer_config.json")) {
+            Files.createSymbolicLink(folder.resolve(f), TinyChatModels.t5().resolve(f).toAbsolutePath());
+        }
+        Files.writeString(folder.resolve("generation_config.json"), """
+                {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0, "num_beams": 3}""");
+        JsonNode run = TestServers.JSON.readTree(Close.resource("golden/t5_returns/returns.json").toFile())
+                .get("runs").get(0);
+        assertEquals(3, run.at("/settings/num_beams").asInt());
+        ServerConfig.Builder b = TestServers.builder(data);
+        b.chatModels.add(LocalChatModels.open("t5-beams", "t5 beams", folder, VisionChat.Options.defaults(),
+                new CpuOps()));
+        try (KoalaServer server = KoalaServer.start(b.build());
+             var t5 = koala4j.pipelines.TextToText.load(TinyChatModels.t5(), new CpuOps())) {
+            Client client = Client.of(server);
+            ObjectNode body = TestServers.JSON.createObjectNode().put("model", "t5-beams")
+                    .put("prompt", run.at("/inputs/0").asText()).put("max_tokens", 12).put("n", 3);
+            JsonNode three = json(client.post("/v1/completions", body.toString()));
+            int completion = 0;
+            for (int i = 0; i < 3; i++) {
+                int[] ids = JsonArrays.ints(run.get("sequences").get(i));
+                assertEquals(t5.tokenizer().decode(ids, true), three.at("/choices/" + i + "/text").asText(),
+                        "choice " + i + ": " + three);
+                int n = 1;                              // new tokens up to the first eos (1), the rest is fill
+                while (n < ids.length - 1 && ids[n] != 1) {
+                    n++;
+                }
+                completion += n;
+            }
+            assertEquals(completion, three.at("/usage/completion_tokens").asInt(), three.toString());
+            HttpResponse<String> tooMany = client.post("/v1/completions", body.put("n", 4).toString());
+            assertEquals(400, tooMany.statusCode());
+            assertTrue(tooMany.body().contains("n 4 with the model's num_beams 3"), tooMany.body());
+        }
+    }
+
     /** The chunks' log-probability entries of choice 0, in order ({@code field}: chat's content, or tokens). */
     private static List<JsonNode> streamedLogprobs(String sse, String pointer) throws Exception {
         List<JsonNode> out = new ArrayList<>();

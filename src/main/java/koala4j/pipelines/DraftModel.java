@@ -96,10 +96,13 @@ public final class DraftModel implements AutoCloseable {
 
     /**
      * Loads {@code source} for a model loaded with {@code target}'s options: the same quantisation, KV cache type,
-     * prefill chunk and hub client, no prompt cache, no prompt lookup.
+     * prefill chunk and hub client (and, for an original-layout LLaVA folder, which loads with its tower, the same
+     * --vision-tower), no prompt cache, no prompt lookup.
      */
     static DraftModel load(Source source, VisionChat.Options target, Ops ops) {
-        return load(source.folder(), source.name(), new VisionChat.Options(target.quantization(), null, null,
+        String tower = VisionChat.architectureOf(source.folder()) == VisionChat.Architecture.LLAVA_ORIGINAL
+                ? target.visionTower() : null;
+        return load(source.folder(), source.name(), new VisionChat.Options(target.quantization(), null, tower,
                 target.frames(), target.hub(), 0, target.kvCache(), target.prefillChunk(), PromptLookup.NONE),
                 source.settings(), ops);
     }

@@ -171,6 +171,31 @@ class DraftModelTest {
         }
     }
 
+    /**
+     * An original-layout Ko-LLaVA drafting for itself through {@link VisionChat.Options#draft}, its tower named as
+     * --vision-tower names it (the draft folder loads with the same tower): the same answer about the image; the
+     * text-only draft, which does not see the image, has some of its drafts kept.
+     */
+    @Test
+    void koLlavaThroughTheOptionsWithItsVisionTower() throws IOException {
+        Path tower = TinyChatModels.kollava().resolveSibling("kollava_v0_vision");
+        var d = VisionChat.Options.defaults();
+        var plainOptions = new VisionChat.Options(null, null, tower.toString(), d.frames(), null, 0, null);
+        var draftOptions = new VisionChat.Options(null, null, tower.toString(), d.frames(), null, 0, null, 512, null,
+                new DraftModel.Source(TinyChatModels.kollava(), null, new DraftModel.Settings(4, 0)));
+        Conversation q = Conversation.empty().user("What is this?", List.of(new Conversation.Picture(
+                Images.read(TinyChatModels.image("kollava_v0")), "image.png")));
+        try (VisionChat plain = VisionChat.load(TinyChatModels.kollava(), "Ko-LLaVA-13b", plainOptions, OPS);
+             VisionChat drafted = VisionChat.load(TinyChatModels.kollava(), "Ko-LLaVA-13b", draftOptions, OPS)) {
+            SamplingParams p = plain.defaults().withGreedy().withMaxNewTokens(12).withIgnoreEos(true);
+            VisionChat.Reply a = plain.reply(q, p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            VisionChat.Reply b = drafted.reply(q, p, TextGeneration.TokenListener.NONE, Cancel.NEVER);
+            assertArrayEquals(a.outputIds(), b.outputIds());
+            assertTrue(b.generation().drafts().proposed() > 0, b.generation().drafts().toString());
+            assertTrue(drafted.describe().contains("draft model"), drafted.describe());
+        }
+    }
+
     @Test
     void draftingStopsAtTheProbabilityFloorAndThePassLimit() {
         try (DraftModel d = draft(TinyChatModels.llama(), 0)) {

@@ -337,6 +337,13 @@ class LocalChatModelsTest {
                 assertEquals(llama.tokenizer().decode(JsonArrays.ints(run.get("sequences").get(i)), true),
                         three.at("/choices/" + i + "/text").asText(), "choice " + i + ": " + three);
             }
+            List<Integer> finished = new ArrayList<>();
+            Map<Integer, String> streamed = streamedChoices(client.post("/v1/completions",
+                    body.deepCopy().put("stream", true).toString()).body(), finished);
+            for (int i = 0; i < 3; i++) {
+                assertEquals(three.at("/choices/" + i + "/text").asText(), streamed.get(i), "streamed " + i);
+            }
+            assertEquals(List.of(0, 1, 2), finished.stream().sorted().toList());
             HttpResponse<String> tooMany = client.post("/v1/completions", body.put("n", 4).toString());
             assertEquals(400, tooMany.statusCode());
             assertEquals("n", json(tooMany).at("/error/param").asText(), tooMany.body());

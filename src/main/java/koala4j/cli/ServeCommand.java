@@ -68,6 +68,12 @@ final class ServeCommand implements Callable<Integer> {
             + " no limit.")
     int chatMaxLoaded;
 
+    @Option(names = "--chat-memory-budget", defaultValue = "0", description = "Weights of chat models kept loaded "
+            + "at once, e.g. 20g (each counted from its weight files, LLaMA Linear weights at their --chat-quant "
+            + "size): least recently used idle ones unload before another loads past it. 0 (default): no limit; "
+            + "--chat-max-loaded applies as well.")
+    String chatMemoryBudget;
+
     @Option(names = "--chat-preload", description = "Load the chat models before serving (as llama.cpp's server "
             + "does) instead of at their first request; one that cannot be loaded stops serve with the reason.")
     boolean chatPreload;
@@ -186,6 +192,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--chat-max-loaded " + chatMaxLoaded + ": expected 0 (no limit) or more");
         }
         positive("--chat-prefill-chunk", chatPrefillChunk);
+        long chatBudget = chatMemoryBudget.strip().equals("0") ? 0 : bytes("--chat-memory-budget", chatMemoryBudget);
         Quantization chatQuantization = Quantization.parse(chatQuant);
         DType chatKvType = KvCache.parseType("--chat-kv-cache", chatKvCache);
         PromptLookup chatLookup = PromptLookup.fromOptions("--chat-prompt-lookup", chatPromptLookup,
@@ -202,7 +209,7 @@ final class ServeCommand implements Callable<Integer> {
         b.workers = positive("--workers", workers);
         b.chatParallel = positive("--chat-parallel", chatParallel);
         b.requestTimeout = Duration.ofSeconds(positive("--timeout", timeoutSeconds));
-        b.memoryBudgetBytes = bytes(memoryBudget);
+        b.memoryBudgetBytes = bytes("--memory-budget", memoryBudget);
         b.device = device;
         b.imageUrls = switch (imageUrls.strip().toLowerCase(java.util.Locale.ROOT)) {
             case "none" -> ServerConfig.ImageUrls.NONE;
@@ -229,7 +236,7 @@ final class ServeCommand implements Callable<Integer> {
                     VisionChat.Options.defaults().frames(), hub, noPromptCache ? 0 : chatCacheSlots, chatKvType,
                     chatPrefillChunk, chatLookup, draft);
             var ops = koala4j.backend.Backends.select(device).ops();
-            ChatModelLimit limit = ChatModelLimit.of(chatMaxLoaded);
+            ChatModelLimit limit = ChatModelLimit.of(chatMaxLoaded, chatBudget);
             for (String m : chatModels) {
                 ChatModel model = chatModel(m, hub, options, ops, limit);
                 if (chatPreload) {
@@ -328,7 +335,7 @@ final class ServeCommand implements Callable<Integer> {
         return keys;
     }
 
-    static long bytes(String text) {
+    static long bytes(String option, String text) {
         String t = text.strip().toLowerCase(Locale.ROOT);
         long unit = 1;
         if (t.endsWith("g")) {
@@ -346,7 +353,7 @@ final class ServeCommand implements Callable<Integer> {
             }
             return Math.multiplyExact(v, unit);
         } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("--memory-budget " + text + ": expected a size such as 8g, 512m or 1048576");
+            throw new IllegalArgumentException(option + " " + text + ": expected a size such as 8g, 512m or 1048576");
         }
     }
 

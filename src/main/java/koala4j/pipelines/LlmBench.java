@@ -118,7 +118,7 @@ public final class LlmBench {
 
     /** Weight bytes one decoding step reads (as {@link LlamaForCausalLM#weightBytesPerToken}), from the shape alone. */
     public static long weightBytesPerToken(LlamaConfig c, Quantization q) {
-        long linear = (long) c.numHiddenLayers() * linearParametersPerLayer(c) + (long) c.vocabSize() * c.hiddenSize();
+        long linear = c.linearParameters();
         long linearBytes = switch (q) {
             case Q8_0 -> Q8.bytesFor(linear);
             case Q4_0 -> Q4.bytesFor(linear);
@@ -131,12 +131,6 @@ public final class LlmBench {
     /** All weight bytes held in memory: the Linear weights, the norms and the whole (F16) embedding table. */
     public static long weightBytesInMemory(LlamaConfig c, Quantization q) {
         return weightBytesPerToken(c, q) - (long) c.hiddenSize() * 2 + (long) c.vocabSize() * c.hiddenSize() * 2;
-    }
-
-    private static long linearParametersPerLayer(LlamaConfig c) {
-        long q = (long) c.hiddenSize() * c.numAttentionHeads() * c.headDim();
-        long kv = 2L * c.hiddenSize() * c.numKeyValueHeads() * c.headDim();
-        return 2 * q + kv + 3L * c.hiddenSize() * c.intermediateSize();
     }
 
     private static LlamaConfig withLayers(LlamaConfig c, int layers) {
@@ -255,9 +249,8 @@ public final class LlmBench {
         if (layers < full.numHiddenLayers()) {
             long fullBytes = weightBytesPerToken(full, o.quantization());
             double scale = (double) fullBytes / bytesPerToken;
-            double fullParams = (double) full.numHiddenLayers() * linearParametersPerLayer(full)
-                    + (double) full.vocabSize() * full.hiddenSize();
-            double params = (double) layers * linearParametersPerLayer(c) + (double) c.vocabSize() * c.hiddenSize();
+            double fullParams = full.linearParameters();
+            double params = c.linearParameters();
             out.printf(Locale.ROOT, "full model, extrapolated from %d layers (same effective bandwidth per byte, same"
                             + " prompt FLOP rate): %s per token, bound %.2f tokens/s, decode ~%.2f tokens/s, prompt ~%.1f"
                             + " tokens/s, weights %s in memory%n", layers, gb(fullBytes),

@@ -64,4 +64,26 @@ public final class PipelineFiles {
         }
         return List.copyOf(patterns);
     }
+
+    /**
+     * Bytes of a model folder's weight files (its safetensors and PyTorch .bin files, not training_args.bin), what its
+     * checkpoint maps or reads.
+     *
+     * @throws java.io.UncheckedIOException naming the folder when it cannot be listed
+     */
+    public static long checkpointBytes(Path folder) {
+        long sum = 0;
+        try (Stream<Path> list = Files.list(folder)) {
+            for (Path f : list.toList()) {
+                String name = f.getFileName().toString();
+                if (Files.isRegularFile(f) && (name.endsWith(".safetensors")
+                        || name.endsWith(".bin") && !name.equals("training_args.bin"))) {
+                    sum += Files.size(f);
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(folder + ": cannot list its weight files", e);
+        }
+        return sum;
+    }
 }

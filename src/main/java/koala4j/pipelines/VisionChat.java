@@ -383,6 +383,27 @@ public final class VisionChat implements AutoCloseable {
         return g.has("max_new_tokens") ? p : p.withMaxNewTokens(DEFAULT_MAX_NEW_TOKENS);
     }
 
+    /**
+     * The bytes a LLaMA / LLaVA folder holds once loaded: its weight files, with the language model's Linear weights
+     * at their Q8_0 / Q4_0 size when {@code quantization} copies them (the mapped originals are then no longer read).
+     * A separate vision tower folder and KV caches are not counted.
+     */
+    public static long estimatedBytes(Path folder, Quantization quantization) {
+        long files = PipelineFiles.checkpointBytes(folder);
+        if (quantization == Quantization.NONE) {
+            return files;
+        }
+        Json config = Json.read(folder.resolve("config.json"));
+        LlamaConfig text = LlavaConfig.isLlava(config) ? LlavaConfig.from(config).textConfig()
+                : LlamaConfig.from(config);
+        String dtype = config.stringOr("torch_dtype", config.stringOr("dtype", "float16"));
+        long linear = text.linearParameters();
+        long stored = linear * (dtype.equals("float32") ? 4 : 2);
+        long quantised = quantization == Quantization.Q8_0 ? koala4j.tensor.quant.Q8.bytesFor(linear)
+                : koala4j.tensor.quant.Q4.bytesFor(linear);
+        return Math.max(0, files - stored) + quantised;
+    }
+
     public Architecture architecture() {
         return architecture;
     }

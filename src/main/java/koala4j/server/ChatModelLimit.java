@@ -3,51 +3,99 @@ package koala4j.server;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * At most {@code max} chat models loaded at once ({@code serve --chat-max-loaded}, as Ollama's
- * OLLAMA_MAX_LOADED_MODELS): a model that comes into use past the limit makes the least recently used idle ones
- * unload; models answering a request stay, and the surplus goes as they are released. Thread-safe.
+ * OLLAMA_MAX_LOADED_MODELS) and at most {@code budget} bytes of their weights ({@code serve --chat-memory-budget},
+ * each model counted by its estimate, {@link LazyModel#bytes}): before a model loads, the least recently used idle
+ * ones unload until it fits; models answering a request stay (a model that does not fit beside them loads anyway),
+ * and the surplus goes as they are released. Thread-safe.
  */
 public final class ChatModelLimit {
 
     /** No limit: every model stays loaded once it is (the default). */
-    public static final ChatModelLimit NONE = new ChatModelLimit(Integer.MAX_VALUE);
+    public static final ChatModelLimit NONE = new ChatModelLimit(Integer.MAX_VALUE, Long.MAX_VALUE);
 
     private final int max;
-    /** Loaded models, least recently used first. */
-    private final LinkedHashMap<LazyModel<?>, Boolean> loaded = new LinkedHashMap<>(16, 0.75f, true);
+    private final long budget;
+    /** Loaded models and their bytes, least recently used first. */
+    private final LinkedHashMap<LazyModel<?>, Long> loaded = new LinkedHashMap<>(16, 0.75f, true);
 
-    private ChatModelLimit(int max) {
+    private ChatModelLimit(int max, long budget) {
         this.max = max;
+        this.budget = budget;
     }
 
     /** At most {@code max} chat models loaded at once; 0: no limit. */
     public static ChatModelLimit of(int max) {
+        return of(max, 0);
+    }
+
+    /** At most {@code max} chat models (0: any number) and {@code budgetBytes} of their weights (0: any size). */
+    public static ChatModelLimit of(int max, long budgetBytes) {
         if (max < 0) {
             throw new IllegalArgumentException("a limit of " + max + " loaded chat models, expected 0 (none) or more");
         }
-        return max == 0 ? NONE : new ChatModelLimit(max);
+        if (budgetBytes < 0) {
+            throw new IllegalArgumentException("a chat memory budget of " + budgetBytes + " bytes, expected 0 (none) "
+                    + "or more");
+        }
+        return max == 0 && budgetBytes == 0 ? NONE : new ChatModelLimit(max == 0 ? Integer.MAX_VALUE : max,
+                budgetBytes == 0 ? Long.MAX_VALUE : budgetBytes);
     }
 
     int max() {
         return max;
     }
 
-    /** {@code model} is loaded and in use: it becomes the most recently used; returns the models to unload. */
-    synchronized List<LazyModel<?>> used(LazyModel<?> model) {
-        if (max == Integer.MAX_VALUE) {
+    /** The limit as serve's options state it, for logs. */
+    String describe() {
+        List<String> parts = new ArrayList<>();
+        if (max != Integer.MAX_VALUE) {
+            parts.add("--chat-max-loaded " + max);
+        }
+        if (budget != Long.MAX_VALUE) {
+            parts.add(String.format(Locale.ROOT, "--chat-memory-budget %.2f GB", budget / 1e9));
+        }
+        return "serve " + String.join(" ", parts);
+    }
+
+    /**
+     * {@code model} is about to load: the idle models to unload first (least recently used first, no longer counted)
+     * so that it fits beside the others, as far as idle ones can make room.
+     */
+    synchronized List<LazyModel<?>> room(LazyModel<?> model) {
+        if (this == NONE) {
             return List.of();
         }
-        loaded.put(model, Boolean.TRUE);
+        long need = model.bytes();
+        List<LazyModel<?>> out = new ArrayList<>();
+        var it = loaded.keySet().iterator();
+        while ((count(out, model) + 1 > max || bytes(out, model) + need > budget) && it.hasNext()) {
+            LazyModel<?> m = it.next();
+            if (m != model && m.idle()) {
+                out.add(m);
+            }
+        }
+        out.forEach(loaded::remove);
+        return out;
+    }
+
+    /** {@code model} is loaded and in use: it becomes the most recently used; returns the models to unload. */
+    synchronized List<LazyModel<?>> used(LazyModel<?> model) {
+        if (this == NONE) {
+            return List.of();
+        }
+        loaded.put(model, model.bytes());
         return surplus();
     }
 
-    /** The idle models past the limit, least recently used first, no longer counted as loaded. */
+    /** The idle models past the limits, least recently used first, no longer counted as loaded. */
     synchronized List<LazyModel<?>> surplus() {
         List<LazyModel<?>> out = new ArrayList<>();
         var it = loaded.keySet().iterator();
-        while (loaded.size() - out.size() > max && it.hasNext()) {
+        while ((count(out, null) > max || bytes(out, null) > budget) && it.hasNext()) {
             LazyModel<?> m = it.next();
             if (m.idle()) {
                 out.add(m);
@@ -55,5 +103,23 @@ public final class ChatModelLimit {
         }
         out.forEach(loaded::remove);
         return out;
+    }
+
+    /** Loaded models but {@code leaving} and {@code except}. */
+    private int count(List<LazyModel<?>> leaving, LazyModel<?> except) {
+        int n = 0;
+        for (LazyModel<?> m : loaded.keySet()) {
+            n += m != except && !leaving.contains(m) ? 1 : 0;
+        }
+        return n;
+    }
+
+    /** Bytes of the loaded models but {@code leaving} and {@code except}. */
+    private long bytes(List<LazyModel<?>> leaving, LazyModel<?> except) {
+        long sum = 0;
+        for (var e : loaded.entrySet()) {
+            sum += e.getKey() != except && !leaving.contains(e.getKey()) ? e.getValue() : 0;
+        }
+        return sum;
     }
 }

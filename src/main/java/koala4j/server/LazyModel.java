@@ -11,7 +11,7 @@ import org.slf4j.LoggerFactory;
  * A model loaded on its first request and then shared by the requests that {@link #lease} it. A model that cannot be
  * loaded is the server's problem: the client gets 503, the reason (with server paths) goes to the log, and the next
  * request tries again. Under a {@link ChatModelLimit} an idle model may be unloaded (closed) to make room for
- * another; its next request loads it again.
+ * another (before that one loads); its next request loads it again.
  */
 final class LazyModel<T extends AutoCloseable> {
 
@@ -21,16 +21,40 @@ final class LazyModel<T extends AutoCloseable> {
     private final Path folder;
     private final Supplier<T> loader;
     private final ChatModelLimit limit;
+    private final java.util.function.LongSupplier estimate;
+    private volatile long bytes = -1;
     private volatile T value;
     /** Requests holding a lease; guarded by {@code state}, which is never held while a model loads. */
     private int users;
     private final Object state = new Object();
 
     LazyModel(String id, Path folder, Supplier<T> loader, ChatModelLimit limit) {
+        this(id, folder, loader, limit, () -> 0);
+    }
+
+    /** {@code estimate}: the bytes the loaded model holds, as a memory budget counts it (asked once, when needed). */
+    LazyModel(String id, Path folder, Supplier<T> loader, ChatModelLimit limit,
+              java.util.function.LongSupplier estimate) {
         this.id = id;
         this.folder = folder;
         this.loader = loader;
         this.limit = limit;
+        this.estimate = estimate;
+    }
+
+    /** The bytes the model holds once loaded, estimated before it loads (0 when unknown). */
+    long bytes() {
+        long b = bytes;
+        if (b < 0) {
+            try {
+                b = Math.max(0, estimate.getAsLong());
+            } catch (RuntimeException e) {
+                LOG.warn("chat model {}: no size estimate ({}); counted as 0 bytes", id, e.getMessage());
+                b = 0;
+            }
+            bytes = b;
+        }
+        return b;
     }
 
     /** The model if it is loaded, else null (without loading it). */
@@ -47,6 +71,7 @@ final class LazyModel<T extends AutoCloseable> {
         }
         try {
             if (v == null) {
+                unload(limit.room(this));              // before it loads, so that the budget is never exceeded
                 v = get();
             }
         } catch (RuntimeException | Error e) {
@@ -110,7 +135,7 @@ final class LazyModel<T extends AutoCloseable> {
         }
         try {
             v.close();
-            LOG.info("chat model {} unloaded (serve --chat-max-loaded {})", id, limit.max());
+            LOG.info("chat model {} unloaded ({})", id, limit.describe());
         } catch (Exception e) {
             LOG.warn("chat model {} did not close cleanly: {}", id, e.toString());
         }

@@ -7,14 +7,15 @@ import java.util.List;
 import koala4j.io.json.Json;
 import koala4j.pipelines.VisionChat;
 import koala4j.tensor.Ops;
+import koala4j.tensor.quant.Quantization;
 
 /**
  * Chat models served from local model folders, their kind decided by the folder's config.json: LLaVA (either
  * layout) and LLaMA folders answer through {@link VisionChat}, T5 / mT5 / GBST-KEByT5 folders through
  * {@link koala4j.pipelines.TextToText} (the last user message is the input). Models load on their first request
- * and stay loaded, or, under a limit on loaded chat models ({@code serve --chat-max-loaded}), the least recently used
- * idle one unloads when another comes into use past it (chat models are not counted in the image models' memory
- * budget).
+ * and stay loaded, or, under a limit on loaded chat models ({@code serve --chat-max-loaded}) or on their bytes
+ * ({@code --chat-memory-budget}, {@link #estimatedBytes}), the least recently used idle ones unload before another
+ * loads past it (chat models are not counted in the image models' memory budget).
  */
 public final class LocalChatModels {
 
@@ -47,6 +48,16 @@ public final class LocalChatModels {
                     + "Ko-LLaVA, LLaMA: LlavaForConditionalGeneration, LlavaLlamaForCausalLM, LlamaForCausalLM) or t5,"
                     + " mt5, gbswt5 (KEByT5, ByT5)");
         }
+    }
+
+    /**
+     * The bytes a chat model folder holds once loaded, as {@code serve --chat-memory-budget} counts it: its weight
+     * files, a LLaMA / LLaVA language model's Linear weights at their quantised size
+     * ({@link VisionChat#estimatedBytes}).
+     */
+    public static long estimatedBytes(Path folder, Quantization quantization) {
+        return kindOf(folder) == Kind.VISION_CHAT ? VisionChat.estimatedBytes(folder, quantization)
+                : koala4j.pipelines.PipelineFiles.checkpointBytes(folder);
     }
 
     /**

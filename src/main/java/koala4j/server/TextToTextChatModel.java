@@ -24,7 +24,8 @@ final class TextToTextChatModel implements ChatModel {
     TextToTextChatModel(String id, String displayName, Path folder, Ops ops, ChatModelLimit limit) {
         this.id = id;
         this.displayName = displayName;
-        this.pipeline = new LazyModel<>(id, folder, () -> TextToText.load(folder, ops), limit);
+        this.pipeline = new LazyModel<>(id, folder, () -> TextToText.load(folder, ops), limit,
+                () -> LocalChatModels.estimatedBytes(folder, koala4j.tensor.quant.Quantization.NONE));
     }
 
     /** Whether the model is loaded now. */

@@ -33,7 +33,9 @@ final class VisionChatModel implements ChatModel {
                     ChatModelLimit limit) {
         this.id = id;
         this.displayName = displayName;
-        this.chat = new LazyModel<>(id, folder, () -> VisionChat.load(folder, id, options, ops), limit);
+        this.chat = new LazyModel<>(id, folder, () -> VisionChat.load(folder, id, options, ops), limit,
+                () -> LocalChatModels.estimatedBytes(folder, options.quantization()) + (options.draft() == null ? 0
+                        : LocalChatModels.estimatedBytes(options.draft().folder(), options.quantization())));
     }
 
     /** Whether the model is loaded now. */

@@ -48,6 +48,8 @@ class ServeCommandTest {
                 .contains("--chat-prompt-lookup -2: expected 0 (off) or more draft tokens"));
         assertTrue(run(1, "serve", "--data", data, "--chat-prompt-lookup-ngram", "2")[1]
                 .contains("--chat-prompt-lookup-ngram 2 needs --chat-prompt-lookup"));
+        assertTrue(run(1, "serve", "--data", data, "--chat-memory-budget", "lots")[1]
+                .contains("--chat-memory-budget lots: expected a size such as 8g, 512m or 1048576"));
         assertTrue(run(1, "serve", "--data", data, "--chat-draft-max", "4")[1]
                 .contains("--chat-draft-max needs --chat-draft-model"));
         assertTrue(run(1, "serve", "--data", data, "--chat-draft-model", "x", "--chat-draft-p-min", "-1")[1]
@@ -65,10 +67,10 @@ class ServeCommandTest {
     void keysAndSizes() throws Exception {
         Path keys = Files.writeString(dir.resolve("keys.txt"), "# team keys\n\nk4j-aaaaaaaaaaaaaaaa\n  k4j-bbbbbbbbbbbbbbbb  \n");
         assertEquals(Set.of("k4j-aaaaaaaaaaaaaaaa", "k4j-bbbbbbbbbbbbbbbb"), ServeCommand.readKeys(keys));
-        assertEquals(8L << 30, ServeCommand.bytes("8g"));
-        assertEquals(512L << 20, ServeCommand.bytes("512M"));
-        assertEquals(1000, ServeCommand.bytes("1000"));
-        assertThrows(IllegalArgumentException.class, () -> ServeCommand.bytes("-1g"));
+        assertEquals(8L << 30, ServeCommand.bytes("--memory-budget", "8g"));
+        assertEquals(512L << 20, ServeCommand.bytes("--memory-budget", "512M"));
+        assertEquals(1000, ServeCommand.bytes("--memory-budget", "1000"));
+        assertThrows(IllegalArgumentException.class, () -> ServeCommand.bytes("--memory-budget", "-1g"));
         assertEquals("etri-vilab/koala-700m", ServeCommand.folderId(
                 Path.of("/cache/hub/models--etri-vilab--koala-700m/snapshots/0123abcd")));
         assertEquals("my-sd15", ServeCommand.folderId(Path.of("/models/my-sd15/")));

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 class ChatModelLimitTest {
 
     /** A model that counts its loads and closes. */
-    private static final class Counted implements AutoCloseable {
+    private static class Counted implements AutoCloseable {
         final AtomicInteger closed = new AtomicInteger();
 
         @Override
@@ -110,5 +110,71 @@ class ChatModelLimitTest {
         var a = model("a", one, made);
         a.lease().close();
         assertNotNull(a.peek());
+    }
+
+    private static LazyModel<Counted> sized(String id, long bytes, ChatModelLimit limit, List<Counted> made,
+                                           List<String> events) {
+        return new LazyModel<>(id, Path.of(id), () -> {
+            events.add("load " + id);
+            Counted c = new Counted() {
+                @Override
+                public void close() {
+                    events.add("close " + id);
+                    super.close();
+                }
+            };
+            made.add(c);
+            return c;
+        }, limit, () -> bytes);
+    }
+
+    /**
+     * {@code --chat-memory-budget}: before a model loads, least recently used idle ones unload until its estimate
+     * fits (unloading comes first, so the budget is never passed by idle models); a busy model stays and one that does
+     * not fit beside it loads anyway, the surplus going when it is released; the count limit applies as well.
+     */
+    @Test
+    void aMemoryBudgetUnloadsBeforeLoading() {
+        ChatModelLimit ten = ChatModelLimit.of(0, 10);
+        List<Counted> made = new ArrayList<>();
+        List<String> events = new ArrayList<>();
+        var a = sized("a", 6, ten, made, events);
+        var b = sized("b", 3, ten, made, events);
+        var c = sized("c", 5, ten, made, events);
+        a.lease().close();
+        b.lease().close();
+        assertEquals(List.of("load a", "load b"), events, "6 + 3 fit in 10");
+        a.lease().close();                                                 // a is now more recent than b
+        c.lease().close();
+        assertEquals(List.of("load a", "load b", "close b", "close a", "load c"), events,
+                "b, the least recently used, is not room enough for c: a goes too, both before c loads");
+        assertNull(a.peek());
+        assertNull(b.peek());
+        events.clear();
+        b.lease().close();
+        assertEquals(List.of("load b"), events, "5 + 3 fit");
+
+        events.clear();
+        try (var held = b.lease(); var alsoHeld = c.lease()) {
+            try (var lease = a.lease()) {                                  // b and c busy: a loads past the budget
+                assertNotNull(lease.model());
+            }
+            assertEquals(List.of("load a", "close a"), events, "a goes as soon as it is released");
+            assertNotNull(held.model());
+            assertNotNull(alsoHeld.model());
+        }
+        assertNotNull(b.peek());
+        assertNotNull(c.peek());
+        assertTrue(ten.describe().contains("--chat-memory-budget 0.00 GB"), ten.describe());
+
+        events.clear();
+        ChatModelLimit both = ChatModelLimit.of(1, 100);
+        var d = sized("d", 1, both, made, events);
+        var e = sized("e", 1, both, made, events);
+        d.lease().close();
+        e.lease().close();
+        assertEquals(List.of("load d", "close d", "load e"), events, "one model at a time, whatever its size");
+        assertThrows(IllegalArgumentException.class, () -> ChatModelLimit.of(0, -1));
+        assertTrue(ChatModelLimit.of(0, 0) == ChatModelLimit.NONE);
     }
 }

@@ -956,12 +956,18 @@ class LocalChatModelsTest {
         }
     }
 
-    /** {@code serve --chat-max-loaded 1}: each model's request unloads the other, which answers again when asked. */
-    @Test
-    void oneLoadedChatModelAtATime() throws Exception {
+    /**
+     * {@code serve --chat-max-loaded 1}, or a {@code --chat-memory-budget} that holds either model but not both: each
+     * model's request unloads the other, which answers again when asked.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"count", "bytes"})
+    void oneLoadedChatModelAtATime(String limitBy) throws Exception {
         ServerConfig.Builder b = TestServers.builder(data);
         CpuOps ops = new CpuOps();
-        ChatModelLimit one = ChatModelLimit.of(1);
+        long larger = Math.max(Files.size(TinyChatModels.llama().resolve("model.safetensors")),
+                Files.size(TinyChatModels.t5().resolve("model.safetensors")));
+        ChatModelLimit one = limitBy.equals("count") ? ChatModelLimit.of(1) : ChatModelLimit.of(0, larger + 1);
         VisionChatModel llama = (VisionChatModel) LocalChatModels.open("tiny-llama", "tiny llama",
                 TinyChatModels.llama(), VisionChat.Options.defaults(), ops, one);
         TextToTextChatModel t5 = (TextToTextChatModel) LocalChatModels.open("tiny-t5", "tiny t5", TinyChatModels.t5(),
@@ -1054,5 +1060,24 @@ class LocalChatModelsTest {
         var e = assertThrows(koala4j.io.json.JsonException.class, () -> LocalChatModels.kindOf(bert));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("bert")
                 && e.getMessage().contains("gbswt5"), e.getMessage());
+    }
+
+    /**
+     * What {@code --chat-memory-budget} counts: the weight files, with a quantised LLaMA's Linear weights (decoder
+     * layers and lm_head of the tiny F32 model: 2 x (2 x 64 x 64 + 2 x 64 x 32 + 3 x 64 x 168) + 500 x 64 = 137,216
+     * weights) at their Q8_0 / Q4_0 size instead of 4 bytes each; a T5 folder by its files.
+     */
+    @Test
+    void theMemoryBudgetCountsWeightFiles() throws Exception {
+        long llamaFiles = Files.size(TinyChatModels.llama().resolve("model.safetensors"));
+        assertEquals(llamaFiles, LocalChatModels.estimatedBytes(TinyChatModels.llama(),
+                koala4j.tensor.quant.Quantization.NONE));
+        long linear = 2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 168) + 500 * 64;
+        assertEquals(llamaFiles - 4 * linear + koala4j.tensor.quant.Q8.bytesFor(linear),
+                LocalChatModels.estimatedBytes(TinyChatModels.llama(), koala4j.tensor.quant.Quantization.Q8_0));
+        assertEquals(llamaFiles - 4 * linear + koala4j.tensor.quant.Q4.bytesFor(linear),
+                LocalChatModels.estimatedBytes(TinyChatModels.llama(), koala4j.tensor.quant.Quantization.Q4_0));
+        assertEquals(Files.size(TinyChatModels.t5().resolve("model.safetensors")),
+                LocalChatModels.estimatedBytes(TinyChatModels.t5(), koala4j.tensor.quant.Quantization.Q8_0));
     }
 }

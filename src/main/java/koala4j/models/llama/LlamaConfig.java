@@ -66,6 +66,18 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         eosTokenIds = List.copyOf(eosTokenIds);
     }
 
+    /** Weights of one decoder layer's Linear modules: q, k, v, o, gate, up and down. */
+    public long linearParametersPerLayer() {
+        long q = (long) hiddenSize * numAttentionHeads * headDim;
+        long kv = 2L * hiddenSize * numKeyValueHeads * headDim;
+        return 2 * q + kv + 3L * hiddenSize * intermediateSize;
+    }
+
+    /** Weights of every Linear module: the decoder layers' and lm_head (what Q8_0 / Q4_0 quantise). */
+    public long linearParameters() {
+        return numHiddenLayers * linearParametersPerLayer() + (long) vocabSize * hiddenSize;
+    }
+
     /** A LLaMA config (no sliding window), the components before Mistral's were added. */
     public LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers, int numAttentionHeads,
                        int numKeyValueHeads, int headDim, Activation hiddenAct, float rmsNormEps, double ropeTheta,

@@ -119,6 +119,11 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
             maxLength = maxNew + 1;                  // + the decoder start token
         }
         EarlyStopping early = o.earlyStopping() != null ? o.earlyStopping() : earlyStopping(g);
+        int returns = o.numReturnSequences() != null ? o.numReturnSequences()
+                : optionalInt(g, "num_return_sequences", 1);
+        if (o.numReturnSequences() == null && returns < 1) {
+            throw g.error("num_return_sequences", Integer.toString(returns), "at least 1");
+        }
         return new TextGenerationConfig(start, eos, pad, maxLength,
                 o.numBeams() != null ? o.numBeams() : g.intOr("num_beams", 1),
                 o.doSample() != null ? o.doSample() : g.boolOr("do_sample", false),
@@ -127,8 +132,7 @@ public record TextGenerationConfig(int decoderStartTokenId, List<Integer> eosTok
                 o.topP() != null ? o.topP() : g.has("top_p") && g.isNull("top_p") ? 1f : g.floatOr("top_p", 1f),
                 o.lengthPenalty() != null ? o.lengthPenalty() : g.floatOr("length_penalty", 1f), early,
                 o.noRepeatNgramSize() != null ? o.noRepeatNgramSize() : g.intOr("no_repeat_ngram_size", 0),
-                o.seed() != null ? o.seed() : 0L, o.numReturnSequences() != null ? o.numReturnSequences()
-                        : optionalInt(g, "num_return_sequences", 1));
+                o.seed() != null ? o.seed() : 0L, returns);
     }
 
     private static int optionalInt(Json g, String key, int dflt) {

@@ -53,13 +53,13 @@ class TextToTextTest {
 
     private final Ops ops = new CpuOps();
 
-    /** golden/e2e/t5/model with another generation_config.json. */
+    /** golden/e2e/t5/model with another generation_config.json (a second call replaces the first folder). */
     private Path folderWith(String generationConfig) throws IOException {
         Path folder = dir.resolve("model");
         Files.createDirectories(folder);
         try (var files = Files.list(resource("golden/e2e/t5/model"))) {
             for (Path f : files.toList()) {
-                Files.copy(f, folder.resolve(f.getFileName()));
+                Files.copy(f, folder.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             }
         }
         Files.writeString(folder.resolve("generation_config.json"), generationConfig);
@@ -233,6 +233,14 @@ class TextToTextTest {
         assertEquals(1, code);
         assertTrue(err.toString().contains("num_return_sequences 2 with num_beams 1: expected 1 with greedy"),
                 err.toString());
+        // the folder's value: 0 is refused naming the file and field
+        Path zero = folderWith("{\"decoder_start_token_id\": 0, \"eos_token_id\": 1, \"num_return_sequences\": 0}");
+        try (TextToText t2t = TextToText.load(zero, ops)) {
+            RuntimeException e = assertThrows(RuntimeException.class,
+                    () -> t2t.generate("x", greedy(4), Progress.NONE, Cancel.NEVER));
+            assertTrue(e.getMessage().contains("generation_config.json") && e.getMessage()
+                    .contains("num_return_sequences"), e.getMessage());
+        }
     }
 
     @Test

@@ -93,6 +93,11 @@ final class ChatCommand implements Callable<Integer> {
             + "already holds (OpenAI's presence_penalty; default 0).")
     Double presencePenalty;
 
+    @Option(names = "--logit-bias", description = "ID=BIAS (or llama.cpp's ID+BIAS / ID-BIAS): add BIAS, -100 to "
+            + "100, to the logit of token ID before choosing (OpenAI's logit_bias; -100 all but bans it); "
+            + "repeatable.")
+    List<String> logitBias = new ArrayList<>();
+
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampling draws (default 0).")
     long seed;
 
@@ -312,6 +317,32 @@ final class ChatCommand implements Callable<Integer> {
                 draftPMin, "--prompt-lookup", promptLookup);
     }
 
+    /** --logit-bias entries: token id to bias, each id below {@code vocabulary}. */
+    Map<Integer, Float> logitBias(int vocabulary) {
+        Map<Integer, Float> out = new java.util.HashMap<>();
+        for (String entry : logitBias) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*(\\d{1,9})\\s*(=\\s*[-+]?|[-+])\\s*"
+                    + "(\\d+(\\.\\d*)?|\\.\\d+)\\s*").matcher(entry);
+            if (!m.matches()) {
+                throw new IllegalArgumentException("--logit-bias '" + entry + "': expected TOKEN_ID=BIAS (e.g. 13=-100) "
+                        + "or TOKEN_ID+BIAS / TOKEN_ID-BIAS");
+            }
+            int id = Integer.parseInt(m.group(1));
+            String sign = m.group(2).replace("=", "").strip();
+            double bias = Double.parseDouble(m.group(3)) * (sign.equals("-") ? -1 : 1);
+            if (id >= vocabulary) {
+                throw new IllegalArgumentException("--logit-bias " + entry.strip() + ": token " + id + " is not in the "
+                        + "model's vocabulary of " + vocabulary + " tokens");
+            }
+            if (!(Math.abs(bias) <= 100)) {
+                throw new IllegalArgumentException("--logit-bias " + entry.strip() + ": bias " + bias + ", expected -100 "
+                        + "to 100");
+            }
+            out.put(id, (float) bias);
+        }
+        return out;
+    }
+
     private static void checkPenalty(String option, Double value) {
         if (value != null && !(value >= -2 && value <= 2)) {
             throw new IllegalArgumentException(option + " " + value + ": expected -2 to 2");
@@ -387,6 +418,7 @@ final class ChatCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--eta-cutoff " + etaCutoff + ": expected 0 (off) up to below 1");
         }
         draftSettings();
+        logitBias(Integer.MAX_VALUE);                            // the entries' form, before the model loads
         if (numBeams != null && numBeams < 1) {
             throw new IllegalArgumentException("--num-beams " + numBeams + ": expected at least 1");
         }
@@ -435,9 +467,10 @@ final class ChatCommand implements Callable<Integer> {
                     earlyStopping != null ? TextGenerationConfig.parseEarlyStopping(earlyStopping)
                             : b.earlyStopping()));
         }
-        if (frequencyPenalty != null || presencePenalty != null) {
+        Map<Integer, Float> bias = logitBias(chat.tokenizer().size());
+        if (frequencyPenalty != null || presencePenalty != null || !bias.isEmpty()) {
             p = p.withAdjustments(new SamplingParams.LogitAdjustments(frequencyPenalty != null ? frequencyPenalty : 0,
-                    presencePenalty != null ? presencePenalty : 0, Map.of()));
+                    presencePenalty != null ? presencePenalty : 0, bias));
         }
         p = p.withProcessors(p.processors().withWarpers(typicalP, epsilonCutoff, etaCutoff));
         if ("json".equals(format)) {

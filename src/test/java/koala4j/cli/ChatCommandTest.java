@@ -199,6 +199,34 @@ class ChatCommandTest {
                 work.resolve("no-such-draft").toString()).err().contains("no-such-draft"));
     }
 
+    /**
+     * {@code --logit-bias}: +100 on a token makes it the greedy answer's every token, -100 on the greedy first token
+     * makes another come first (both forms, OpenAI's ID=BIAS and llama.cpp's ID-BIAS); bad entries are refused.
+     */
+    @Test
+    void logitBiasFromTheCommandLine() throws IOException {
+        String model = TinyChatModels.llama().toString();
+        JsonNode r = JSON.readTree(TinyChatModels.expected("llama").toFile()).get("runs").get(0);
+        List<String> args = List.of("chat", "--model", model, "--raw", "--prompt", r.get("prompt").asText(),
+                "--max-new-tokens", "4", "--ignore-eos", "--json");
+        int first = r.at("/expected/new_ids/0").asInt();
+        List<String> forced = new ArrayList<>(args);
+        forced.addAll(List.of("--logit-bias", "77=100"));
+        assertArrayEquals(new int[] {77, 77, 77, 77}, ints(ok(forced.toArray(String[]::new)).json().get("output_ids")));
+        for (String ban : List.of(first + "=-100", first + "-100")) {
+            List<String> banned = new ArrayList<>(args);
+            banned.addAll(List.of("--logit-bias", ban));
+            int[] ids = ints(ok(banned.toArray(String[]::new)).json().get("output_ids"));
+            assertTrue(Arrays.stream(ids).noneMatch(id -> id == first), ban + ": " + Arrays.toString(ids));
+        }
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", "x", "--logit-bias", "abc").err()
+                .contains("--logit-bias 'abc': expected TOKEN_ID=BIAS"));
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", "x", "--logit-bias", "5=200").err()
+                .contains("--logit-bias 5=200: bias 200.0, expected -100 to 100"));
+        assertTrue(run("chat", "--model", model, "--raw", "--prompt", "x", "--logit-bias", "99999=1").err()
+                .contains("token 99999 is not in the model's vocabulary of 500 tokens"));
+    }
+
     /** golden/beam_search (transformers 4.57.6 generate with num_beams) through the command line. */
     @Test
     void beamSearchFromTheCommandLine() throws IOException {

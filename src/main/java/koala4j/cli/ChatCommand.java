@@ -324,8 +324,8 @@ final class ChatCommand implements Callable<Integer> {
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*(\\d{1,9})\\s*(=\\s*[-+]?|[-+])\\s*"
                     + "(\\d+(\\.\\d*)?|\\.\\d+)\\s*").matcher(entry);
             if (!m.matches()) {
-                throw new IllegalArgumentException("--logit-bias '" + entry + "': expected TOKEN_ID=BIAS (e.g. 13=-100) "
-                        + "or TOKEN_ID+BIAS / TOKEN_ID-BIAS");
+                throw new IllegalArgumentException("--logit-bias '" + entry + "': expected TOKEN_ID=BIAS (e.g. "
+                        + "13=-100) or TOKEN_ID+BIAS / TOKEN_ID-BIAS");
             }
             int id = Integer.parseInt(m.group(1));
             String sign = m.group(2).replace("=", "").strip();
@@ -335,8 +335,8 @@ final class ChatCommand implements Callable<Integer> {
                         + "model's vocabulary of " + vocabulary + " tokens");
             }
             if (!(Math.abs(bias) <= 100)) {
-                throw new IllegalArgumentException("--logit-bias " + entry.strip() + ": bias " + bias + ", expected -100 "
-                        + "to 100");
+                throw new IllegalArgumentException("--logit-bias " + entry.strip() + ": bias " + bias
+                        + ", expected -100 to 100");
             }
             out.put(id, (float) bias);
         }

@@ -65,6 +65,10 @@ final class ChatCommand implements Callable<Integer> {
     @Option(names = "--frames", defaultValue = "8", description = "Frames sampled evenly from a video (default 8).")
     int frames;
 
+    @Option(names = "--prompt-file", description = "The question read from this UTF-8 file, as --prompt gives it "
+            + "(llama.cpp's -f): for long prompts.")
+    Path promptFile;
+
     @Option(names = "--prompt", description = "The question (one answer, then exit); without it, read messages from stdin.")
     String prompt;
 
@@ -354,7 +358,24 @@ final class ChatCommand implements Callable<Integer> {
         return system == null ? Conversation.empty() : Conversation.empty().system(system);
     }
 
-    private void validate() {
+    private void validate() throws IOException {
+        if (promptFile != null) {
+            if (prompt != null) {
+                throw new IllegalArgumentException("--prompt and --prompt-file " + promptFile + ": give one");
+            }
+            if (!Files.isRegularFile(promptFile)) {
+                throw new IllegalArgumentException("--prompt-file " + promptFile + ": file not found");
+            }
+            try {
+                prompt = StandardCharsets.UTF_8.newDecoder()
+                        .decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(promptFile))).toString();
+            } catch (java.nio.charset.CharacterCodingException e) {
+                throw new IllegalArgumentException("--prompt-file " + promptFile + ": not UTF-8 text");
+            }
+            if (prompt.isBlank()) {
+                throw new IllegalArgumentException("--prompt-file " + promptFile + ": empty");
+            }
+        }
         if (system != null && raw) {
             throw new IllegalArgumentException("--system goes into a chat template; --raw sends the prompt without one");
         }

@@ -227,6 +227,27 @@ class ChatCommandTest {
                 .contains("token 99999 is not in the model's vocabulary of 500 tokens"));
     }
 
+    /** {@code --prompt-file}: the golden e2e llama prompt from a file gives the golden ids; misuse is refused. */
+    @Test
+    void promptFromAFile() throws IOException {
+        String model = TinyChatModels.llama().toString();
+        JsonNode r = JSON.readTree(TinyChatModels.expected("llama").toFile()).get("runs").get(1);
+        Path file = Files.writeString(work.resolve("prompt.txt"), r.get("prompt").asText());
+        JsonNode got = ok("chat", "--model", model, "--raw", "--prompt-file", file.toString(), "--max-new-tokens",
+                r.get("max_new_tokens").asText(), "--ignore-eos", "--json").json();
+        assertArrayEquals(ints(r.at("/expected/input_ids")), ints(got.get("prompt_ids")));
+        assertArrayEquals(ints(r.at("/expected/new_ids")), ints(got.get("output_ids")));
+        assertTrue(run("chat", "--model", model, "--prompt", "x", "--prompt-file", file.toString()).err()
+                .contains("--prompt and --prompt-file " + file + ": give one"));
+        assertTrue(run("chat", "--model", model, "--prompt-file", work.resolve("missing.txt").toString()).err()
+                .contains("missing.txt: file not found"));
+        Path latin1 = Files.write(work.resolve("latin1.txt"), new byte[] {'c', 'a', 'f', (byte) 0xE9});
+        assertTrue(run("chat", "--model", model, "--prompt-file", latin1.toString()).err()
+                .contains("latin1.txt: not UTF-8 text"));
+        Path blank = Files.writeString(work.resolve("blank.txt"), " \n");
+        assertTrue(run("chat", "--model", model, "--prompt-file", blank.toString()).err().contains("blank.txt: empty"));
+    }
+
     /** golden/beam_search (transformers 4.57.6 generate with num_beams) through the command line. */
     @Test
     void beamSearchFromTheCommandLine() throws IOException {

@@ -348,6 +348,10 @@ class LocalChatModelsTest {
             assertEquals(400, tooMany.statusCode());
             assertEquals("n", json(tooMany).at("/error/param").asText(), tooMany.body());
             assertTrue(tooMany.body().contains("n 4 with the model's num_beams 3"), tooMany.body());
+            HttpResponse<String> tooManyStreamed = client.post("/v1/completions", body.put("stream", true).toString());
+            // streamed, the model's refusal comes as the stream's error event, as other errors found by the model do
+            assertTrue(tooManyStreamed.body().startsWith("data: {\"error\"") && tooManyStreamed.body()
+                    .contains("\"param\":\"n\""), tooManyStreamed.body());
         }
     }
 

@@ -226,10 +226,7 @@ public final class TextGeneration {
                     Cancel cancel, PromptCache promptCache, float[][] promptRows, int[] rowIds, Prompt shared,
                     Drafter drafter) {
         long started = System.nanoTime();                     // MaxTimeCriteria's clock starts before the prompt
-        if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
-            throw new IllegalArgumentException("prompt embeddings of shape "
-                    + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
-        }
+        checkPromptEmbeds(promptEmbeds);
         if (!params.stopStrings().isEmpty() && tokenizer == null) {
             throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a tokenizer to decode");
         }
@@ -543,10 +540,7 @@ public final class TextGeneration {
      */
     public List<Result> beamHypotheses(Tensor promptEmbeds, int[] promptIds, SamplingParams params,
                                        List<TokenListener> listeners, Cancel cancel) {
-        if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
-            throw new IllegalArgumentException("prompt embeddings of shape "
-                    + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
-        }
+        checkPromptEmbeds(promptEmbeds);
         int beams = params.beams().numBeams();
         if (listeners.isEmpty() || listeners.size() > beams) {
             throw new IllegalArgumentException("num_return_sequences " + listeners.size() + " with num_beams " + beams
@@ -557,6 +551,14 @@ public final class TextGeneration {
         }
         checkBeams(params, listeners);
         return beamSearch(promptEmbeds, promptIds, params, listeners, cancel);
+    }
+
+    /** One sequence's prompt embeddings: [1, N >= 1, C]. */
+    private static void checkPromptEmbeds(Tensor promptEmbeds) {
+        if (promptEmbeds.rank() != 3 || promptEmbeds.size(0) != 1 || promptEmbeds.size(1) == 0) {
+            throw new IllegalArgumentException("prompt embeddings of shape "
+                    + Arrays.toString(promptEmbeds.shape()) + ", expected [1, N >= 1, C]");
+        }
     }
 
     /** What beam search does not do: per-token log-probabilities, JSON output, max_time. */

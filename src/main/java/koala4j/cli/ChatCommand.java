@@ -306,8 +306,9 @@ final class ChatCommand implements Callable<Integer> {
                 answer(chat, completion ? null : start().user(prompt, visuals), prompt, visuals, params,
                         returns(chat, params), out, err);
             } else {
-                if (chat.numReturnSequences() > 1) {
-                    err.println("generation_config.json's num_return_sequences " + chat.numReturnSequences()
+                int folderReturns = chat.numReturnSequences();
+                if (folderReturns > 1) {
+                    err.println("generation_config.json's num_return_sequences " + folderReturns
                             + ": one answer per turn in an interactive chat");
                 }
                 interactive(chat, completion, visuals, params, out, err);
@@ -321,12 +322,15 @@ final class ChatCommand implements Callable<Integer> {
                 draftPMin, "--prompt-lookup", promptLookup);
     }
 
+    /** A --logit-bias entry: ID=BIAS (BIAS signed or not), ID+BIAS or ID-BIAS. */
+    private static final java.util.regex.Pattern LOGIT_BIAS = java.util.regex.Pattern.compile(
+            "\\s*(\\d{1,9})\\s*(=\\s*[-+]?|[-+])\\s*(\\d+(\\.\\d*)?|\\.\\d+)\\s*");
+
     /** --logit-bias entries: token id to bias, each id below {@code vocabulary}. */
     Map<Integer, Float> logitBias(int vocabulary) {
         Map<Integer, Float> out = new java.util.HashMap<>();
         for (String entry : logitBias) {
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*(\\d{1,9})\\s*(=\\s*[-+]?|[-+])\\s*"
-                    + "(\\d+(\\.\\d*)?|\\.\\d+)\\s*").matcher(entry);
+            java.util.regex.Matcher m = LOGIT_BIAS.matcher(entry);
             if (!m.matches()) {
                 throw new IllegalArgumentException("--logit-bias '" + entry + "': expected TOKEN_ID=BIAS (e.g. "
                         + "13=-100) or TOKEN_ID+BIAS / TOKEN_ID-BIAS");

@@ -66,24 +66,34 @@ public final class PipelineFiles {
     }
 
     /**
-     * Bytes of a model folder's weight files (its safetensors and PyTorch .bin files, not training_args.bin), what its
-     * checkpoint maps or reads.
+     * Bytes of the weights a folder's loaders read, in it and its subfolders (a diffusers pipeline's components): per
+     * folder its safetensors files, or, where it has none, its PyTorch .bin files (not training_args.bin), as
+     * {@link WeightFiles#open} prefers them.
      *
      * @throws java.io.UncheckedIOException naming the folder when it cannot be listed
      */
     public static long checkpointBytes(Path folder) {
-        long sum = 0;
-        try (Stream<Path> list = Files.list(folder)) {
-            for (Path f : list.toList()) {
-                String name = f.getFileName().toString();
-                if (Files.isRegularFile(f) && (name.endsWith(".safetensors")
-                        || name.endsWith(".bin") && !name.equals("training_args.bin"))) {
-                    sum += Files.size(f);
+        try (Stream<Path> dirs = Files.walk(folder)) {
+            long sum = 0;
+            for (Path dir : dirs.filter(Files::isDirectory).toList()) {
+                long safetensors = 0;
+                long torch = 0;
+                try (Stream<Path> files = Files.list(dir)) {
+                    for (Path f : files.filter(Files::isRegularFile).toList()) {
+                        String name = f.getFileName().toString();
+                        if (name.endsWith(".safetensors")) {
+                            safetensors += Files.size(f);
+                        } else if (name.endsWith(".bin") && !name.equals("training_args.bin")) {
+                            torch += Files.size(f);
+                        }
+                    }
                 }
+                sum += safetensors > 0 ? safetensors : torch;
             }
+            return sum;
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(folder + ": cannot list its weight files", e);
+            throw new java.io.UncheckedIOException(folder + ": cannot list its weight files (" + e.getMessage() + ")",
+                    e);
         }
-        return sum;
     }
 }

@@ -1,22 +1,18 @@
 package koala4j.server;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.stream.Stream;
 
 import koala4j.pipelines.TextToImage;
 
 /**
  * Local pipelines, loaded on first use, shared by every request, evicted least-recently-used when loading another
- * would exceed the memory budget. A model's size is the bytes of its safetensors files (weights stay in their
- * mmap'ed files; activations come and go per request). Only models no request is using are evicted; when every
+ * would exceed the memory budget. A model's size is the bytes of its weight files (per folder its safetensors, else
+ * its PyTorch .bin files; weights stay in their mmap'ed files; activations come and go per request). Only models no request is using are evicted; when every
  * resident model is in use, the new one loads anyway and the budget is restored as they are released.
  */
 final class ModelPool implements AutoCloseable {
@@ -154,17 +150,9 @@ final class ModelPool implements AutoCloseable {
         return entries.values().stream().mapToLong(e -> e.bytes).sum();
     }
 
-    /** Bytes of the safetensors files under a pipeline folder. */
+    /** Bytes of the weights under a pipeline folder ({@link koala4j.pipelines.PipelineFiles#checkpointBytes}). */
     static long weightBytes(Path folder) {
-        try (Stream<Path> files = Files.walk(folder)) {
-            long sum = 0;
-            for (Path f : files.filter(p -> p.toString().endsWith(".safetensors")).toList()) {
-                sum += Files.size(f);
-            }
-            return sum;
-        } catch (IOException e) {
-            throw new UncheckedIOException(folder + ": " + e.getMessage(), e);
-        }
+        return koala4j.pipelines.PipelineFiles.checkpointBytes(folder);
     }
 
     @Override

@@ -62,8 +62,8 @@ public final class ChatModelLimit {
     }
 
     /**
-     * {@code model} is about to load: the idle models to unload first (least recently used first, no longer counted)
-     * so that it fits beside the others, as far as idle ones can make room.
+     * {@code model} (not loaded, so not counted) is about to load: the idle models to unload first (least recently
+     * used first, no longer counted) so that it fits beside the others, as far as idle ones can make room.
      */
     synchronized List<LazyModel<?>> room(LazyModel<?> model) {
         if (this == NONE) {
@@ -72,9 +72,9 @@ public final class ChatModelLimit {
         long need = model.bytes();
         List<LazyModel<?>> out = new ArrayList<>();
         var it = loaded.keySet().iterator();
-        while ((count(out, model) + 1 > max || bytes(out, model) + need > budget) && it.hasNext()) {
+        while ((count(out) + 1 > max || bytes(out) + need > budget) && it.hasNext()) {
             LazyModel<?> m = it.next();
-            if (m != model && m.idle()) {
+            if (m.idle()) {
                 out.add(m);
             }
         }
@@ -95,7 +95,7 @@ public final class ChatModelLimit {
     synchronized List<LazyModel<?>> surplus() {
         List<LazyModel<?>> out = new ArrayList<>();
         var it = loaded.keySet().iterator();
-        while ((count(out, null) > max || bytes(out, null) > budget) && it.hasNext()) {
+        while ((count(out) > max || bytes(out) > budget) && it.hasNext()) {
             LazyModel<?> m = it.next();
             if (m.idle()) {
                 out.add(m);
@@ -105,20 +105,16 @@ public final class ChatModelLimit {
         return out;
     }
 
-    /** Loaded models but {@code leaving} and {@code except}. */
-    private int count(List<LazyModel<?>> leaving, LazyModel<?> except) {
-        int n = 0;
-        for (LazyModel<?> m : loaded.keySet()) {
-            n += m != except && !leaving.contains(m) ? 1 : 0;
-        }
-        return n;
+    /** Loaded models but {@code leaving}. */
+    private int count(List<LazyModel<?>> leaving) {
+        return loaded.size() - leaving.size();
     }
 
-    /** Bytes of the loaded models but {@code leaving} and {@code except}. */
-    private long bytes(List<LazyModel<?>> leaving, LazyModel<?> except) {
+    /** Bytes of the loaded models but {@code leaving}. */
+    private long bytes(List<LazyModel<?>> leaving) {
         long sum = 0;
         for (var e : loaded.entrySet()) {
-            sum += e.getKey() != except && !leaving.contains(e.getKey()) ? e.getValue() : 0;
+            sum += leaving.contains(e.getKey()) ? 0 : e.getValue();
         }
         return sum;
     }
